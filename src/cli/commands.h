@@ -1,0 +1,21 @@
+/* Subcommands of the `sketchbert` CLI. Each takes the arguments after its
+ * name and returns the process exit code (0 ok, 1 failure, 2 usage).
+ * defines: cli_options, cmd_devices, cmd_demo, cli_runtime */
+#ifndef SB_CLI_COMMANDS_H
+#define SB_CLI_COMMANDS_H
+
+#include "runtime/runtime.h"
+
+/* Options every command accepts before or after its name. */
+typedef struct cli_options {
+    const char *device; /* --device INDEX|NAME */
+    int profile;        /* --profile */
+} cli_options;
+
+/* Creates the runtime for the chosen device or prints the error. */
+sb_runtime *cli_runtime(const cli_options *o);
+
+int cmd_devices(const cli_options *o, int argc, char **argv);
+int cmd_demo(const cli_options *o, int argc, char **argv);
+
+#endif

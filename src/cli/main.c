@@ -1,0 +1,75 @@
+/* The `sketchbert` command: global options, then a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+static const struct {
+    const char *name;
+    int (*run)(const cli_options *, int, char **);
+    const char *summary;
+} commands[] = {
+    {"devices", cmd_devices, "list OpenCL platforms and devices; mark the default"},
+    {"demo", cmd_demo, "run a short op demo on the device and check it against the CPU"},
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: sketchbert [--device INDEX|NAME] [--profile] COMMAND [ARGS]\n"
+            "\n"
+            "Sketch-BERT on any OpenCL device (version %s).\n\ncommands:\n",
+            sb_version());
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\noptions:\n"
+            "  --device D   device index or name substring (see `sketchbert devices`);\n"
+            "               default: $SKETCHBERT_DEVICE, else the first GPU, else the first CPU\n"
+            "  --profile    print time per kernel and per GEMM shape at the end\n"
+            "  --help       this text; `sketchbert COMMAND --help` for a command\n"
+            "  --version    print the version\n"
+            "\nexit codes: 0 success, 1 failure (the message says what failed), 2 bad usage\n");
+}
+
+sb_runtime *cli_runtime(const cli_options *o) {
+    sb_runtime *rt = NULL;
+    if (sb_runtime_create(&rt, o->device, o->profile ? SB_RUNTIME_PROFILE : 0)) {
+        fprintf(stderr, "sketchbert: %s\n", sb_last_error());
+        return NULL;
+    }
+    return rt;
+}
+
+int main(int argc, char **argv) {
+    cli_options o = {0};
+    /* Global options may come before or after the command name; remove them. */
+    int n = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--device") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "sketchbert: --device needs a value\n");
+                return 2;
+            }
+            o.device = argv[++i];
+        } else if (strncmp(argv[i], "--device=", 9) == 0) {
+            o.device = argv[i] + 9;
+        } else if (strcmp(argv[i], "--profile") == 0) {
+            o.profile = 1;
+        } else {
+            argv[n++] = argv[i];
+        }
+    }
+    argc = n;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("sketchbert %s\n", sb_version());
+        return 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(&o, argc - 1, argv + 1);
+    fprintf(stderr, "sketchbert: unknown command '%s' (see sketchbert --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,82 @@
+/* OpenCL runtime: device choice, context and in-order queue, kernel
+ * programs built from cl/ sources (embedded, or SKETCHBERT_KERNEL_DIR) with
+ * an on-disk binary cache, launches with optional per-kernel profiling.
+ * defines: sb_device_info, sb_runtime, sb_devices_list, sb_device_pick,
+ *          sb_runtime_create, sb_runtime_destroy, sb_kernel, sb_launch,
+ *          sb_kernel_wg_size, sb_finish */
+#ifndef SB_RUNTIME_H
+#define SB_RUNTIME_H
+
+#include <stddef.h>
+#include <CL/cl.h>
+
+#include "runtime/error.h"
+
+typedef struct sb_device_info {
+    cl_platform_id platform;
+    cl_device_id device;
+    int platform_index, device_index;
+    char platform_name[128], platform_version[128];
+    char device_name[128], driver_version[128], opencl_c_version[64];
+    cl_device_type type;
+    cl_ulong global_mem, max_alloc, local_mem;
+    cl_uint compute_units;
+    size_t max_wg_size;
+    cl_uint base_align_bytes; /* sub-buffer origin alignment */
+    int has_fp16, has_fp64;
+} sb_device_info;
+
+struct sb_profile;
+struct sb_program_slot;
+
+typedef struct sb_runtime {
+    sb_device_info info;
+    cl_context context;
+    cl_command_queue queue;
+    struct sb_program_slot *programs; /* built lazily, one per cl/ file */
+    int n_programs;
+    struct sb_profile *profile;       /* NULL unless profiling */
+    int use_binary_cache;
+    size_t device_bytes;              /* live device allocations */
+    int gemm_ready;                   /* tuned GEMM parameters applied */
+} sb_runtime;
+
+enum { SB_RUNTIME_PROFILE = 1 };
+
+/* All devices of all platforms, in platform then device order. Caller frees
+ * *out with free(). No platform at all is an SB_ERR_NO_DEVICE error. */
+int sb_devices_list(sb_device_info **out, int *count);
+
+/* Picks a device: selector is an index into the list, or a case-insensitive
+ * substring of "platform device" names; NULL or "" means SKETCHBERT_DEVICE,
+ * and if that is unset the first GPU, else the first CPU, else device 0. */
+int sb_device_pick(const sb_device_info *list, int count, const char *selector,
+                   int *index);
+
+int sb_runtime_create(sb_runtime **out, const char *selector, int flags);
+void sb_runtime_destroy(sb_runtime *rt);
+
+/* Kernel `name` from program cl/<program>.cl, built on first use. The kernel
+ * is owned by the runtime. */
+int sb_kernel(sb_runtime *rt, const char *program, const char *name,
+              cl_kernel *out);
+
+/* Largest work-group size usable for this kernel on this device. */
+size_t sb_kernel_wg_size(sb_runtime *rt, cl_kernel k);
+
+/* Enqueues an NDRange; local may be NULL. Records time when profiling. */
+int sb_launch(sb_runtime *rt, cl_kernel k, cl_uint dims, const size_t *global,
+              const size_t *local);
+
+/* Sets kernel argument i from an lvalue; returns an error naming the
+ * kernel's argument index on failure. */
+#define SB_ARG(k, i, v) sb_set_arg((k), (i), sizeof(v), &(v))
+int sb_set_arg(cl_kernel k, cl_uint index, size_t size, const void *value);
+/* A __local scratch argument of `bytes`. */
+int sb_set_local_arg(cl_kernel k, cl_uint index, size_t bytes);
+
+int sb_finish(sb_runtime *rt);
+
+static inline size_t sb_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+#endif

@@ -1,0 +1,61 @@
+/* GELU: kernel vs double reference, reference backward vs finite
+ * differences, kernel backward vs reference, bad shapes. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "ops/gelu.h"
+#include "test_util.h"
+
+// ---- double-precision reference
+
+static double gelu_ref(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+
+static double gelu_grad_ref(double x) {
+    return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
+}
+
+typedef struct { const double *dy; size_t n; } loss_ctx;
+
+/* L = sum dy * gelu(x): its gradient is the backward of dy. */
+static double loss(const double *x, void *vctx) {
+    const loss_ctx *c = vctx;
+    double s = 0;
+    for (size_t i = 0; i < c->n; i++) s += c->dy[i] * gelu_ref(x[i]);
+    return s;
+}
+
+// ---- tests
+
+int main(int argc, char **argv) {
+    sb_runtime *rt = t_init(argc, argv, "test_gelu");
+    int n = t_small ? 77 : 100003; /* not a multiple of any work-group size */
+    float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy);
+    double *xd = malloc(n * sizeof *xd), *dyd = malloc(n * sizeof *dyd);
+    double *y_ref = malloc(n * sizeof *y_ref), *dx_ref = malloc(n * sizeof *dx_ref);
+    t_uniform(x, n, -6.0f, 6.0f);
+    t_uniform(dy, n, -1.0f, 1.0f);
+    for (int i = 0; i < n; i++) {
+        xd[i] = x[i], dyd[i] = dy[i];
+        y_ref[i] = gelu_ref(xd[i]);
+        dx_ref[i] = dyd[i] * gelu_grad_ref(xd[i]);
+    }
+    loss_ctx lc = {dyd, (size_t)n};
+    t_check("reference backward vs finite differences", t_fd_grad_err(loss, &lc, xd, n, dx_ref, 200), 1e-6);
+
+    int shape[1] = {n};
+    sb_tensor tx = t_upload(rt, "x", SB_F32, 1, shape, x), tdy = t_upload(rt, "dy", SB_F32, 1, shape, dy);
+    sb_tensor ty = t_output(rt, "y", SB_F32, 1, shape), tdx = t_output(rt, "dx", SB_F32, 1, shape);
+    if (sb_gelu_forward(rt, &tx, &ty) || sb_gelu_backward(rt, &tx, &tdy, &tdx)) {
+        t_check_true(sb_last_error(), 0);
+        return t_finish(rt);
+    }
+    float *y = t_download(rt, &ty), *dx = t_download(rt, &tdx);
+    t_check("gelu_forward vs reference", t_rel_err(y, y_ref, n), 1e-5);
+    t_check("gelu_backward vs reference", t_rel_err(dx, dx_ref, n), 1e-5);
+
+    int short_shape[1] = {n - 1};
+    sb_tensor tshort = t_output(rt, "y_short", SB_F32, 1, short_shape);
+    t_check_error("size mismatch rejected", sb_gelu_forward(rt, &tx, &tshort), "differ in size");
+    free(x), free(dy), free(xd), free(dyd), free(y_ref), free(dx_ref), free(y), free(dx);
+    return t_finish(rt);
+}

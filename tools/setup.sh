@@ -1,0 +1,47 @@
+#!/bin/sh
+# One-step set-up: installs the Debian packages sketchbert needs (when
+# missing), configures and builds, then runs the main job or the tests.
+#   tools/setup.sh demo    devices, then a short run on the default device
+#   tools/setup.sh test    the whole test suite (what CI runs)
+# Not root and packages missing: prints the exact apt-get line and stops.
+set -eu
+cd "$(dirname "$0")/.."
+job=${1:-demo}
+case "$job" in demo|test) ;; *) echo "usage: tools/setup.sh [demo|test]" >&2; exit 2 ;; esac
+
+packages="gcc libc6-dev pkg-config meson ninja-build python3 ocl-icd-opencl-dev opencl-c-headers \
+pocl-opencl-icd libclblast-dev libyaml-dev zlib1g-dev"
+[ "$job" = test ] && packages="$packages oclgrind"
+
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "sketchbert set-up needs these Debian packages; as root run:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends$missing" >&2
+    exit 1
+  fi
+  echo "== installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends $missing
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build -Dwerror=true
+fi
+ninja -C build
+
+if [ "$job" = demo ]; then
+  ./build/sketchbert devices
+  ./build/sketchbert demo
+  exit 0
+fi
+
+# Tests: the op suite on the default device, then the Oclgrind suite.
+status=0
+meson test -C build --print-errorlogs --num-processes 2 || status=1
+tools/test-summary.sh build/meson-logs/testlog.json
+exit $status
