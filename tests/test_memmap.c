@@ -1,0 +1,125 @@
+/* Memmap layout: write random sketches, read back every point; damaged
+ * index, .dat of the wrong size and aborted writes are caught. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/memmap.h"
+#include "test_util.h"
+
+enum { CLASSES = 3, MAX_SKETCHES = 40, MAX_POINTS = 300 };
+static int16_t sketches[CLASSES][SB_N_SPLITS][MAX_SKETCHES][MAX_POINTS * 3];
+static uint32_t lengths[CLASSES][SB_N_SPLITS][MAX_SKETCHES];
+static uint32_t counts[CLASSES][SB_N_SPLITS];
+static const char *names[CLASSES] = {"cat", "alarm clock", "The Eiffel Tower"};
+
+static int count_files(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+static int write_all(const char *dir) {
+    sb_mm_writer *w;
+    SB_TRY(sb_mm_writer_open(&w, dir));
+    int rc = 0;
+    for (int c = 0; !rc && c < CLASSES; c++) {
+        rc = sb_mm_writer_begin_class(w, names[c]);
+        /* Interleave splits to show the order does not matter. */
+        for (uint32_t k = 0; !rc && k < MAX_SKETCHES; k++)
+            for (int s = 0; !rc && s < SB_N_SPLITS; s++)
+                if (k < counts[c][s]) rc = sb_mm_writer_add(w, s, sketches[c][s][k], lengths[c][s][k]);
+    }
+    if (!rc) return sb_mm_writer_finish(w);
+    sb_mm_writer_abort(w);
+    return rc;
+}
+
+int main(void) {
+    char dir[] = "/tmp/sketchbert_test_memmap_XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    for (int c = 0; c < CLASSES; c++)
+        for (int s = 0; s < SB_N_SPLITS; s++) {
+            counts[c][s] = s == 2 && c == 1 ? 0 : 1 + t_rand_u32() % MAX_SKETCHES; /* one empty split */
+            for (uint32_t k = 0; k < counts[c][s]; k++) {
+                lengths[c][s][k] = 1 + t_rand_u32() % MAX_POINTS;
+                for (uint32_t i = 0; i < lengths[c][s][k]; i++) {
+                    sketches[c][s][k][3 * i] = (int16_t)(t_rand_u32() % 65536 - 32768);
+                    sketches[c][s][k][3 * i + 1] = (int16_t)(t_rand_u32() % 2001 - 1000);
+                    sketches[c][s][k][3 * i + 2] = (int16_t)(t_rand_u32() % 2);
+                }
+            }
+        }
+    t_check_true("write three classes", write_all(dir) == 0);
+    t_check_true("no temporary file left", count_files(dir) == CLASSES * SB_N_SPLITS + 2);
+
+    sb_mm_index idx;
+    int rc = sb_mm_index_load(&idx, dir);
+    t_check_true("index loads", rc == 0);
+    if (rc) printf("# %s\n", sb_last_error());
+    int same = !rc && idx.n_classes == CLASSES;
+    for (int c = 0; same && c < CLASSES; c++) {
+        same = strcmp(idx.classes[c].name, names[c]) == 0;
+        for (int s = 0; same && s < SB_N_SPLITS; s++) {
+            sb_mm_split sp;
+            same = idx.classes[c].count[s] == counts[c][s] && sb_mm_split_open(&sp, &idx, c, s) == 0;
+            for (uint32_t k = 0; same && k < counts[c][s]; k++) {
+                sb_mm_range r = idx.classes[c].ranges[s][k];
+                same = r.end - r.start == lengths[c][s][k] &&
+                       memcmp(sp.points + 3 * r.start, sketches[c][s][k], lengths[c][s][k] * 6) == 0;
+            }
+            sb_mm_split_close(&sp);
+        }
+    }
+    t_check_true("every point read back as written", same);
+    sb_mm_index_free(&idx);
+
+    char path[512], sum[512];
+    snprintf(sum, sizeof sum, "%s/%s", dir, SB_MM_SUM_FILE);
+    FILE *f = fopen(sum, "r");
+    char line[600] = "";
+    if (f && fgets(line, sizeof line, f)) {
+        char want[600];
+        snprintf(want, sizeof want, "%s/cat.dat\t%u\n", dir, counts[0][0] + counts[0][1] + counts[0][2]);
+        t_check_true("sum file line as the original's", strcmp(line, want) == 0);
+    } else {
+        t_check_true("sum file readable", 0);
+    }
+    if (f) fclose(f);
+
+    /* A .dat file that lost its last point. */
+    sb_mm_dat_path(path, sizeof path, dir, "cat", SB_SPLIT_TRAIN);
+    uint64_t points = 0;
+    for (uint32_t k = 0; k < counts[0][0]; k++) points += lengths[0][0][k];
+    if (truncate(path, (off_t)(points - 1) * 6) != 0) perror(path);
+    t_check_error("truncated .dat detected", sb_mm_index_load(&idx, dir), "do not match");
+    /* A damaged index. */
+    snprintf(path, sizeof path, "%s/%s", dir, SB_MM_INDEX_FILE);
+    f = fopen(path, "r+b");
+    if (f) {
+        fseek(f, 20, SEEK_SET);
+        fputc('X', f);
+        fclose(f);
+    }
+    t_check_error("damaged index detected", sb_mm_index_load(&idx, dir), "checksum");
+
+    /* A writer that fails half-way leaves nothing behind. */
+    char dir2[600];
+    snprintf(dir2, sizeof dir2, "%s/partial", dir);
+    sb_mm_writer *w;
+    sb_mm_writer_open(&w, dir2);
+    sb_mm_writer_begin_class(w, "cat");
+    sb_mm_writer_add(w, 0, sketches[0][0][0], lengths[0][0][0]);
+    t_check_error("class name with a slash rejected", sb_mm_writer_begin_class(w, "a/b"), "cannot be a file name");
+    sb_mm_writer_abort(w);
+    t_check_true("aborted write leaves no file", count_files(dir2) == 0);
+
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", dir);
+    return t_finish(NULL);
+}
