@@ -40,8 +40,15 @@ if [ "$job" = demo ]; then
   exit 0
 fi
 
-# Tests: the op suite on the default device, then the Oclgrind suite.
+# Tests: every suite (ops on the default device, oclgrind, data), then the
+# same tests but Oclgrind's again in a build under ASan and UBSan.
 status=0
 meson test -C build --print-errorlogs --num-processes 2 || status=1
-tools/test-summary.sh build/meson-logs/testlog.json
+if [ ! -f build-asan/build.ninja ]; then
+  meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Doclgrind_tests=disabled
+fi
+ninja -C build-asan
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C build-asan --print-errorlogs --num-processes 2 \
+  || status=1
+tools/test-summary.sh build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
 exit $status
