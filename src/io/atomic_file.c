@@ -1,0 +1,57 @@
+/* Write-to-temporary-then-rename files. */
+#include "io/atomic_file.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/error.h"
+
+int sb_atomic_open(sb_atomic_file *af, const char *path) {
+    memset(af, 0, sizeof *af);
+    size_t n = strlen(path) + 32;
+    af->path = strdup(path);
+    af->tmp_path = malloc(n);
+    if (!af->path || !af->tmp_path) {
+        sb_atomic_abort(af);
+        return sb_fail(SB_ERR_MEMORY, "out of host memory");
+    }
+    snprintf(af->tmp_path, n, "%s.tmp%ld", path, (long)getpid());
+    af->f = fopen(af->tmp_path, "wb");
+    if (!af->f) {
+        int rc = sb_fail(SB_ERR_IO, "cannot create %s: %s", af->tmp_path, strerror(errno));
+        sb_atomic_abort(af);
+        return rc;
+    }
+    return 0;
+}
+
+int sb_atomic_commit(sb_atomic_file *af) {
+    int ok = !ferror(af->f) && fflush(af->f) == 0 && fsync(fileno(af->f)) == 0;
+    int saved = errno;
+    ok = fclose(af->f) == 0 && ok;
+    af->f = NULL;
+    if (!ok) {
+        int rc = sb_fail(SB_ERR_IO, "writing %s failed: %s", af->path, strerror(saved ? saved : errno));
+        sb_atomic_abort(af);
+        return rc;
+    }
+    if (rename(af->tmp_path, af->path) != 0) {
+        int rc = sb_fail(SB_ERR_IO, "cannot rename %s to %s: %s", af->tmp_path, af->path, strerror(errno));
+        sb_atomic_abort(af);
+        return rc;
+    }
+    free(af->path);
+    free(af->tmp_path);
+    memset(af, 0, sizeof *af);
+    return 0;
+}
+
+void sb_atomic_abort(sb_atomic_file *af) {
+    if (af->f) fclose(af->f);
+    if (af->tmp_path) remove(af->tmp_path);
+    free(af->path);
+    free(af->tmp_path);
+    memset(af, 0, sizeof *af);
+}

@@ -1,0 +1,48 @@
+/* SVG rendering: segment count follows the pen, states get their colours,
+ * captions are escaped, bad arguments and unwritable paths are errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/render_svg.h"
+#include "test_util.h"
+
+static int count_of(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+int main(void) {
+    /* Two strokes: 3 points then 2 points; the first point is a move. */
+    float a[5 * 3] = {10, 10, 0, 5, 0, 0, 0, 5, 1, 3, 3, 0, 2, 0, 1};
+    unsigned char state[5] = {0, 1, 0, 0, 2};
+    float b[2 * 3] = {0, 0, 0, 1, 1, 1};
+    sb_svg_sketch s[2] = {{a, 5, state, "cat <1> & \"dog\""}, {b, 2, NULL, NULL}};
+    char path[] = "/tmp/sketchbert_test_svg_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return 1;
+    t_check_true("render two sketches", sb_render_svg(path, s, 2, 2, 128) == 0);
+    char *svg = slurp(path);
+    t_check_true("svg written", svg && strstr(svg, "<svg") && strstr(svg, "</svg>"));
+    /* sketch a: segments 0->1, 1->2 and 3->4 (pen lifted at 2); b: 0->1 */
+    t_check_true("one line per pen-down segment", svg && count_of(svg, "<line") == 4);
+    t_check_true("masked point drawn red", svg && count_of(svg, "#d62728") == 2);
+    t_check_true("predicted point drawn blue", svg && count_of(svg, "#1f77b4") == 2);
+    t_check_true("caption escaped", svg && strstr(svg, "cat &lt;1&gt; &amp; &quot;dog&quot;"));
+    t_check_true("grid size", svg && strstr(svg, "width=\"256\" height=\"128\""));
+    t_check_error("no sketches rejected", sb_render_svg(path, s, 0, 1, 128), "no sketch");
+    t_check_error("unwritable path", sb_render_svg("/nonexistent-dir/x.svg", s, 1, 1, 128), "cannot create");
+    remove(path);
+    return t_finish(NULL);
+}
