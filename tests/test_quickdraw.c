@@ -1,0 +1,100 @@
+/* QuickDraw drawings: .bin records decoded, drawings to stroke-3 as
+ * sketch-rnn does, and the raw simplification on shapes whose answer is
+ * known (a straight line, a circle). Real raw vs simplified pairs are
+ * checked in test_quickdraw_real when ../shared data is present. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/quickdraw.h"
+#include "io/qdbin.h"
+#include "test_util.h"
+
+static size_t put_record(unsigned char *b, uint64_t key, const unsigned char *xs, const unsigned char *ys,
+                         const unsigned *lens, unsigned n_strokes) {
+    size_t p = 0;
+    for (int i = 0; i < 8; i++) b[p++] = (unsigned char)(key >> (8 * i));
+    b[p++] = 'D', b[p++] = 'E', b[p++] = 1;
+    b[p++] = 0x78, b[p++] = 0x56, b[p++] = 0x34, b[p++] = 0x12;
+    b[p++] = (unsigned char)n_strokes, b[p++] = 0;
+    for (unsigned s = 0, off = 0; s < n_strokes; off += lens[s++]) {
+        b[p++] = (unsigned char)lens[s], b[p++] = 0;
+        memcpy(b + p, xs + off, lens[s]), p += lens[s];
+        memcpy(b + p, ys + off, lens[s]), p += lens[s];
+    }
+    return p;
+}
+
+static void test_bin_and_stroke3(void) {
+    unsigned char buf[512];
+    const unsigned char xs[5] = {10, 20, 30, 5, 6}, ys[5] = {100, 90, 95, 0, 255};
+    const unsigned lens[2] = {3, 2};
+    size_t n1 = put_record(buf, 0x0102030405060708ull, xs, ys, lens, 2);
+    size_t n2 = put_record(buf + n1, 42, xs, ys, lens, 1);
+    size_t pos = 0;
+    sb_qdbin_record r;
+    int got = sb_qdbin_next(buf, n1 + n2, &pos, "mem.bin", &r);
+    t_check_true("first record read", got == 1 && r.key_id == 0x0102030405060708ull && r.recognized == 1 &&
+                                           r.timestamp == 0x12345678 && !strcmp(r.countrycode, "DE") &&
+                                           r.drawing.n_strokes == 2 && r.drawing.strokes[1].y[1] == 255);
+    int16_t *p;
+    uint32_t n;
+    int rc = sb_drawing_to_stroke3(&r.drawing, &p, &n);
+    const int16_t want[15] = {10, 100, 0, 10, -10, 0, 10, 5, 1, -25, -95, 0, 1, 255, 1};
+    t_check_true("stroke-3 as sketch-rnn's lines_to_strokes", !rc && n == 5 && !memcmp(p, want, sizeof want));
+    free(p);
+    sb_drawing_free(&r.drawing);
+    got = sb_qdbin_next(buf, n1 + n2, &pos, "mem.bin", &r);
+    t_check_true("second record read", got == 1 && r.key_id == 42 && r.drawing.n_strokes == 1);
+    sb_drawing_free(&r.drawing);
+    t_check_true("end of data", sb_qdbin_next(buf, n1 + n2, &pos, "mem.bin", &r) == 0);
+    pos = 0;
+    t_check_error("truncated record", sb_qdbin_next(buf, n1 - 3, &pos, "mem.bin", &r), "mem.bin: record at byte 0");
+}
+
+static sb_drawing one_stroke(uint32_t n) {
+    sb_drawing d = {calloc(1, sizeof(sb_stroke)), 1};
+    d.strokes[0].n = n;
+    d.strokes[0].x = malloc(n * sizeof(float));
+    d.strokes[0].y = malloc(n * sizeof(float));
+    return d;
+}
+
+static void test_simplify(void) {
+    sb_drawing line = one_stroke(1000), out;
+    for (uint32_t i = 0; i < 1000; i++) line.strokes[0].x[i] = 100 + 0.5f * i, line.strokes[0].y[i] = 300;
+    int rc = sb_drawing_simplify(&line, &out);
+    t_check_true("straight line becomes its two ends, scaled to 0..255",
+                 !rc && out.n_strokes == 1 && out.strokes[0].n == 2 && out.strokes[0].x[0] == 0 &&
+                     out.strokes[0].x[1] == 255 && out.strokes[0].y[0] == 0 && out.strokes[0].y[1] == 0);
+    sb_drawing_free(&out);
+    sb_drawing_free(&line);
+
+    sb_drawing circle = one_stroke(721);
+    for (uint32_t i = 0; i < 721; i++) {
+        double a = 2 * M_PI * i / 720.0;
+        circle.strokes[0].x[i] = (float)(1000 + 400 * cos(a)), circle.strokes[0].y[i] = (float)(50 + 400 * sin(a));
+    }
+    rc = sb_drawing_simplify(&circle, &out);
+    /* Every kept point lies on the scaled circle (radius 127.5 about
+     * (127.5, 127.5)) up to rounding, and the chords stay within epsilon 2
+     * of the arc: few points, but enough of them. */
+    double worst = 0;
+    for (uint32_t i = 0; !rc && i < out.strokes[0].n; i++)
+        worst = fmax(worst, fabs(hypot(out.strokes[0].x[i] - 127.5, out.strokes[0].y[i] - 127.5) - 127.5));
+    uint32_t m = rc ? 0 : out.strokes[0].n;
+    t_check_true("circle keeps its points on the circle", !rc && worst < 1.0);
+    /* A chord of a circle of radius r deviates by r(1 - cos(theta/2)); with
+     * eps 2 and r 127.5 that allows ~20 degree chords: about 18-40 points. */
+    t_check_true("circle simplified to a few dozen points", m >= 16 && m <= 48);
+    sb_drawing_free(&out);
+    sb_drawing_free(&circle);
+    sb_drawing empty = {0};
+    t_check_error("empty drawing rejected", sb_drawing_simplify(&empty, &out), "no points");
+}
+
+int main(void) {
+    test_bin_and_stroke3();
+    test_simplify();
+    return t_finish(NULL);
+}
