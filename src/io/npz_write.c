@@ -297,10 +297,11 @@ int sb_npz_writer_add_sketches(sb_npz_writer *w, const char *array, const int16_
         return sb_fail(SB_ERR_INVALID, "npz array name '%s' is too long", array);
     uint8_t *npy;
     size_t npy_size;
-    SB_TRY(sb_npy_encode_sketches(points, starts, count, &npy, &npy_size));
-    int rc = sb_npz_writer_add(w, name, npy, npy_size);
+    int rc = sb_npy_encode_sketches(points, starts, count, &npy, &npy_size);
+    if (rc) return sb_fail_context(rc, "%s: array %s", w->path, array);
+    rc = sb_npz_writer_add(w, name, npy, npy_size);
     free(npy);
-    return rc ? sb_fail_context(rc, "%s", w->path) : SB_OK;
+    return rc;
 }
 
 void sb_npz_writer_abort(sb_npz_writer *w) {

@@ -23,7 +23,8 @@ typedef struct sb_npz_writer sb_npz_writer;
  * else they are stored (method 0). */
 int sb_npz_writer_open(sb_npz_writer **out, const char *path, int deflate);
 
-/* Adds one member named `name` holding size bytes. */
+/* Adds one member named `name` holding size bytes. After a failed add the
+ * archive is unusable: call sb_npz_writer_abort. */
 int sb_npz_writer_add(sb_npz_writer *w, const char *name, const void *data, size_t size);
 
 /* Adds member "<array>.npy": an object array of `count` sketches. points
