@@ -78,5 +78,11 @@ int sb_set_local_arg(cl_kernel k, cl_uint index, size_t bytes);
 int sb_finish(sb_runtime *rt);
 
 static inline size_t sb_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+/* Largest power of two <= n (n >= 1): local sizes for tree reductions. */
+static inline size_t sb_pow2_floor(size_t n) {
+    size_t p = 1;
+    while (p <= n / 2) p *= 2;
+    return p;
+}
 
 #endif
