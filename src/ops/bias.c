@@ -33,7 +33,7 @@ int sb_bias_grad(sb_runtime *rt, const sb_tensor *dy, const sb_tensor *db, int a
     SB_TRY(sb_check_uint(op, "elements", dy->numel));
     cl_kernel k;
     SB_TRY(sb_kernel(rt, "bias", "bias_backward", &k));
-    size_t wg = sb_kernel_wg_size(rt, k), lanes = sb_pow2_floor(wg < 256 ? wg : 256);
+    size_t lanes = sb_reduce_wg_size(rt, k);
     size_t local[2] = {lanes < 32 ? lanes : 32, 0}; /* columns by row lanes */
     local[1] = lanes / local[0];
     cl_uint rows = (cl_uint)(dy->numel / (size_t)C), cols = (cl_uint)C;
