@@ -6,7 +6,8 @@
 #include "ops/check.h"
 
 /* Checks shared by both directions: x (N, C) against gamma (C) and the
- * saved statistics (N); t1..t3 must have x's shape. Sets *rows and *cols. */
+ * saved statistics (N); t1 and t2 (y, or dy and dx) must have x's shape.
+ * Sets *rows = N and *cols = C. */
 static int check_common(const char *op, const sb_tensor *x, const sb_tensor *gamma, const sb_tensor *mean,
                         const sb_tensor *rstd, const sb_tensor *t1, const sb_tensor *t2, cl_uint *rows,
                         cl_uint *cols) {
