@@ -34,6 +34,18 @@ int sb_check_shape(const char *op, const sb_tensor *t, int ndim, const int *shap
     return 0;
 }
 
+int sb_check_dim_match(const char *op, const sb_tensor *a, int da, const sb_tensor *b, int db) {
+    char sa[96], sb[96];
+    sb_tensor_str(a, sa, sizeof sa), sb_tensor_str(b, sb, sizeof sb);
+    int ia = da < 0 ? a->ndim + da : da, ib = db < 0 ? b->ndim + db : db;
+    if (ia < 0 || ia >= a->ndim) return sb_fail(SB_ERR_INVALID, "%s: tensor %s has no dimension %d", op, sa, da);
+    if (ib < 0 || ib >= b->ndim) return sb_fail(SB_ERR_INVALID, "%s: tensor %s has no dimension %d", op, sb, db);
+    if (a->shape[ia] != b->shape[ib])
+        return sb_fail(SB_ERR_INVALID, "%s: %s dimension %d is %d but %s dimension %d is %d", op, sa, ia,
+                       a->shape[ia], sb, ib, b->shape[ib]);
+    return 0;
+}
+
 int sb_check_uint(const char *op, const char *what, size_t n) {
     if (n > UINT32_MAX) return sb_fail(SB_ERR_INVALID, "%s: %s = %zu is too large for a kernel index", op, what, n);
     return 0;

@@ -78,5 +78,12 @@ int sb_set_local_arg(cl_kernel k, cl_uint index, size_t bytes);
 int sb_finish(sb_runtime *rt);
 
 static inline size_t sb_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+/* Local size for a tree reduction in kernel k: the largest power of two
+ * <= min(sb_kernel_wg_size, 256). */
+static inline size_t sb_reduce_wg_size(sb_runtime *rt, cl_kernel k) {
+    size_t wg = sb_kernel_wg_size(rt, k), p = 1;
+    while (p * 2 <= wg && p * 2 <= 256) p *= 2;
+    return p;
+}
 
 #endif
