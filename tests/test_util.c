@@ -62,8 +62,15 @@ sb_tensor t_upload(sb_runtime *rt, const char *name, sb_dtype dtype, int ndim, c
     return t;
 }
 
+/* A host write, not clEnqueueFillBuffer: Oclgrind 21.10 reports a false
+ * "uninitialized value" when a filled buffer is written by one kernel and
+ * read by the next (as in multi-pass reductions). */
 void t_poison(sb_runtime *rt, const sb_tensor *t) {
-    int rc = t->dtype == SB_F32 ? sb_tensor_fill_f32(rt, t, NAN) : sb_tensor_fill_i32(rt, t, 0x7fc00000);
+    uint32_t *h = malloc(sb_tensor_bytes(t));
+    if (!h) die(t->name);
+    for (size_t i = 0; i < t->numel; i++) h[i] = 0x7fc00000u; /* float NaN; an odd int32 */
+    int rc = sb_tensor_write(rt, t, h);
+    free(h);
     if (rc) die(t->name);
 }
 
