@@ -37,7 +37,6 @@ static int reduce(sb_runtime *rt, cl_kernel partial, cl_uint work_arg, size_t it
     size_t wg = pow2_wg(rt, partial);
     size_t groups = (items + wg - 1) / wg;
     if (groups > SB_LOSS_GROUPS) groups = SB_LOSS_GROUPS;
-    if (groups == 0) groups = 1;
     size_t global = groups * wg;
     SB_TRY(sb_launch(rt, partial, 1, &global, &wg));
 
