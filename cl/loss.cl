@@ -8,7 +8,7 @@
 // Backward kernels read den from work[1] (the host reruns the forward passes
 // first) or get their scale from the host (triplet: den is the batch size).
 // Local sizes are powers of two <= WG_MAX; `accumulate` adds to the output
-// instead of overwriting it.
+// instead of overwriting it. Indices are uint: the host checks sizes fit.
 
 #define WG_MAX 256
 #define PAIRWISE_EPS 1e-6f // torch.nn.functional.pairwise_distance eps

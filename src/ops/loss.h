@@ -48,8 +48,9 @@ int sb_l1_loss_backward(sb_runtime *rt, const sb_tensor *pred, const sb_tensor *
  * (B, T, 5) reconstruction output). target: int32 with the leading shape,
  * class indices; weight: float32 with the leading shape.
  * loss = sum_r w_r (logsumexp(x_r) - x_r[t_r]) / sum_r w_r; with 0/1 weights
- * the mean over the included rows. Rows with weight 0 are never read; an
- * included row with a target outside [0, k) makes the loss NaN.
+ * the mean over the included rows. The logits of rows with weight 0 are
+ * never read and their target may be anything (e.g. -1); an included row
+ * with a target outside [0, k) makes the loss and its gradient row NaN.
  * dlogits[r, col + j] = upstream * w_r (softmax(x_r)_j - [j == t_r]) / sum w;
  * columns outside the window are not touched. */
 int sb_cross_entropy_forward(sb_runtime *rt, const sb_tensor *logits, int col, int k, const sb_tensor *target,
