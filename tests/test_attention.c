@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops/attention.h"
 #include "test_util.h"
@@ -135,12 +136,14 @@ int main(int argc, char **argv) {
     int B = 2, T = t_small ? 5 : 37, H = t_small ? 6 : 24, heads = t_small ? 2 : 3;
     size_t n = (size_t)B * T * H, n_probs = (size_t)B * heads * T * T;
     printf("# B=%d T=%d H=%d heads=%d\n", B, T, H, heads);
-    float *x = malloc(3 * n * sizeof *x), *dout = malloc(n * sizeof *dout), *mask = malloc((size_t)B * T * sizeof *mask);
+    float *x = malloc(3 * n * sizeof *x), *dout = malloc(n * sizeof *dout);
+    float *mask = malloc((size_t)B * T * sizeof *mask);
     t_uniform(x, 3 * n, -1.0f, 1.0f);
     t_uniform(dout, n, -1.0f, 1.0f);
     for (int b = 0; b < B; b++) /* lengths T - 1 and T - 4 (small) or T - 11 */
         for (int j = 0; j < T; j++) mask[b * T + j] = j < T - 1 - b * (t_small ? 3 : 10) ? 1.0f : 0.0f;
-    double *xd = malloc(3 * n * sizeof *xd), *doutd = malloc(n * sizeof *doutd), *maskd = malloc((size_t)B * T * sizeof *maskd);
+    double *xd = malloc(3 * n * sizeof *xd), *doutd = malloc(n * sizeof *doutd);
+    double *maskd = malloc((size_t)B * T * sizeof *maskd);
     for (size_t i = 0; i < 3 * n; i++) xd[i] = x[i];
     for (size_t i = 0; i < n; i++) doutd[i] = dout[i];
     for (int i = 0; i < B * T; i++) maskd[i] = mask[i];
@@ -181,17 +184,21 @@ int main(int argc, char **argv) {
     sb_plan bad_plan;
     sb_plan_init(&bad_plan);
     sb_attention_buffers bad_bufs;
-    t_check_error("H not divisible by heads rejected", sb_attention_plan(&bad_plan, &bad_bufs, "attn", B, T, H + 1, heads, 1),
-                  "not divisible by");
+    t_check_error("H not divisible by heads rejected",
+                  sb_attention_plan(&bad_plan, &bad_bufs, "attn", B, T, H + 1, heads, 1), "not divisible by");
     int long_shape[3] = {B, T + 1, H}, long_mask[2] = {B, T + 1};
-    sb_tensor tlong = t_output(rt, "q_long", SB_F32, 3, long_shape), tmlong = t_output(rt, "mask_long", SB_F32, 2, long_mask);
+    sb_tensor tlong = t_output(rt, "q_long", SB_F32, 3, long_shape);
+    sb_tensor tmlong = t_output(rt, "mask_long", SB_F32, 2, long_mask);
     t_check_error("q of the wrong shape rejected",
-                  sb_attention_forward(rt, &tlong, &io.k, &io.v, &io.mask, &io.out, 0.0f, key, &bufs), "expected shape");
+                  sb_attention_forward(rt, &tlong, &io.k, &io.v, &io.mask, &io.out, 0.0f, key, &bufs),
+                  "expected shape");
     t_check_error("mask of the wrong shape rejected",
-                  sb_attention_forward(rt, &io.q, &io.k, &io.v, &tmlong, &io.out, 0.0f, key, &bufs), "expected shape");
+                  sb_attention_forward(rt, &io.q, &io.k, &io.v, &tmlong, &io.out, 0.0f, key, &bufs),
+                  "expected shape");
     t_check_error("dq of the wrong shape rejected",
                   sb_attention_backward(rt, &io.dout, &tlong, &io.dk, &io.dv, &bufs), "expected shape");
-    t_check_error("p = 1 rejected", sb_attention_forward(rt, &io.q, &io.k, &io.v, &io.mask, &io.out, 1.0f, key, &bufs),
+    t_check_error("p = 1 rejected",
+                  sb_attention_forward(rt, &io.q, &io.k, &io.v, &io.mask, &io.out, 1.0f, key, &bufs),
                   "outside [0, 1)");
     sb_plan_release(rt, &bad_plan);
     sb_plan_init(&bad_plan);
@@ -201,6 +208,15 @@ int main(int argc, char **argv) {
                   sb_attention_forward(rt, &io.q, &io.k, &io.v, &io.mask, &io.out, p, key, &bad_bufs), "training = 1");
     t_check_error("backward without training buffers rejected",
                   sb_attention_backward(rt, &io.dout, &io.dq, &io.dk, &io.dv, &bad_bufs), "training = 1");
+    /* inference buffers give the same forward as training ones at p = 0 */
+    sb_tensor out_infer = t_output(rt, "out_infer", SB_F32, 3, shape);
+    if (sb_attention_forward(rt, &io.q, &io.k, &io.v, &io.mask, &io.out, 0.0f, key, &bufs) ||
+        sb_attention_forward(rt, &io.q, &io.k, &io.v, &io.mask, &out_infer, 0.0f, key, &bad_bufs))
+        t_check_true(sb_last_error(), 0);
+    float *o_train = t_download(rt, &io.out), *o_infer = t_download(rt, &out_infer);
+    t_check_true("inference buffers: same output as training buffers",
+                 memcmp(o_train, o_infer, n * sizeof *o_train) == 0);
+    free(o_train), free(o_infer);
     sb_plan_release(rt, &bad_plan);
     sb_plan_release(rt, &plan);
     free(x), free(dout), free(mask), free(xd), free(doutd), free(maskd), free(keep);

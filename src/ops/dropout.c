@@ -8,7 +8,7 @@ static int dropout_launch(sb_runtime *rt, const char *op, const sb_tensor *x, co
     SB_TRY(sb_check_f32(op, x));
     SB_TRY(sb_check_f32(op, y));
     SB_TRY(sb_check_same_numel(op, x, y));
-    SB_TRY(sb_check_uint(op, "elements", x->numel + 3));
+    SB_TRY(sb_check_uint(op, "elements", x->numel + 3)); /* the kernel rounds n up to blocks of 4 */
     if (!(p >= 0.0f && p < 1.0f)) return sb_fail(SB_ERR_INVALID, "%s: probability p = %g is outside [0, 1)", op, p);
     cl_kernel k;
     SB_TRY(sb_kernel(rt, "dropout", "dropout_apply", &k));
