@@ -1,6 +1,7 @@
 /* OpenCL platform and device choice, context, queue, kernels, launches. */
 #include "runtime/runtime.h"
 
+#include <clblast_c.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,10 @@ int sb_runtime_create(sb_runtime **out, const char *selector, int flags) {
 void sb_runtime_destroy(sb_runtime *rt) {
     if (!rt) return;
     if (rt->queue) clFinish(rt->queue);
+    /* CLBlast caches programs holding our context; left for its exit-time
+     * destructors they are released after the OpenCL runtime (Oclgrind
+     * aborts then with a corrupted heap). */
+    if (rt->gemm_ready) CLBlastClearCache();
     for (int i = 0; i < rt->n_programs; i++) {
         struct sb_program_slot *s = &rt->programs[i];
         for (int k = 0; k < s->n_kernels; k++) clReleaseKernel(s->kernels[k].kernel);

@@ -1,0 +1,160 @@
+/* Multi-head attention core: head permutes (cl/attention.cl), batched
+ * CLBlast GEMMs, the softmax and dropout ops. */
+#include "ops/attention.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ops/check.h"
+#include "ops/dropout.h"
+#include "ops/gemm.h"
+#include "ops/softmax.h"
+
+// ---- buffers
+
+static int plan_one(sb_plan *plan, sb_tensor *t, const char *name, const char *field, int ndim, const int *shape) {
+    char full[sizeof t->name];
+    snprintf(full, sizeof full, "%s.%s", name, field);
+    return sb_plan_add(plan, t, full, SB_F32, ndim, shape);
+}
+
+int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *name, int B, int T, int H, int heads,
+                      int training) {
+    memset(bufs, 0, sizeof *bufs);
+    if (B <= 0 || T <= 0 || H <= 0 || heads <= 0)
+        return sb_fail(SB_ERR_INVALID, "attention %s: B = %d, T = %d, H = %d, heads = %d must be positive", name, B,
+                       T, H, heads);
+    if (H % heads != 0)
+        return sb_fail(SB_ERR_INVALID, "attention %s: hidden %d is not divisible by %d heads", name, H, heads);
+    bufs->B = B, bufs->T = T, bufs->H = H, bufs->heads = heads;
+    int head_shape[4] = {B, heads, T, H / heads}, prob_shape[3] = {B * heads, T, T};
+    SB_TRY(plan_one(plan, &bufs->q_h, name, "q_h", 4, head_shape));
+    SB_TRY(plan_one(plan, &bufs->k_h, name, "k_h", 4, head_shape));
+    SB_TRY(plan_one(plan, &bufs->v_h, name, "v_h", 4, head_shape));
+    SB_TRY(plan_one(plan, &bufs->probs, name, "probs", 3, prob_shape));
+    SB_TRY(plan_one(plan, &bufs->ctx_h, name, "ctx_h", 4, head_shape));
+    if (!training) return 0;
+    SB_TRY(plan_one(plan, &bufs->probs_dropped, name, "probs_dropped", 3, prob_shape));
+    SB_TRY(plan_one(plan, &bufs->dctx_h, name, "dctx_h", 4, head_shape));
+    SB_TRY(plan_one(plan, &bufs->dx_h, name, "dx_h", 4, head_shape));
+    return plan_one(plan, &bufs->dprobs, name, "dprobs", 3, prob_shape);
+}
+
+// ---- head permutes
+
+/* x (B, T, H) <-> x_h (B, heads, T, d); kernel attention_split_heads or
+ * attention_merge_heads, src and dst in that kernel's order. */
+static int permute_heads(sb_runtime *rt, const char *kernel, const sb_attention_buffers *bufs, const sb_tensor *src,
+                         const sb_tensor *dst) {
+    cl_kernel k;
+    SB_TRY(sb_kernel(rt, "attention", kernel, &k));
+    cl_uint T = (cl_uint)bufs->T, nh = (cl_uint)bufs->heads, d = (cl_uint)(bufs->H / bufs->heads);
+    cl_uint B = (cl_uint)bufs->B;
+    SB_TRY(SB_ARG(k, 0, src->buf));
+    SB_TRY(SB_ARG(k, 1, dst->buf));
+    SB_TRY(SB_ARG(k, 2, T));
+    SB_TRY(SB_ARG(k, 3, nh));
+    SB_TRY(SB_ARG(k, 4, d));
+    SB_TRY(SB_ARG(k, 5, B));
+    size_t global[3] = {nh, T, B};
+    return sb_launch(rt, k, 3, global, NULL);
+}
+
+// ---- checks
+
+/* t is a float (B, T, H) tensor. */
+static int check_io(const char *op, const sb_attention_buffers *bufs, const sb_tensor *t) {
+    int shape[3] = {bufs->B, bufs->T, bufs->H};
+    SB_TRY(sb_check_f32(op, t));
+    SB_TRY(sb_check_shape(op, t, 3, shape));
+    return sb_check_uint(op, "elements", t->numel);
+}
+
+/* The buffers a pass needs were planned and allocated: the forward ones,
+ * and with `training` those for dropout and the backward. */
+static int check_buffers(const char *op, const sb_attention_buffers *bufs, int training) {
+    const sb_tensor *need[] = {&bufs->q_h, &bufs->k_h, &bufs->v_h, &bufs->probs, &bufs->ctx_h,
+                               &bufs->probs_dropped, &bufs->dctx_h, &bufs->dx_h, &bufs->dprobs};
+    static const char *names[] = {"q_h", "k_h", "v_h", "probs", "ctx_h", "probs_dropped", "dctx_h", "dx_h", "dprobs"};
+    for (int i = 0; i < (training ? 9 : 5); i++)
+        if (!need[i]->buf)
+            return sb_fail(SB_ERR_INVALID, "%s: buffer %s is not allocated (%s)", op, names[i],
+                           i < 5 ? "plan and allocate with sb_attention_plan"
+                                 : "dropout and backward need sb_attention_plan with training = 1");
+    return sb_check_uint(op, "elements", bufs->probs.numel);
+}
+
+// ---- forward and backward
+
+/* A batch of row-major matrices with `cols` columns (heads (T, d), probabilities
+ * (T, T)), stepped through by the GEMM's stride. */
+static sb_mat mat_of(const sb_tensor *t, size_t cols) { return (sb_mat){t->buf, 0, cols}; }
+
+int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k, const sb_tensor *v,
+                         const sb_tensor *mask, const sb_tensor *out, float p, sb_rng_key key,
+                         sb_attention_buffers *bufs) {
+    const char *op = "attention_forward";
+    if (!(p >= 0.0f && p < 1.0f)) return sb_fail(SB_ERR_INVALID, "%s: dropout p = %g is outside [0, 1)", op, p);
+    SB_TRY(check_buffers(op, bufs, p > 0.0f));
+    SB_TRY(check_io(op, bufs, q));
+    SB_TRY(check_io(op, bufs, k));
+    SB_TRY(check_io(op, bufs, v));
+    SB_TRY(check_io(op, bufs, out));
+    int mshape[2] = {bufs->B, bufs->T};
+    SB_TRY(sb_check_f32(op, mask));
+    SB_TRY(sb_check_shape(op, mask, 2, mshape));
+    bufs->p = p, bufs->key = key;
+    size_t T = (size_t)bufs->T, d = (size_t)(bufs->H / bufs->heads), BH = (size_t)bufs->B * bufs->heads;
+    SB_TRY(permute_heads(rt, "attention_split_heads", bufs, q, &bufs->q_h));
+    SB_TRY(permute_heads(rt, "attention_split_heads", bufs, k, &bufs->k_h));
+    SB_TRY(permute_heads(rt, "attention_split_heads", bufs, v, &bufs->v_h));
+    // scores = q_h k_h^T per head, (T, d) (d, T) -> (T, T)
+    sb_mat probs = mat_of(&bufs->probs, T);
+    SB_TRY(sb_gemm_batched(rt, 0, 1, T, T, d, 1.0f, mat_of(&bufs->q_h, d), T * d,
+                           mat_of(&bufs->k_h, d), T * d, 0.0f, probs, T * T, BH));
+    SB_TRY(sb_softmax_forward(rt, &bufs->probs, mask, &bufs->probs, 1.0f / sqrtf((float)d)));
+    const sb_tensor *used = &bufs->probs;
+    if (p > 0.0f) {
+        SB_TRY(sb_dropout_forward(rt, &bufs->probs, &bufs->probs_dropped, p, key));
+        used = &bufs->probs_dropped;
+    }
+    // ctx_h = probs_dropped v_h per head, (T, T) (T, d) -> (T, d)
+    SB_TRY(sb_gemm_batched(rt, 0, 0, T, d, T, 1.0f, mat_of(used, T), T * T, mat_of(&bufs->v_h, d),
+                           T * d, 0.0f, mat_of(&bufs->ctx_h, d), T * d, BH));
+    return permute_heads(rt, "attention_merge_heads", bufs, &bufs->ctx_h, out);
+}
+
+int sb_attention_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor *dq, const sb_tensor *dk,
+                          const sb_tensor *dv, sb_attention_buffers *bufs) {
+    const char *op = "attention_backward";
+    SB_TRY(check_buffers(op, bufs, 1));
+    SB_TRY(check_io(op, bufs, dout));
+    SB_TRY(check_io(op, bufs, dq));
+    SB_TRY(check_io(op, bufs, dk));
+    SB_TRY(check_io(op, bufs, dv));
+    size_t T = (size_t)bufs->T, d = (size_t)(bufs->H / bufs->heads), BH = (size_t)bufs->B * bufs->heads;
+    float p = bufs->p;
+    const sb_tensor *used = p > 0.0f ? &bufs->probs_dropped : &bufs->probs;
+    sb_mat dctx = mat_of(&bufs->dctx_h, d), dx = mat_of(&bufs->dx_h, d);
+    sb_mat dprobs = mat_of(&bufs->dprobs, T);
+    SB_TRY(permute_heads(rt, "attention_split_heads", bufs, dout, &bufs->dctx_h));
+    // dv_h = probs_dropped^T dctx_h, (T, T)^T (T, d) -> (T, d)
+    SB_TRY(sb_gemm_batched(rt, 1, 0, T, d, T, 1.0f, mat_of(used, T), T * T, dctx, T * d, 0.0f, dx, T * d,
+                           BH));
+    SB_TRY(permute_heads(rt, "attention_merge_heads", bufs, &bufs->dx_h, dv));
+    // d probs_dropped = dctx_h v_h^T, (T, d) (d, T) -> (T, T); then through
+    // dropout and softmax in place to d scores
+    SB_TRY(sb_gemm_batched(rt, 0, 1, T, T, d, 1.0f, dctx, T * d, mat_of(&bufs->v_h, d), T * d, 0.0f, dprobs,
+                           T * T, BH));
+    if (p > 0.0f) SB_TRY(sb_dropout_backward(rt, &bufs->dprobs, &bufs->dprobs, p, bufs->key));
+    SB_TRY(sb_softmax_backward(rt, &bufs->probs, &bufs->dprobs, &bufs->dprobs, 1.0f / sqrtf((float)d)));
+    // dq_h = dscores k_h, (T, T) (T, d) -> (T, d)
+    SB_TRY(sb_gemm_batched(rt, 0, 0, T, d, T, 1.0f, dprobs, T * T, mat_of(&bufs->k_h, d), T * d, 0.0f, dx,
+                           T * d, BH));
+    SB_TRY(permute_heads(rt, "attention_merge_heads", bufs, &bufs->dx_h, dq));
+    // dk_h = dscores^T q_h, (T, T)^T (T, d) -> (T, d)
+    SB_TRY(sb_gemm_batched(rt, 1, 0, T, d, T, 1.0f, dprobs, T * T, mat_of(&bufs->q_h, d), T * d, 0.0f, dx,
+                           T * d, BH));
+    return permute_heads(rt, "attention_merge_heads", bufs, &bufs->dx_h, dk);
+}

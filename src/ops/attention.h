@@ -1,0 +1,54 @@
+/* Multi-head self-attention core (BERT), forward and backward, from the
+ * outputs of the Q, K, V linears to the merged context (the linears are not
+ * part of it). B batch, T tokens, H hidden = heads * d.
+ *   q_h, k_h, v_h = split heads of q, k, v          (B, heads, T, d)
+ *   probs = softmax(q_h k_h^T / sqrt(d) + (1 - mask) * -10000)
+ *   probs_dropped = dropout(probs, p, key)          (B*heads, T, T)
+ *   out = merge heads of probs_dropped v_h          (B, T, H)
+ * GEMMs through CLBlast (strided batched over B*heads); all intermediate
+ * tensors live in caller-planned buffers, nothing is allocated per call.
+ * kernels: cl/attention.cl (+ cl/softmax.cl, cl/dropout.cl);
+ * test: tests/test_attention.c
+ * defines: sb_attention_buffers, sb_attention_plan, sb_attention_forward,
+ *          sb_attention_backward */
+#ifndef SB_OPS_ATTENTION_H
+#define SB_OPS_ATTENTION_H
+
+#include "ops/philox.h"
+#include "tensor/tensor.h"
+
+typedef struct sb_attention_buffers {
+    int B, T, H, heads;        /* set by sb_attention_plan */
+    float p;                   /* the forward's dropout, reused by the backward */
+    sb_rng_key key;
+    /* forward; q_h, k_h, v_h, probs, probs_dropped are kept for the backward */
+    sb_tensor q_h, k_h, v_h;   /* (B, heads, T, d) */
+    sb_tensor probs;           /* (B*heads, T, T): raw scores, then softmax in place */
+    sb_tensor probs_dropped;   /* (B*heads, T, T), training only, written when p > 0 */
+    sb_tensor ctx_h;           /* (B, heads, T, d) */
+    /* backward only (training) */
+    sb_tensor dctx_h;          /* (B, heads, T, d) */
+    sb_tensor dx_h;            /* (B, heads, T, d): dv_h, dq_h, dk_h in turn */
+    sb_tensor dprobs;          /* (B*heads, T, T): d probs_dropped, d probs, d scores in place */
+} sb_attention_buffers;
+
+/* Zeroes *bufs, sets its sizes and registers its tensors in plan, named
+ * "<name>.q_h" and so on; training adds what dropout and the backward need.
+ * H must be divisible by heads. */
+int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *name, int B, int T, int H, int heads,
+                      int training);
+
+/* out = attention(q, k, v) as above; q, k, v, out are (B, T, H), mask is
+ * (B, T) float (1 = real token, 0 = padding). p in [0, 1) is the attention
+ * dropout (p > 0 needs training buffers); key as for sb_dropout_forward,
+ * applied to probs as one flat tensor. */
+int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k, const sb_tensor *v,
+                         const sb_tensor *mask, const sb_tensor *out, float p, sb_rng_key key,
+                         sb_attention_buffers *bufs);
+
+/* dq, dk, dv (B, T, H) from dout (B, T, H), after the forward with the same
+ * bufs (its dropout p and key are reused). Overwrites the gradients. */
+int sb_attention_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor *dq, const sb_tensor *dk,
+                          const sb_tensor *dv, sb_attention_buffers *bufs);
+
+#endif

@@ -1,0 +1,224 @@
+/* Multi-head attention core: forward vs a double reference of the whole
+ * attention, the reference backward vs finite differences, the kernel
+ * backward vs the reference; with dropout, against the reference under the
+ * host Philox mask; bad shapes and unplanned buffers. Lengths differ per
+ * batch item, and T is odd. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/attention.h"
+#include "test_util.h"
+
+// ---- double-precision reference; q, k, v, out are (B, T, H), mask (B, T),
+// keep (B*heads, T, T) or NULL (no dropout)
+
+typedef struct {
+    int B, T, H, heads;
+    const double *mask;
+    const unsigned char *keep;
+    double keep_scale; /* 1 / (1 - p) */
+} dims;
+
+#define AT(x, b, t, c) (x)[((size_t)(b) * d->T + (t)) * d->H + (c)]
+
+/* out = attention(q, k, v); with dout, also the gradients dq, dk, dv. */
+static void attention_ref(const dims *d, const double *q, const double *k, const double *v, double *out,
+                          const double *dout, double *dq, double *dk, double *dv) {
+    int T = d->T, dh = d->H / d->heads;
+    double scale = 1.0 / sqrt(dh);
+    double *P = malloc((size_t)T * T * sizeof *P), *Pd = malloc((size_t)T * T * sizeof *Pd);
+    double *dP = malloc((size_t)T * T * sizeof *dP);
+    if (dout)
+        for (size_t i = 0; i < (size_t)d->B * T * d->H; i++) dq[i] = dk[i] = dv[i] = 0;
+    for (int b = 0; b < d->B; b++)
+        for (int h = 0; h < d->heads; h++) {
+            const unsigned char *keep = d->keep ? d->keep + ((size_t)b * d->heads + h) * T * T : NULL;
+            int c0 = h * dh;
+            for (int i = 0; i < T; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < T; j++) {
+                    double s = 0;
+                    for (int e = 0; e < dh; e++) s += AT(q, b, i, c0 + e) * AT(k, b, j, c0 + e);
+                    P[i * T + j] = scale * s + (1 - d->mask[b * T + j]) * -10000.0;
+                    mx = fmax(mx, P[i * T + j]);
+                }
+                for (int j = 0; j < T; j++) sum += (P[i * T + j] = exp(P[i * T + j] - mx));
+                for (int j = 0; j < T; j++) {
+                    P[i * T + j] /= sum;
+                    Pd[i * T + j] = keep ? (keep[i * T + j] ? P[i * T + j] * d->keep_scale : 0) : P[i * T + j];
+                }
+                for (int e = 0; e < dh; e++) {
+                    double s = 0;
+                    for (int j = 0; j < T; j++) s += Pd[i * T + j] * AT(v, b, j, c0 + e);
+                    AT(out, b, i, c0 + e) = s;
+                }
+            }
+            if (!dout) continue;
+            for (int i = 0; i < T; i++) {
+                double dot = 0;
+                for (int j = 0; j < T; j++) {
+                    double s = 0; /* d Pd[i, j] */
+                    for (int e = 0; e < dh; e++) {
+                        s += AT(dout, b, i, c0 + e) * AT(v, b, j, c0 + e);
+                        AT(dv, b, j, c0 + e) += Pd[i * T + j] * AT(dout, b, i, c0 + e);
+                    }
+                    dP[i * T + j] = keep ? (keep[i * T + j] ? s * d->keep_scale : 0) : s;
+                    dot += dP[i * T + j] * P[i * T + j];
+                }
+                for (int j = 0; j < T; j++) { /* d scores, then into dq, dk */
+                    double ds = scale * P[i * T + j] * (dP[i * T + j] - dot);
+                    for (int e = 0; e < dh; e++) {
+                        AT(dq, b, i, c0 + e) += ds * AT(k, b, j, c0 + e);
+                        AT(dk, b, j, c0 + e) += ds * AT(q, b, i, c0 + e);
+                    }
+                }
+            }
+        }
+    free(P), free(Pd), free(dP);
+}
+
+typedef struct { const dims *d; const double *dout; double *out; size_t n; } loss_ctx;
+
+/* L = sum dout * attention(q, k, v), x = [q, k, v]: its gradient is the
+ * backward of dout. */
+static double loss(const double *x, void *vctx) {
+    const loss_ctx *c = vctx;
+    attention_ref(c->d, x, x + c->n, x + 2 * c->n, c->out, NULL, NULL, NULL, NULL);
+    double l = 0;
+    for (size_t i = 0; i < c->n; i++) l += c->dout[i] * c->out[i];
+    return l;
+}
+
+// ---- tests
+
+typedef struct {
+    sb_tensor q, k, v, mask, dout, out, dq, dk, dv;
+} device_io;
+
+/* Runs forward and backward on the device with dropout p, key and checks
+ * them against the reference (which uses keep, NULL when p = 0). */
+static void check_against_reference(sb_runtime *rt, const char *what, const dims *d, const device_io *io,
+                                    sb_plan *plan, sb_attention_buffers *bufs, float p, sb_rng_key key,
+                                    const double *x, const double *dout) {
+    size_t n = (size_t)d->B * d->T * d->H;
+    double *out_ref = malloc(n * sizeof *out_ref), *g_ref = malloc(3 * n * sizeof *g_ref);
+    double *work = malloc(n * sizeof *work), *xc = malloc(3 * n * sizeof *xc);
+    for (size_t i = 0; i < 3 * n; i++) xc[i] = x[i];
+    attention_ref(d, x, x + n, x + 2 * n, out_ref, dout, g_ref, g_ref + n, g_ref + 2 * n);
+    char msg[160];
+    loss_ctx lc = {d, dout, work, n};
+    snprintf(msg, sizeof msg, "%s: reference backward vs finite differences", what);
+    t_check(msg, t_fd_grad_err(loss, &lc, xc, 3 * n, g_ref, 300), 1e-6);
+
+    for (int i = 0; i < plan->n; i++) t_poison(rt, plan->tensors[i]);
+    const sb_tensor *outs[4] = {&io->out, &io->dq, &io->dk, &io->dv};
+    for (int i = 0; i < 4; i++) t_poison(rt, outs[i]);
+    if (sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, p, key, bufs) ||
+        sb_attention_backward(rt, &io->dout, &io->dq, &io->dk, &io->dv, bufs)) {
+        t_check_true(sb_last_error(), 0);
+        free(out_ref), free(g_ref), free(work), free(xc);
+        return;
+    }
+    static const char *names[4] = {"forward out", "backward dq", "backward dk", "backward dv"};
+    for (int i = 0; i < 4; i++) {
+        float *got = t_download(rt, outs[i]);
+        snprintf(msg, sizeof msg, "%s: %s vs reference", what, names[i]);
+        t_check(msg, t_rel_err(got, i ? g_ref + (size_t)(i - 1) * n : out_ref, n), 1e-5);
+        free(got);
+    }
+    free(out_ref), free(g_ref), free(work), free(xc);
+}
+
+int main(int argc, char **argv) {
+    sb_runtime *rt = t_init(argc, argv, "test_attention");
+    int B = 2, T = t_small ? 5 : 37, H = t_small ? 6 : 24, heads = t_small ? 2 : 3;
+    size_t n = (size_t)B * T * H, n_probs = (size_t)B * heads * T * T;
+    printf("# B=%d T=%d H=%d heads=%d\n", B, T, H, heads);
+    float *x = malloc(3 * n * sizeof *x), *dout = malloc(n * sizeof *dout);
+    float *mask = malloc((size_t)B * T * sizeof *mask);
+    t_uniform(x, 3 * n, -1.0f, 1.0f);
+    t_uniform(dout, n, -1.0f, 1.0f);
+    for (int b = 0; b < B; b++) /* lengths T - 1 and T - 4 (small) or T - 11 */
+        for (int j = 0; j < T; j++) mask[b * T + j] = j < T - 1 - b * (t_small ? 3 : 10) ? 1.0f : 0.0f;
+    double *xd = malloc(3 * n * sizeof *xd), *doutd = malloc(n * sizeof *doutd);
+    double *maskd = malloc((size_t)B * T * sizeof *maskd);
+    for (size_t i = 0; i < 3 * n; i++) xd[i] = x[i];
+    for (size_t i = 0; i < n; i++) doutd[i] = dout[i];
+    for (int i = 0; i < B * T; i++) maskd[i] = mask[i];
+
+    int shape[3] = {B, T, H}, mshape[2] = {B, T};
+    device_io io = {
+        .q = t_upload(rt, "q", SB_F32, 3, shape, x),
+        .k = t_upload(rt, "k", SB_F32, 3, shape, x + n),
+        .v = t_upload(rt, "v", SB_F32, 3, shape, x + 2 * n),
+        .mask = t_upload(rt, "mask", SB_F32, 2, mshape, mask),
+        .dout = t_upload(rt, "dout", SB_F32, 3, shape, dout),
+        .out = t_output(rt, "out", SB_F32, 3, shape),
+        .dq = t_output(rt, "dq", SB_F32, 3, shape),
+        .dk = t_output(rt, "dk", SB_F32, 3, shape),
+        .dv = t_output(rt, "dv", SB_F32, 3, shape),
+    };
+    sb_plan plan;
+    sb_plan_init(&plan);
+    sb_attention_buffers bufs;
+    if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, 1) || sb_plan_allocate(rt, &plan)) {
+        t_check_true(sb_last_error(), 0);
+        return t_finish(rt);
+    }
+
+    dims d = {B, T, H, heads, maskd, NULL, 1.0};
+    sb_rng_key key = {42, 7};
+    check_against_reference(rt, "p = 0", &d, &io, &plan, &bufs, 0.0f, key, xd, doutd);
+
+    /* dropout: the reference uses the host Philox mask over the flat probs */
+    const float p = 0.3f;
+    unsigned char *keep = malloc(n_probs);
+    uint32_t threshold = sb_dropout_threshold(p);
+    for (size_t i = 0; i < n_probs; i++) keep[i] = (unsigned char)sb_dropout_keep(key, threshold, i);
+    dims dd = {B, T, H, heads, maskd, keep, 1.0 / (1.0 - p)};
+    check_against_reference(rt, "p = 0.3", &dd, &io, &plan, &bufs, p, key, xd, doutd);
+
+    /* bad shapes and buffers */
+    sb_plan bad_plan;
+    sb_plan_init(&bad_plan);
+    sb_attention_buffers bad_bufs;
+    t_check_error("H not divisible by heads rejected",
+                  sb_attention_plan(&bad_plan, &bad_bufs, "attn", B, T, H + 1, heads, 1), "not divisible by");
+    int long_shape[3] = {B, T + 1, H}, long_mask[2] = {B, T + 1};
+    sb_tensor tlong = t_output(rt, "q_long", SB_F32, 3, long_shape);
+    sb_tensor tmlong = t_output(rt, "mask_long", SB_F32, 2, long_mask);
+    t_check_error("q of the wrong shape rejected",
+                  sb_attention_forward(rt, &tlong, &io.k, &io.v, &io.mask, &io.out, 0.0f, key, &bufs),
+                  "expected shape");
+    t_check_error("mask of the wrong shape rejected",
+                  sb_attention_forward(rt, &io.q, &io.k, &io.v, &tmlong, &io.out, 0.0f, key, &bufs),
+                  "expected shape");
+    t_check_error("dq of the wrong shape rejected",
+                  sb_attention_backward(rt, &io.dout, &tlong, &io.dk, &io.dv, &bufs), "expected shape");
+    t_check_error("p = 1 rejected",
+                  sb_attention_forward(rt, &io.q, &io.k, &io.v, &io.mask, &io.out, 1.0f, key, &bufs),
+                  "outside [0, 1)");
+    sb_plan_release(rt, &bad_plan);
+    sb_plan_init(&bad_plan);
+    if (sb_attention_plan(&bad_plan, &bad_bufs, "infer", B, T, H, heads, 0) || sb_plan_allocate(rt, &bad_plan))
+        t_check_true(sb_last_error(), 0);
+    t_check_error("dropout without training buffers rejected",
+                  sb_attention_forward(rt, &io.q, &io.k, &io.v, &io.mask, &io.out, p, key, &bad_bufs), "training = 1");
+    t_check_error("backward without training buffers rejected",
+                  sb_attention_backward(rt, &io.dout, &io.dq, &io.dk, &io.dv, &bad_bufs), "training = 1");
+    /* inference buffers give the same forward as training ones at p = 0 */
+    sb_tensor out_infer = t_output(rt, "out_infer", SB_F32, 3, shape);
+    if (sb_attention_forward(rt, &io.q, &io.k, &io.v, &io.mask, &io.out, 0.0f, key, &bufs) ||
+        sb_attention_forward(rt, &io.q, &io.k, &io.v, &io.mask, &out_infer, 0.0f, key, &bad_bufs))
+        t_check_true(sb_last_error(), 0);
+    float *o_train = t_download(rt, &io.out), *o_infer = t_download(rt, &out_infer);
+    t_check_true("inference buffers: same output as training buffers",
+                 memcmp(o_train, o_infer, n * sizeof *o_train) == 0);
+    free(o_train), free(o_infer);
+    sb_plan_release(rt, &bad_plan);
+    sb_plan_release(rt, &plan);
+    free(x), free(dout), free(mask), free(xd), free(doutd), free(maskd), free(keep);
+    return t_finish(rt);
+}
