@@ -1,0 +1,110 @@
+/* Sketch-BERT on the device: the encoder (SketchTransformerModel), the task
+ * heads (maskrec, sketchclsinput, sketchretrieval) and the weighted
+ * objective, each layer's forward and backward written out. Every
+ * parameter, gradient and activation is planned once for the largest batch
+ * (sb_plan), so forward/backward never allocate.
+ *
+ * Parameter names follow the original PyTorch state_dict keys, prefixed by
+ * the network: "netE." for the encoder (e.g.
+ * netE.encoder.sketch_layer.attention.attention.query.weight for ALBERT,
+ * netE.encoder.layers.3.output.norm.bias for BERT,
+ * netE.pos_embedding.pos_embedding.weight), "net_maskrec." (re_fcs.i),
+ * "net_sketchclsinput." (cls_fcs.i), "net_sketchretrieval." (rel_fcs.i).
+ * Linear weights are (out, in) as in PyTorch.
+ *
+ * Shapes: B sketches in the batch (3B for triplets), T max_length, K
+ * leading task tokens (retrieval first, then classification), Tin = K + T,
+ * H hidden size.
+ * defines: sb_model_config, sb_model, sb_param, sb_loss_terms,
+ *          sb_model_create, sb_model_destroy, sb_model_init_params,
+ *          sb_model_forward, sb_model_backward, sb_model_read_losses,
+ *          sb_model_zero_grads, sb_model_params */
+#ifndef SB_MODEL_MODEL_H
+#define SB_MODEL_MODEL_H
+
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "tensor/tensor.h"
+
+#define SB_MAX_LAYERS 32
+#define SB_MAX_HEAD_LAYERS 8
+
+typedef struct sb_model_config {
+    int albert;                    /* model_type albert (shared layer) or bert */
+    int n_layers;
+    int heads[SB_MAX_LAYERS], hidden[SB_MAX_LAYERS], inter[SB_MAX_LAYERS];
+    int input_dim;                 /* 5 */
+    int embed_dims[SB_MAX_HEAD_LAYERS], n_embed;  /* embed_layers_setting */
+    int max_length;                /* T, without the task tokens */
+    int maskrec, cls, rel;         /* which task heads exist */
+    int rec_dims[SB_MAX_HEAD_LAYERS], n_rec;      /* rec_layers_setting */
+    int cls_dims[SB_MAX_HEAD_LAYERS], n_cls;      /* cls_layers_setting */
+    int cls_dim;                   /* number of classes */
+    int rel_dims[SB_MAX_HEAD_LAYERS], n_rel;      /* rel_layers_setting */
+    int rel_feat_dim;              /* 128 */
+    float attention_dropout, hidden_dropout, output_dropout;
+    /* loss weights */
+    float mask_axis_weight, rec_axis_weight, mask_type_weight, rec_type_weight, prediction_weight, triplet_weight;
+    float triplet_margin;
+} sb_model_config;
+
+/* Which network a parameter belongs to; each has its own optimizer. */
+enum { SB_NET_ENCODER = 0, SB_NET_MASKREC = 1, SB_NET_CLS = 2, SB_NET_REL = 3, SB_N_NETS = 4 };
+extern const char *const sb_net_names[SB_N_NETS]; /* "netE", "net_maskrec", ... */
+
+typedef struct sb_param {
+    char name[128];  /* full name, e.g. "netE.embedding.embedding.weight" */
+    int net;         /* SB_NET_* */
+    sb_tensor value, grad;
+} sb_param;
+
+/* Loss terms of the last forward, already multiplied by their weights, and
+ * their sum; a term whose task is absent is 0. */
+typedef struct sb_loss_terms {
+    float mask_axis, rec_axis, mask_type, rec_type, prediction, triplet, total;
+} sb_loss_terms;
+
+typedef struct sb_model sb_model;
+
+/* Checks the config (e.g. hidden divisible by heads; ALBERT layers equal)
+ * and plans all device memory for up to max_batch sketches per batch (the
+ * caller passes 3 * batch_size for triplet training). */
+int sb_model_create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, sb_model **out);
+void sb_model_destroy(sb_model *m);
+
+/* The parameters, in a fixed order (encoder first, then heads). */
+int sb_model_params(const sb_model *m, sb_param **params, int *count);
+
+/* PyTorch's default initialisation, from a seeded host RNG: Linear weight
+ * and bias U(-1/sqrt(in), 1/sqrt(in)); position embedding N(0, 1);
+ * LayerNorm weight 1, bias 0. */
+int sb_model_init_params(sb_model *m, uint64_t seed);
+
+/* Uploads the batch and runs the encoder, every head and the weighted
+ * objective. train != 0 turns dropout on, keyed by (seed, step). With
+ * compute_loss == 0 only the outputs are computed (inference). */
+int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t seed, uint64_t step, int compute_loss);
+
+/* Gradients of the total loss of the last forward into every param's
+ * grad (overwritten, not accumulated across calls). */
+int sb_model_backward(sb_model *m);
+
+/* Reads the loss terms of the last forward back to the host. */
+int sb_model_read_losses(sb_model *m, sb_loss_terms *out);
+
+/* Head outputs of the last forward, on the device: maskrec (B, T, 5),
+ * class logits (B, cls_dim), retrieval features (B, rel_feat_dim), encoder
+ * output (B, Tin, H). NULL when the head is absent. */
+const sb_tensor *sb_model_rec_output(const sb_model *m);
+const sb_tensor *sb_model_cls_output(const sb_model *m);
+const sb_tensor *sb_model_rel_output(const sb_model *m);
+const sb_tensor *sb_model_encoder_output(const sb_model *m);
+/* Sketches in the last forward's batch. */
+int sb_model_batch_size(const sb_model *m);
+
+/* Device memory planned for activations and for parameters (bytes). */
+size_t sb_model_activation_bytes(const sb_model *m);
+size_t sb_model_param_bytes(const sb_model *m);
+
+#endif
