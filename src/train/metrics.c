@@ -1,0 +1,77 @@
+/* Classification and retrieval metrics (see metrics.h). */
+#include "train/metrics.h"
+
+#include <stdlib.h>
+
+#include "runtime/error.h"
+
+int sb_topk_correct(const float *scores, int classes, int label, int k) {
+    if (label < 0 || label >= classes) return 0;
+    int rank = 0; /* classes ahead of the label */
+    for (int c = 0; c < classes; c++)
+        if (scores[c] > scores[label] || (scores[c] == scores[label] && c < label)) rank++;
+    return rank < k;
+}
+
+typedef struct {
+    double d;
+    int j;
+} neighbour;
+
+static int cmp_neighbour(const void *a, const void *b) {
+    const neighbour *x = a, *y = b;
+    if (x->d != y->d) return x->d < y->d ? -1 : 1;
+    return (x->j > y->j) - (x->j < y->j);
+}
+
+int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, int dim, sb_retrieval_result *out) {
+    *out = (sb_retrieval_result){0};
+    if (n < 2 || dim < 1) return sb_fail(SB_ERR_INVALID, "retrieval: need at least 2 features of dim >= 1, got %d of %d", n, dim);
+    int max_label = 0;
+    for (int i = 0; i < n; i++) {
+        if (labels[i] < 0) return sb_fail(SB_ERR_INVALID, "retrieval: negative label %d at %d", labels[i], i);
+        if (labels[i] > max_label) max_label = labels[i];
+    }
+    int *count = calloc((size_t)max_label + 1, sizeof *count); /* the original's cate_num */
+    neighbour *nb = malloc((size_t)(n - 1) * sizeof *nb);
+    if (!count || !nb) {
+        free(count), free(nb);
+        return sb_fail(SB_ERR_MEMORY, "retrieval: out of host memory for %d features", n);
+    }
+    for (int i = 0; i < n; i++) count[labels[i]]++;
+    long hit1 = 0, hit5 = 0, with_ap = 0;
+    double ap_sum = 0;
+    for (int i = 0; i < n; i++) {
+        const float *q = features + (size_t)i * dim;
+        int m = 0;
+        for (int j = 0; j < n; j++) {
+            if (j == i) continue;
+            const float *x = features + (size_t)j * dim;
+            double d = 0;
+            for (int c = 0; c < dim; c++) d += ((double)q[c] - x[c]) * ((double)q[c] - x[c]);
+            nb[m++] = (neighbour){d, j};
+        }
+        qsort(nb, (size_t)m, sizeof *nb, cmp_neighbour);
+        int c = labels[i], positives = count[c] - 1, found = 0;
+        for (int r = 0; r < m && r < 5; r++)
+            if (labels[nb[r].j] == c) {
+                hit1 += r == 0;
+                hit5 += 1;
+                break;
+            }
+        if (!positives) {
+            out->no_positive++;
+            continue;
+        }
+        double precision_sum = 0; /* precision at the rank of each positive */
+        for (int r = 0; r < m && found < positives; r++)
+            if (labels[nb[r].j] == c) precision_sum += (double)++found / (r + 1);
+        ap_sum += precision_sum / positives;
+        with_ap++;
+    }
+    out->top1 = (double)hit1 / n;
+    out->top5 = (double)hit5 / n;
+    out->map = with_ap ? ap_sum / (double)with_ap : 0.0;
+    free(count), free(nb);
+    return 0;
+}

@@ -1,0 +1,34 @@
+/* Evaluation metrics, computed on the host from outputs read back from the
+ * device: classification top-k accuracy, and sketch-to-sketch retrieval as
+ * the original's SketchTransformerTrainer.retrieval_evaluation (each
+ * feature queries all the others by Euclidean distance; top-k same-class
+ * hit rate and mAP). Differences from the original, on purpose:
+ * - distances are exact squared differences in double, not float32
+ *   |x|^2 + |y|^2 - 2 x.y; ties rank by index (torch.sort leaves them
+ *   unspecified);
+ * - the query itself is left out of its ranking; the original gives it
+ *   distance 1e8 and keeps it, so with at most k other features (or
+ *   distances over 1e8) its top-k counted the query as its own hit;
+ * - a query whose class has no other feature has no AP: the original
+ *   divides by zero there; we leave it out of the mAP and count it.
+ * Cost: O(n^2 (dim + log n)) for n features.
+ * defines: sb_topk_correct, sb_retrieval_result, sb_retrieval_evaluate */
+#ifndef SB_TRAIN_METRICS_H
+#define SB_TRAIN_METRICS_H
+
+#include <stdint.h>
+
+/* 1 when `label` is among the k highest of scores[classes]; ties go to the
+ * lower class index (as a stable descending sort). */
+int sb_topk_correct(const float *scores, int classes, int label, int k);
+
+typedef struct sb_retrieval_result {
+    double top1, top5; /* share of all queries with a same-class item in the k nearest */
+    double map;        /* mean over queries of average precision */
+    int no_positive;   /* queries left out of the mAP: alone in their class */
+} sb_retrieval_result;
+
+/* features: (n, dim) row-major; labels: n class indices >= 0. */
+int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, int dim, sb_retrieval_result *out);
+
+#endif
