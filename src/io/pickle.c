@@ -407,7 +407,7 @@ static int step(reader *r, int *stop) {
     switch (op) {
     case 0x80: /* PROTO */
         SB_TRY(take_le(r, 1, &u));
-        if (u > 5) return bad(r, "pickle protocol %llu is not supported (at most 5)", (unsigned long long)u);
+        if (u > 5) return bad(r, "protocol %llu is not supported (at most 5)", (unsigned long long)u);
         return SB_OK;
     case 0x95: /* FRAME: frames are transparent, only check the length */
         SB_TRY(take_le(r, 8, &u));
@@ -518,10 +518,10 @@ const sb_pickle_value *sb_pickle_item(const sb_pickle_value *v, size_t i) {
 const sb_pickle_value *sb_pickle_dict_get(const sb_pickle_value *dict, const char *key) {
     if (!dict || dict->kind != SB_PICKLE_DICT) return NULL;
     const sb_pickle_value *found = NULL;
-    for (size_t k = 0; k < dict->u.seq.n; k++) {
-        const sb_pickle_value *kv = dict->u.seq.items[2 * k];
+    for (size_t k = 0; k + 1 < dict->u.seq.n; k += 2) {
+        const sb_pickle_value *kv = dict->u.seq.items[k];
         if ((kv->kind == SB_PICKLE_STR || kv->kind == SB_PICKLE_STR8) && strcmp(kv->u.str.data, key) == 0)
-            found = dict->u.seq.items[2 * k + 1];
+            found = dict->u.seq.items[k + 1];
     }
     return found;
 }

@@ -30,7 +30,7 @@ typedef enum sb_pickle_kind {
     SB_PICKLE_LIST,      /* u.seq */
     SB_PICKLE_TUPLE,     /* u.seq */
     SB_PICKLE_SET,       /* set or frozenset: u.seq */
-    SB_PICKLE_DICT,      /* u.seq holds n key/value pairs: items[2k], items[2k+1] */
+    SB_PICKLE_DICT,      /* u.seq: keys and values alternate, n/2 pairs */
     SB_PICKLE_GLOBAL,    /* u.global: an allowed module.name, never imported */
     SB_PICKLE_REDUCE,    /* u.reduce: callable(*args), then state / items */
     SB_PICKLE_PERSID     /* u.persid: a persistent id, not resolved */
