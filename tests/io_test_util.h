@@ -3,7 +3,7 @@
  * folder, and rows of the shared data's SOURCES.md tables. Results are
  * counted with t_check_true / t_check_error and printed by t_finish(NULL)
  * from test_util.
- * defines: buf, buf_put, pk_*, zip_build, io_data_path, io_read_file,
+ * defines: buf, buf_put, pk_*, npy_build, zip_build, io_data_path, io_read_file,
  *          io_table_rows */
 #ifndef SB_IO_TEST_UTIL_H
 #define SB_IO_TEST_UTIL_H
@@ -99,6 +99,26 @@ static inline void pk_ndarray_begin(buf *b, int ndim, const int64_t *shape, cons
     pk_op(b, 0x89); /* NEWFALSE */
 }
 static inline void pk_ndarray_end(buf *b) { pk_op(b, 't'); pk_op(b, 'b'); }
+
+// ---- npy builder
+
+/* An .npy file: magic, version, padded header dict, payload. */
+static inline void npy_build(buf *b, int version, const char *descr, int fortran, const char *shape, const void *data,
+                      size_t n) {
+    char dict[256];
+    snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", descr,
+             fortran ? "True" : "False", shape);
+    size_t pre = version == 1 ? 10 : 12, len = strlen(dict) + 1;
+    while ((pre + len) % 64) len++;
+    buf_put(b, "\x93NUMPY", 6);
+    buf_byte(b, (unsigned)version);
+    buf_byte(b, 0);
+    buf_le(b, len, version == 1 ? 2 : 4);
+    buf_str(b, dict);
+    for (size_t i = strlen(dict); i + 1 < len; i++) buf_byte(b, ' ');
+    buf_byte(b, '\n');
+    buf_put(b, data, n);
+}
 
 // ---- zip builder
 

@@ -9,24 +9,6 @@
 #include "io/npy.h"
 #include "io_test_util.h"
 
-/* An .npy file: magic, version, padded header dict, payload. */
-static void npy_build(buf *b, int version, const char *descr, int fortran, const char *shape, const void *data,
-                      size_t n) {
-    char dict[256];
-    snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", descr,
-             fortran ? "True" : "False", shape);
-    size_t pre = version == 1 ? 10 : 12, len = strlen(dict) + 1;
-    while ((pre + len) % 64) len++;
-    buf_put(b, "\x93NUMPY", 6);
-    buf_byte(b, (unsigned)version);
-    buf_byte(b, 0);
-    buf_le(b, len, version == 1 ? 2 : 4);
-    buf_str(b, dict);
-    for (size_t i = strlen(dict); i + 1 < len; i++) buf_byte(b, ' ');
-    buf_byte(b, '\n');
-    buf_put(b, data, n);
-}
-
 /* Values 1, -2, 3, -4, 5, -6 (+ frac) as `size`-byte ints or floats in
  * the given byte order. */
 static void encode(unsigned char *out, int size, int is_float, int big, double frac) {
