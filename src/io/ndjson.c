@@ -252,9 +252,9 @@ static int parse_drawing(cursor *c, int *has_time) {
         }
         SB_TRY(expect(c, ']'));
         size_t n = r->x.n - first;
+        if (*has_time >= 0 && *has_time != timed) return fail(c, "strokes mix [x, y] and [x, y, t]");
         if (r->y.n != r->x.n || (timed && r->t.n != r->x.n))
             return fail(c, "stroke %zu has x, y%s arrays of different lengths", r->stroke_len.n, timed ? ", t" : "");
-        if (*has_time >= 0 && *has_time != timed) return fail(c, "strokes mix [x, y] and [x, y, t]");
         if (n > 0x7fffffff || r->x.n > 0x7fffffff) return fail(c, "too many points");
         *has_time = timed;
         SB_TRY(grow(c, (void **)&r->stroke_len.v, &r->stroke_len.cap, r->stroke_len.n + 1, sizeof(int)));
