@@ -32,7 +32,7 @@ static inline void buf_put(buf *b, const void *src, size_t n) {
     b->n += n;
 }
 static inline void buf_byte(buf *b, unsigned v) { unsigned char c = (unsigned char)v; buf_put(b, &c, 1); }
-static inline void buf_le(buf *b, uint64_t v, int n) { for (int i = 0; i < n; i++) buf_byte(b, (unsigned)(v >> 8 * i) & 0xFF); }
+static inline void buf_le(buf *b, uint64_t v, int n) { for (int i = 0; i < n; i++) buf_byte(b, i < 8 ? (unsigned)(v >> 8 * i) & 0xFF : 0); }
 static inline void buf_str(buf *b, const char *s) { buf_put(b, s, strlen(s)); }
 static inline void buf_free(buf *b) { free(b->p); memset(b, 0, sizeof *b); }
 

@@ -77,7 +77,7 @@ static void check_rounding_and_order(void) {
 }
 
 static void check_errors(void) {
-    const unsigned char z[16] = {0};
+    const unsigned char z[32] = {0};
     buf b = {0};
     sb_npy a;
     npy_build(&b, 1, "<c8", 0, "(2,)", z, 16);
@@ -86,7 +86,8 @@ static void check_errors(void) {
     npy_build(&b, 1, "|u1", 0, "(2,)", z, 2);
     t_check_error("uint8 dtype", sb_npy_parse(&a, "t.npy", b.p, b.n), "unsupported npy dtype '|u1'");
     b.n = 0;
-    buf_put(&b, "\x93NUMPY\x01\x00\x40\x00{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }", 77);
+    const char structured[] = "\x93NUMPY\x01\x00\x40\x00{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }";
+    buf_put(&b, structured, sizeof structured - 1);
     t_check_error("structured dtype", sb_npy_parse(&a, "t.npy", b.p, b.n), "structured arrays are not supported");
     b.n = 0;
     npy_build(&b, 1, "<i4", 0, "(3,)", z, 10);
@@ -121,7 +122,7 @@ static void check_errors(void) {
     t_check_error("NaN to int16", rc ? rc : sb_npy_to_i16(&a, "t.npy", v, NULL), "does not fit in int16");
     /* every truncation of a valid file fails cleanly */
     b.n = 0;
-    npy_build(&b, 1, "<i2", 0, "(4, 3)", z, 24 - 0);
+    npy_build(&b, 1, "<i2", 0, "(4, 3)", z, 24);
     int all = 1;
     for (size_t n = 0; n < b.n; n++)
         if (sb_npy_parse(&a, "t.npy", b.p, n) == 0) all = 0;

@@ -209,13 +209,11 @@ int sb_npy_parse(sb_npy *a, const char *label, const void *buf, size_t size) {
 
 // ---- conversion
 
-/* Element `i` in C (row-major) order as a double, or as an int64 for the
- * integer types. */
+/* Where element i, counted in row-major order, is stored: i itself, or its
+ * column-major position for Fortran-order arrays. */
 static size_t storage_index(const sb_npy *a, size_t i) {
     if (!a->fortran_order || a->ndim < 2) return i;
-    size_t idx = 0, stride = 1;
-    size_t rest = i;
-    size_t coord[SB_NPY_MAX_DIMS];
+    size_t idx = 0, stride = 1, rest = i, coord[SB_NPY_MAX_DIMS];
     for (int d = a->ndim - 1; d >= 0; d--) {
         coord[d] = rest % (size_t)a->shape[d];
         rest /= (size_t)a->shape[d];
