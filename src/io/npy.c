@@ -342,7 +342,7 @@ static int ndarray_state(sb_npy *a, const sb_pickle_value *v, const char *label,
 }
 
 int sb_npy_from_pickle(sb_npy *a, sb_pickle_doc *doc, const sb_pickle_value *v, const char *label) {
-    const sb_pickle_value *payload;
+    const sb_pickle_value *payload = NULL;
     SB_TRY(ndarray_state(a, v, label, &payload));
     SB_TRY(check_numeric(a, label));
     SB_TRY(sb_pickle_as_bytes(doc, payload, label, &a->data, &a->data_size));
@@ -359,7 +359,7 @@ int sb_npy_load_objects(const sb_npy *a, const char *label, sb_pickle_doc **doc,
     if (a->dtype != SB_NPY_OBJECT)
         return sb_fail(SB_ERR_FORMAT, "%s: expected an object array, got %s", label, sb_npy_dtype_name(a->dtype));
     sb_pickle_options opt = {.allowed = sb_npy_pickle_globals, .n_allowed = sb_npy_n_pickle_globals};
-    const sb_pickle_value *root, *payload;
+    const sb_pickle_value *root = NULL, *payload = NULL;
     SB_TRY(sb_pickle_load(doc, &root, label, a->data, a->data_size, &opt));
     sb_npy inner;
     int rc = ndarray_state(&inner, root, label, &payload);
