@@ -16,17 +16,21 @@ void sb_sketch_set_free(sb_sketch_set *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Views of every element as an (n, 3) numeric array; sums their points. */
+/* Views of every element as a numeric array; sums the points of those of
+ * shape (n, 3). Other shapes are skipped and counted, as the original's
+ * conversion script does (ndim is set to -1 to mark them). */
 static int element_views(sb_pickle_doc *doc, sb_pickle_value *const *items, size_t count, const char *label,
-                         sb_npy *views, size_t *total) {
+                         sb_npy *views, size_t *total, size_t *skipped) {
     *total = 0;
     for (size_t i = 0; i < count; i++) {
         char what[340];
         snprintf(what, sizeof what, "%.300s: sketch %zu", label, i);
         SB_TRY(sb_npy_from_pickle(&views[i], doc, items[i], what));
-        if (views[i].ndim != 2 || views[i].shape[1] != 3 || views[i].shape[0] > INT32_MAX)
-            return sb_fail(SB_ERR_FORMAT, "%s: expected shape (n, 3), got %d dimensions (%lld, ...)", what,
-                           views[i].ndim, views[i].ndim ? (long long)views[i].shape[0] : 0LL);
+        if (views[i].ndim != 2 || views[i].shape[1] != 3 || views[i].shape[0] > INT32_MAX) {
+            views[i].ndim = -1;
+            (*skipped)++;
+            continue;
+        }
         *total += views[i].count;
     }
     return SB_OK;
@@ -37,17 +41,18 @@ static int fill_set(const sb_npy *views, size_t count, const char *label, sb_ske
     out->data = malloc((total ? total : 1) * sizeof *out->data);
     if (!out->sketches || !out->data)
         return sb_fail(SB_ERR_MEMORY, "%s: out of memory for %zu sketches", label, count);
-    out->count = count;
     size_t at = 0;
     for (size_t i = 0; i < count; i++) {
+        if (views[i].ndim < 0) continue; /* skipped: wrong shape */
         size_t rounded;
         char what[340];
         snprintf(what, sizeof what, "%.300s: sketch %zu", label, i);
         SB_TRY(sb_npy_to_i16(&views[i], what, out->data + at, &rounded));
         out->n_rounded += rounded;
-        out->sketches[i].n = (int)views[i].shape[0];
-        out->sketches[i].points = out->data + at;
-        if (out->sketches[i].n > out->max_len) out->max_len = out->sketches[i].n;
+        sb_sketch *k = &out->sketches[out->count++];
+        k->n = (int)views[i].shape[0];
+        k->points = out->data + at;
+        if (k->n > out->max_len) out->max_len = k->n;
         at += views[i].count;
     }
     return SB_OK;
@@ -74,7 +79,7 @@ int sb_npz_read_split(const sb_zip *z, const char *split, sb_sketch_set *out) {
     if (!rc) rc = sb_npy_load_objects(&arr, label, &doc, &items);
     if (!rc && !(views = calloc(arr.count ? arr.count : 1, sizeof *views)))
         rc = sb_fail(SB_ERR_MEMORY, "%s: out of memory", label);
-    if (!rc) rc = element_views(doc, items, arr.count, label, views, &total);
+    if (!rc) rc = element_views(doc, items, arr.count, label, views, &total, &out->n_skipped);
     if (!rc) rc = fill_set(views, arr.count, label, out, total);
     free(views);
     sb_pickle_free(doc);

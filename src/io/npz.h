@@ -1,7 +1,8 @@
 /* sketch-rnn style .npz datasets: a zip of train.npy / valid.npy /
  * test.npy, each an object array of [n, 3] stroke-3 arrays (dx, dy,
  * pen_lifted), read into int16 sketches. Float arrays (kanji.rdp*.npz) are
- * rounded to int16 and the number of changed values is reported.
+ * rounded to int16 and the number of changed values is reported; elements
+ * of another shape are skipped and counted, like the original's script.
  * defines: sb_sketch, sb_sketch_set, sb_npz_read_split, sb_npz_load_split,
  *          sb_sketch_set_free */
 #ifndef SB_IO_NPZ_H
@@ -22,6 +23,7 @@ typedef struct sb_sketch_set {
     size_t count;
     int max_len;        /* longest sketch */
     size_t n_rounded;   /* values changed by rounding floats to int16 */
+    size_t n_skipped;   /* elements not of shape (n, 3), left out */
     int16_t *data;      /* one block holding every sketch's points */
 } sb_sketch_set;
 
