@@ -193,6 +193,8 @@ static void check_include(void) {
     t_check_error("!include: a missing file is named with the including line",
                   sb_config_load(&c, put("missing_inc.yml", "batch_size: 3\nlayers_setting: !include nope.yml\n")),
                   needle);
+    t_check_error("!include: a list is not a file name",
+                  sb_config_load(&c, put("inc_list.yml", "layers_setting: !include [a.yml]\n")), "one file name");
     t_check_error("!include: a cycle is stopped",
                   sb_config_load(&c, put("cycle.yml", "layers_setting: !include cycle.yml\n")), "deeper than");
 }

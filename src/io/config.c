@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <yaml.h>
 
 #include "runtime/error.h"
@@ -38,7 +37,7 @@ typedef enum key_kind {
     K_LAYERS,  /* layers_setting */
     K_TASKS,   /* task_types */
     K_RESTORE, /* which_pretrained */
-    K_FIXED,   /* the original's key with the one value we implement; not stored */
+    K_FIXED,   /* the original's key with the one value we implement; written, not stored */
     K_IGNORED  /* the original's key that has no effect here; not stored */
 } key_kind;
 
@@ -313,8 +312,10 @@ static void loader_free(loader *L) {
     }
 }
 
-static const char *add_label(loader *L, const char *dir, const char *name) {
-    size_t nd = name[0] == '/' ? 0 : strlen(dir), nn = strlen(name);
+/* Keeps "dir/name" (name alone when absolute or dir_len is 0); the first
+ * dir_len bytes of dir are the directory. */
+static const char *add_label(loader *L, const char *dir, size_t dir_len, const char *name) {
+    size_t nd = name[0] == '/' ? 0 : dir_len, nn = strlen(name);
     int sep = nd && dir[nd - 1] != '/';
     file_label *f = malloc(sizeof *f + nd + sep + nn + 1);
     if (!f) return NULL;
@@ -337,14 +338,33 @@ static node *new_node(loader *L, node_kind kind, const char *file, int line) {
     return n;
 }
 
-/* The directory part of a path ("" for none) into buf. */
-static void dir_of(const char *path, char *buf, size_t cap) {
+/* Length of the directory part of path: 0 for none, 1 for "/x.yml". */
+static size_t dir_len(const char *path) {
     const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 0;
-    if (slash == path) n = 1; /* "/x.yml" is in "/" */
-    if (n >= cap) n = cap - 1;
-    memcpy(buf, path, n);
-    buf[n] = '\0';
+    return !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+}
+
+/* The whole of f as a string, trailing line ends removed. */
+static int read_text(FILE *f, const char *what, char **out) {
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    for (size_t got; text && (got = fread(text + len, 1, cap - len - 1, f)) > 0;) {
+        len += got;
+        if (len + 1 == cap) {
+            char *bigger = realloc(text, cap *= 2);
+            if (!bigger) free(text);
+            text = bigger;
+        }
+    }
+    if (!text) return sb_fail(SB_ERR_MEMORY, "out of host memory");
+    if (ferror(f)) {
+        free(text);
+        return sb_fail(SB_ERR_IO, "%s: cannot read", what);
+    }
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
+    text[len] = '\0';
+    *out = text;
+    return 0;
 }
 
 static int syntax_error(const yaml_parser_t *p, const char *file) {
@@ -365,9 +385,7 @@ static int include(loader *L, const char *from_file, int line, const char *name,
     if (include_depth >= MAX_INCLUDE_DEPTH)
         return sb_fail(SB_ERR_FORMAT, "%s:%d: !include '%s': includes nested deeper than %d (a cycle?)", from_file,
                        line, name, MAX_INCLUDE_DEPTH);
-    char dir[SB_CONFIG_PATH_MAX];
-    dir_of(from_file, dir, sizeof dir);
-    const char *path = add_label(L, dir, name);
+    const char *path = add_label(L, from_file, dir_len(from_file), name);
     if (!path) return sb_fail(SB_ERR_MEMORY, "out of host memory");
     FILE *f = fopen(path, "rb");
     if (!f) return sb_fail(SB_ERR_IO, "%s:%d: !include '%s': cannot open %s: %s", from_file, line, name, path,
@@ -388,28 +406,10 @@ static int include(loader *L, const char *from_file, int line, const char *name,
             *out = new_node(L, N_SCALAR, from_file, line);
             if (!*out || !((*out)->text = calloc(1, 1))) rc = sb_fail(SB_ERR_MEMORY, "out of host memory");
         }
-    } else { /* text, without its trailing line ends */
+    } else { /* text: a string, never a number */
         node *n = new_node(L, N_SCALAR, from_file, line);
-        size_t cap = 4096, len = 0;
-        char *text = malloc(cap);
-        for (size_t got; text && (got = fread(text + len, 1, cap - len - 1, f)) > 0;) {
-            len += got;
-            if (len + 1 == cap) {
-                char *bigger = realloc(text, cap *= 2);
-                if (!bigger) free(text);
-                text = bigger;
-            }
-        }
-        if (!n || !text) {
-            free(text);
-            rc = sb_fail(SB_ERR_MEMORY, "out of host memory");
-        } else if (ferror(f)) {
-            free(text);
-            rc = sb_fail(SB_ERR_IO, "%s:%d: !include '%s': cannot read %s", from_file, line, name, path);
-        } else {
-            while (len && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
-            text[len] = '\0';
-            n->text = text;
+        rc = n ? read_text(f, path, &n->text) : sb_fail(SB_ERR_MEMORY, "out of host memory");
+        if (!rc) {
             n->quoted = 1;
             *out = n;
         }
@@ -427,10 +427,12 @@ static int build(loader *L, yaml_document_t *doc, yaml_node_t *y, const char *fi
                        MAX_NESTING);
     if (++L->n_nodes > MAX_NODES)
         return sb_fail(SB_ERR_FORMAT, "%s:%d: more than %d values (aliases expanding?)", file, line, MAX_NODES);
+    int is_include = y->tag && strcmp((const char *)y->tag, "!include") == 0;
+    if (is_include && y->type != YAML_SCALAR_NODE)
+        return sb_fail(SB_ERR_FORMAT, "%s:%d: !include takes one file name, not a list or mapping", file, line);
     if (y->type == YAML_SCALAR_NODE) {
         const char *value = (const char *)y->data.scalar.value;
-        if (y->tag && strcmp((const char *)y->tag, "!include") == 0)
-            return include(L, file, line, value, include_depth, out);
+        if (is_include) return include(L, file, line, value, include_depth, out);
         node *n = new_node(L, N_SCALAR, file, line);
         if (!n || !(n->text = malloc(y->data.scalar.length + 1))) return sb_fail(SB_ERR_MEMORY, "out of host memory");
         memcpy(n->text, value, y->data.scalar.length);
@@ -446,8 +448,8 @@ static int build(loader *L, yaml_document_t *doc, yaml_node_t *y, const char *fi
     if (!n || (count && !(n->kids = calloc((size_t)count, sizeof *n->kids))))
         return sb_fail(SB_ERR_MEMORY, "out of host memory");
     for (int i = 0; i < count; i++) {
-        int index = is_seq ? y->data.sequence.items.start[i]
-                           : (i % 2 ? y->data.mapping.pairs.start[i / 2].value : y->data.mapping.pairs.start[i / 2].key);
+        const yaml_node_pair_t *pair = is_seq ? NULL : &y->data.mapping.pairs.start[i / 2];
+        int index = is_seq ? y->data.sequence.items.start[i] : i % 2 ? pair->value : pair->key;
         SB_TRY(build(L, doc, yaml_document_get_node(doc, index), file, include_depth, nesting + 1, &n->kids[i]));
         n->n++;
     }
@@ -604,7 +606,8 @@ static int set_layers(loader *L, const key_spec *k, const node *v, sb_config *cf
 static int set_tasks(const key_spec *k, const node *v, sb_config *cfg) {
     char allowed[96], buf[64];
     join_names(task_names, allowed, sizeof allowed);
-    if (v->kind != N_SEQ) return bad(v, k->name, allowed, "%s is not a list such as [maskrec]", shown(v, buf, sizeof buf));
+    if (v->kind != N_SEQ)
+        return bad(v, k->name, allowed, "%s is not a list such as [maskrec]", shown(v, buf, sizeof buf));
     if (v->n == 0) return bad(v, k->name, allowed, "no task");
     if (v->n > SB_CONFIG_MAX_TASKS) return bad(v, k->name, allowed, "%d tasks, more than there are", v->n);
     int seen = 0;
@@ -623,7 +626,8 @@ static int set_tasks(const key_spec *k, const node *v, sb_config *cfg) {
 static int set_restore(const key_spec *k, const node *v, sb_config *cfg) {
     char allowed[96], buf[64];
     join_names(restore_names, allowed, sizeof allowed);
-    if (v->kind != N_SEQ) return bad(v, k->name, allowed, "%s is not a list such as [enc_net]", shown(v, buf, sizeof buf));
+    if (v->kind != N_SEQ)
+        return bad(v, k->name, allowed, "%s is not a list such as [enc_net]", shown(v, buf, sizeof buf));
     unsigned flags = 0;
     for (int i = 0; i < v->n; i++) {
         int id = v->kids[i]->kind == N_SCALAR ? find_name(restore_names, v->kids[i]->text) : -1;
@@ -671,7 +675,8 @@ static int set_value(loader *L, const key_spec *k, const node *v, sb_config *cfg
         return 0;
     case K_BOOL:
         if (!as_bool(v, (int *)field))
-            return bad(v, k->name, "true, false", "%s is not a boolean%s", shown(v, buf, sizeof buf), not_number_why(v));
+            return bad(v, k->name, "true, false", "%s is not a boolean%s", shown(v, buf, sizeof buf),
+                       not_number_why(v));
         return 0;
     case K_TEXT: {
         const char *what = "a string without control characters";
@@ -796,7 +801,7 @@ static int load_parser(sb_config *cfg, yaml_parser_t *p, const char *file) {
     sb_config next;
     sb_config_default(&next);
     node *root;
-    const char *label = add_label(&L, "", file);
+    const char *label = add_label(&L, "", 0, file);
     int rc = label ? load_stream(&L, p, label, 0, &root) : sb_fail(SB_ERR_MEMORY, "out of host memory");
     if (!rc) rc = apply(&L, root, label, &next);
     if (!rc) memcpy(cfg, &next, sizeof next);

@@ -149,8 +149,9 @@ void sb_config_default(sb_config *cfg);
  * On error *cfg is left unchanged. */
 int sb_config_load(sb_config *cfg, const char *path);
 
-/* The same from YAML text; `label` names it in messages (NULL: "<string>")
- * and includes are relative to the current directory. */
+/* The same from YAML text; `label` stands for the file name in messages
+ * and for `!include` (NULL: "<string>", includes relative to the current
+ * directory). */
 int sb_config_load_string(sb_config *cfg, const char *text, const char *label);
 
 /* Every key of cfg as YAML that sb_config_load reads back to the same
