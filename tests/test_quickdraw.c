@@ -36,7 +36,8 @@ static void test_bin_and_stroke3(void) {
     int got = sb_qdbin_next(buf, n1 + n2, &pos, "mem.bin", &r);
     t_check_true("first record read", got == 1 && r.key_id == 0x0102030405060708ull && r.recognized == 1 &&
                                            r.timestamp == 0x12345678 && !strcmp(r.countrycode, "DE") &&
-                                           r.drawing.n_strokes == 2 && r.drawing.strokes[1].y[1] == 255);
+                                           r.drawing.n_strokes == 2 && r.drawing.stroke_len[1] == 2 &&
+                                           r.drawing.y[4] == 255);
     int16_t *p;
     uint32_t n;
     int rc = sb_drawing_to_stroke3(&r.drawing, &p, &n);
@@ -52,37 +53,39 @@ static void test_bin_and_stroke3(void) {
     t_check_error("truncated record", sb_qdbin_next(buf, n1 - 3, &pos, "mem.bin", &r), "mem.bin: record at byte 0");
 }
 
-static sb_drawing one_stroke(uint32_t n) {
-    sb_drawing d = {calloc(1, sizeof(sb_stroke)), 1};
-    d.strokes[0].n = n;
-    d.strokes[0].x = malloc(n * sizeof(float));
-    d.strokes[0].y = malloc(n * sizeof(float));
+/* A one-stroke drawing; *x, *y to fill. */
+static sb_drawing one_stroke(int n, float **x, float **y) {
+    sb_drawing d;
+    int *len;
+    if (sb_drawing_alloc(&d, 1, n, &len, x, y)) exit(1);
+    len[0] = n;
     return d;
 }
 
 static void test_simplify(void) {
-    sb_drawing line = one_stroke(1000), out;
-    for (uint32_t i = 0; i < 1000; i++) line.strokes[0].x[i] = 100 + 0.5f * i, line.strokes[0].y[i] = 300;
+    float *x, *y;
+    sb_drawing line = one_stroke(1000, &x, &y), out;
+    for (int i = 0; i < 1000; i++) x[i] = 100 + 0.5f * i, y[i] = 300;
     int rc = sb_drawing_simplify(&line, &out);
     t_check_true("straight line becomes its two ends, scaled to 0..255",
-                 !rc && out.n_strokes == 1 && out.strokes[0].n == 2 && out.strokes[0].x[0] == 0 &&
-                     out.strokes[0].x[1] == 255 && out.strokes[0].y[0] == 0 && out.strokes[0].y[1] == 0);
+                 !rc && out.n_strokes == 1 && out.n_points == 2 && out.x[0] == 0 && out.x[1] == 255 &&
+                     out.y[0] == 0 && out.y[1] == 0);
     sb_drawing_free(&out);
     sb_drawing_free(&line);
 
-    sb_drawing circle = one_stroke(721);
-    for (uint32_t i = 0; i < 721; i++) {
+    sb_drawing circle = one_stroke(721, &x, &y);
+    for (int i = 0; i < 721; i++) {
         double a = 2 * M_PI * i / 720.0;
-        circle.strokes[0].x[i] = (float)(1000 + 400 * cos(a)), circle.strokes[0].y[i] = (float)(50 + 400 * sin(a));
+        x[i] = (float)(1000 + 400 * cos(a)), y[i] = (float)(50 + 400 * sin(a));
     }
     rc = sb_drawing_simplify(&circle, &out);
     /* Every kept point lies on the scaled circle (radius 127.5 about
      * (127.5, 127.5)) up to rounding, and the chords stay within epsilon 2
      * of the arc: few points, but enough of them. */
     double worst = 0;
-    for (uint32_t i = 0; !rc && i < out.strokes[0].n; i++)
-        worst = fmax(worst, fabs(hypot(out.strokes[0].x[i] - 127.5, out.strokes[0].y[i] - 127.5) - 127.5));
-    uint32_t m = rc ? 0 : out.strokes[0].n;
+    for (int i = 0; !rc && i < out.n_points; i++)
+        worst = fmax(worst, fabs(hypot(out.x[i] - 127.5, out.y[i] - 127.5) - 127.5));
+    int m = rc ? 0 : out.n_points;
     t_check_true("circle keeps its points on the circle", !rc && worst < 1.0);
     /* A chord of a circle of radius r deviates by r(1 - cos(theta/2)); with
      * eps 2 and r 127.5 that allows ~20 degree chords: about 18-40 points. */

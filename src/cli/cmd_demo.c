@@ -40,9 +40,11 @@ static void cpu_block(const float *x, const float *w1, const float *w2, int T, i
 int cmd_demo(const cli_options *o, int argc, char **argv) {
     if (argc > 1) {
         int help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
-        printf("usage: sketchbert demo\n\nRuns the feed-forward block of a tiny Sketch-BERT layer "
-                                 "(2 sketches x 251 tokens,\nhidden 128, intermediate 512) on the device, checks it "
-                                 "against a plain C\ncomputation and prints the time.\n");
+        if (!help) fprintf(stderr, "sketchbert demo: unexpected argument '%s'\n", argv[1]);
+        fprintf(help ? stdout : stderr,
+                "usage: sketchbert demo\n\nRuns the feed-forward block of a tiny Sketch-BERT layer (2 sketches x 251 "
+                "tokens,\nhidden 128, intermediate 512) on the device, checks it against a plain C\ncomputation and "
+                "prints the time.\n");
         return help ? 0 : 2;
     }
     sb_runtime *rt = cli_runtime(o);

@@ -18,5 +18,7 @@ sb_runtime *cli_runtime(const cli_options *o);
 int cmd_devices(const cli_options *o, int argc, char **argv);
 int cmd_demo(const cli_options *o, int argc, char **argv);
 int cmd_data(const cli_options *o, int argc, char **argv);
+int cmd_prepare(const cli_options *o, int argc, char **argv);
+int cmd_render(const cli_options *o, int argc, char **argv);
 
 #endif

@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices; mark the default"},
     {"demo", cmd_demo, "run a short op demo on the device and check it against the CPU"},
+    {"prepare", cmd_prepare, "convert npz / ndjson / bin sketch files to the memmap layout"},
+    {"render", cmd_render, "draw sketches from npz, ndjson or memmap data as SVG"},
     {"data", cmd_data, "data stats DIR: sketches per class and split, lengths"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))

@@ -7,38 +7,45 @@
 
 #include "runtime/error.h"
 
+int sb_drawing_alloc(sb_drawing *d, int n_strokes, int n_points, int **len, float **x, float **y) {
+    memset(d, 0, sizeof *d);
+    if (n_strokes < 0 || n_points < 0) return sb_fail(SB_ERR_INVALID, "drawing: negative size");
+    size_t bytes = (size_t)n_strokes * sizeof(int) + 2 * (size_t)n_points * sizeof(float) + sizeof(float);
+    char *block = malloc(bytes);
+    if (!block) return sb_fail(SB_ERR_MEMORY, "drawing of %d points: out of host memory", n_points);
+    /* floats first keeps every array aligned */
+    *x = (float *)block;
+    *y = *x + n_points;
+    *len = (int *)(*y + n_points);
+    d->n_strokes = n_strokes, d->n_points = n_points;
+    d->stroke_len = *len, d->x = *x, d->y = *y;
+    d->owned = block;
+    return 0;
+}
+
 void sb_drawing_free(sb_drawing *d) {
-    for (uint32_t i = 0; i < d->n_strokes; i++) {
-        free(d->strokes[i].x);
-        free(d->strokes[i].y);
-    }
-    free(d->strokes);
-    d->strokes = NULL;
-    d->n_strokes = 0;
+    free(d->owned);
+    memset(d, 0, sizeof *d);
 }
 
 int sb_drawing_to_stroke3(const sb_drawing *d, int16_t **points, uint32_t *n) {
-    uint64_t total = 0;
-    for (uint32_t s = 0; s < d->n_strokes; s++) total += d->strokes[s].n;
     *points = NULL;
     *n = 0;
-    if (total == 0) return sb_fail(SB_ERR_INVALID, "drawing has no points");
-    if (total > UINT32_MAX / 3) return sb_fail(SB_ERR_INVALID, "drawing has too many points");
-    int16_t *p = malloc(total * 3 * sizeof *p);
+    if (d->n_points <= 0) return sb_fail(SB_ERR_INVALID, "drawing has no points");
+    int16_t *p = malloc((size_t)d->n_points * 3 * sizeof *p);
     if (!p) return sb_fail(SB_ERR_MEMORY, "out of host memory");
     long px = 0, py = 0;
     uint32_t k = 0;
-    for (uint32_t s = 0; s < d->n_strokes; s++) {
-        const sb_stroke *st = &d->strokes[s];
-        for (uint32_t i = 0; i < st->n; i++, k++) {
-            long x = lround(st->x[i]), y = lround(st->y[i]);
+    for (int s = 0, at = 0; s < d->n_strokes; at += d->stroke_len[s++]) {
+        for (int i = 0; i < d->stroke_len[s]; i++, k++) {
+            long x = lround(d->x[at + i]), y = lround(d->y[at + i]);
             long dx = x - px, dy = y - py;
             if (dx < INT16_MIN || dx > INT16_MAX || dy < INT16_MIN || dy > INT16_MAX) {
                 free(p);
-                return sb_fail(SB_ERR_INVALID, "stroke %u point %u: offset (%ld, %ld) does not fit int16", s, i, dx,
+                return sb_fail(SB_ERR_INVALID, "stroke %d point %d: offset (%ld, %ld) does not fit int16", s, i, dx,
                                dy);
             }
-            p[3 * k] = (int16_t)dx, p[3 * k + 1] = (int16_t)dy, p[3 * k + 2] = i + 1 == st->n;
+            p[3 * k] = (int16_t)dx, p[3 * k + 1] = (int16_t)dy, p[3 * k + 2] = i + 1 == d->stroke_len[s];
             px = x, py = y;
         }
     }
@@ -50,12 +57,12 @@ int sb_drawing_to_stroke3(const sb_drawing *d, int16_t **points, uint32_t *n) {
 /* ---- simplification */
 
 /* Resamples a polyline at `step` spacing along its length; keeps the first
- * and last points. out must hold floor(length/step) + 2 points. */
-static uint32_t resample(const float *x, const float *y, uint32_t n, float step, float *ox, float *oy) {
-    uint32_t m = 0;
+ * and last points. out must hold floor(length/step) + n + 1 points. */
+static int resample(const float *x, const float *y, int n, float step, float *ox, float *oy) {
+    int m = 0;
     ox[m] = x[0], oy[m++] = y[0];
     double carry = 0; /* distance walked since the last emitted point */
-    for (uint32_t i = 1; i < n; i++) {
+    for (int i = 1; i < n; i++) {
         double sx = x[i - 1], sy = y[i - 1], len = hypot(x[i] - sx, y[i] - sy);
         double t = step - carry;
         for (; t <= len; t += step) {
@@ -75,19 +82,17 @@ static double line_distance(double px, double py, double ax, double ay, double b
 }
 
 /* Ramer-Douglas-Peucker, iterative with an explicit stack; keep[] marks the
- * points that survive. */
-static int rdp(const float *x, const float *y, uint32_t n, double eps, unsigned char *keep) {
-    memset(keep, 0, n);
+ * points that survive. stack holds 2n entries. */
+static void rdp(const float *x, const float *y, int n, double eps, unsigned char *keep, int *stack) {
+    memset(keep, 0, (size_t)n);
     keep[0] = keep[n - 1] = 1;
-    uint32_t *stack = malloc(2 * (size_t)n * sizeof *stack);
-    if (!stack) return sb_fail(SB_ERR_MEMORY, "out of host memory");
-    size_t top = 0;
+    int top = 0;
     stack[top++] = 0, stack[top++] = n - 1;
     while (top) {
-        uint32_t b = stack[--top], a = stack[--top];
+        int b = stack[--top], a = stack[--top];
         double best = -1;
-        uint32_t at = a;
-        for (uint32_t i = a + 1; i < b; i++) {
+        int at = a;
+        for (int i = a + 1; i < b; i++) {
             double d = line_distance(x[i], y[i], x[a], y[a], x[b], y[b]);
             if (d > best) best = d, at = i;
         }
@@ -97,56 +102,55 @@ static int rdp(const float *x, const float *y, uint32_t n, double eps, unsigned 
             stack[top++] = at, stack[top++] = b;
         }
     }
-    free(stack);
-    return 0;
 }
 
 int sb_drawing_simplify(const sb_drawing *raw, sb_drawing *out) {
     memset(out, 0, sizeof *out);
+    if (raw->n_points <= 0) return sb_fail(SB_ERR_INVALID, "drawing has no points");
     float minx = INFINITY, miny = INFINITY, maxv = 0;
-    for (uint32_t s = 0; s < raw->n_strokes; s++)
-        for (uint32_t i = 0; i < raw->strokes[s].n; i++) {
-            minx = fminf(minx, raw->strokes[s].x[i]);
-            miny = fminf(miny, raw->strokes[s].y[i]);
-        }
-    if (!isfinite(minx)) return sb_fail(SB_ERR_INVALID, "drawing has no points");
-    for (uint32_t s = 0; s < raw->n_strokes; s++)
-        for (uint32_t i = 0; i < raw->strokes[s].n; i++)
-            maxv = fmaxf(maxv, fmaxf(raw->strokes[s].x[i] - minx, raw->strokes[s].y[i] - miny));
+    for (int k = 0; k < raw->n_points; k++) minx = fminf(minx, raw->x[k]), miny = fminf(miny, raw->y[k]);
+    for (int k = 0; k < raw->n_points; k++) maxv = fmaxf(maxv, fmaxf(raw->x[k] - minx, raw->y[k] - miny));
     float scale = maxv > 0 ? 255.0f / maxv : 1.0f;
-    out->strokes = calloc(raw->n_strokes ? raw->n_strokes : 1, sizeof *out->strokes);
-    if (!out->strokes) return sb_fail(SB_ERR_MEMORY, "out of host memory");
-    for (uint32_t s = 0; s < raw->n_strokes; s++) {
-        const sb_stroke *in = &raw->strokes[s];
-        if (in->n == 0) continue;
-        /* Scaled coordinates, then the resampled polyline. */
-        float *sx = malloc(in->n * sizeof *sx), *sy = malloc(in->n * sizeof *sy);
-        double length = 0;
-        for (uint32_t i = 0; sx && sy && i < in->n; i++) {
-            sx[i] = (in->x[i] - minx) * scale, sy[i] = (in->y[i] - miny) * scale;
-            if (i) length += hypot(sx[i] - sx[i - 1], sy[i] - sy[i - 1]);
-        }
-        size_t cap = (size_t)length + in->n + 2;
-        float *rx = malloc(cap * sizeof *rx), *ry = malloc(cap * sizeof *ry);
-        unsigned char *keep = malloc(cap);
-        int rc = sx && sy && rx && ry && keep ? 0 : sb_fail(SB_ERR_MEMORY, "out of host memory");
-        uint32_t m = rc ? 0 : resample(sx, sy, in->n, 1.0f, rx, ry);
-        if (!rc) rc = rdp(rx, ry, m, 2.0, keep);
-        sb_stroke *o = &out->strokes[out->n_strokes];
-        if (!rc) {
-            uint32_t kept = 0;
-            for (uint32_t i = 0; i < m; i++) kept += keep[i];
-            o->x = malloc(kept * sizeof *o->x), o->y = malloc(kept * sizeof *o->y);
-            if (!o->x || !o->y) rc = sb_fail(SB_ERR_MEMORY, "out of host memory");
-            for (uint32_t i = 0; !rc && i < m; i++)
-                if (keep[i]) o->x[o->n] = roundf(rx[i]), o->y[o->n++] = roundf(ry[i]);
-            out->n_strokes++;
-        }
-        free(sx), free(sy), free(rx), free(ry), free(keep);
-        if (rc) {
-            sb_drawing_free(out);
-            return rc;
+    /* Scaled coordinates; resampled polylines of every stroke one after
+     * another; RDP keeps a subset of those. */
+    double length = 0;
+    int longest = 0;
+    for (int s = 0, at = 0; s < raw->n_strokes; at += raw->stroke_len[s++]) {
+        if (raw->stroke_len[s] > longest) longest = raw->stroke_len[s];
+        for (int i = at + 1; i < at + raw->stroke_len[s]; i++)
+            length += hypot(raw->x[i] - raw->x[i - 1], raw->y[i] - raw->y[i - 1]) * scale;
+    }
+    size_t cap = (size_t)length + (size_t)raw->n_points + (size_t)raw->n_strokes + 2;
+    float *sx = malloc((size_t)longest * 2 * sizeof *sx + 1), *rx = malloc(cap * 2 * sizeof *rx);
+    unsigned char *keep = malloc(cap);
+    int *stack = malloc(cap * 2 * sizeof *stack);
+    int rc = 0;
+    if (!sx || !rx || !keep || !stack) rc = sb_fail(SB_ERR_MEMORY, "out of host memory");
+    float *sy = sx ? sx + longest : NULL, *ry = rx ? rx + cap : NULL;
+    int *len = NULL;
+    float *ox = NULL, *oy = NULL;
+    int kept_total = 0, n_out = 0;
+    /* Two passes: count what RDP keeps, then write the drawing. */
+    for (int pass = 0; !rc && pass < 2; pass++) {
+        if (pass == 1) rc = sb_drawing_alloc(out, n_out, kept_total, &len, &ox, &oy);
+        int written = 0, stroke = 0;
+        for (int s = 0, at = 0; !rc && s < raw->n_strokes; at += raw->stroke_len[s++]) {
+            int n = raw->stroke_len[s];
+            if (n == 0) continue;
+            for (int i = 0; i < n; i++) sx[i] = (raw->x[at + i] - minx) * scale, sy[i] = (raw->y[at + i] - miny) * scale;
+            int m = resample(sx, sy, n, 1.0f, rx, ry);
+            rdp(rx, ry, m, 2.0, keep, stack);
+            int kept = 0;
+            for (int i = 0; i < m; i++) {
+                if (!keep[i]) continue;
+                if (pass == 1) ox[written + kept] = roundf(rx[i]), oy[written + kept] = roundf(ry[i]);
+                kept++;
+            }
+            if (pass == 0) kept_total += kept, n_out++;
+            else len[stroke++] = kept, written += kept;
         }
     }
-    return 0;
+    free(sx), free(rx), free(keep), free(stack);
+    if (rc) sb_drawing_free(out);
+    return rc;
 }

@@ -1,25 +1,30 @@
-/* QuickDraw drawings (absolute coordinates per stroke, as in the ndjson and
- * .bin files) to stroke-3, and Google's "simplified" preprocessing of raw
- * drawings: align to the top-left, scale uniformly so the largest coordinate
- * is 255, resample every stroke at 1 px spacing, Ramer-Douglas-Peucker with
- * epsilon 2.0, round to integers.
- * defines: sb_stroke, sb_drawing, sb_drawing_free, sb_drawing_to_stroke3,
+/* QuickDraw drawings (absolute coordinates, stroke after stroke, as in the
+ * ndjson and .bin files) to stroke-3, and Google's "simplified"
+ * preprocessing of raw drawings: align to the top-left, scale uniformly so
+ * the largest coordinate is 255, resample every stroke at 1 px spacing,
+ * Ramer-Douglas-Peucker with epsilon 2.0, round to integers.
+ * defines: sb_drawing, sb_drawing_free, sb_drawing_to_stroke3,
  *          sb_drawing_simplify */
 #ifndef SB_DATA_QUICKDRAW_H
 #define SB_DATA_QUICKDRAW_H
 
 #include <stdint.h>
 
-typedef struct sb_stroke {
-    uint32_t n;
-    float *x, *y; /* absolute coordinates, n each */
-} sb_stroke;
-
+/* The same layout as the ndjson reader's sb_qd_drawing, so its records
+ * are used as they are: x[k], y[k] for k < n_points, stroke s holding the
+ * next stroke_len[s] points. `owned` is the one block to free, or NULL for
+ * a view of someone else's arrays. */
 typedef struct sb_drawing {
-    sb_stroke *strokes;
-    uint32_t n_strokes;
+    int n_strokes;
+    const int *stroke_len;
+    int n_points;
+    const float *x, *y;
+    void *owned;
 } sb_drawing;
 
+/* Allocates one block for n_strokes lengths and n_points coordinates;
+ * *len, *x, *y point into it for the caller to fill. */
+int sb_drawing_alloc(sb_drawing *d, int n_strokes, int n_points, int **len, float **x, float **y);
 void sb_drawing_free(sb_drawing *d);
 
 /* stroke-3 as sketch-rnn's lines_to_strokes: coordinates rounded to

@@ -1,0 +1,43 @@
+#!/bin/sh
+# The command-line tool end to end on synthetic data: help and usage
+# errors, prepare, data stats, render, devices; exit codes as documented.
+# usage: test_cli.sh SKETCHBERT SKETCHBERT-SYNTH
+sb=$1 synth=$2
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+check() { # check NAME EXPECTED_RC COMMAND...
+  name=$1 want=$2; shift 2
+  "$@" >"$tmp/out" 2>&1; rc=$?
+  if [ "$rc" = "$want" ]; then pass=$((pass+1)); echo "OK $name"
+  else fail=$((fail+1)); echo "NOT OK $name: exit $rc, wanted $want"; sed 's/^/#   /' "$tmp/out"; fi
+}
+contains() { # contains NAME TEXT: the last command's output holds TEXT
+  if grep -q -- "$2" "$tmp/out"; then pass=$((pass+1)); echo "OK $1"
+  else fail=$((fail+1)); echo "NOT OK $1: no '$2' in"; sed 's/^/#   /' "$tmp/out"; fi
+}
+
+check "sketchbert --help" 0 "$sb" --help
+contains "help lists prepare" "prepare"
+check "no command is a usage error" 2 "$sb"
+check "unknown command" 2 "$sb" frobnicate
+check "prepare --help" 0 "$sb" prepare --help
+check "render --help" 0 "$sb" render --help
+check "data stats --help" 0 "$sb" data stats --help
+check "synthetic sketches" 0 "$synth" --out "$tmp/npz" --classes circle,square,star --train 30 --valid 5 --test 5
+check "prepare" 0 "$sb" prepare --quiet --out "$tmp/mm" "$tmp/npz/circle.npz" "$tmp/npz/square.npz" "$tmp/npz/star.npz"
+contains "prepare reports its totals" "90 train, 15 valid, 15 test"
+check "data stats" 0 "$sb" data stats "$tmp/mm"
+contains "stats per class" "square  *30  *5  *5"
+check "render from memmap" 0 "$sb" render --memmap "$tmp/mm" --class star --index 0-3 -o "$tmp/star.svg"
+check "render wrote an svg" 0 grep -q "<svg" "$tmp/star.svg"
+check "render from npz" 0 "$sb" render --npz "$tmp/npz/circle.npz" --split test --index 4 -o "$tmp/c.svg"
+check "render index out of range" 1 "$sb" render --npz "$tmp/npz/circle.npz" --split test --index 5 -o "$tmp/c.svg"
+contains "names the file and index" "circle.npz: split test has 5 sketches, no index 5"
+check "render without -o" 2 "$sb" render --npz "$tmp/npz/circle.npz"
+check "stats of a missing dataset" 1 "$sb" data stats "$tmp/nothing"
+check "devices" 0 "$sb" devices
+contains "devices marks the default" "\*"
+check "no such device" 1 "$sb" --device no-such-device-xyz devices
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,168 @@
+/* `sketchbert prepare`: npz -> memmap gives back every original int16
+ * point (synthetic sketches always, the shared real npz files when
+ * present); ndjson splits are seeded, disjoint and complete; bad inputs
+ * fail with a message and leave no data file behind.
+ * usage: test_prepare SKETCHBERT-SYNTH */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "data/memmap.h"
+#include "io/npz.h"
+#include "test_util.h"
+
+static char tmp[] = "/tmp/sketchbert_test_prepare_XXXXXX";
+
+static int prepare(int argc, const char **argv) {
+    cli_options o = {0};
+    return cmd_prepare(&o, argc, (char **)argv);
+}
+
+static int count_files(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t l = strlen(e->d_name), s = strlen(suffix);
+        n += l >= s && !strcmp(e->d_name + l - s, suffix);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* Every sketch of every split of each npz equals its memmap copy. */
+static int same_as_npz(const char *out, char **npz, int n) {
+    sb_mm_index idx;
+    if (sb_mm_index_load(&idx, out)) return printf("# %s\n", sb_last_error()), 0;
+    int ok = idx.n_classes == (uint32_t)n;
+    for (int c = 0; ok && c < n; c++)
+        for (int s = 0; ok && s < SB_N_SPLITS; s++) {
+            sb_sketch_set set;
+            sb_mm_split sp;
+            if (sb_npz_load_split(npz[c], sb_split_names[s], &set)) return 0;
+            ok = idx.classes[c].count[s] == set.count && sb_mm_split_open(&sp, &idx, (uint32_t)c, s) == 0;
+            for (size_t k = 0; ok && k < set.count; k++) {
+                sb_mm_range r = idx.classes[c].ranges[s][k];
+                ok = r.end - r.start == (uint64_t)set.sketches[k].n &&
+                     !memcmp(sp.points + 3 * r.start, set.sketches[k].points, (size_t)set.sketches[k].n * 6);
+            }
+            sb_mm_split_close(&sp);
+            sb_sketch_set_free(&set);
+        }
+    sb_mm_index_free(&idx);
+    return ok;
+}
+
+static void test_synthetic(const char *synth) {
+    char cmd[600], out[300], *npz[3];
+    snprintf(cmd, sizeof cmd, "'%s' --out %s/synth --classes circle,star,house --train 50 --valid 7 --test 9", synth, tmp);
+    if (system(cmd) != 0) {
+        t_check_true("sketchbert-synth runs", 0);
+        return;
+    }
+    const char *names[3] = {"circle", "star", "house"};
+    for (int i = 0; i < 3; i++) {
+        npz[i] = malloc(400);
+        snprintf(npz[i], 400, "%s/synth/%s.npz", tmp, names[i]);
+    }
+    snprintf(out, sizeof out, "%s/mm_synth", tmp);
+    const char *argv[] = {"prepare", "--quiet", "--out", out, npz[0], npz[1], npz[2]};
+    t_check_true("prepare synthetic npz", prepare(7, argv) == 0);
+    t_check_true("synthetic npz -> memmap -> every point back", same_as_npz(out, npz, 3));
+    for (int i = 0; i < 3; i++) free(npz[i]);
+}
+
+static void test_real_npz(const char *data) {
+    static const char *sets[] = {"aaron_sheep", "omniglot", "short_kanji", "creativebirds_sample"};
+    char *npz[4], out[300];
+    for (int i = 0; i < 4; i++) {
+        npz[i] = malloc(1200);
+        snprintf(npz[i], 1200, "%s/other/%s.npz", data, sets[i]);
+    }
+    snprintf(out, sizeof out, "%s/mm_real", tmp);
+    /* Through a list file, as the original's npz_sum.txt. */
+    char list[300];
+    snprintf(list, sizeof list, "%s/npz_sum.txt", tmp);
+    FILE *f = fopen(list, "w");
+    for (int i = 0; i < 4; i++) fprintf(f, "%s\t%d\n", npz[i], i);
+    fclose(f);
+    const char *argv[] = {"prepare", "--quiet", "--out", out, "--list", list};
+    t_check_true("prepare real npz from a list", prepare(6, argv) == 0);
+    t_check_true("real npz -> memmap -> every point back", same_as_npz(out, npz, 4));
+    for (int i = 0; i < 4; i++) free(npz[i]);
+}
+
+static void test_ndjson_split(const char *data) {
+    char in[1200], out[300], out2[300];
+    snprintf(in, sizeof in, "%s/quickdraw/simplified/cat.ndjson", data);
+    snprintf(out, sizeof out, "%s/mm_cat", tmp);
+    snprintf(out2, sizeof out2, "%s/mm_cat2", tmp);
+    const char *a1[] = {"prepare", "--quiet", "--out", out, "--valid", "3", "--test", "20%", "--seed", "5", in};
+    const char *a2[] = {"prepare", "--quiet", "--out", out2, "--valid", "3", "--test", "20%", "--seed", "6", in};
+    t_check_true("prepare ndjson", prepare(11, a1) == 0 && prepare(11, a2) == 0);
+    sb_mm_index x, y;
+    if (sb_mm_index_load(&x, out) || sb_mm_index_load(&y, out2)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    sb_mm_class *c = &x.classes[0];
+    t_check_true("split sizes: 3 valid, 20% test, the rest train",
+                 c->count[0] == 17 && c->count[1] == 3 && c->count[2] == 5);
+    int differ = 0;
+    for (int s = 0; s < SB_N_SPLITS; s++)
+        for (uint32_t k = 0; k < c->count[s]; k++)
+            differ |= c->ranges[s][k].end - c->ranges[s][k].start !=
+                      y.classes[0].ranges[s][k].end - y.classes[0].ranges[s][k].start;
+    t_check_true("another seed gives another split", differ);
+    sb_mm_index_free(&x);
+    sb_mm_index_free(&y);
+}
+
+static void test_errors(const char *data) {
+    char bad[300], out[300], list[300];
+    snprintf(bad, sizeof bad, "%s/broken.npz", tmp);
+    FILE *f = fopen(bad, "w");
+    fputs("PK\003\004 this is not a zip", f);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/mm_bad", tmp);
+    char good[1200];
+    snprintf(good, sizeof good, "%s/synth/circle.npz", tmp);
+    const char *a1[] = {"prepare", "--quiet", "--out", out, good, bad};
+    t_check_true("a corrupt npz fails the run", prepare(6, a1) == 1);
+    t_check_true("... and leaves no .dat, index or temporary file",
+                 count_files(out, ".dat") + count_files(out, ".tmp") + count_files(out, ".sbidx") == 0);
+    snprintf(list, sizeof list, "%s/list.txt", tmp);
+    f = fopen(list, "w");
+    fprintf(f, "%s\n/nonexistent/cat.npz\n", good);
+    fclose(f);
+    const char *a2[] = {"prepare", "--out", out, "--list", list};
+    t_check_true("a missing file in the list fails", prepare(5, a2) == 1);
+    const char *a3[] = {"prepare", "--out", out, "--valid", "150%", good};
+    t_check_true("a bad --valid is a usage error", prepare(6, a3) == 2);
+    (void)data;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !mkdtemp(tmp)) {
+        fprintf(stderr, "usage: test_prepare SKETCHBERT-SYNTH\n");
+        return 2;
+    }
+    test_synthetic(argv[1]);
+    const char *data = getenv("SKETCHBERT_SHARED_DATA");
+    char probe[1200];
+    snprintf(probe, sizeof probe, "%s/other/aaron_sheep.npz", data ? data : "");
+    FILE *f = data ? fopen(probe, "rb") : NULL;
+    if (f) {
+        fclose(f);
+        test_real_npz(data);
+        test_ndjson_split(data);
+    } else {
+        printf("# SKIP real-data checks: %s not found (needs ../shared/data)\n", probe);
+    }
+    test_errors(data);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) printf("# could not remove %s\n", tmp);
+    return t_finish(NULL);
+}
