@@ -102,6 +102,10 @@ acc=$(metric accuracy_1)
 echo "# test accuracy_1 $acc, accuracy_5 $(metric accuracy_5)"
 truth "test accuracy of at least 0.8 on 4 classes" "acc >= 0.8" "acc = $acc"
 
+check "test refuses a checkpoint without the classifier" 1 "$sb" test "$tmp/cls.yml" --checkpoint \
+  "$tmp/pre/latest_ckpt.safetensors"
+contains "naming the missing network" "has no weights for net_sketchclsinput"
+
 # ---- continue equals the uninterrupted run: all tasks, triplets, a validation in between
 config all "maskrec, sketchclsinput, sketchretrieval" 40 all_a "get_type: triplet" "batch_size: 4" \
   "checkpoint_every: 15" "save_model_every: 20"

@@ -153,6 +153,14 @@ static int upload(sb_runtime *rt, const sb_st_file *f, const sb_st_tensor *ft, c
     return sb_tensor_write(rt, t, host);
 }
 
+int sb_checkpoint_nets(const char *path, int has_net[SB_N_NETS]) {
+    sb_st_file *f;
+    SB_TRY(sb_st_open(&f, path));
+    for (int n = 0; n < SB_N_NETS; n++) has_net[n] = file_has_prefix(f, state_names[n]);
+    sb_st_close(f);
+    return 0;
+}
+
 int sb_checkpoint_load(sb_runtime *rt, const char *path, const sb_ckpt_model *m, unsigned which, int restore_counters,
                        sb_ckpt_counters *c) {
     sb_st_file *f;

@@ -30,7 +30,7 @@
  * Nothing is changed unless every needed tensor is present with the right
  * shape: errors name the file, the tensor and both shapes.
  * defines: sb_ckpt_counters, sb_ckpt_model, sb_checkpoint_save,
- *          sb_checkpoint_load, sb_ckpt_remap_positions */
+ *          sb_checkpoint_load, sb_checkpoint_nets, sb_ckpt_remap_positions */
 #ifndef SB_TRAIN_CHECKPOINT_H
 #define SB_TRAIN_CHECKPOINT_H
 
@@ -66,6 +66,9 @@ int sb_checkpoint_save(sb_runtime *rt, const char *path, const sb_ckpt_model *m,
  * are left as they are. */
 int sb_checkpoint_load(sb_runtime *rt, const char *path, const sb_ckpt_model *m, unsigned which, int restore_counters,
                        sb_ckpt_counters *c);
+
+/* Which networks (SB_NET_*) have weights in the file at path. */
+int sb_checkpoint_nets(const char *path, int has_net[SB_N_NETS]);
 
 /* The original's position-embedding remap, on the host. own is
  * (own_rows, E), already initialised; pre is (pre_rows, E); rel/cls say

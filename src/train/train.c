@@ -31,7 +31,8 @@ typedef struct trainer {
     const sb_tensor **grads;
     sb_ckpt_counters counters;
     char *config_yaml;
-    FILE *log; /* log.jsonl */
+    FILE *log;                                   /* log.jsonl */
+    char last_ckpt[SB_CONFIG_PATH_MAX + 64];     /* the last checkpoint written ("" none) */
 } trainer;
 
 // ---- setup
@@ -323,6 +324,7 @@ static int save(trainer *tr, const char *name, char *path, size_t cap) {
     snprintf(path, cap, "%s/%s_ckpt.safetensors", tr->cfg->log_dir, name);
     sb_ckpt_model cm = ckpt_model(tr);
     SB_TRY(sb_checkpoint_save(tr->rt, path, &cm, &tr->counters, tr->config_yaml));
+    snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
     if (tr->log) {
         fprintf(tr->log, "{\"event\":\"checkpoint\",\"step\":%lld,\"path\":\"%s\"}\n", (long long)tr->counters.step, path);
         fflush(tr->log);
@@ -460,9 +462,9 @@ static int run(trainer *tr, const sb_train_options *opt) {
             fflush(tr->log);
             if (!cfg->skip_nonfinite) {
                 rc = sb_fail(SB_ERR_INVALID, "step %llu: the loss is not finite (total %g, gradient norm %g); stopped "
-                             "without saving: the last checkpoint written in %s is the last good one (set "
-                             "skip_nonfinite to skip such steps)", (unsigned long long)s + 1, (double)lt.total,
-                             (double)norm, cfg->log_dir);
+                             "without saving (last good checkpoint: %s; set skip_nonfinite to skip such steps)",
+                             (unsigned long long)s + 1, (double)lt.total, (double)norm,
+                             tr->last_ckpt[0] ? tr->last_ckpt : "none written by this run");
                 break;
             }
             skipped++;
@@ -556,9 +558,15 @@ int sb_train(sb_runtime *rt, const sb_config *cfg, const sb_train_options *opt) 
 
 int sb_evaluate(sb_runtime *rt, const sb_config *cfg, const char *checkpoint, int split, sb_eval_result *out) {
     trainer tr;
-    int rc = trainer_open(&tr, rt, cfg, 0, split);
-    if (!rc) rc = restore(&tr, SB_RESTORE_ENC_NET | SB_RESTORE_TASK_NET, 0,
-                          checkpoint ? checkpoint : cfg->restore_checkpoint_path);
+    const char *path = checkpoint ? checkpoint : cfg->restore_checkpoint_path;
+    int rc = trainer_open(&tr, rt, cfg, 0, split), has[SB_N_NETS];
+    if (!rc) rc = restore(&tr, SB_RESTORE_ENC_NET | SB_RESTORE_TASK_NET, 0, path);
+    /* a head evaluated with fresh weights would measure nothing */
+    if (!rc) rc = sb_checkpoint_nets(path, has);
+    for (int i = 0; i < tr.n_params && !rc; i++)
+        if (!has[tr.params[i].net])
+            rc = sb_fail(SB_ERR_INVALID, "%s has no weights for %s, which the config's task_types need", path,
+                         sb_net_names[tr.params[i].net]);
     if (!rc) rc = evaluate_set(&tr, out);
     trainer_close(&tr);
     return rc;
