@@ -145,6 +145,13 @@ config skip maskrec 20 skip "learning_rate: 1e30" "skip_nonfinite: true"
 check "skip_nonfinite goes on" 0 "$sb" train "$tmp/skip.yml" --quiet
 check "skipped steps are logged" 0 grep -q '"event":"nonfinite".*"skipped":true' "$tmp/skip/log.jsonl"
 
+# ---- extras: warm-up, cosine decay, AdamW, clipping (gradient norm read back every step)
+config extras "maskrec, sketchclsinput" 10 extras "print_every: 5" "warmup_steps: 5" "lr_schedule: cosine" \
+  "optimizer: adamw" "weight_decay: 0.01" "grad_clip: 1.0" "skip_nonfinite: true"
+check "training with the extras" 0 "$sb" train "$tmp/extras.yml" --quiet
+# step 5 is index 4: warm-up factor 5/5, cosine 0.5 (1 + cos(0.4 pi)) = 0.6545085
+check "learning rate of step 5 in the log" 0 grep -q '"step":5,.*"lr":0.0013090169' "$tmp/extras/log.jsonl"
+
 # ---- a checkpoint of another shape
 config wide maskrec 10 wide "layers_setting: [[2, 48, 64], [2, 48, 64]]" "load_pretrained: pretrained" \
   "which_pretrained: [enc_net]" "restore_checkpoint_path: $tmp/pre/latest_ckpt.safetensors"
