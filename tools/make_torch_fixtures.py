@@ -67,8 +67,9 @@ def linear_stack(prefix, dims):
 
 
 def make_net(shapes, gen):
-    return collections.OrderedDict(
-        (k, torch.randn(*shape, generator=gen)) for k, shape in shapes.items())
+    net = collections.OrderedDict((k, torch.randn(*shape, generator=gen)) for k, shape in shapes.items())
+    net._metadata = collections.OrderedDict([("", {"version": 1})])  # as Module.state_dict() sets
+    return net
 
 
 def adam_state(net, gen):

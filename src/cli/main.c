@@ -12,6 +12,7 @@ static const struct {
     {"devices", cmd_devices, "list OpenCL platforms and devices; mark the default"},
     {"demo", cmd_demo, "run a short op demo on the device and check it against the CPU"},
     {"data", cmd_data, "data stats DIR: sketches per class and split, lengths"},
+    {"import-torch", cmd_import_torch, "convert an original PyTorch checkpoint to safetensors"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
@@ -21,7 +22,7 @@ static void usage(FILE *f) {
             "\n"
             "Sketch-BERT on any OpenCL device (version %s).\n\ncommands:\n",
             sb_version());
-    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\noptions:\n"
             "  --device D   device index or name substring (see `sketchbert devices`);\n"
