@@ -333,9 +333,35 @@ static void check_hostile_built(void) {
     for (int i = 0; i < 200; i++) buf_byte(&b, 0); /* room in the file for the 100 floats claimed */
     expect_error("zip storage member shorter than declared", &b, "holds 16 bytes");
     buf_free(&b);
+    zip_member nomember[] = {{"archive/data.pkl", m.p, m.n, 0}, {"archive/data/1", four, sizeof four, 0}};
+    zip_build(&b, nomember, 2);
+    for (int i = 0; i < 400; i++) buf_byte(&b, 0);
+    expect_error("zip storage without its member", &b, "has no member archive/data/0");
+    buf_free(&b);
     zip_member nopkl[] = {{"archive/other", four, sizeof four, 0}};
     zip_build(&b, nopkl, 1);
     expect_error("zip without data.pkl", &b, "data.pkl");
+    buf_free(&b);
+    buf_free(&m);
+}
+
+/* byteorder "big": storages hold big-endian values. */
+static void check_big_endian(void) {
+    buf m = {0}, b = {0};
+    pk_proto(&m, 2);
+    pk_tensor(&m, "0", 2, 0, 2, 1);
+    pk_op(&m, '.');
+    const unsigned char be[8] = {0x3f, 0x80, 0, 0, 0xc0, 0x20, 0, 0}; /* 1.0f, -2.5f */
+    zip_member zm[] = {{"archive/data.pkl", m.p, m.n, 0}, {"archive/byteorder", "big", 3, 0},
+                       {"archive/data/0", be, sizeof be, 1}};
+    zip_build(&b, zm, 3);
+    sb_torch_file *f = NULL;
+    int rc = sb_torch_load_memory(&f, "big.pth", b.p, b.n, NULL);
+    const sb_torch_value *r = rc ? NULL : sb_torch_root(f);
+    t_check_true("zip with byteorder big: values swapped (deflated member)",
+                 r && r->kind == SB_TORCH_TENSOR && r->u.tensor.data[0] == 1.0f && r->u.tensor.data[1] == -2.5f);
+    if (rc) printf("  %s\n", sb_last_error());
+    sb_torch_free(f);
     buf_free(&b);
     buf_free(&m);
 }
@@ -381,6 +407,7 @@ int main(void) {
     check_checkpoint("torch_views_zip.pth", "zip");
     check_checkpoint("torch_views_legacy.pth", "legacy");
     check_legacy_built();
+    check_big_endian();
     check_hostile_built();
     check_truncation_and_flips("torch_views_legacy.pth", 1, 3000);
     check_truncation_and_flips("torch_views_zip.pth", 1, 3000);

@@ -138,6 +138,8 @@ typedef struct loader {
     size_t input_size;          /* bytes of the file: bounds every storage */
     storage *st;
     size_t n_st, st_cap;
+    size_t *st_slots;           /* hash of storage keys: index + 1, 0 empty */
+    size_t st_slot_cap;
     pending *pend;
     size_t n_pend, pend_cap;
     size_t elements;            /* tensor elements in all */
@@ -207,9 +209,49 @@ static sb_torch_value *map_get(const loader *L, const sb_pickle_value *k) {
 static void loader_free(loader *L) {
     for (size_t i = 0; i < L->n_st; i++) free(L->st[i].owned);
     free(L->st);
+    free(L->st_slots);
     free(L->pend);
     free(L->map_keys);
     free(L->map_vals);
+}
+
+// ---- storages by key (a hash: files may name many storages)
+
+static size_t key_slot(const loader *L, const char *key, size_t len) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+    size_t i = (size_t)h & (L->st_slot_cap - 1);
+    while (L->st_slots[i]) {
+        const storage *s = &L->st[L->st_slots[i] - 1];
+        if (strlen(s->key) == len && memcmp(s->key, key, len) == 0) break;
+        i = (i + 1) & (L->st_slot_cap - 1);
+    }
+    return i;
+}
+
+/* The storage called key (len bytes), or NULL. */
+static storage *find_storage(const loader *L, const char *key, size_t len) {
+    if (!L->st_slot_cap) return NULL;
+    size_t i = L->st_slots[key_slot(L, key, len)];
+    return i ? &L->st[i - 1] : NULL;
+}
+
+/* Appends s and indexes it by key. */
+static int add_storage(loader *L, storage s, size_t *index) {
+    SB_TRY(grow(L, (void **)&L->st, &L->st_cap, L->n_st + 1, sizeof *L->st));
+    L->st[L->n_st++] = s;
+    if (2 * L->n_st > L->st_slot_cap) {
+        size_t cap = L->st_slot_cap ? 2 * L->st_slot_cap : 64;
+        size_t *slots = calloc(cap, sizeof *slots);
+        if (!slots) return oom(L);
+        free(L->st_slots);
+        L->st_slots = slots;
+        L->st_slot_cap = cap;
+        for (size_t i = 0; i + 1 < L->n_st; i++) L->st_slots[key_slot(L, L->st[i].key, strlen(L->st[i].key))] = i + 1;
+    }
+    L->st_slots[key_slot(L, s.key, strlen(s.key))] = L->n_st;
+    *index = L->n_st - 1;
+    return SB_OK;
 }
 
 // ---- phase 1: converting the pickle
@@ -269,18 +311,16 @@ static int storage_of(loader *L, const sb_pickle_value *p, size_t *index) {
     if (numel < 0 || (uint64_t)numel > L->input_size / dtypes[dt].size)
         return sb_fail(SB_ERR_FORMAT, "%s: storage %s declares %lld elements, more than the %zu-byte file holds",
                        L->label, key->u.str.data, (long long)numel, L->input_size);
-    for (size_t i = 0; i < L->n_st; i++)
-        if (strcmp(L->st[i].key, key->u.str.data) == 0) {
-            if (L->st[i].dtype != (sb_torch_dtype)dt || L->st[i].numel != (size_t)numel)
-                return sb_fail(SB_ERR_FORMAT, "%s: storage %s is declared twice with different types or sizes",
-                               L->label, key->u.str.data);
-            *index = i;
-            return SB_OK;
-        }
-    SB_TRY(grow(L, (void **)&L->st, &L->st_cap, L->n_st + 1, sizeof *L->st));
-    L->st[L->n_st] = (storage){.key = key->u.str.data, .dtype = (sb_torch_dtype)dt, .numel = (size_t)numel};
-    *index = L->n_st++;
-    return SB_OK;
+    const storage *known = find_storage(L, key->u.str.data, key->u.str.len);
+    if (known) {
+        if (known->dtype != (sb_torch_dtype)dt || known->numel != (size_t)numel)
+            return sb_fail(SB_ERR_FORMAT, "%s: storage %s is declared twice with different types or sizes", L->label,
+                           key->u.str.data);
+        *index = (size_t)(known - L->st);
+        return SB_OK;
+    }
+    return add_storage(L, (storage){.key = key->u.str.data, .dtype = (sb_torch_dtype)dt, .numel = (size_t)numel},
+                       index);
 }
 
 /* A tensor of `shape` viewing storage `si` at `offset` with `stride`;
@@ -308,7 +348,7 @@ static int make_tensor(loader *L, sb_torch_value *v, size_t si, int64_t offset, 
     if (numel && last >= s->numel)
         return sb_fail(SB_ERR_FORMAT, "%s: tensor on storage %s reaches element %llu of %zu", L->label, s->key,
                        (unsigned long long)last, s->numel);
-    L->elements += (size_t)numel;
+    L->elements = (size_t)numel > SIZE_MAX - L->elements ? SIZE_MAX : L->elements + (size_t)numel;
     v->kind = SB_TORCH_TENSOR;
     sb_torch_tensor *t = &v->u.tensor;
     t->dtype = s->dtype;
@@ -587,28 +627,27 @@ static int load_zip(loader *L, const void *data, size_t size, const sb_torch_opt
         free(member);
         member = NULL;
     }
-    for (size_t i = 0; i < L->n_st; i++) {
-        storage *s = &L->st[i];
-        char *longer = realloc(name, prefix + 5 + strlen(s->key) + 1);
-        if (!longer) {
-            rc = oom(L);
-            goto done;
-        }
-        name = longer;
-        snprintf(name + prefix, 5 + strlen(s->key) + 1, "data/%s", s->key);
-        const sb_zip_entry *se = sb_zip_find(&z, name);
-        if (!se) {
-            rc = sb_fail(SB_ERR_FORMAT, "%s: storage %s has no member %s", L->label, s->key, name);
-            goto done;
-        }
+    /* one pass over the members: <name>/data/<key> holds storage <key> */
+    for (size_t i = 0; i < z.n_entries; i++) {
+        const sb_zip_entry *se = &z.entries[i];
+        if (strncmp(se->name, e->name, prefix) != 0 || strncmp(se->name + prefix, "data/", 5) != 0) continue;
+        const char *key = se->name + prefix + 5;
+        storage *s = find_storage(L, key, strlen(key));
+        if (!s || s->owned) continue; /* unused, or a repeated name */
         if (se->size < (uint64_t)s->numel * dtypes[s->dtype].size) {
-            rc = sb_fail(SB_ERR_FORMAT, "%s: member %s holds %llu bytes, storage %s needs %zu", L->label, name,
+            rc = sb_fail(SB_ERR_FORMAT, "%s: member %s holds %llu bytes, storage %s needs %zu", L->label, se->name,
                          (unsigned long long)se->size, s->key, s->numel * dtypes[s->dtype].size);
             goto done;
         }
         if ((rc = sb_zip_extract(&z, se, &s->owned, &member_size))) goto done;
         s->bytes = s->owned;
     }
+    for (size_t i = 0; i < L->n_st; i++)
+        if (!L->st[i].bytes) {
+            rc = sb_fail(SB_ERR_FORMAT, "%s: storage %s has no member %.*sdata/%s", L->label, L->st[i].key,
+                         (int)prefix, e->name, L->st[i].key);
+            goto done;
+        }
     rc = gather(L, opt, swap);
 done:
     free(name);
@@ -670,9 +709,7 @@ static int load_legacy(loader *L, const unsigned char *d, size_t size, const sb_
     if (keys->kind != SB_PICKLE_LIST) rc = sb_fail(SB_ERR_FORMAT, "%s: legacy storage keys are not a list", L->label);
     for (size_t k = 0; !rc && k < keys->u.seq.n; k++) {
         const sb_pickle_value *key = keys->u.seq.items[k];
-        storage *s = NULL;
-        for (size_t i = 0; key->kind == SB_PICKLE_STR && i < L->n_st; i++)
-            if (strcmp(L->st[i].key, key->u.str.data) == 0) s = &L->st[i];
+        storage *s = key->kind == SB_PICKLE_STR ? find_storage(L, key->u.str.data, key->u.str.len) : NULL;
         if (!s) {
             rc = sb_fail(SB_ERR_FORMAT, "%s: storage record %zu is not used by any tensor", L->label, k);
             break;
