@@ -107,6 +107,24 @@ def main():
                       meta.get("counters.t") == "41" and meta.get("counters.epoch") == "3" and
                       "max_length: 12" in meta.get("config", "") and
                       (not with_opt or meta.get("optE_state.step") == "2"), str(meta))
+        bert = os.path.join(fixtures, "torch_bert_noargs.pth")
+        out = os.path.join(tmp, "bert.safetensors")
+        rc, so, se = run(exe, bert, out)
+        check("BERT without args: heads are required", rc == 1 and "--heads" in se, se)
+        rc, so, se = run(exe, "--heads", "2", bert, out)
+        check("BERT without args, --heads 2: exit 0", rc == 0, se)
+        check("BERT: layers counted, max_length less two task tokens, heads' dims, unknown task skipped",
+              "model_type: bert" in so and "layers_setting: [[2, 16, 32], [2, 16, 24]]" in so and
+              "embed_layers_setting: [8, 12]" in so and "max_length: 12" in so and
+              "cls_layers_setting: [10]" in so and "cls_dim: 7" in so and "rel_layers_setting: []" in so and
+              "rel_feat_dim: 6" in so and "skipped net_maskgmm_state" in so, so)
+        if rc == 0:
+            _, meta, tensors, _ = read_safetensors(out)
+            want = expected(fixtures, "torch_bert_noargs.pth", False)
+            want = {k: v for k, v in want.items() if not k.startswith("net_maskgmm")}
+            check("BERT: names and shapes", {k: t[1] for k, t in tensors.items()} == {k: v[0] for k, v in want.items()})
+        rc, so, se = run(exe, "--heads", "3", bert, out)
+        check("--heads that do not divide hidden: exit 1", rc == 1 and "divisible" in se, se)
         tmp = os.path.join(tmp, "failures")
         os.mkdir(tmp)
         out = os.path.join(tmp, "bad.safetensors")

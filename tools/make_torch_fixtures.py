@@ -5,7 +5,9 @@ tests/check_import_torch.py: a tiny Sketch-BERT-shaped checkpoint dict
 and sketchclsinput, Adam state after two steps, counters, and `args` as an
 instance of a custom dict subclass) saved by torch.save in the zip format
 and in the legacy format, plus a file with a non-contiguous view and
-float16 / bfloat16 / float64 / int64 tensors. Tensors are made by key name
+float16 / bfloat16 / float64 / int64 tensors, and a BERT-encoder checkpoint
+without args (zip). Key names, shapes and order were checked against the
+original model classes' state_dict(). Tensors are made by key name
 and shape only (no model class). Expected values go to torch_expected.txt:
 one line per tensor, "<file> <path> <dtype> <shape> <sum> <abs sum>
 <index-weighted sum>", sums in float64 over the values as float32.
@@ -32,29 +34,32 @@ H, I, HEADS, E, T = 16, 32, 2, 8, 12
 LAYERS = [[HEADS, H, I], [HEADS, H, I]]
 
 
-def encoder_shapes():
+def encoder_shapes(albert=True, layers=LAYERS, embed=(E,), positions=T + 1):
     # state_dict order of SketchTransformerModel (linear embedding, learned
-    # positions, no segments, ALBERT): registration order of the modules.
+    # positions, no segments): registration order of the modules.
     s = collections.OrderedDict()
-    s["embedding.embedding.weight"] = (E, 5)
-    s["embedding.embedding.bias"] = (E,)
-    s["pos_embedding.pos_embedding.weight"] = (T + 1, E)  # + 1 CLS token
-    s["embed_refine_net.layers.0.weight"] = (H, E)
-    s["embed_refine_net.layers.0.bias"] = (H,)
-    p = "encoder.sketch_layer."
-    for name in ("query", "key", "value"):
-        s[p + "attention.attention." + name + ".weight"] = (H, H)
-        s[p + "attention.attention." + name + ".bias"] = (H,)
-    s[p + "attention.output.fc.weight"] = (H, H)
-    s[p + "attention.output.fc.bias"] = (H,)
-    s[p + "attention.output.norm.weight"] = (H,)
-    s[p + "attention.output.norm.bias"] = (H,)
-    s[p + "inter_layer.fc.weight"] = (I, H)
-    s[p + "inter_layer.fc.bias"] = (I,)
-    s[p + "output.fc.weight"] = (H, I)
-    s[p + "output.fc.bias"] = (H,)
-    s[p + "output.norm.weight"] = (H,)
-    s[p + "output.norm.bias"] = (H,)
+    s["embedding.embedding.weight"] = (embed[0], 5)
+    s["embedding.embedding.bias"] = (embed[0],)
+    s["pos_embedding.pos_embedding.weight"] = (positions, embed[0])
+    dims = list(embed) + [layers[0][1]]
+    for i in range(len(dims) - 1):
+        s["embed_refine_net.layers.%d.weight" % i] = (dims[i + 1], dims[i])
+        s["embed_refine_net.layers.%d.bias" % i] = (dims[i + 1],)
+    for l, (_, h, inter) in enumerate(layers[:1] if albert else layers):
+        p = "encoder.sketch_layer." if albert else "encoder.layers.%d." % l
+        for name in ("query", "key", "value"):
+            s[p + "attention.attention." + name + ".weight"] = (h, h)
+            s[p + "attention.attention." + name + ".bias"] = (h,)
+        s[p + "attention.output.fc.weight"] = (h, h)
+        s[p + "attention.output.fc.bias"] = (h,)
+        s[p + "attention.output.norm.weight"] = (h,)
+        s[p + "attention.output.norm.bias"] = (h,)
+        s[p + "inter_layer.fc.weight"] = (inter, h)
+        s[p + "inter_layer.fc.bias"] = (inter,)
+        s[p + "output.fc.weight"] = (h, inter)
+        s[p + "output.fc.bias"] = (h,)
+        s[p + "output.norm.weight"] = (h,)
+        s[p + "output.norm.bias"] = (h,)
     return s
 
 
@@ -107,6 +112,21 @@ def checkpoint():
     ])
 
 
+def bert_without_args():
+    """BERT encoder (layers differ), embed [8, 12], classification and
+    retrieval heads (two task tokens), no args and no optimizer: the import
+    needs --heads and counts tokens from the heads present."""
+    gen = torch.Generator().manual_seed(13)
+    layers = [[2, H, I], [2, H, 24]]
+    return collections.OrderedDict([
+        ("netE_state", make_net(encoder_shapes(False, layers, (8, 12), T + 2), gen)),
+        ("net_sketchclsinput_state", make_net(linear_stack("cls_fcs", [H, 10, 7]), gen)),
+        ("net_sketchretrieval_state", make_net(linear_stack("rel_fcs", [H, 6]), gen)),
+        ("net_maskgmm_state", make_net(collections.OrderedDict([("re_fc.weight", (9, H))]), gen)),
+        ("counters", {"t": 5, "epoch": 1}),
+    ])
+
+
 def views():
     gen = torch.Generator().manual_seed(11)
     base = torch.randn(6, 5, generator=gen)
@@ -153,7 +173,8 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/data"
     ck, vw = checkpoint(), views()
     files = [("torch_ckpt_zip.pth.tar", ck, True), ("torch_ckpt_legacy.pth.tar", ck, False),
-             ("torch_views_zip.pth", vw, True), ("torch_views_legacy.pth", vw, False)]
+             ("torch_views_zip.pth", vw, True), ("torch_views_legacy.pth", vw, False),
+             ("torch_bert_noargs.pth", bert_without_args(), True)]
     lines = []
     for name, obj, zipped in files:
         torch.save(obj, os.path.join(out, name), _use_new_zipfile_serialization=zipped)
