@@ -113,7 +113,8 @@ static void check_checkpoint(const char *name, const char *format) {
         snprintf(what, sizeof what, "%s: args is an inert __main__.Config object with _cfg_dict", name);
         t_check_true(what, args->kind == SB_TORCH_OBJECT && strcmp(args->u.object.module, "__main__") == 0 &&
                                strcmp(args->u.object.name, "Config") == 0 && ml && ml->kind == SB_TORCH_INT &&
-                               ml->u.i == 12 && mt && mt->kind == SB_TORCH_STR && strcmp(mt->u.str.data, "albert") == 0);
+                               ml->u.i == 12 && mt && mt->kind == SB_TORCH_STR &&
+                               strcmp(mt->u.str.data, "albert") == 0);
         const sb_torch_value *items = args->u.object.dict, *note = items ? sb_torch_get(items, "note") : NULL;
         snprintf(what, sizeof what, "%s: the Config's own dict items are kept", name);
         t_check_true(what, note && note->kind == SB_TORCH_STR);

@@ -214,6 +214,25 @@ static int linear_stack(const sb_torch_value *state, const char *prefix, int *ou
     return n;
 }
 
+/* The head net_<task>_state, when present: a stack <prefix>.<i> from
+ * hidden size H; dims receive its hidden layer sizes, *out its output. */
+static int head_stack(const sb_torch_value *root, const char *task, const char *prefix, int H, int *present,
+                      int *dims, int *n_dims, int *out) {
+    char key[64];
+    snprintf(key, sizeof key, "net_%s_state", task);
+    const sb_torch_value *st = sb_torch_get(root, key);
+    *present = st && sb_torch_as_dict(st) != NULL;
+    if (!*present) return SB_OK;
+    int outs[SB_MAX_HEAD_LAYERS + 1], in = 0;
+    int m = linear_stack(st, prefix, outs, SB_MAX_HEAD_LAYERS + 1, &in);
+    if (m < 0) return m;
+    if (m < 1 || in != H) return sb_fail(SB_ERR_FORMAT, "%s: %s do not start at hidden size %d", key, prefix, H);
+    *n_dims = m - 1;
+    memcpy(dims, outs, (size_t)(m - 1) * sizeof *outs);
+    *out = outs[m - 1];
+    return SB_OK;
+}
+
 typedef struct import_opts {
     int with_optimizer, layers, heads;
 } import_opts;
@@ -253,11 +272,14 @@ static int infer_config(const sb_torch_value *root, const import_opts *io, sb_mo
             if (!tensor_at(enc, key)) break;
             cfg->n_layers++;
         }
-        if (!cfg->n_layers) return sb_fail(SB_ERR_FORMAT, "netE_state has neither encoder.sketch_layer nor encoder.layers.0");
+        if (!cfg->n_layers)
+            return sb_fail(SB_ERR_FORMAT, "netE_state has neither encoder.sketch_layer nor encoder.layers.0");
         if (io->layers && io->layers != cfg->n_layers)
-            return sb_fail(SB_ERR_INVALID, "--layers %d, but the BERT encoder has %d layers", io->layers, cfg->n_layers);
+            return sb_fail(SB_ERR_INVALID, "--layers %d, but the BERT encoder has %d layers", io->layers,
+                           cfg->n_layers);
     }
-    if (cfg->n_layers > SB_MAX_LAYERS) return sb_fail(SB_ERR_INVALID, "%d layers (at most %d)", cfg->n_layers, SB_MAX_LAYERS);
+    if (cfg->n_layers > SB_MAX_LAYERS)
+        return sb_fail(SB_ERR_INVALID, "%d layers (at most %d)", cfg->n_layers, SB_MAX_LAYERS);
     for (int l = 0; l < cfg->n_layers; l++) {
         char q[160], f[160];
         const char *base = cfg->albert ? "encoder.sketch_layer" : "encoder.layers";
@@ -269,7 +291,8 @@ static int infer_config(const sb_torch_value *root, const import_opts *io, sb_mo
             snprintf(f, sizeof f, "%s.%d.inter_layer.fc.weight", base, l);
         }
         const sb_torch_tensor *wq = tensor_at(enc, q), *wi = tensor_at(enc, f);
-        if (!wq || !wi || wq->ndim != 2 || wi->ndim != 2) return sb_fail(SB_ERR_FORMAT, "netE_state lacks %s or %s", q, f);
+        if (!wq || !wi || wq->ndim != 2 || wi->ndim != 2)
+            return sb_fail(SB_ERR_FORMAT, "netE_state lacks %s or %s", q, f);
         cfg->hidden[l] = (int)wq->shape[0];
         cfg->inter[l] = (int)wi->shape[0];
         int64_t heads = io->heads;
@@ -288,32 +311,15 @@ static int infer_config(const sb_torch_value *root, const import_opts *io, sb_mo
         return sb_fail(SB_ERR_FORMAT, "embed_refine_net ends at %d, the encoder's hidden size is %d", outs[n - 1],
                        cfg->hidden[0]);
 
-    /* heads, and the task tokens that lengthen the position table */
-    for (int k = 0; k < N_TASKS; k++) {
-        char key[64];
-        snprintf(key, sizeof key, "net_%s_state", tasks[k]);
-        const sb_torch_value *st = sb_torch_get(root, key);
-        int present = st && sb_torch_as_dict(st) != NULL;
-        int H = cfg->hidden[0], in = 0, m;
-        if (k == 0 && (cfg->maskrec = present)) {
-            if ((m = linear_stack(st, "re_fcs", outs, SB_MAX_HEAD_LAYERS + 1, &in)) < 1 || in != H)
-                return m < 0 ? m : sb_fail(SB_ERR_FORMAT, "net_maskrec_state: re_fcs do not start at hidden %d", H);
-            cfg->n_rec = m - 1;
-            memcpy(cfg->rec_dims, outs, (size_t)(m - 1) * sizeof *outs);
-        } else if (k == 1 && (cfg->cls = present)) {
-            if ((m = linear_stack(st, "cls_fcs", outs, SB_MAX_HEAD_LAYERS + 1, &in)) < 1 || in != H)
-                return m < 0 ? m : sb_fail(SB_ERR_FORMAT, "net_sketchclsinput_state: cls_fcs do not start at hidden %d", H);
-            cfg->n_cls = m - 1;
-            memcpy(cfg->cls_dims, outs, (size_t)(m - 1) * sizeof *outs);
-            cfg->cls_dim = outs[m - 1];
-        } else if (k == 2 && (cfg->rel = present)) {
-            if ((m = linear_stack(st, "rel_fcs", outs, SB_MAX_HEAD_LAYERS + 1, &in)) < 1 || in != H)
-                return m < 0 ? m : sb_fail(SB_ERR_FORMAT, "net_sketchretrieval_state: rel_fcs do not start at hidden %d", H);
-            cfg->n_rel = m - 1;
-            memcpy(cfg->rel_dims, outs, (size_t)(m - 1) * sizeof *outs);
-            cfg->rel_feat_dim = outs[m - 1];
-        }
-    }
+    /* task heads: their Linear stacks (hidden layers, then the output size) */
+    int H = cfg->hidden[0], rec_out = 0;
+    SB_TRY(head_stack(root, "maskrec", "re_fcs", H, &cfg->maskrec, cfg->rec_dims, &cfg->n_rec, &rec_out));
+    SB_TRY(head_stack(root, "sketchclsinput", "cls_fcs", H, &cfg->cls, cfg->cls_dims, &cfg->n_cls, &cfg->cls_dim));
+    SB_TRY(head_stack(root, "sketchretrieval", "rel_fcs", H, &cfg->rel, cfg->rel_dims, &cfg->n_rel,
+                      &cfg->rel_feat_dim));
+    if (cfg->maskrec && rec_out != cfg->input_dim)
+        return sb_fail(SB_ERR_FORMAT, "net_maskrec_state: re_fcs end at %d, the input has %d columns", rec_out,
+                       cfg->input_dim);
     /* the tokens of the tasks it was trained with (args), else of the heads present */
     int cls_tok = task_in_config(args, "sketchclsinput"), rel_tok = task_in_config(args, "sketchretrieval");
     int tokens = (cls_tok < 0 ? cfg->cls : cls_tok) + (rel_tok < 0 ? cfg->rel : rel_tok);
@@ -383,7 +389,8 @@ static void config_yaml(text *y, const sb_model_config *c, const sb_torch_value 
         if (v->kind == SB_TORCH_INT) text_printf(y, "%s: %lld\n", key->u.str.data, (long long)v->u.i);
         else if (v->kind == SB_TORCH_BOOL) text_printf(y, "%s: %s\n", key->u.str.data, v->u.i ? "true" : "false");
         else if (v->kind == SB_TORCH_FLOAT) text_printf(y, "%s: %s\n", key->u.str.data, shortest(v->u.f, num));
-        else if (v->kind == SB_TORCH_STR && !strpbrk(v->u.str.data, "'\n")) text_printf(y, "%s: '%s'\n", key->u.str.data, v->u.str.data);
+        else if (v->kind == SB_TORCH_STR && !strpbrk(v->u.str.data, "'\n"))
+            text_printf(y, "%s: '%s'\n", key->u.str.data, v->u.str.data);
     }
 }
 
@@ -434,7 +441,9 @@ static int add_optimizer(st_out *o, const sb_torch_value *root, const char *opt_
             const char *which[2] = {"exp_avg", "exp_avg_sq"};
             for (int w = 0; w < 2; w++) {
                 const sb_torch_tensor *m = tensor_at(s, which[w]);
-                if (!m) return sb_fail(SB_ERR_FORMAT, "%s: state %lld has no %s (not Adam?)", opt_prefix, (long long)index, which[w]);
+                if (!m)
+                    return sb_fail(SB_ERR_FORMAT, "%s: state %lld has no %s (not Adam?)", opt_prefix,
+                                   (long long)index, which[w]);
                 int same = m->ndim == p->ndim;
                 for (int d = 0; same && d < m->ndim; d++) same = m->shape[d] == p->shape[d];
                 if (!same)
@@ -462,7 +471,8 @@ static int add_optimizer(st_out *o, const sb_torch_value *root, const char *opt_
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: sketchbert import-torch [--with-optimizer] [--layers N] [--heads N] IN.pth[.tar] OUT.safetensors\n\n"
+    fprintf(f, "usage: sketchbert import-torch [--with-optimizer] [--layers N] [--heads N]\n"
+               "                               IN.pth[.tar] OUT.safetensors\n\n"
                "Converts an original Sketch-BERT PyTorch checkpoint (either torch.save format) into a\n"
                "sketchbert safetensors checkpoint: netE_state and net_<task>_state for maskrec,\n"
                "sketchclsinput and sketchretrieval; with --with-optimizer also the Adam moments of\n"
@@ -500,7 +510,8 @@ static int import(const char *in, const char *out, const import_opts *io) {
             char net[64], opt[64];
             snprintf(net, sizeof net, "net_%s_state", tasks[k]);
             snprintf(opt, sizeof opt, "opt_%s_state", tasks[k]);
-            if (order[k + 1] && (rc = add_optimizer(&o, root, opt, sb_torch_get(root, net), order[k + 1], count[k + 1])))
+            if (order[k + 1] &&
+                (rc = add_optimizer(&o, root, opt, sb_torch_get(root, net), order[k + 1], count[k + 1])))
                 goto done;
         }
     }

@@ -378,7 +378,8 @@ static int int_tuple(loader *L, const sb_pickle_value *v, const char *what, int6
 /* _rebuild_tensor(storage, offset, size, stride) and _rebuild_tensor_v2
  * (the same, then requires_grad, backward_hooks[, metadata]). */
 static int rebuild_tensor(loader *L, const sb_pickle_value *args, sb_torch_value *v) {
-    if (args->u.seq.n < 4) return sb_fail(SB_ERR_FORMAT, "%s: _rebuild_tensor with %zu arguments", L->label, args->u.seq.n);
+    if (args->u.seq.n < 4)
+        return sb_fail(SB_ERR_FORMAT, "%s: _rebuild_tensor with %zu arguments", L->label, args->u.seq.n);
     size_t si = 0;
     SB_TRY(storage_of(L, args->u.seq.items[0], &si));
     int64_t offset = 0, shape[SB_TORCH_MAX_DIMS], stride[SB_TORCH_MAX_DIMS];
@@ -398,7 +399,8 @@ static int rebuild_tensor(loader *L, const sb_pickle_value *args, sb_torch_value
  * _rebuild_parameter_with_state(..., state): the tensor, marked. */
 static int rebuild_parameter(loader *L, const sb_pickle_value *args, sb_torch_value *v) {
     const sb_torch_value *data = NULL;
-    if (args->u.seq.n < 2) return sb_fail(SB_ERR_FORMAT, "%s: _rebuild_parameter with %zu arguments", L->label, args->u.seq.n);
+    if (args->u.seq.n < 2)
+        return sb_fail(SB_ERR_FORMAT, "%s: _rebuild_parameter with %zu arguments", L->label, args->u.seq.n);
     SB_TRY(convert(L, args->u.seq.items[0], &data));
     if (data->kind != SB_TORCH_TENSOR)
         return sb_fail(SB_ERR_FORMAT, "%s: _rebuild_parameter of a %s, not a tensor", L->label,
@@ -454,10 +456,6 @@ static int inert_object(loader *L, const sb_pickle_value *cls, const sb_pickle_v
     return SB_OK;
 }
 
-static int is_global(const sb_pickle_value *g, const char *module, const char *name) {
-    return sb_pickle_is_global(g, module, name);
-}
-
 /* REDUCE / NEWOBJ: only the callables below are interpreted; classes
  * created by NEWOBJ or copyreg._reconstructor become inert objects. */
 static int convert_reduce(loader *L, const sb_pickle_value *r, sb_torch_value *v) {
@@ -466,13 +464,14 @@ static int convert_reduce(loader *L, const sb_pickle_value *r, sb_torch_value *v
         return sb_fail(SB_ERR_FORMAT, "%s: a %s is called (REDUCE); only named globals are understood", L->label,
                        sb_pickle_kind_name(c->kind));
     if (r->u.reduce.newobj) return inert_object(L, c, args, r, v);
-    if (is_global(c, "torch._utils", "_rebuild_tensor_v2") || is_global(c, "torch._utils", "_rebuild_tensor"))
+    if (sb_pickle_is_global(c, "torch._utils", "_rebuild_tensor_v2") ||
+        sb_pickle_is_global(c, "torch._utils", "_rebuild_tensor"))
         return rebuild_tensor(L, args, v);
-    if (is_global(c, "torch._utils", "_rebuild_parameter") ||
-        is_global(c, "torch._utils", "_rebuild_parameter_with_state"))
+    if (sb_pickle_is_global(c, "torch._utils", "_rebuild_parameter") ||
+        sb_pickle_is_global(c, "torch._utils", "_rebuild_parameter_with_state"))
         return rebuild_parameter(L, args, v);
-    if (is_global(c, "collections", "OrderedDict")) return ordered_dict(L, r, v);
-    if (is_global(c, "_codecs", "encode")) {
+    if (sb_pickle_is_global(c, "collections", "OrderedDict")) return ordered_dict(L, r, v);
+    if (sb_pickle_is_global(c, "_codecs", "encode")) {
         const unsigned char *bytes = NULL;
         size_t len = 0;
         SB_TRY(sb_pickle_as_bytes(L->f->doc, r, L->label, &bytes, &len));
@@ -481,14 +480,16 @@ static int convert_reduce(loader *L, const sb_pickle_value *r, sb_torch_value *v
         v->u.str.len = len;
         return SB_OK;
     }
-    if (is_global(c, "copyreg", "_reconstructor") || is_global(c, "copy_reg", "_reconstructor")) {
+    if (sb_pickle_is_global(c, "copyreg", "_reconstructor") ||
+        sb_pickle_is_global(c, "copy_reg", "_reconstructor")) {
         const sb_pickle_value *cls = sb_pickle_item(args, 0), *base = sb_pickle_item(args, 1);
         if (!cls || cls->kind != SB_PICKLE_GLOBAL || !base || base->kind != SB_PICKLE_GLOBAL)
             return sb_fail(SB_ERR_FORMAT, "%s: copyreg._reconstructor without a class and a base class", L->label);
         return inert_object(L, cls, args, r, v);
     }
     /* Plain data classes whose constructor runs no user code. */
-    if (is_global(c, "torch", "device") || is_global(c, "torch", "Size") || is_global(c, "argparse", "Namespace"))
+    if (sb_pickle_is_global(c, "torch", "device") || sb_pickle_is_global(c, "torch", "Size") ||
+        sb_pickle_is_global(c, "argparse", "Namespace"))
         return inert_object(L, c, args, r, v);
     return sb_fail(SB_ERR_FORMAT,
                    "%s: refusing to call %.100s.%.100s (REDUCE): only tensor rebuilders, OrderedDict and class "
@@ -738,7 +739,8 @@ static int load_legacy(loader *L, const unsigned char *d, size_t size, const sb_
     sb_pickle_free(doc);
     SB_TRY(rc);
     for (size_t i = 0; i < L->n_st; i++)
-        if (!L->st[i].bytes) return sb_fail(SB_ERR_FORMAT, "%s: storage %s is missing from the file", L->label, L->st[i].key);
+        if (!L->st[i].bytes)
+            return sb_fail(SB_ERR_FORMAT, "%s: storage %s is missing from the file", L->label, L->st[i].key);
     return gather(L, opt, swap);
 }
 
@@ -776,7 +778,8 @@ int sb_torch_load(sb_torch_file **out, const char *path, const sb_torch_options 
     if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
     int rc = SB_OK;
     if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) rc = sb_fail(SB_ERR_IO, "%s: cannot determine its size", path);
-    if (!rc && !(buf = malloc((size_t)size + 1))) rc = sb_fail(SB_ERR_MEMORY, "%s: out of memory for %ld bytes", path, size);
+    if (!rc && !(buf = malloc((size_t)size + 1)))
+        rc = sb_fail(SB_ERR_MEMORY, "%s: out of memory for %ld bytes", path, size);
     if (!rc && fread(buf, 1, (size_t)size, fp) != (size_t)size) rc = sb_fail(SB_ERR_IO, "%s: read failed", path);
     fclose(fp);
     if (!rc) rc = sb_torch_load_memory(out, path, buf, (size_t)size, opt);
