@@ -36,6 +36,11 @@ ninja -C build
 
 if [ "$job" = demo ]; then
   ./build/sketchbert devices
+  # Synthetic sketches in the QuickDraw npz format, prepared for training.
+  mkdir -p data/synth
+  ./build/sketchbert-synth --out data/synth/npz
+  ./build/sketchbert prepare --out data/synth/memmap data/synth/npz/*.npz
+  ./build/sketchbert data stats data/synth/memmap
   ./build/sketchbert demo
   exit 0
 fi

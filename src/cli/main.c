@@ -14,6 +14,7 @@ static const struct {
     {"prepare", cmd_prepare, "convert npz / ndjson / bin sketch files to the memmap layout"},
     {"render", cmd_render, "draw sketches from npz, ndjson or memmap data as SVG"},
     {"data", cmd_data, "data stats DIR: sketches per class and split, lengths"},
+    {"import-torch", cmd_import_torch, "convert an original PyTorch checkpoint to safetensors"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
@@ -23,7 +24,7 @@ static void usage(FILE *f) {
             "\n"
             "Sketch-BERT on any OpenCL device (version %s).\n\ncommands:\n",
             sb_version());
-    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\noptions:\n"
             "  --device D   device index or name substring (see `sketchbert devices`);\n"

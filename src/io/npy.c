@@ -227,7 +227,8 @@ static size_t storage_index(const sb_npy *a, size_t i) {
 
 static uint64_t load_bits(const sb_npy *a, size_t i) {
     int n = itemsize[a->dtype];
-    const unsigned char *p = a->data + storage_index(a, i) * (size_t)n;
+    size_t at = a->fortran_order && a->ndim > 1 ? storage_index(a, i) : i; /* C order: as stored */
+    const unsigned char *p = a->data + at * (size_t)n;
     uint64_t u = 0;
     if (a->big_endian)
         for (int k = 0; k < n; k++) u = u << 8 | p[k];
@@ -266,8 +267,21 @@ static int check_numeric(const sb_npy *a, const char *label) {
     return SB_OK;
 }
 
+/* Little-endian int16 in C order is already what callers want. */
+static int is_plain_i16(const sb_npy *a) {
+    uint16_t probe = 1;
+    unsigned char host_little;
+    memcpy(&host_little, &probe, 1);
+    return a->dtype == SB_NPY_I16 && !a->big_endian && host_little && (!a->fortran_order || a->ndim <= 1);
+}
+
 int sb_npy_to_i16(const sb_npy *a, const char *label, int16_t *out, size_t *n_rounded) {
     SB_TRY(check_numeric(a, label));
+    if (is_plain_i16(a)) {
+        memcpy(out, a->data, a->count * sizeof *out);
+        if (n_rounded) *n_rounded = 0;
+        return SB_OK;
+    }
     size_t rounded = 0;
     for (size_t i = 0; i < a->count; i++) {
         if (is_float(a->dtype)) {

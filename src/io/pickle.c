@@ -228,6 +228,7 @@ static int memo_get(reader *r, uint64_t idx) {
 // ---- opcodes
 
 static int check_global(reader *r, const char *module, size_t mlen, const char *name, size_t nlen) {
+    if (r->opt.any_global) return SB_OK;
     for (size_t i = 0; i < r->opt.n_allowed; i++) {
         const sb_pickle_global *g = &r->opt.allowed[i];
         if (strlen(g->module) == mlen && strlen(g->name) == nlen && memcmp(g->module, module, mlen) == 0 &&
@@ -483,7 +484,14 @@ static int step(reader *r, int *stop) {
 
 int sb_pickle_load(sb_pickle_doc **doc, const sb_pickle_value **root, const char *label, const void *data,
                    size_t size, const sb_pickle_options *opt) {
+    size_t used = 0;
+    return sb_pickle_load_prefix(doc, root, label, data, size, opt, &used);
+}
+
+int sb_pickle_load_prefix(sb_pickle_doc **doc, const sb_pickle_value **root, const char *label, const void *data,
+                          size_t size, const sb_pickle_options *opt, size_t *used) {
     *doc = NULL;
+    *used = 0;
     *root = NULL;
     reader r = {.label = label, .in = data, .size = size};
     if (opt) r.opt = *opt;
@@ -499,6 +507,7 @@ int sb_pickle_load(sb_pickle_doc **doc, const sb_pickle_value **root, const char
     if (!rc) {
         *doc = r.doc;
         *root = r.stack[r.sp - 1];
+        *used = r.pos;
     } else {
         sb_pickle_free(r.doc);
     }

@@ -11,7 +11,7 @@
  * already part of another may not be modified afterwards (self-referencing
  * pickles are rejected), so recursive walks terminate within max_depth.
  * defines: sb_pickle_value, sb_pickle_options, sb_pickle_load,
- *          sb_pickle_free, sb_pickle_item, sb_pickle_dict_get,
+ *          sb_pickle_load_prefix, sb_pickle_free, sb_pickle_item, sb_pickle_dict_get,
  *          sb_pickle_is_global, sb_pickle_as_bytes, sb_pickle_kind_name */
 #ifndef SB_IO_PICKLE_H
 #define SB_IO_PICKLE_H
@@ -72,6 +72,7 @@ typedef struct sb_pickle_options {
     size_t max_memo;      /* memo index limit; 0: 1 << 20 */
     size_t max_values;    /* values created; 0: 1 << 24 */
     size_t max_string;    /* bytes in one string; 0: 1 << 30 */
+    int any_global;       /* accept every global (the caller vets them) */
 } sb_pickle_options;
 
 typedef struct sb_pickle_doc sb_pickle_doc; /* owns every value */
@@ -82,6 +83,10 @@ typedef struct sb_pickle_doc sb_pickle_doc; /* owns every value */
  * and what is wrong. */
 int sb_pickle_load(sb_pickle_doc **doc, const sb_pickle_value **root, const char *label, const void *data,
                    size_t size, const sb_pickle_options *opt);
+/* The same for a pickle followed by more data (as in torch.save's legacy
+ * format): decoding stops at STOP and *used is the bytes consumed. */
+int sb_pickle_load_prefix(sb_pickle_doc **doc, const sb_pickle_value **root, const char *label, const void *data,
+                          size_t size, const sb_pickle_options *opt, size_t *used);
 void sb_pickle_free(sb_pickle_doc *doc);
 
 /* Item i of a LIST / TUPLE / SET, or NULL when v is not one or i is out of

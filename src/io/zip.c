@@ -13,7 +13,7 @@
 #include "runtime/error.h"
 
 enum {
-    EOCD_SIG = 0x06054b50, EOCD_LEN = 22, ZIP64_LOCATOR_SIG = 0x07064b50,
+    EOCD_SIG = 0x06054b50, EOCD_LEN = 22,
     CDIR_SIG = 0x02014b50, CDIR_LEN = 46,
     LOCAL_SIG = 0x04034b50, LOCAL_LEN = 30,
     FLAG_ENCRYPTED = 1,
@@ -44,8 +44,8 @@ static int read_central_directory(sb_zip *z) {
         return sb_fail(SB_ERR_FORMAT, "%s: no zip end-of-central-directory record (truncated, or not a zip file)",
                        z->path);
     const unsigned char *e = d + eocd;
-    if (eocd >= 20 && rd32(d + eocd - 20) == ZIP64_LOCATOR_SIG)
-        return sb_fail(SB_ERR_FORMAT, "%s: zip64 archives are not supported", z->path);
+    /* A zip64 end record may precede this one (torch.save always writes
+     * one); it is only needed when a field below is saturated. */
     uint16_t n = rd16(e + 10);
     uint32_t cd_size = rd32(e + 12), cd_off = rd32(e + 16);
     if (n == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_off == 0xFFFFFFFFu)

@@ -1,7 +1,8 @@
 /* Read-only zip archives (as written by numpy.savez and torch.save): the
  * whole file is read into memory, the central directory is checked and
  * listed, and members are extracted (stored or deflate) with their CRC-32
- * verified. Zip64, encryption and other compression methods are rejected
+ * verified. Zip64 fields (a zip64 end record alone is fine, as torch.save
+ * writes one), encryption and other compression methods are rejected
  * with a message naming the file and member.
  * defines: sb_zip, sb_zip_entry, sb_zip_open, sb_zip_open_memory,
  *          sb_zip_close, sb_zip_find, sb_zip_extract */
