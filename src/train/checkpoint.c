@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,12 +209,15 @@ int sb_checkpoint_load(sb_runtime *rt, const char *path, const sb_ckpt_model *m,
     if (!rc && restore_counters) {
         rc = meta_int(f, "counters.t", &step);
         if (!rc) rc = meta_int(f, "counters.epoch", &epoch);
-        if (!rc) rc = meta_int(f, "best_t", &best_step);
+        /* best_t / best_metric are optional: `sketchbert import-torch` files lack them */
+        best_metric = -INFINITY;
+        if (!rc && sb_st_meta(f, "best_t")) rc = meta_int(f, "best_t", &best_step);
         const char *bm = sb_st_meta(f, "best_metric");
         char *end = NULL;
-        if (!rc && bm) best_metric = strtod(bm, &end);
-        if (!rc && (!bm || end == bm || *end))
-            rc = sb_fail(SB_ERR_FORMAT, "%s: metadata 'best_metric' missing or not a number", path);
+        if (!rc && bm) {
+            best_metric = strtod(bm, &end);
+            if (end == bm || *end) rc = sb_fail(SB_ERR_FORMAT, "%s: metadata 'best_metric' is '%s', not a number", path, bm);
+        }
     }
 
     /* pass 2: upload */

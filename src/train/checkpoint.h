@@ -26,7 +26,9 @@
  *   fresh weights (optimizer), as the original;
  * - enc_opt: the encoder's Adam moments and step;
  * - continue also restores the counters (the original wrote them into its
- *   checkpoint dict but never into its loop counters; we resume from them).
+ *   checkpoint dict but never into its loop counters; we resume from them);
+ *   best_t and best_metric may be absent (files of `sketchbert
+ *   import-torch`): then 0 and -inf.
  * Nothing is changed unless every needed tensor is present with the right
  * shape: errors name the file, the tensor and both shapes.
  * defines: sb_ckpt_counters, sb_ckpt_model, sb_checkpoint_save,
