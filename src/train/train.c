@@ -193,6 +193,17 @@ static void jnum(FILE *f, const char *key, double v) {
     else fprintf(f, ",\"%s\":null", key);
 }
 
+/* A JSON string literal (paths may hold quotes or backslashes). */
+static void jstr(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", (unsigned char)*s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 /* The active loss terms: weight > 0 and the task present (the original's
  * valid_losses). */
 typedef struct { const char *name; float value; } term;
@@ -326,7 +337,9 @@ static int save(trainer *tr, const char *name, char *path, size_t cap) {
     SB_TRY(sb_checkpoint_save(tr->rt, path, &cm, &tr->counters, tr->config_yaml));
     snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
     if (tr->log) {
-        fprintf(tr->log, "{\"event\":\"checkpoint\",\"step\":%lld,\"path\":\"%s\"}\n", (long long)tr->counters.step, path);
+        fprintf(tr->log, "{\"event\":\"checkpoint\",\"step\":%lld,\"path\":", (long long)tr->counters.step);
+        jstr(tr->log, path);
+        fprintf(tr->log, "}\n");
         fflush(tr->log);
     }
     return 0;
