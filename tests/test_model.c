@@ -1,0 +1,182 @@
+/* The whole model's backward vs central finite differences of its forward
+ * (float, dropout off), for BERT and ALBERT with all three tasks and both
+ * tokens, on a batch smaller than the planned one (views); parameter names
+ * and count; config and batch errors. The comparison with PyTorch is
+ * tests/test_golden.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "model_fixture.h"
+#include "test_util.h"
+
+/* A tiny config: 2 layers [2, 8, 12], embed [4, 6], rec [5], cls [] with 3
+ * classes, rel [] with 4 features, T 9; every loss weighted, none 1. */
+static sb_model_config tiny_config(int albert) {
+    sb_model_config c;
+    memset(&c, 0, sizeof c);
+    c.albert = albert, c.n_layers = 2, c.input_dim = 5, c.max_length = t_small ? 5 : 9;
+    for (int l = 0; l < 2; l++) c.heads[l] = 2, c.hidden[l] = t_small ? 4 : 8, c.inter[l] = t_small ? 6 : 12;
+    c.embed_dims[0] = 4, c.embed_dims[1] = 6, c.n_embed = 2;
+    c.maskrec = c.cls = c.rel = 1;
+    c.rec_dims[0] = 5, c.n_rec = 1;
+    c.n_cls = 0, c.cls_dim = 3;
+    c.n_rel = 0, c.rel_feat_dim = 4;
+    c.attention_dropout = c.hidden_dropout = c.output_dropout = 0.1f;
+    c.mask_axis_weight = 1.0f, c.rec_axis_weight = 0.5f, c.mask_type_weight = 1.5f;
+    c.rec_type_weight = 0.25f, c.prediction_weight = 0.7f, c.triplet_weight = 1.3f;
+    c.triplet_margin = 2.0f;
+    return c;
+}
+
+static float total_loss(sb_model *m, const sb_batch *b) {
+    sb_loss_terms lt;
+    if (sb_model_forward(m, b, 0, 1, 0, 1) || sb_model_read_losses(m, &lt)) return NAN;
+    return lt.total;
+}
+
+/* Every parameter gets `probes` probes (its first element and random
+ * ones); the error is max |fd - analytic| over them, relative to the
+ * largest analytic gradient probed. */
+static void gradient_check(sb_runtime *rt, int albert) {
+    const char *kind = albert ? "albert" : "bert";
+    sb_model_config c = tiny_config(albert);
+    sb_batch b;
+    /* planned for 6 sketches, run with 3 (one triplet) */
+    if (mf_make_batch(&b, 3, c.max_length, 1, 1, c.cls_dim, 7)) {
+        t_check_true("make batch", 0);
+        return;
+    }
+    sb_model *m;
+    if (sb_model_create(rt, &c, 6, &m) || sb_model_init_params(m, 11)) {
+        t_check_true(sb_last_error(), 0);
+        mf_free_batch(&b);
+        return;
+    }
+    sb_param *params;
+    int n_params;
+    sb_model_params(m, &params, &n_params);
+    float base = total_loss(m, &b);
+    if (sb_model_backward(m)) t_check_true(sb_last_error(), 0);
+    float **grads = malloc(sizeof *grads * (size_t)n_params);
+    for (int i = 0; i < n_params; i++) grads[i] = t_download(rt, &params[i].grad);
+    char what[256];
+    snprintf(what, sizeof what, "%s: loss is finite (%g)", kind, base);
+    t_check_true(what, isfinite(base));
+
+    /* Float forward, h = 1e-2 on parameters of size ~0.3: the central
+     * difference's truncation error is O(h^2) ~ 1e-4 relative, and float
+     * rounding of a loss ~ 5 gives ~ 5e-7 / 2e-2 ~ 3e-5 absolute, against
+     * gradients up to ~1; L1 and hinge kinks are rarely crossed at this h
+     * and would show as a single large outlier. Hence 1e-2. */
+    const float h = 1e-2f;
+    int probes = t_small ? 1 : 3;
+    double max_diff = 0, max_grad = 0;
+    int worst = -1;
+    for (int i = 0; i < n_params; i++) {
+        float *value = t_download(rt, &params[i].value);
+        size_t n = params[i].value.numel;
+        for (int k = 0; k < probes; k++) {
+            size_t j = k == 0 ? 0 : t_rand_u32() % n;
+            float keep = value[j];
+            value[j] = keep + h;
+            sb_tensor_write(rt, &params[i].value, value);
+            float up = total_loss(m, &b);
+            value[j] = keep - h;
+            sb_tensor_write(rt, &params[i].value, value);
+            float down = total_loss(m, &b);
+            value[j] = keep;
+            sb_tensor_write(rt, &params[i].value, value);
+            double fd = ((double)up - down) / (2.0 * h), d = fabs(fd - grads[i][j]);
+            if (!(d <= max_diff)) max_diff = d, worst = i;
+            if (fabs(grads[i][j]) > max_grad) max_grad = fabs(grads[i][j]);
+        }
+        free(value);
+    }
+    snprintf(what, sizeof what, "%s: backward vs finite differences on %d parameters (worst %s)", kind, n_params,
+             worst >= 0 ? params[worst].name : "-");
+    t_check(what, max_diff / (max_grad > 0 ? max_grad : 1), 1e-2);
+
+    /* backward overwrites: a second one gives the same gradients */
+    int same = 1;
+    if (total_loss(m, &b) != base || sb_model_backward(m)) same = 0;
+    for (int i = 0; i < n_params && same; i++) {
+        float *g = t_download(rt, &params[i].grad);
+        same = memcmp(g, grads[i], params[i].grad.numel * sizeof(float)) == 0;
+        free(g);
+    }
+    snprintf(what, sizeof what, "%s: a second forward/backward gives the same gradients", kind);
+    t_check_true(what, same);
+
+    /* dropout on: the loss changes and stays finite */
+    sb_loss_terms lt;
+    int rc = sb_model_forward(m, &b, 1, 1, 3, 1) || sb_model_read_losses(m, &lt) || sb_model_backward(m);
+    snprintf(what, sizeof what, "%s: training forward/backward with dropout runs (loss %g vs %g)", kind, lt.total,
+             base);
+    t_check_true(what, !rc && isfinite(lt.total) && lt.total != base);
+
+    for (int i = 0; i < n_params; i++) free(grads[i]);
+    free(grads);
+    sb_model_destroy(m);
+    mf_free_batch(&b);
+}
+
+/* Names as the original's state_dict keys, shapes (out, in). */
+static void check_names(sb_runtime *rt) {
+    sb_model_config c = tiny_config(1);
+    sb_model *m;
+    if (sb_model_create(rt, &c, 3, &m)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    sb_param *p;
+    int n;
+    sb_model_params(m, &p, &n);
+    /* embedding 2, position 1, refine 2 x 2, one shared layer 16, heads 2 x 2 + 2 + 2 */
+    t_check_true("albert: parameter count 31", n == 31);
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(p[i].name, "netE.encoder.sketch_layer.attention.attention.query.weight")) found++;
+        if (!strcmp(p[i].name, "netE.pos_embedding.pos_embedding.weight") && p[i].value.shape[0] == c.max_length + 2)
+            found++;
+        if (!strcmp(p[i].name, "net_maskrec.re_fcs.1.weight") && p[i].value.shape[0] == 5 && p[i].value.shape[1] == 5)
+            found++;
+        if (!strcmp(p[i].name, "net_sketchclsinput.cls_fcs.0.bias") && p[i].net == SB_NET_CLS) found++;
+        if (!strcmp(p[i].name, "netE.embed_refine_net.layers.1.weight") && p[i].value.shape[1] == 6) found++;
+    }
+    t_check_true("albert: names and shapes as the original state_dict", found == 5);
+    sb_model_destroy(m);
+    c.albert = 0;
+    if (sb_model_create(rt, &c, 6, &m)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    sb_model_params(m, &p, &n);
+    found = 0;
+    for (int i = 0; i < n; i++) found += !strcmp(p[i].name, "netE.encoder.layers.1.output.norm.bias");
+    t_check_true("bert: 47 parameters, netE.encoder.layers.1.output.norm.bias", n == 47 && found == 1);
+    sb_batch b;
+    if (!mf_make_batch(&b, 9, c.max_length, 1, 1, c.cls_dim, 3)) {
+        t_check_error("batch larger than planned rejected", sb_model_forward(m, &b, 0, 0, 0, 1), "planned for");
+        b.size = 4;
+        t_check_error("triplet batch not a multiple of 3 rejected", sb_model_forward(m, &b, 0, 0, 0, 1),
+                      "triplet batch");
+        mf_free_batch(&b);
+    }
+    sb_model_destroy(m);
+    sb_model *none = NULL;
+    c.heads[1] = 3;
+    t_check_error("hidden not divisible by heads rejected", sb_model_create(rt, &c, 3, &none), "not divisible");
+    c.heads[1] = 2, c.albert = 1, c.inter[1] = 7;
+    t_check_error("albert with differing layers rejected", sb_model_create(rt, &c, 3, &none), "albert");
+}
+
+int main(int argc, char **argv) {
+    sb_runtime *rt = t_init(argc, argv, "test_model");
+    check_names(rt);
+    gradient_check(rt, 0);
+    gradient_check(rt, 1);
+    return t_finish(rt);
+}
