@@ -72,10 +72,12 @@ static void gradient_check(sb_runtime *rt, int albert) {
      * gradients up to ~1; L1 and hinge kinks are rarely crossed at this h
      * and would show as a single large outlier. Hence 1e-2. */
     const float h = 1e-2f;
-    int probes = t_small ? 1 : 3;
+    /* under Oclgrind (t_small) every forward is slow: one probe on every
+     * fourth parameter */
+    int probes = t_small ? 1 : 3, every = t_small ? 4 : 1;
     double max_diff = 0, max_grad = 0;
     int worst = -1;
-    for (int i = 0; i < n_params; i++) {
+    for (int i = 0; i < n_params; i += every) {
         float *value = t_download(rt, &params[i].value);
         size_t n = params[i].value.numel;
         for (int k = 0; k < probes; k++) {
@@ -95,7 +97,8 @@ static void gradient_check(sb_runtime *rt, int albert) {
         }
         free(value);
     }
-    snprintf(what, sizeof what, "%s: backward vs finite differences on %d parameters (worst %s)", kind, n_params,
+    snprintf(what, sizeof what, "%s: backward vs finite differences on %d of %d parameters (worst %s)", kind,
+             (n_params + every - 1) / every, n_params,
              worst >= 0 ? params[worst].name : "-");
     t_check(what, max_diff / (max_grad > 0 ? max_grad : 1), 1e-2);
 
@@ -176,7 +179,7 @@ static void check_names(sb_runtime *rt) {
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_model");
     check_names(rt);
-    gradient_check(rt, 0);
+    if (!t_small) gradient_check(rt, 0); /* BERT is ALBERT without the sharing */
     gradient_check(rt, 1);
     return t_finish(rt);
 }
