@@ -1,5 +1,5 @@
 /* The whole model's backward vs central finite differences of its forward
- * (float, dropout off), for BERT and ALBERT with all three tasks and both
+ * (float; dropout off, and on with fixed keys), for BERT and ALBERT with all three tasks and both
  * tokens, on a batch smaller than the planned one (views); parameter names
  * and count; config and batch errors. The comparison with PyTorch is
  * tests/test_golden.c. */
@@ -31,17 +31,19 @@ static sb_model_config tiny_config(int albert) {
     return c;
 }
 
-static float total_loss(sb_model *m, const sb_batch *b) {
+/* The loss at (seed 1, step 5): with train set, the same dropout masks on
+ * every call. */
+static float total_loss(sb_model *m, const sb_batch *b, int train) {
     sb_loss_terms lt;
-    if (sb_model_forward(m, b, 0, 1, 0, 1) || sb_model_read_losses(m, &lt)) return NAN;
+    if (sb_model_forward(m, b, train, 1, 5, 1) || sb_model_read_losses(m, &lt)) return NAN;
     return lt.total;
 }
 
 /* Every parameter gets `probes` probes (its first element and random
  * ones); the error is max |fd - analytic| over them, relative to the
  * largest analytic gradient probed. */
-static void gradient_check(sb_runtime *rt, int albert) {
-    const char *kind = albert ? "albert" : "bert";
+static void gradient_check(sb_runtime *rt, int albert, int train) {
+    const char *kind = albert ? (train ? "albert with dropout" : "albert") : "bert";
     sb_model_config c = tiny_config(albert);
     sb_batch b;
     /* planned for 6 sketches, run with 3 (one triplet) */
@@ -58,7 +60,7 @@ static void gradient_check(sb_runtime *rt, int albert) {
     sb_param *params;
     int n_params;
     sb_model_params(m, &params, &n_params);
-    float base = total_loss(m, &b);
+    float base = total_loss(m, &b, train);
     if (sb_model_backward(m)) t_check_true(sb_last_error(), 0);
     float **grads = malloc(sizeof *grads * (size_t)n_params);
     for (int i = 0; i < n_params; i++) grads[i] = t_download(rt, &params[i].grad);
@@ -66,12 +68,11 @@ static void gradient_check(sb_runtime *rt, int albert) {
     snprintf(what, sizeof what, "%s: loss is finite (%g)", kind, base);
     t_check_true(what, isfinite(base));
 
-    /* Float forward, h = 1e-2 on parameters of size ~0.3: the central
-     * difference's truncation error is O(h^2) ~ 1e-4 relative, and float
-     * rounding of a loss ~ 5 gives ~ 5e-7 / 2e-2 ~ 3e-5 absolute, against
-     * gradients up to ~1; L1 and hinge kinks are rarely crossed at this h
-     * and would show as a single large outlier. Hence 1e-2. */
-    const float h = 1e-2f;
+    /* Float forward, h = 3e-3 on parameters of size ~0.3: float rounding
+     * of a loss ~ 8 gives ~ 1e-6 / 6e-3 ~ 2e-4 absolute against gradients
+     * up to ~1 (measured: 1e-4 to 5e-4); a larger h crosses L1 and hinge
+     * kinks (h = 3e-2 gives 2.5e-2 with dropout). Hence 1e-2. */
+    const float h = 3e-3f;
     /* under Oclgrind (t_small) every forward is slow: one probe on every
      * fourth parameter */
     int probes = t_small ? 1 : 3, every = t_small ? 4 : 1;
@@ -85,10 +86,10 @@ static void gradient_check(sb_runtime *rt, int albert) {
             float keep = value[j];
             value[j] = keep + h;
             sb_tensor_write(rt, &params[i].value, value);
-            float up = total_loss(m, &b);
+            float up = total_loss(m, &b, train);
             value[j] = keep - h;
             sb_tensor_write(rt, &params[i].value, value);
-            float down = total_loss(m, &b);
+            float down = total_loss(m, &b, train);
             value[j] = keep;
             sb_tensor_write(rt, &params[i].value, value);
             double fd = ((double)up - down) / (2.0 * h), d = fabs(fd - grads[i][j]);
@@ -104,7 +105,7 @@ static void gradient_check(sb_runtime *rt, int albert) {
 
     /* backward overwrites: a second one gives the same gradients */
     int same = 1;
-    if (total_loss(m, &b) != base || sb_model_backward(m)) same = 0;
+    if (total_loss(m, &b, train) != base || sb_model_backward(m)) same = 0;
     for (int i = 0; i < n_params && same; i++) {
         float *g = t_download(rt, &params[i].grad);
         same = memcmp(g, grads[i], params[i].grad.numel * sizeof(float)) == 0;
@@ -113,11 +114,11 @@ static void gradient_check(sb_runtime *rt, int albert) {
     snprintf(what, sizeof what, "%s: a second forward/backward gives the same gradients", kind);
     t_check_true(what, same);
 
-    /* dropout on: the loss changes and stays finite */
+    /* the other of train / eval: the loss changes (dropout) and stays finite */
     sb_loss_terms lt;
-    int rc = sb_model_forward(m, &b, 1, 1, 3, 1) || sb_model_read_losses(m, &lt) || sb_model_backward(m);
-    snprintf(what, sizeof what, "%s: training forward/backward with dropout runs (loss %g vs %g)", kind, lt.total,
-             base);
+    int rc = sb_model_forward(m, &b, !train, 1, 5, 1) || sb_model_read_losses(m, &lt);
+    snprintf(what, sizeof what, "%s: the forward with dropout %s differs (loss %g vs %g)", kind, train ? "off" : "on",
+             lt.total, base);
     t_check_true(what, !rc && isfinite(lt.total) && lt.total != base);
 
     for (int i = 0; i < n_params; i++) free(grads[i]);
@@ -179,7 +180,11 @@ static void check_names(sb_runtime *rt) {
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_model");
     check_names(rt);
-    if (!t_small) gradient_check(rt, 0); /* BERT is ALBERT without the sharing */
-    gradient_check(rt, 1);
+    /* under Oclgrind ALBERT alone: BERT is ALBERT without the sharing */
+    if (!t_small) gradient_check(rt, 0, 0);
+    gradient_check(rt, 1, 0);
+    /* dropout masks are keyed by (seed, step), so the training forward is
+     * a fixed function of the parameters and its backward checkable too */
+    if (!t_small) gradient_check(rt, 1, 1);
     return t_finish(rt);
 }

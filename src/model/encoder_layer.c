@@ -43,18 +43,30 @@ int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int 
     PLAN(out_mean, 1, rows);
     PLAN(out_rstd, 1, rows);
 #undef PLAN
+    // the forward buffers of the attention, and the dropped probabilities
+    // (its backward checks for them even at p = 0); the backward-only ones
+    // are shared by all uses
     snprintf(full, sizeof full, "%s.att", name);
-    return sb_attention_plan(plan, &a->att_plan, full, B, Tin, H, w->heads, 1);
+    SB_TRY(sb_attention_plan(plan, &a->att_plan, full, B, Tin, H, w->heads, 0));
+    int probs[3] = {B * w->heads, Tin, Tin};
+    snprintf(full, sizeof full, "%s.att.probs_dropped", name);
+    return sb_plan_add(plan, &a->att_plan.probs_dropped, full, SB_F32, 3, probs);
 }
 
-/* The attention buffers of the largest batch seen as a batch of B. */
-static sb_attention_buffers attention_view(const sb_attention_buffers *full, int B) {
+/* The attention buffers of the largest batch seen as a batch of B, with
+ * the shared backward buffers. */
+static sb_attention_buffers attention_view(const sb_attention_buffers *full, int B, const sb_layer_grads *g) {
     sb_attention_buffers v = *full;
+    int heads = full->heads, T = full->T, d = full->H / heads;
+    int head_shape[4] = {B, heads, T, d}, prob_shape[3] = {B * heads, T, T};
     v.B = B;
-    sb_tensor *heads[] = {&v.q_h, &v.k_h, &v.v_h, &v.ctx_h, &v.dctx_h, &v.dx_h};
-    for (int i = 0; i < 6; i++) *heads[i] = sb_rows(heads[i], B);
-    sb_tensor *probs[] = {&v.probs, &v.probs_dropped, &v.dprobs};
-    for (int i = 0; i < 3; i++) *probs[i] = sb_rows(probs[i], B * full->heads);
+    sb_tensor *per_head[] = {&v.q_h, &v.k_h, &v.v_h, &v.ctx_h};
+    for (int i = 0; i < 4; i++) *per_head[i] = sb_rows(per_head[i], B);
+    v.probs = sb_rows(&v.probs, B * heads);
+    v.probs_dropped = sb_rows(&v.probs_dropped, B * heads);
+    v.dctx_h = sb_view(&g->att_dctx_h, 4, head_shape);
+    v.dx_h = sb_view(&g->att_dx_h, 4, head_shape);
+    v.dprobs = sb_view(&g->att_dprobs, 3, prob_shape);
     return v;
 }
 
@@ -70,8 +82,8 @@ static int output_forward(sb_runtime *rt, const sb_lin *fc, const sb_param *norm
     return sb_layernorm_forward(rt, sum, &norm_w->value, &norm_b->value, LN_EPS, y, mean, rstd);
 }
 
-int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_tensor *x,
-                     const sb_tensor *mask, const sb_layer_dropout *drop) {
+int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_layer_grads *g,
+                     const sb_tensor *x, const sb_tensor *mask, const sb_layer_dropout *drop) {
     int B = x->shape[0];
     sb_tensor q = sb_rows(&a->q, B), k = sb_rows(&a->k, B), v = sb_rows(&a->v, B), ctx = sb_rows(&a->ctx, B);
     sb_tensor attn_sum = sb_rows(&a->attn_sum, B), attn_out = sb_rows(&a->attn_out, B);
@@ -83,7 +95,7 @@ int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a
     SB_TRY(sb_linear_forward(rt, x, &w->query.w->value, &w->query.b->value, &q));
     SB_TRY(sb_linear_forward(rt, x, &w->key.w->value, &w->key.b->value, &k));
     SB_TRY(sb_linear_forward(rt, x, &w->value.w->value, &w->value.b->value, &v));
-    a->att = attention_view(&a->att_plan, B);
+    a->att = attention_view(&a->att_plan, B, g);
     SB_TRY(sb_attention_forward(rt, &q, &k, &v, mask, &ctx, drop->attention, drop->attention_key, &a->att));
     // attention output: attn_out = LN(dropout(fc(ctx)) + x)
     SB_TRY(output_forward(rt, &w->attn_fc, w->attn_norm_w, w->attn_norm_b, &ctx, x, drop->hidden, drop->hidden_key,
@@ -124,7 +136,8 @@ int sb_layer_backward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *
     sb_tensor out_rstd = sb_rows(&a->out_rstd, N);
     sb_tensor dsum = sb_rows(&g->sum, B), ddropped = sb_rows(&g->dropped, B), dattn = sb_rows(&g->attn, B);
     sb_tensor dctx = sb_rows(&g->ctx, B), dq = sb_rows(&g->q, B), dk = sb_rows(&g->k, B), dv = sb_rows(&g->v, B);
-    sb_tensor dinter = sb_view3(&g->inter, B, x->shape[1], w->inter);
+    int bti[3] = {B, x->shape[1], w->inter};
+    sb_tensor dinter = sb_view(&g->inter, 3, bti);
     // output: dy -> dsum (to attn_out through the residual), dinter
     SB_TRY(output_backward(rt, &w->out_fc, w->out_norm_w, w->out_norm_b, &inter, &out_sum, &out_mean, &out_rstd,
                            drop->output, drop->output_key, dy, &dsum, &ddropped, &dinter, acc));

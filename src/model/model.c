@@ -190,7 +190,7 @@ static int plan_model(sb_model *m) {
     SB_TRY(add_param(m, SB_NET_ENCODER, "pos_embedding.pos_embedding.weight", 2, pos_shape, &m->pos));
     SB_TRY(add_mlp(m, &m->refine, SB_NET_ENCODER, "embed_refine_net.layers", "refine", E0, c->embed_dims + 1,
                    c->n_embed - 1, H, 2, bt));
-    int I_max = 0;
+    int I_max = 0, heads_max = 0;
     for (int l = 0; l < c->n_layers; l++) {
         char prefix[64];
         if (c->albert && l > 0) {
@@ -221,12 +221,16 @@ static int plan_model(sb_model *m) {
         char name[32];
         snprintf(name, sizeof name, "layer%d", l);
         SB_TRY(sb_layer_plan(p, &m->acts[l], name, B, Tin, &m->layer[l]));
+        if (c->heads[l] > heads_max) heads_max = c->heads[l];
     }
-    int bti[3] = {B, Tin, I_max};
+    int bti[3] = {B, Tin, I_max}, probs[3] = {B * heads_max, Tin, Tin};
     sb_tensor *lg[] = {&m->lg.sum, &m->lg.dropped, &m->lg.attn, &m->lg.ctx, &m->lg.q, &m->lg.k, &m->lg.v};
     static const char *lg_names[] = {"d_sum", "d_dropped", "d_attn", "d_ctx", "d_q", "d_k", "d_v"};
     for (int i = 0; i < 7; i++) SB_TRY(sb_plan_add(p, lg[i], lg_names[i], SB_F32, 3, bth));
     SB_TRY(sb_plan_add(p, &m->lg.inter, "d_inter", SB_F32, 3, bti));
+    SB_TRY(sb_plan_add(p, &m->lg.att_dctx_h, "att.dctx_h", SB_F32, 3, bth));
+    SB_TRY(sb_plan_add(p, &m->lg.att_dx_h, "att.dx_h", SB_F32, 3, bth));
+    SB_TRY(sb_plan_add(p, &m->lg.att_dprobs, "att.dprobs", SB_F32, 3, probs));
     SB_TRY(sb_plan_add(p, &m->d_hidden[0], "d_hidden0", SB_F32, 3, bth));
     SB_TRY(sb_plan_add(p, &m->d_hidden[1], "d_hidden1", SB_F32, 3, bth));
     // head inputs and gradients
@@ -365,7 +369,7 @@ int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t see
         d->hidden_key = (sb_rng_key){seed, stream + 1};
         d->output_key = (sb_rng_key){seed, stream + 2};
         sb_tensor x = layer_input(m, l, B);
-        SB_TRY(sb_layer_forward(rt, &m->layer[l], &m->acts[l], &x, &mask, d));
+        SB_TRY(sb_layer_forward(rt, &m->layer[l], &m->acts[l], &m->lg, &x, &mask, d));
     }
     sb_tensor hidden = sb_rows(&m->acts[c->n_layers - 1].out, B);
     m->out_encoder = hidden;

@@ -7,7 +7,7 @@
  * the leading dimension, so nothing is allocated per call.
  * Letters: B sketches, Tin = K + T tokens, H hidden, I intermediate.
  * defines: sb_lin, sb_mlp, sb_layer_weights, sb_layer_acts, sb_layer_grads,
- *          sb_objective, sb_rows, sb_view3, sb_mlp_forward, sb_mlp_backward,
+ *          sb_objective, sb_rows, sb_view, sb_mlp_forward, sb_mlp_backward,
  *          sb_layer_plan, sb_layer_forward, sb_layer_backward,
  *          sb_objective_plan, sb_objective_upload, sb_objective_forward,
  *          sb_objective_backward */
@@ -27,11 +27,13 @@ static inline sb_tensor sb_rows(const sb_tensor *t, int rows) {
     return v;
 }
 
-/* t's buffer seen as a (d0, d1, d2) tensor of no more elements. */
-static inline sb_tensor sb_view3(const sb_tensor *t, int d0, int d1, int d2) {
+/* t's buffer seen with another shape of no more elements (scratch planned
+ * for the largest layer, used by a smaller one). */
+static inline sb_tensor sb_view(const sb_tensor *t, int ndim, const int *shape) {
     sb_tensor v = *t;
-    v.ndim = 3, v.shape[0] = d0, v.shape[1] = d1, v.shape[2] = d2, v.shape[3] = 0;
-    v.numel = (size_t)d0 * d1 * d2;
+    v.ndim = ndim, v.numel = 1;
+    for (int i = 0; i < SB_MAX_DIMS; i++) v.shape[i] = i < ndim ? shape[i] : 0;
+    for (int i = 0; i < ndim; i++) v.numel *= (size_t)shape[i];
     return v;
 }
 
@@ -69,7 +71,8 @@ typedef struct sb_layer_weights {
 } sb_layer_weights;
 
 /* What one use of a layer keeps for its backward (each ALBERT use has its
- * own). Planned for the largest batch. */
+ * own). Planned for the largest batch. The attention's backward-only
+ * buffers are shared by all uses (sb_layer_grads). */
 typedef struct sb_layer_acts {
     sb_tensor q, k, v;             /* (B, Tin, H) */
     sb_attention_buffers att_plan; /* planned for the largest batch */
@@ -92,6 +95,9 @@ typedef struct sb_layer_grads {
     sb_tensor ctx;       /* (B, Tin, H) */
     sb_tensor q, k, v;   /* (B, Tin, H) */
     sb_tensor inter;     /* (B, Tin, I_max) */
+    /* the attention's backward buffers, lent to each use's view */
+    sb_tensor att_dctx_h, att_dx_h; /* (B, Tin, H), seen as (B, heads, Tin, d) */
+    sb_tensor att_dprobs;           /* (B * heads_max, Tin, Tin) */
 } sb_layer_grads;
 
 /* Dropout probabilities and keys of one layer use. */
@@ -103,8 +109,8 @@ typedef struct sb_layer_dropout {
 /* Registers one use's activations (name e.g. "layer3") in plan. */
 int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w);
 /* y = a->out (B, Tin, H) from x (B, Tin, H); mask (B, Tin). */
-int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_tensor *x,
-                     const sb_tensor *mask, const sb_layer_dropout *drop);
+int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_layer_grads *g,
+                     const sb_tensor *x, const sb_tensor *mask, const sb_layer_dropout *drop);
 /* dx (B, Tin, H) from dy (B, Tin, H): dy is only read, dx overwritten;
  * parameter gradients overwritten, or added to when
  * accumulate_params is set (later ALBERT uses). */
