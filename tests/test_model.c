@@ -127,8 +127,9 @@ static void gradient_check(sb_runtime *rt, int albert, int train) {
     mf_free_batch(&b);
 }
 
-/* Names as the original's state_dict keys, shapes (out, in). */
-static void check_names(sb_runtime *rt) {
+/* Names as the original's state_dict keys, shapes (out, in); batch checks
+ * and inference; config errors. */
+static void check_api(sb_runtime *rt) {
     sb_model_config c = tiny_config(1);
     sb_model *m;
     if (sb_model_create(rt, &c, 3, &m)) {
@@ -167,6 +168,28 @@ static void check_names(sb_runtime *rt) {
         b.size = 4;
         t_check_error("triplet batch not a multiple of 3 rejected", sb_model_forward(m, &b, 0, 0, 0, 1),
                       "triplet batch");
+        /* inference (no loss): any batch size, the same outputs as with the
+         * loss, and no backward */
+        sb_param *params;
+        int count;
+        sb_model_params(m, &params, &count);
+        float *with_loss = NULL, *without = NULL;
+        b.size = 3;
+        if (!sb_model_init_params(m, 5) && !sb_model_forward(m, &b, 0, 0, 0, 1))
+            with_loss = t_download(rt, sb_model_rec_output(m));
+        b.size = 2;
+        int rc = sb_model_forward(m, &b, 0, 0, 0, 0);
+        if (!rc) without = t_download(rt, sb_model_rec_output(m));
+        /* the GEMMs may block rows differently for 2 and 3 sketches */
+        size_t n_out = (size_t)2 * c.max_length * 5;
+        double *ref = malloc(n_out * sizeof *ref);
+        for (size_t i = 0; with_loss && i < n_out; i++) ref[i] = with_loss[i];
+        int ok = with_loss && without && sb_model_batch_size(m) == 2 && sb_model_rec_output(m)->shape[0] == 2;
+        t_check("inference forward of 2 sketches vs the first 2 rows of a training forward of 3",
+                ok ? t_rel_err(without, ref, n_out) : 1.0, 1e-6);
+        free(ref);
+        t_check_error("backward after an inference forward rejected", sb_model_backward(m), "no loss");
+        free(with_loss), free(without);
         mf_free_batch(&b);
     }
     sb_model_destroy(m);
@@ -179,7 +202,7 @@ static void check_names(sb_runtime *rt) {
 
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_model");
-    check_names(rt);
+    check_api(rt);
     /* under Oclgrind ALBERT alone: BERT is ALBERT without the sharing */
     if (!t_small) gradient_check(rt, 0, 0);
     gradient_check(rt, 1, 0);
