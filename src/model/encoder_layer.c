@@ -1,0 +1,158 @@
+/* One encoder layer of Sketch-BERT (the original SketchLayer), post-LN:
+ *   q, k, v   = Linear(x) each                       (B, Tin, H)
+ *   ctx       = attention(q, k, v, mask), attention dropout inside
+ *   attn_out  = LayerNorm(dropout_hidden(Linear(ctx)) + x)
+ *   inter     = GELU(Linear(attn_out))               (B, Tin, I)
+ *   out       = LayerNorm(dropout_output(Linear(inter)) + attn_out)
+ * LayerNorm eps 1e-5 (nn.LayerNorm). Forward and backward side by side;
+ * dropout masks are recomputed from their keys in the backward. */
+#include <stdio.h>
+
+#include "model/model_internal.h"
+#include "ops/dropout.h"
+#include "ops/gelu.h"
+#include "ops/layernorm.h"
+#include "ops/linear.h"
+#include "ops/residual.h"
+
+#define LN_EPS 1e-5f
+
+// ---- planning
+
+int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w) {
+    int H = w->hidden, I = w->inter;
+    int bth[3] = {B, Tin, H}, bti[3] = {B, Tin, I}, rows[1] = {B * Tin};
+    char full[48];
+#define PLAN(field, nd, shape)                                          \
+    do {                                                                \
+        snprintf(full, sizeof full, "%s.%s", name, #field);             \
+        SB_TRY(sb_plan_add(plan, &a->field, full, SB_F32, nd, shape)); \
+    } while (0)
+    PLAN(q, 3, bth);
+    PLAN(k, 3, bth);
+    PLAN(v, 3, bth);
+    PLAN(ctx, 3, bth);
+    PLAN(attn_sum, 3, bth);
+    PLAN(attn_out, 3, bth);
+    PLAN(attn_mean, 1, rows);
+    PLAN(attn_rstd, 1, rows);
+    PLAN(inter_pre, 3, bti);
+    PLAN(inter, 3, bti);
+    PLAN(out_sum, 3, bth);
+    PLAN(out, 3, bth);
+    PLAN(out_mean, 1, rows);
+    PLAN(out_rstd, 1, rows);
+#undef PLAN
+    // the forward buffers of the attention, and the dropped probabilities
+    // (its backward checks for them even at p = 0); the backward-only ones
+    // are shared by all uses
+    snprintf(full, sizeof full, "%s.att", name);
+    SB_TRY(sb_attention_plan(plan, &a->att_plan, full, B, Tin, H, w->heads, 0));
+    int probs[3] = {B * w->heads, Tin, Tin};
+    snprintf(full, sizeof full, "%s.att.probs_dropped", name);
+    return sb_plan_add(plan, &a->att_plan.probs_dropped, full, SB_F32, 3, probs);
+}
+
+/* The attention buffers of the largest batch seen as a batch of B, with
+ * the shared backward buffers. */
+static sb_attention_buffers attention_view(const sb_attention_buffers *full, int B, const sb_layer_grads *g) {
+    sb_attention_buffers v = *full;
+    int heads = full->heads, T = full->T, d = full->H / heads;
+    int head_shape[4] = {B, heads, T, d}, prob_shape[3] = {B * heads, T, T};
+    v.B = B;
+    sb_tensor *per_head[] = {&v.q_h, &v.k_h, &v.v_h, &v.ctx_h};
+    for (int i = 0; i < 4; i++) *per_head[i] = sb_rows(per_head[i], B);
+    v.probs = sb_rows(&v.probs, B * heads);
+    v.probs_dropped = sb_rows(&v.probs_dropped, B * heads);
+    v.dctx_h = sb_view(&g->att_dctx_h, 4, head_shape);
+    v.dx_h = sb_view(&g->att_dx_h, 4, head_shape);
+    v.dprobs = sb_view(&g->att_dprobs, 3, prob_shape);
+    return v;
+}
+
+// ---- forward
+
+/* y = LayerNorm(dropout(fc(x)) + residual); sum keeps the LayerNorm input. */
+static int output_forward(sb_runtime *rt, const sb_lin *fc, const sb_param *norm_w, const sb_param *norm_b,
+                          const sb_tensor *x, const sb_tensor *residual, float p, sb_rng_key key,
+                          const sb_tensor *sum, const sb_tensor *y, const sb_tensor *mean, const sb_tensor *rstd) {
+    SB_TRY(sb_linear_forward(rt, x, &fc->w->value, &fc->b->value, sum));
+    if (p > 0.0f) SB_TRY(sb_dropout_forward(rt, sum, sum, p, key));
+    SB_TRY(sb_add(rt, sum, residual, sum));
+    return sb_layernorm_forward(rt, sum, &norm_w->value, &norm_b->value, LN_EPS, y, mean, rstd);
+}
+
+int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_layer_grads *g,
+                     const sb_tensor *x, const sb_tensor *mask, const sb_layer_dropout *drop) {
+    int B = x->shape[0];
+    sb_tensor q = sb_rows(&a->q, B), k = sb_rows(&a->k, B), v = sb_rows(&a->v, B), ctx = sb_rows(&a->ctx, B);
+    sb_tensor attn_sum = sb_rows(&a->attn_sum, B), attn_out = sb_rows(&a->attn_out, B);
+    sb_tensor attn_mean = sb_rows(&a->attn_mean, B * x->shape[1]), attn_rstd = sb_rows(&a->attn_rstd, B * x->shape[1]);
+    sb_tensor inter_pre = sb_rows(&a->inter_pre, B), inter = sb_rows(&a->inter, B);
+    sb_tensor out_sum = sb_rows(&a->out_sum, B), out = sb_rows(&a->out, B);
+    sb_tensor out_mean = sb_rows(&a->out_mean, B * x->shape[1]), out_rstd = sb_rows(&a->out_rstd, B * x->shape[1]);
+    // self-attention: q, k, v (B, Tin, H) -> ctx (B, Tin, H)
+    SB_TRY(sb_linear_forward(rt, x, &w->query.w->value, &w->query.b->value, &q));
+    SB_TRY(sb_linear_forward(rt, x, &w->key.w->value, &w->key.b->value, &k));
+    SB_TRY(sb_linear_forward(rt, x, &w->value.w->value, &w->value.b->value, &v));
+    a->att = attention_view(&a->att_plan, B, g);
+    SB_TRY(sb_attention_forward(rt, &q, &k, &v, mask, &ctx, drop->attention, drop->attention_key, &a->att));
+    // attention output: attn_out = LN(dropout(fc(ctx)) + x)
+    SB_TRY(output_forward(rt, &w->attn_fc, w->attn_norm_w, w->attn_norm_b, &ctx, x, drop->hidden, drop->hidden_key,
+                          &attn_sum, &attn_out, &attn_mean, &attn_rstd));
+    // feed-forward: inter (B, Tin, I) = gelu(fc(attn_out)); out = LN(dropout(fc(inter)) + attn_out)
+    SB_TRY(sb_linear_forward(rt, &attn_out, &w->inter_fc.w->value, &w->inter_fc.b->value, &inter_pre));
+    SB_TRY(sb_gelu_forward(rt, &inter_pre, &inter));
+    return output_forward(rt, &w->out_fc, w->out_norm_w, w->out_norm_b, &inter, &attn_out, drop->output,
+                          drop->output_key, &out_sum, &out, &out_mean, &out_rstd);
+}
+
+// ---- backward
+
+/* Backward of output_forward: from dy to dsum (the gradient of the
+ * residual input, written into dsum) and dx (overwritten). ddropped is
+ * scratch for the gradient through dropout. */
+static int output_backward(sb_runtime *rt, const sb_lin *fc, const sb_param *norm_w, const sb_param *norm_b,
+                           const sb_tensor *x, const sb_tensor *sum, const sb_tensor *mean, const sb_tensor *rstd,
+                           float p, sb_rng_key key, const sb_tensor *dy, const sb_tensor *dsum,
+                           const sb_tensor *ddropped, const sb_tensor *dx, int acc) {
+    SB_TRY(sb_layernorm_backward(rt, sum, &norm_w->value, mean, rstd, dy, dsum, &norm_w->grad, &norm_b->grad, acc));
+    const sb_tensor *dfc = dsum;
+    if (p > 0.0f) {
+        SB_TRY(sb_dropout_backward(rt, dsum, ddropped, p, key));
+        dfc = ddropped;
+    }
+    return sb_linear_backward(rt, x, &fc->w->value, dfc, dx, &fc->w->grad, &fc->b->grad, 0, acc);
+}
+
+int sb_layer_backward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_tensor *x,
+                      const sb_tensor *dy, const sb_tensor *dx, sb_layer_grads *g, const sb_layer_dropout *drop,
+                      int acc) {
+    int B = x->shape[0], N = B * x->shape[1];
+    sb_tensor ctx = sb_rows(&a->ctx, B), attn_sum = sb_rows(&a->attn_sum, B), attn_out = sb_rows(&a->attn_out, B);
+    sb_tensor attn_mean = sb_rows(&a->attn_mean, N), attn_rstd = sb_rows(&a->attn_rstd, N);
+    sb_tensor inter_pre = sb_rows(&a->inter_pre, B), inter = sb_rows(&a->inter, B);
+    sb_tensor out_sum = sb_rows(&a->out_sum, B), out_mean = sb_rows(&a->out_mean, N);
+    sb_tensor out_rstd = sb_rows(&a->out_rstd, N);
+    sb_tensor dsum = sb_rows(&g->sum, B), ddropped = sb_rows(&g->dropped, B), dattn = sb_rows(&g->attn, B);
+    sb_tensor dctx = sb_rows(&g->ctx, B), dq = sb_rows(&g->q, B), dk = sb_rows(&g->k, B), dv = sb_rows(&g->v, B);
+    int bti[3] = {B, x->shape[1], w->inter};
+    sb_tensor dinter = sb_view(&g->inter, 3, bti);
+    // output: dy -> dsum (to attn_out through the residual), dinter
+    SB_TRY(output_backward(rt, &w->out_fc, w->out_norm_w, w->out_norm_b, &inter, &out_sum, &out_mean, &out_rstd,
+                           drop->output, drop->output_key, dy, &dsum, &ddropped, &dinter, acc));
+    // feed-forward: dinter -> d inter_pre (in place) -> dattn, plus the residual's dsum
+    SB_TRY(sb_gelu_backward(rt, &inter_pre, &dinter, &dinter));
+    SB_TRY(sb_linear_backward(rt, &attn_out, &w->inter_fc.w->value, &dinter, &dattn, &w->inter_fc.w->grad,
+                              &w->inter_fc.b->grad, 0, acc));
+    SB_TRY(sb_accumulate(rt, &dattn, &dsum));
+    // attention output: dattn -> dsum (to x through the residual), dctx
+    SB_TRY(output_backward(rt, &w->attn_fc, w->attn_norm_w, w->attn_norm_b, &ctx, &attn_sum, &attn_mean,
+                           &attn_rstd, drop->hidden, drop->hidden_key, &dattn, &dsum, &ddropped, &dctx, acc));
+    // self-attention: dctx -> dq, dk, dv -> dx (the three linears add up), plus the residual
+    SB_TRY(sb_attention_backward(rt, &dctx, &dq, &dk, &dv, &a->att));
+    SB_TRY(sb_linear_backward(rt, x, &w->query.w->value, &dq, dx, &w->query.w->grad, &w->query.b->grad, 0, acc));
+    SB_TRY(sb_linear_backward(rt, x, &w->key.w->value, &dk, dx, &w->key.w->grad, &w->key.b->grad, 1, acc));
+    SB_TRY(sb_linear_backward(rt, x, &w->value.w->value, &dv, dx, &w->value.w->grad, &w->value.b->grad, 1, acc));
+    return sb_accumulate(rt, dx, &dsum);
+}

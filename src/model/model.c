@@ -1,0 +1,485 @@
+/* Sketch-BERT on the device: the parameters (named as the original
+ * state_dicts), the memory plan, and the whole forward and backward:
+ *   embed  = Linear(input) + pos[0..Tin)            (B, Tin, E0)
+ *   hidden = refine(embed)                          (B, Tin, H)
+ *   hidden = layer_l(hidden) for l < n_layers       (ALBERT: one layer reused)
+ *   rec    = re_fcs(hidden[:, K:])                  (B, T, 5)
+ *   cls    = cls_fcs(hidden[:, rel ? 1 : 0])        (B, cls_dim)
+ *   rel    = rel_fcs(hidden[:, 0])                  (B, rel_feat_dim)
+ * then the weighted objective (objective.c). The layers are in
+ * encoder_layer.c, the Linear stacks in heads.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/rng.h"
+#include "model/model_internal.h"
+#include "ops/gather.h"
+#include "ops/linear.h"
+#include "ops/position.h"
+
+const char *const sb_net_names[SB_N_NETS] = {"netE", "net_maskrec", "net_sketchclsinput", "net_sketchretrieval"};
+
+struct sb_model {
+    sb_runtime *rt;
+    sb_model_config cfg;
+    int max_batch, K, T, Tin, H, E0;
+    int B;          /* sketches in the last forward */
+    int has_loss;   /* the last forward computed the objective */
+    sb_layer_dropout drop[SB_MAX_LAYERS];
+    sb_param *params;
+    int n_params, cap_params;
+    sb_plan param_plan, act_plan;
+    // parameters
+    sb_lin embedding;                         /* netE.embedding.embedding */
+    sb_param *pos;                            /* (Tin, E0) */
+    sb_layer_weights layer[SB_MAX_LAYERS];    /* per use; ALBERT: copies of one */
+    sb_mlp refine, rec, cls, rel;             /* refine: activations (B, Tin, .) */
+    // inputs
+    sb_tensor input;        /* (B, Tin, 5) */
+    sb_tensor length_mask;  /* (B, Tin) */
+    // activations
+    sb_tensor embed;        /* (B, Tin, E0) */
+    sb_layer_acts acts[SB_MAX_LAYERS];
+    sb_tensor rec_in;       /* (B, T, H) */
+    sb_tensor cls_in, rel_in; /* (B, H) */
+    // gradients
+    sb_tensor d_embed;      /* (B, Tin, E0) */
+    sb_tensor d_hidden[2];  /* (B, Tin, H) ping-pong through the layers */
+    sb_tensor d_rec, d_rec_in, d_cls, d_cls_in, d_rel, d_rel_in;
+    sb_layer_grads lg;
+    sb_objective obj;
+    // views of the outputs for the last forward's batch
+    sb_tensor out_encoder, out_rec, out_cls, out_rel;
+};
+
+// ---- config
+
+static int check_config(const sb_model_config *c, int max_batch) {
+#define BAD(...) sb_fail(SB_ERR_INVALID, "model config: " __VA_ARGS__)
+    if (c->n_layers < 1 || c->n_layers > SB_MAX_LAYERS)
+        return BAD("layers_setting has %d layers (1 to %d allowed)", c->n_layers, SB_MAX_LAYERS);
+    for (int l = 0; l < c->n_layers; l++) {
+        if (c->heads[l] <= 0 || c->hidden[l] <= 0 || c->inter[l] <= 0)
+            return BAD("layers_setting[%d] = [%d, %d, %d] must be positive", l, c->heads[l], c->hidden[l], c->inter[l]);
+        if (c->hidden[l] % c->heads[l] != 0)
+            return BAD("layers_setting[%d]: hidden %d is not divisible by %d heads", l, c->hidden[l], c->heads[l]);
+        if (c->hidden[l] != c->hidden[0])
+            return BAD("layers_setting[%d]: hidden %d differs from layer 0's %d (residuals need one size)", l,
+                       c->hidden[l], c->hidden[0]);
+        if (c->albert && (c->heads[l] != c->heads[0] || c->inter[l] != c->inter[0]))
+            return BAD("model_type albert shares one layer, but layers_setting[%d] differs from layers_setting[0]", l);
+    }
+    if (c->input_dim != 5) return BAD("input_dim %d: only stroke-5 input (5) is supported", c->input_dim);
+    if (c->max_length <= 0) return BAD("max_length %d must be positive", c->max_length);
+    const struct { const char *key; const int *dims; int n, min; } lists[] = {
+        {"embed_layers_setting", c->embed_dims, c->n_embed, 1}, {"rec_layers_setting", c->rec_dims, c->n_rec, 0},
+        {"cls_layers_setting", c->cls_dims, c->n_cls, 0}, {"rel_layers_setting", c->rel_dims, c->n_rel, 0}};
+    for (int i = 0; i < 4; i++) {
+        if (lists[i].n < lists[i].min || lists[i].n > SB_MAX_HEAD_LAYERS)
+            return BAD("%s has %d entries (%d to %d allowed)", lists[i].key, lists[i].n, lists[i].min,
+                       SB_MAX_HEAD_LAYERS);
+        for (int j = 0; j < lists[i].n; j++)
+            if (lists[i].dims[j] <= 0) return BAD("%s[%d] = %d must be positive", lists[i].key, j, lists[i].dims[j]);
+    }
+    if (c->cls && c->cls_dim <= 0) return BAD("cls_dim %d must be positive", c->cls_dim);
+    if (c->rel && c->rel_feat_dim <= 0) return BAD("rel_feat_dim %d must be positive", c->rel_feat_dim);
+    const float p[3] = {c->attention_dropout, c->hidden_dropout, c->output_dropout};
+    for (int i = 0; i < 3; i++)
+        if (!(p[i] >= 0.0f && p[i] < 1.0f)) return BAD("dropout probability %g is outside [0, 1)", p[i]);
+    if (max_batch <= 0) return BAD("max_batch %d must be positive", max_batch);
+    if (c->rel && max_batch < 3) return BAD("max_batch %d cannot hold a triplet (3 sketches)", max_batch);
+    return 0;
+#undef BAD
+}
+
+// ---- parameters
+
+/* A new parameter (value and gradient planned) named "<net>.<name>". */
+static int add_param(sb_model *m, int net, const char *name, int ndim, const int *shape, sb_param **out) {
+    if (m->n_params == m->cap_params)
+        return sb_fail(SB_ERR_INVALID, "model: more than %d parameters", m->cap_params);
+    sb_param *p = &m->params[m->n_params++];
+    int n = snprintf(p->name, sizeof p->name, "%s.%s", sb_net_names[net], name);
+    if (n < 0 || (size_t)n >= sizeof p->name) return sb_fail(SB_ERR_INVALID, "model: parameter name %s too long", name);
+    p->net = net;
+    /* tensor names hold 47 characters: keep the distinctive end */
+    const char *tail = p->name + (n > 40 ? n - 40 : 0);
+    char gname[48];
+    snprintf(gname, sizeof gname, "d%.40s", tail);
+    SB_TRY(sb_plan_add(&m->param_plan, &p->value, tail, SB_F32, ndim, shape));
+    SB_TRY(sb_plan_add(&m->param_plan, &p->grad, gname, SB_F32, ndim, shape));
+    *out = p;
+    return 0;
+}
+
+/* "<prefix>.weight" (out, in) and "<prefix>.bias" (out). */
+static int add_linear(sb_model *m, int net, const char *prefix, int in, int out, sb_lin *lin) {
+    char name[128];
+    int wshape[2] = {out, in}, bshape[1] = {out};
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    SB_TRY(add_param(m, net, name, 2, wshape, &lin->w));
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    return add_param(m, net, name, 1, bshape, &lin->b);
+}
+
+/* "<prefix>.weight" and "<prefix>.bias", both (C). */
+static int add_norm(sb_model *m, const char *prefix, int C, sb_param **w, sb_param **b) {
+    char name[128];
+    int shape[1] = {C};
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    SB_TRY(add_param(m, SB_NET_ENCODER, name, 1, shape, w));
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    return add_param(m, SB_NET_ENCODER, name, 1, shape, b);
+}
+
+/* The parameters of one SketchLayer under `prefix`. */
+static int add_layer(sb_model *m, const char *prefix, int heads, int H, int I, sb_layer_weights *w) {
+    char name[128];
+    w->heads = heads, w->hidden = H, w->inter = I;
+    const struct { const char *field; int in, out; sb_lin *lin; } lins[] = {
+        {"attention.attention.query", H, H, &w->query}, {"attention.attention.key", H, H, &w->key},
+        {"attention.attention.value", H, H, &w->value}, {"attention.output.fc", H, H, &w->attn_fc},
+        {"inter_layer.fc", H, I, &w->inter_fc},         {"output.fc", I, H, &w->out_fc}};
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof name, "%s.%s", prefix, lins[i].field);
+        SB_TRY(add_linear(m, SB_NET_ENCODER, name, lins[i].in, lins[i].out, lins[i].lin));
+        if (i == 3) {
+            snprintf(name, sizeof name, "%s.attention.output.norm", prefix);
+            SB_TRY(add_norm(m, name, H, &w->attn_norm_w, &w->attn_norm_b));
+        }
+    }
+    snprintf(name, sizeof name, "%s.output.norm", prefix);
+    return add_norm(m, name, H, &w->out_norm_w, &w->out_norm_b);
+}
+
+/* A Linear stack in -> hidden[0] -> ... -> out named "<prefix>.<i>", with
+ * its activations (lead..., dims) planned as "<act>.<i>". */
+static int add_mlp(sb_model *m, sb_mlp *s, int net, const char *prefix, const char *act, int in, const int *hidden,
+                   int n_hidden, int out, int n_lead, const int *lead) {
+    char name[128];
+    s->n = n_hidden + 1;
+    s->dims[0] = in;
+    for (int i = 0; i < n_hidden; i++) s->dims[i + 1] = hidden[i];
+    s->dims[s->n] = out;
+    int shape[SB_MAX_DIMS];
+    for (int i = 0; i < n_lead; i++) shape[i] = lead[i];
+    for (int i = 0; i < s->n; i++) {
+        snprintf(name, sizeof name, "%s.%d", prefix, i);
+        SB_TRY(add_linear(m, net, name, s->dims[i], s->dims[i + 1], &s->lin[i]));
+        shape[n_lead] = s->dims[i + 1];
+        snprintf(name, sizeof name, "%s.%d", act, i);
+        SB_TRY(sb_plan_add(&m->act_plan, &s->y[i], name, SB_F32, n_lead + 1, shape));
+        if (i < s->n - 1) {
+            snprintf(name, sizeof name, "d_%s.%d", act, i);
+            SB_TRY(sb_plan_add(&m->act_plan, &s->dy[i], name, SB_F32, n_lead + 1, shape));
+        }
+    }
+    return 0;
+}
+
+/* Every parameter and activation, in the original state_dict order. */
+static int plan_model(sb_model *m) {
+    const sb_model_config *c = &m->cfg;
+    int B = m->max_batch, Tin = m->Tin, T = m->T, H = m->H, E0 = m->E0;
+    int bt[2] = {B, Tin}, bth[3] = {B, Tin, H}, bte[3] = {B, Tin, E0}, bt5[3] = {B, Tin, 5};
+    int pos_shape[2] = {Tin, E0}, lead_b[1] = {B}, lead_bt[2] = {B, T};
+    // encoder parameters
+    SB_TRY(add_linear(m, SB_NET_ENCODER, "embedding.embedding", c->input_dim, E0, &m->embedding));
+    SB_TRY(add_param(m, SB_NET_ENCODER, "pos_embedding.pos_embedding.weight", 2, pos_shape, &m->pos));
+    SB_TRY(add_mlp(m, &m->refine, SB_NET_ENCODER, "embed_refine_net.layers", "refine", E0, c->embed_dims + 1,
+                   c->n_embed - 1, H, 2, bt));
+    int I_max = 0, heads_max = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        char prefix[64];
+        if (c->albert && l > 0) {
+            m->layer[l] = m->layer[0];
+        } else {
+            if (c->albert) snprintf(prefix, sizeof prefix, "encoder.sketch_layer");
+            else snprintf(prefix, sizeof prefix, "encoder.layers.%d", l);
+            SB_TRY(add_layer(m, prefix, c->heads[l], H, c->inter[l], &m->layer[l]));
+        }
+        if (c->inter[l] > I_max) I_max = c->inter[l];
+    }
+    // heads
+    if (c->maskrec)
+        SB_TRY(add_mlp(m, &m->rec, SB_NET_MASKREC, "re_fcs", "rec", H, c->rec_dims, c->n_rec, c->input_dim, 2,
+                       lead_bt));
+    if (c->cls)
+        SB_TRY(add_mlp(m, &m->cls, SB_NET_CLS, "cls_fcs", "cls", H, c->cls_dims, c->n_cls, c->cls_dim, 1, lead_b));
+    if (c->rel)
+        SB_TRY(add_mlp(m, &m->rel, SB_NET_REL, "rel_fcs", "rel", H, c->rel_dims, c->n_rel, c->rel_feat_dim, 1,
+                       lead_b));
+    // inputs and encoder activations
+    sb_plan *p = &m->act_plan;
+    SB_TRY(sb_plan_add(p, &m->input, "input", SB_F32, 3, bt5));
+    SB_TRY(sb_plan_add(p, &m->length_mask, "length_mask", SB_F32, 2, bt));
+    SB_TRY(sb_plan_add(p, &m->embed, "embed", SB_F32, 3, bte));
+    SB_TRY(sb_plan_add(p, &m->d_embed, "d_embed", SB_F32, 3, bte));
+    for (int l = 0; l < c->n_layers; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "layer%d", l);
+        SB_TRY(sb_layer_plan(p, &m->acts[l], name, B, Tin, &m->layer[l]));
+        if (c->heads[l] > heads_max) heads_max = c->heads[l];
+    }
+    int bti[3] = {B, Tin, I_max}, probs[3] = {B * heads_max, Tin, Tin};
+    sb_tensor *lg[] = {&m->lg.sum, &m->lg.dropped, &m->lg.attn, &m->lg.ctx, &m->lg.q, &m->lg.k, &m->lg.v};
+    static const char *lg_names[] = {"d_sum", "d_dropped", "d_attn", "d_ctx", "d_q", "d_k", "d_v"};
+    for (int i = 0; i < 7; i++) SB_TRY(sb_plan_add(p, lg[i], lg_names[i], SB_F32, 3, bth));
+    SB_TRY(sb_plan_add(p, &m->lg.inter, "d_inter", SB_F32, 3, bti));
+    SB_TRY(sb_plan_add(p, &m->lg.att_dctx_h, "att.dctx_h", SB_F32, 3, bth));
+    SB_TRY(sb_plan_add(p, &m->lg.att_dx_h, "att.dx_h", SB_F32, 3, bth));
+    SB_TRY(sb_plan_add(p, &m->lg.att_dprobs, "att.dprobs", SB_F32, 3, probs));
+    SB_TRY(sb_plan_add(p, &m->d_hidden[0], "d_hidden0", SB_F32, 3, bth));
+    SB_TRY(sb_plan_add(p, &m->d_hidden[1], "d_hidden1", SB_F32, 3, bth));
+    // head inputs and gradients
+    int bTh[3] = {B, T, H}, bT5[3] = {B, T, 5}, bh[2] = {B, H};
+    if (c->maskrec) {
+        SB_TRY(sb_plan_add(p, &m->rec_in, "rec_in", SB_F32, 3, bTh));
+        SB_TRY(sb_plan_add(p, &m->d_rec_in, "d_rec_in", SB_F32, 3, bTh));
+        SB_TRY(sb_plan_add(p, &m->d_rec, "d_rec", SB_F32, 3, bT5));
+    }
+    if (c->cls) {
+        int bc[2] = {B, c->cls_dim};
+        SB_TRY(sb_plan_add(p, &m->cls_in, "cls_in", SB_F32, 2, bh));
+        SB_TRY(sb_plan_add(p, &m->d_cls_in, "d_cls_in", SB_F32, 2, bh));
+        SB_TRY(sb_plan_add(p, &m->d_cls, "d_cls", SB_F32, 2, bc));
+    }
+    if (c->rel) {
+        int bd[2] = {B, c->rel_feat_dim};
+        SB_TRY(sb_plan_add(p, &m->rel_in, "rel_in", SB_F32, 2, bh));
+        SB_TRY(sb_plan_add(p, &m->d_rel_in, "d_rel_in", SB_F32, 2, bh));
+        SB_TRY(sb_plan_add(p, &m->d_rel, "d_rel", SB_F32, 2, bd));
+    }
+    return sb_objective_plan(p, &m->obj, c, B);
+}
+
+int sb_model_create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, sb_model **out) {
+    *out = NULL;
+    SB_TRY(check_config(cfg, max_batch));
+    sb_model *m = calloc(1, sizeof *m);
+    if (!m) return sb_fail(SB_ERR_MEMORY, "model: no host memory");
+    m->rt = rt, m->cfg = *cfg, m->max_batch = max_batch;
+    m->K = (cfg->rel ? 1 : 0) + (cfg->cls ? 1 : 0);
+    m->T = cfg->max_length, m->Tin = m->K + m->T, m->H = cfg->hidden[0], m->E0 = cfg->embed_dims[0];
+    /* embedding 2, position 1, refine, 16 per layer, heads */
+    m->cap_params = 3 + 2 * SB_MAX_HEAD_LAYERS + 16 * cfg->n_layers + 3 * 2 * (SB_MAX_HEAD_LAYERS + 1);
+    m->params = calloc((size_t)m->cap_params, sizeof *m->params);
+    sb_plan_init(&m->param_plan), sb_plan_init(&m->act_plan);
+    int rc = m->params ? plan_model(m) : sb_fail(SB_ERR_MEMORY, "model: no host memory for parameters");
+    if (!rc) rc = sb_plan_allocate(rt, &m->param_plan);
+    if (!rc) rc = sb_plan_allocate(rt, &m->act_plan);
+    if (rc) {
+        sb_model_destroy(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void sb_model_destroy(sb_model *m) {
+    if (!m) return;
+    sb_plan_release(m->rt, &m->act_plan);
+    sb_plan_release(m->rt, &m->param_plan);
+    sb_objective_free(&m->obj);
+    free(m->params);
+    free(m);
+}
+
+int sb_model_params(const sb_model *m, sb_param **params, int *count) {
+    *params = m->params, *count = m->n_params;
+    return 0;
+}
+
+int sb_model_init_params(sb_model *m, uint64_t seed) {
+    sb_rng rng;
+    sb_rng_seed(&rng, seed);
+    size_t cap = 0;
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].value.numel > cap) cap = m->params[i].value.numel;
+    float *host = malloc(cap * sizeof *host);
+    if (!host) return sb_fail(SB_ERR_MEMORY, "model init: no host memory for %zu floats", cap);
+    int rc = 0;
+    for (int i = 0; i < m->n_params && !rc; i++) {
+        const sb_param *p = &m->params[i];
+        size_t n = p->value.numel;
+        const char *leaf = strrchr(p->name, '.');
+        int is_norm = strstr(p->name, ".norm.") != NULL, is_weight = strcmp(leaf, ".weight") == 0;
+        if (p == m->pos) {
+            for (size_t j = 0; j < n; j++) host[j] = (float)sb_rng_normal(&rng); // nn.Embedding: N(0, 1)
+        } else if (is_norm) {
+            for (size_t j = 0; j < n; j++) host[j] = is_weight ? 1.0f : 0.0f;  // nn.LayerNorm
+        } else {
+            /* nn.Linear: weight and bias U(-1/sqrt(in), 1/sqrt(in)); the bias
+             * follows its weight, whose (out, in) gives `in` */
+            int in = is_weight ? p->value.shape[1] : m->params[i - 1].value.shape[1];
+            double bound = 1.0 / sqrt((double)in);
+            for (size_t j = 0; j < n; j++) host[j] = (float)((2.0 * sb_rng_uniform(&rng) - 1.0) * bound);
+        }
+        rc = sb_tensor_write(m->rt, &p->value, host);
+    }
+    free(host);
+    return rc;
+}
+
+// ---- forward
+
+/* Gather layouts over the encoder output (B, Tin, H). */
+static sb_gather_layout token_row(const sb_model *m, int B, int row) {
+    return (sb_gather_layout){(size_t)B, (size_t)m->H, (size_t)row * m->H, (size_t)m->Tin * m->H};
+}
+static sb_gather_layout sequence_rows(const sb_model *m, int B) {
+    return (sb_gather_layout){(size_t)B, (size_t)m->T * m->H, (size_t)m->K * m->H, (size_t)m->Tin * m->H};
+}
+static int cls_row(const sb_model *m) { return m->cfg.rel ? 1 : 0; }
+
+/* The encoder's input to layer l (the refine output for l = 0). */
+static sb_tensor layer_input(const sb_model *m, int l, int B) {
+    return l == 0 ? sb_rows(&m->refine.y[m->refine.n - 1], B) : sb_rows(&m->acts[l - 1].out, B);
+}
+
+int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t seed, uint64_t step, int compute_loss) {
+    const sb_model_config *c = &m->cfg;
+    sb_runtime *rt = m->rt;
+    int B = batch->size;
+    m->has_loss = 0;
+    if (B <= 0 || B > m->max_batch)
+        return sb_fail(SB_ERR_INVALID, "model forward: batch of %d sketches (planned for 1 to %d)", B, m->max_batch);
+    if (batch->tokens != m->K || batch->max_length != m->T)
+        return sb_fail(SB_ERR_INVALID, "model forward: batch has %d tokens and max_length %d, the model %d and %d",
+                       batch->tokens, batch->max_length, m->K, m->T);
+    m->B = B;
+    sb_tensor input = sb_rows(&m->input, B), mask = sb_rows(&m->length_mask, B), embed = sb_rows(&m->embed, B);
+    SB_TRY(sb_tensor_write(rt, &input, batch->input));
+    SB_TRY(sb_tensor_write(rt, &mask, batch->length_mask));
+    if (compute_loss) SB_TRY(sb_objective_upload(rt, &m->obj, c, batch));
+    // embedding (B, Tin, 5) -> (B, Tin, E0), plus the position rows, then refine to H
+    SB_TRY(sb_linear_forward(rt, &input, &m->embedding.w->value, &m->embedding.b->value, &embed));
+    SB_TRY(sb_position_forward(rt, &embed, &m->pos->value, &embed));
+    SB_TRY(sb_mlp_forward(rt, &m->refine, &embed));
+    // encoder layers; dropout streams keyed by (step, use, which)
+    for (int l = 0; l < c->n_layers; l++) {
+        sb_layer_dropout *d = &m->drop[l];
+        d->attention = train ? c->attention_dropout : 0.0f;
+        d->hidden = train ? c->hidden_dropout : 0.0f;
+        d->output = train ? c->output_dropout : 0.0f;
+        uint64_t stream = (step << 8) | (uint64_t)(3 * l);
+        d->attention_key = (sb_rng_key){seed, stream};
+        d->hidden_key = (sb_rng_key){seed, stream + 1};
+        d->output_key = (sb_rng_key){seed, stream + 2};
+        sb_tensor x = layer_input(m, l, B);
+        SB_TRY(sb_layer_forward(rt, &m->layer[l], &m->acts[l], &m->lg, &x, &mask, d));
+    }
+    sb_tensor hidden = sb_rows(&m->acts[c->n_layers - 1].out, B);
+    m->out_encoder = hidden;
+    // heads
+    if (c->maskrec) {
+        sb_tensor rec_in = sb_rows(&m->rec_in, B);
+        sb_gather_layout at = sequence_rows(m, B);
+        SB_TRY(sb_gather_forward(rt, &hidden, &at, &rec_in));
+        SB_TRY(sb_mlp_forward(rt, &m->rec, &rec_in));
+        m->out_rec = sb_rows(&m->rec.y[m->rec.n - 1], B);
+    }
+    if (c->cls) {
+        sb_tensor cls_in = sb_rows(&m->cls_in, B);
+        sb_gather_layout at = token_row(m, B, cls_row(m));
+        SB_TRY(sb_gather_forward(rt, &hidden, &at, &cls_in));
+        SB_TRY(sb_mlp_forward(rt, &m->cls, &cls_in));
+        m->out_cls = sb_rows(&m->cls.y[m->cls.n - 1], B);
+    }
+    if (c->rel) {
+        sb_tensor rel_in = sb_rows(&m->rel_in, B);
+        sb_gather_layout at = token_row(m, B, 0);
+        SB_TRY(sb_gather_forward(rt, &hidden, &at, &rel_in));
+        SB_TRY(sb_mlp_forward(rt, &m->rel, &rel_in));
+        m->out_rel = sb_rows(&m->rel.y[m->rel.n - 1], B);
+    }
+    if (!compute_loss) return 0;
+    SB_TRY(sb_objective_forward(rt, &m->obj, B, c->maskrec ? &m->out_rec : NULL, c->cls ? &m->out_cls : NULL,
+                                c->rel ? &m->out_rel : NULL));
+    m->has_loss = 1;
+    return 0;
+}
+
+// ---- backward
+
+/* A head's backward: d out -> d input -> added into dhidden's rows. */
+static int head_backward(sb_model *m, sb_mlp *s, const sb_tensor *in, const sb_tensor *dout, const sb_tensor *din,
+                         const sb_gather_layout *at, const sb_tensor *dhidden) {
+    int B = m->B;
+    sb_tensor x = sb_rows(in, B), dx = sb_rows(din, B), dy = sb_rows(dout, B);
+    SB_TRY(sb_mlp_backward(m->rt, s, &x, &dy, &dx));
+    return sb_gather_backward(m->rt, &dx, at, dhidden, 1);
+}
+
+int sb_model_backward(sb_model *m) {
+    const sb_model_config *c = &m->cfg;
+    sb_runtime *rt = m->rt;
+    int B = m->B;
+    if (!m->has_loss) return sb_fail(SB_ERR_INVALID, "model backward: the last forward computed no loss");
+    // objective -> head output gradients
+    sb_tensor d_rec = c->maskrec ? sb_rows(&m->d_rec, B) : m->d_rec;
+    sb_tensor d_cls = c->cls ? sb_rows(&m->d_cls, B) : m->d_cls, d_rel = c->rel ? sb_rows(&m->d_rel, B) : m->d_rel;
+    SB_TRY(sb_objective_backward(rt, &m->obj, B, c->maskrec ? &m->out_rec : NULL, c->cls ? &m->out_cls : NULL,
+                                 c->rel ? &m->out_rel : NULL, &d_rec, &d_cls, &d_rel));
+    // heads -> d hidden (B, Tin, H); rows no head reads stay 0
+    int cur = 0;
+    sb_tensor dh = sb_rows(&m->d_hidden[cur], B);
+    SB_TRY(sb_tensor_fill_f32(rt, &dh, 0.0f));
+    if (c->maskrec) {
+        sb_gather_layout at = sequence_rows(m, B);
+        SB_TRY(head_backward(m, &m->rec, &m->rec_in, &m->d_rec, &m->d_rec_in, &at, &dh));
+    }
+    if (c->cls) {
+        sb_gather_layout at = token_row(m, B, cls_row(m));
+        SB_TRY(head_backward(m, &m->cls, &m->cls_in, &m->d_cls, &m->d_cls_in, &at, &dh));
+    }
+    if (c->rel) {
+        sb_gather_layout at = token_row(m, B, 0);
+        SB_TRY(head_backward(m, &m->rel, &m->rel_in, &m->d_rel, &m->d_rel_in, &at, &dh));
+    }
+    // layers in reverse; an ALBERT layer's gradients add up over its uses
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        sb_tensor x = layer_input(m, l, B), dy = sb_rows(&m->d_hidden[cur], B);
+        sb_tensor dx = sb_rows(&m->d_hidden[1 - cur], B);
+        int acc = c->albert && l < c->n_layers - 1;
+        SB_TRY(sb_layer_backward(rt, &m->layer[l], &m->acts[l], &x, &dy, &dx, &m->lg, &m->drop[l], acc));
+        cur = 1 - cur;
+    }
+    // refine, position, embedding
+    sb_tensor input = sb_rows(&m->input, B), embed = sb_rows(&m->embed, B), d_embed = sb_rows(&m->d_embed, B);
+    sb_tensor dh0 = sb_rows(&m->d_hidden[cur], B);
+    SB_TRY(sb_mlp_backward(rt, &m->refine, &embed, &dh0, &d_embed));
+    SB_TRY(sb_position_backward(rt, &d_embed, &m->pos->grad, 0));
+    return sb_linear_backward(rt, &input, &m->embedding.w->value, &d_embed, NULL, &m->embedding.w->grad,
+                              &m->embedding.b->grad, 0, 0);
+}
+
+// ---- results
+
+int sb_model_read_losses(sb_model *m, sb_loss_terms *out) {
+    memset(out, 0, sizeof *out);
+    if (!m->has_loss) return sb_fail(SB_ERR_INVALID, "model read_losses: the last forward computed no loss");
+    float *terms[SB_N_TERMS] = {&out->mask_axis, &out->rec_axis, &out->mask_type,
+                                &out->rec_type,  &out->prediction, &out->triplet};
+    for (int i = 0; i < SB_N_TERMS; i++) {
+        if (!m->obj.active[i]) continue;
+        float v;
+        SB_TRY(sb_tensor_read(m->rt, &m->obj.loss[i], &v));
+        *terms[i] = m->obj.weight[i] * v; // as the original: weight * loss, in float
+    }
+    /* summed in the original's order */
+    out->total = 0.0f + out->mask_axis + out->rec_axis + out->mask_type + out->rec_type;
+    out->total = out->total + out->prediction;
+    out->total = out->total + out->triplet;
+    return 0;
+}
+
+const sb_tensor *sb_model_rec_output(const sb_model *m) { return m->cfg.maskrec && m->B ? &m->out_rec : NULL; }
+const sb_tensor *sb_model_cls_output(const sb_model *m) { return m->cfg.cls && m->B ? &m->out_cls : NULL; }
+const sb_tensor *sb_model_rel_output(const sb_model *m) { return m->cfg.rel && m->B ? &m->out_rel : NULL; }
+const sb_tensor *sb_model_encoder_output(const sb_model *m) { return m->B ? &m->out_encoder : NULL; }
+int sb_model_batch_size(const sb_model *m) { return m->B; }
+size_t sb_model_activation_bytes(const sb_model *m) { return m->act_plan.total_bytes; }
+size_t sb_model_param_bytes(const sb_model *m) { return m->param_plan.total_bytes; }

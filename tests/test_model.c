@@ -1,0 +1,213 @@
+/* The whole model's backward vs central finite differences of its forward
+ * (float; dropout off, and on with fixed keys), for BERT and ALBERT with all three tasks and both
+ * tokens, on a batch smaller than the planned one (views); parameter names
+ * and count; config and batch errors. The comparison with PyTorch is
+ * tests/test_golden.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "model_fixture.h"
+#include "test_util.h"
+
+/* A tiny config: 2 layers [2, 8, 12], embed [4, 6], rec [5], cls [] with 3
+ * classes, rel [] with 4 features, T 9; every loss weighted, none 1. */
+static sb_model_config tiny_config(int albert) {
+    sb_model_config c;
+    memset(&c, 0, sizeof c);
+    c.albert = albert, c.n_layers = 2, c.input_dim = 5, c.max_length = t_small ? 5 : 9;
+    for (int l = 0; l < 2; l++) c.heads[l] = 2, c.hidden[l] = t_small ? 4 : 8, c.inter[l] = t_small ? 6 : 12;
+    c.embed_dims[0] = 4, c.embed_dims[1] = 6, c.n_embed = 2;
+    c.maskrec = c.cls = c.rel = 1;
+    c.rec_dims[0] = 5, c.n_rec = 1;
+    c.n_cls = 0, c.cls_dim = 3;
+    c.n_rel = 0, c.rel_feat_dim = 4;
+    c.attention_dropout = c.hidden_dropout = c.output_dropout = 0.1f;
+    c.mask_axis_weight = 1.0f, c.rec_axis_weight = 0.5f, c.mask_type_weight = 1.5f;
+    c.rec_type_weight = 0.25f, c.prediction_weight = 0.7f, c.triplet_weight = 1.3f;
+    c.triplet_margin = 2.0f;
+    return c;
+}
+
+/* The loss at (seed 1, step 5): with train set, the same dropout masks on
+ * every call. */
+static float total_loss(sb_model *m, const sb_batch *b, int train) {
+    sb_loss_terms lt;
+    if (sb_model_forward(m, b, train, 1, 5, 1) || sb_model_read_losses(m, &lt)) return NAN;
+    return lt.total;
+}
+
+/* Every parameter gets `probes` probes (its first element and random
+ * ones); the error is max |fd - analytic| over them, relative to the
+ * largest analytic gradient probed. */
+static void gradient_check(sb_runtime *rt, int albert, int train) {
+    const char *kind = albert ? (train ? "albert with dropout" : "albert") : "bert";
+    sb_model_config c = tiny_config(albert);
+    sb_batch b;
+    /* planned for 6 sketches, run with 3 (one triplet) */
+    if (mf_make_batch(&b, 3, c.max_length, 1, 1, c.cls_dim, 7)) {
+        t_check_true("make batch", 0);
+        return;
+    }
+    sb_model *m;
+    if (sb_model_create(rt, &c, 6, &m) || sb_model_init_params(m, 11)) {
+        t_check_true(sb_last_error(), 0);
+        mf_free_batch(&b);
+        return;
+    }
+    sb_param *params;
+    int n_params;
+    sb_model_params(m, &params, &n_params);
+    float base = total_loss(m, &b, train);
+    if (sb_model_backward(m)) t_check_true(sb_last_error(), 0);
+    float **grads = malloc(sizeof *grads * (size_t)n_params);
+    for (int i = 0; i < n_params; i++) grads[i] = t_download(rt, &params[i].grad);
+    char what[256];
+    snprintf(what, sizeof what, "%s: loss is finite (%g)", kind, base);
+    t_check_true(what, isfinite(base));
+
+    /* Float forward, h = 3e-3 on parameters of size ~0.3: float rounding
+     * of a loss ~ 8 gives ~ 1e-6 / 6e-3 ~ 2e-4 absolute against gradients
+     * up to ~1 (measured: 1e-4 to 5e-4); a larger h crosses L1 and hinge
+     * kinks (h = 3e-2 gives 2.5e-2 with dropout). Hence 1e-2. */
+    const float h = 3e-3f;
+    /* under Oclgrind (t_small) every forward is slow: one probe on every
+     * fourth parameter */
+    int probes = t_small ? 1 : 3, every = t_small ? 4 : 1;
+    double max_diff = 0, max_grad = 0;
+    int worst = -1;
+    for (int i = 0; i < n_params; i += every) {
+        float *value = t_download(rt, &params[i].value);
+        size_t n = params[i].value.numel;
+        for (int k = 0; k < probes; k++) {
+            size_t j = k == 0 ? 0 : t_rand_u32() % n;
+            float keep = value[j];
+            value[j] = keep + h;
+            sb_tensor_write(rt, &params[i].value, value);
+            float up = total_loss(m, &b, train);
+            value[j] = keep - h;
+            sb_tensor_write(rt, &params[i].value, value);
+            float down = total_loss(m, &b, train);
+            value[j] = keep;
+            sb_tensor_write(rt, &params[i].value, value);
+            double fd = ((double)up - down) / (2.0 * h), d = fabs(fd - grads[i][j]);
+            if (!(d <= max_diff)) max_diff = d, worst = i;
+            if (fabs(grads[i][j]) > max_grad) max_grad = fabs(grads[i][j]);
+        }
+        free(value);
+    }
+    snprintf(what, sizeof what, "%s: backward vs finite differences on %d of %d parameters (worst %s)", kind,
+             (n_params + every - 1) / every, n_params,
+             worst >= 0 ? params[worst].name : "-");
+    t_check(what, max_diff / (max_grad > 0 ? max_grad : 1), 1e-2);
+
+    /* backward overwrites: a second one gives the same gradients */
+    int same = 1;
+    if (total_loss(m, &b, train) != base || sb_model_backward(m)) same = 0;
+    for (int i = 0; i < n_params && same; i++) {
+        float *g = t_download(rt, &params[i].grad);
+        same = memcmp(g, grads[i], params[i].grad.numel * sizeof(float)) == 0;
+        free(g);
+    }
+    snprintf(what, sizeof what, "%s: a second forward/backward gives the same gradients", kind);
+    t_check_true(what, same);
+
+    /* the other of train / eval: the loss changes (dropout) and stays finite */
+    sb_loss_terms lt;
+    int rc = sb_model_forward(m, &b, !train, 1, 5, 1) || sb_model_read_losses(m, &lt);
+    snprintf(what, sizeof what, "%s: the forward with dropout %s differs (loss %g vs %g)", kind, train ? "off" : "on",
+             lt.total, base);
+    t_check_true(what, !rc && isfinite(lt.total) && lt.total != base);
+
+    for (int i = 0; i < n_params; i++) free(grads[i]);
+    free(grads);
+    sb_model_destroy(m);
+    mf_free_batch(&b);
+}
+
+/* Names as the original's state_dict keys, shapes (out, in); batch checks
+ * and inference; config errors. */
+static void check_api(sb_runtime *rt) {
+    sb_model_config c = tiny_config(1);
+    sb_model *m;
+    if (sb_model_create(rt, &c, 3, &m)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    sb_param *p;
+    int n;
+    sb_model_params(m, &p, &n);
+    /* embedding 2, position 1, refine 2 x 2, one shared layer 16, heads 2 x 2 + 2 + 2 */
+    t_check_true("albert: parameter count 31", n == 31);
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(p[i].name, "netE.encoder.sketch_layer.attention.attention.query.weight")) found++;
+        if (!strcmp(p[i].name, "netE.pos_embedding.pos_embedding.weight") && p[i].value.shape[0] == c.max_length + 2)
+            found++;
+        if (!strcmp(p[i].name, "net_maskrec.re_fcs.1.weight") && p[i].value.shape[0] == 5 && p[i].value.shape[1] == 5)
+            found++;
+        if (!strcmp(p[i].name, "net_sketchclsinput.cls_fcs.0.bias") && p[i].net == SB_NET_CLS) found++;
+        if (!strcmp(p[i].name, "netE.embed_refine_net.layers.1.weight") && p[i].value.shape[1] == 6) found++;
+    }
+    t_check_true("albert: names and shapes as the original state_dict", found == 5);
+    sb_model_destroy(m);
+    c.albert = 0;
+    if (sb_model_create(rt, &c, 6, &m)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    sb_model_params(m, &p, &n);
+    found = 0;
+    for (int i = 0; i < n; i++) found += !strcmp(p[i].name, "netE.encoder.layers.1.output.norm.bias");
+    t_check_true("bert: 47 parameters, netE.encoder.layers.1.output.norm.bias", n == 47 && found == 1);
+    sb_batch b;
+    if (!mf_make_batch(&b, 9, c.max_length, 1, 1, c.cls_dim, 3)) {
+        t_check_error("batch larger than planned rejected", sb_model_forward(m, &b, 0, 0, 0, 1), "planned for");
+        b.size = 4;
+        t_check_error("triplet batch not a multiple of 3 rejected", sb_model_forward(m, &b, 0, 0, 0, 1),
+                      "triplet batch");
+        /* inference (no loss): any batch size, the same outputs as with the
+         * loss, and no backward */
+        sb_param *params;
+        int count;
+        sb_model_params(m, &params, &count);
+        float *with_loss = NULL, *without = NULL;
+        b.size = 3;
+        if (!sb_model_init_params(m, 5) && !sb_model_forward(m, &b, 0, 0, 0, 1))
+            with_loss = t_download(rt, sb_model_rec_output(m));
+        b.size = 2;
+        int rc = sb_model_forward(m, &b, 0, 0, 0, 0);
+        if (!rc) without = t_download(rt, sb_model_rec_output(m));
+        /* the GEMMs may block rows differently for 2 and 3 sketches */
+        size_t n_out = (size_t)2 * c.max_length * 5;
+        double *ref = malloc(n_out * sizeof *ref);
+        for (size_t i = 0; with_loss && i < n_out; i++) ref[i] = with_loss[i];
+        int ok = with_loss && without && sb_model_batch_size(m) == 2 && sb_model_rec_output(m)->shape[0] == 2;
+        t_check("inference forward of 2 sketches vs the first 2 rows of a training forward of 3",
+                ok ? t_rel_err(without, ref, n_out) : 1.0, 1e-6);
+        free(ref);
+        t_check_error("backward after an inference forward rejected", sb_model_backward(m), "no loss");
+        free(with_loss), free(without);
+        mf_free_batch(&b);
+    }
+    sb_model_destroy(m);
+    sb_model *none = NULL;
+    c.heads[1] = 3;
+    t_check_error("hidden not divisible by heads rejected", sb_model_create(rt, &c, 3, &none), "not divisible");
+    c.heads[1] = 2, c.albert = 1, c.inter[1] = 7;
+    t_check_error("albert with differing layers rejected", sb_model_create(rt, &c, 3, &none), "albert");
+}
+
+int main(int argc, char **argv) {
+    sb_runtime *rt = t_init(argc, argv, "test_model");
+    check_api(rt);
+    /* under Oclgrind ALBERT alone: BERT is ALBERT without the sharing */
+    if (!t_small) gradient_check(rt, 0, 0);
+    gradient_check(rt, 1, 0);
+    /* dropout masks are keyed by (seed, step), so the training forward is
+     * a fixed function of the parameters and its backward checkable too */
+    if (!t_small) gradient_check(rt, 1, 1);
+    return t_finish(rt);
+}
