@@ -17,17 +17,14 @@
  * from the position table less the task tokens) and from args (heads, the
  * layer count of an ALBERT encoder, which stores one shared layer), printed,
  * and written as YAML in the metadata with the counters.
- *
- * The safetensors writer below is a minimal one (F32 tensors only, header
- * padded to 8 bytes) until io/safetensors.h is merged; see the report of
- * the branch that added this file. */
+ * The file is written atomically by io/safetensors.h's writer. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
-#include "io/atomic_file.h"
+#include "io/safetensors.h"
 #include "io/torch_load.h"
 #include "model/model.h"
 #include "runtime/error.h"
@@ -64,104 +61,23 @@ static void text_printf(text *t, const char *fmt, ...) {
     t->n += (size_t)need;
 }
 
-/* s as a JSON string literal. */
-static void text_json(text *t, const char *s) {
-    text_printf(t, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') text_printf(t, "\\%c", *p);
-        else if (*p == '\n') text_printf(t, "\\n");
-        else if (*p < 0x20) text_printf(t, "\\u%04x", *p);
-        else text_printf(t, "%c", *p);
-    }
-    text_printf(t, "\"");
-}
-
-// ---- minimal safetensors writer: F32 tensors, string metadata
-
-typedef struct st_entry {
-    char *name;
-    const sb_torch_tensor *t;
-} st_entry;
+// ---- output: the safetensors writer and a tensor count
 
 typedef struct st_out {
-    st_entry *e;
-    size_t n, cap;
-    text meta; /* "key": "value" pairs, comma separated */
+    sb_st_writer *w;
+    size_t n;
+    int meta_rc; /* first failure of a metadata entry */
 } st_out;
 
 static int st_add(st_out *o, const char *name, const sb_torch_tensor *t) {
-    for (size_t i = 0; i < o->n; i++)
-        if (!strcmp(o->e[i].name, name)) return sb_fail(SB_ERR_FORMAT, "tensor %s appears twice", name);
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? 2 * o->cap : 64;
-        st_entry *e = realloc(o->e, cap * sizeof *e);
-        if (!e) return sb_fail(SB_ERR_MEMORY, "out of memory");
-        o->e = e;
-        o->cap = cap;
-    }
-    o->e[o->n].name = strdup(name);
-    if (!o->e[o->n].name) return sb_fail(SB_ERR_MEMORY, "out of memory");
-    o->e[o->n++].t = t;
+    SB_TRY(sb_st_writer_add(o->w, name, SB_ST_F32, t->ndim, t->shape, t->data));
+    o->n++;
     return SB_OK;
 }
 
 static void st_meta(st_out *o, const char *key, const char *value) {
-    if (o->meta.n) text_printf(&o->meta, ", ");
-    text_json(&o->meta, key);
-    text_printf(&o->meta, ": ");
-    text_json(&o->meta, value);
-}
-
-static void st_free(st_out *o) {
-    for (size_t i = 0; i < o->n; i++) free(o->e[i].name);
-    free(o->e);
-    free(o->meta.s);
-}
-
-/* 8-byte little-endian header length, the JSON header padded with spaces
- * to a multiple of 8, then every tensor's float32 data in order. */
-static int st_write(const st_out *o, const char *path) {
-    text h = {0};
-    text_printf(&h, "{\"__metadata__\": {%s}", o->meta.s ? o->meta.s : "");
-    uint64_t off = 0;
-    for (size_t i = 0; i < o->n; i++) {
-        const sb_torch_tensor *t = o->e[i].t;
-        text_printf(&h, ", ");
-        text_json(&h, o->e[i].name);
-        text_printf(&h, ": {\"dtype\": \"F32\", \"shape\": [");
-        for (int d = 0; d < t->ndim; d++) text_printf(&h, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-        text_printf(&h, "], \"data_offsets\": [%llu, %llu]}", (unsigned long long)off,
-                    (unsigned long long)(off + 4 * t->numel));
-        off += 4 * (uint64_t)t->numel;
-    }
-    text_printf(&h, "}");
-    while (h.n % 8) text_printf(&h, " ");
-    if (h.oom) {
-        free(h.s);
-        return sb_fail(SB_ERR_MEMORY, "%s: out of memory for the header", path);
-    }
-    sb_atomic_file af;
-    int rc = sb_atomic_open(&af, path);
-    if (rc) {
-        free(h.s);
-        return rc;
-    }
-    unsigned char len[8];
-    for (int k = 0; k < 8; k++) len[k] = (unsigned char)((uint64_t)h.n >> 8 * k);
-    fwrite(len, 1, 8, af.f);
-    fwrite(h.s, 1, h.n, af.f);
-    free(h.s);
-    for (size_t i = 0; i < o->n; i++) {
-        const sb_torch_tensor *t = o->e[i].t;
-        for (size_t k = 0; k < t->numel; k++) { /* little-endian whatever the host */
-            uint32_t u;
-            memcpy(&u, &t->data[k], 4);
-            unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
-                                  (unsigned char)(u >> 24)};
-            fwrite(b, 1, 4, af.f);
-        }
-    }
-    return sb_atomic_commit(&af);
+    int rc = sb_st_writer_meta(o->w, key, value);
+    if (rc && !o->meta_rc) o->meta_rc = rc;
 }
 
 // ---- reading the checkpoint dict
@@ -486,6 +402,10 @@ static int import(const char *in, const char *out, const import_opts *io) {
     SB_TRY(sb_torch_load(&f, in, NULL));
     const sb_torch_value *root = sb_torch_root(f);
     st_out o = {0};
+    if (sb_st_writer_open(&o.w, out)) {
+        sb_torch_free(f);
+        return sb_fail_context(SB_ERR_IO, "%s", in);
+    }
     const char **order[1 + N_TASKS] = {0};
     size_t count[1 + N_TASKS] = {0};
     sb_model_config cfg;
@@ -528,8 +448,8 @@ static int import(const char *in, const char *out, const import_opts *io) {
             st_meta(&o, key, value);
         }
     }
-    if (o.meta.oom || y.oom) {
-        rc = sb_fail(SB_ERR_MEMORY, "out of memory");
+    if (o.meta_rc || y.oom) {
+        rc = o.meta_rc ? o.meta_rc : sb_fail(SB_ERR_MEMORY, "out of memory");
         goto done;
     }
     printf("format: %s (torch.save)\n%s", sb_torch_format(f), y.s);
@@ -555,13 +475,15 @@ static int import(const char *in, const char *out, const import_opts *io) {
             if (!known) printf("skipped %s (task not supported by sketchbert)\n", key->u.str.data);
         }
     }
-    if ((rc = st_write(&o, out))) goto done;
+    rc = sb_st_writer_commit(o.w); /* frees the writer, also on failure */
+    o.w = NULL;
+    if (rc) goto done;
     printf("wrote %zu tensors to %s\n", o.n, out);
 done:
     if (rc && strncmp(sb_last_error(), in, strlen(in)) != 0) sb_fail_context(rc, "%s", in);
     for (int k = 0; k < 1 + N_TASKS; k++) free(order[k]);
     free(y.s);
-    st_free(&o);
+    sb_st_writer_abort(o.w);
     sb_torch_free(f);
     return rc;
 }
