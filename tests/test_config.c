@@ -126,7 +126,7 @@ static int round_trips(const sb_config *c) {
 }
 
 static void check_shipped(const char *root) {
-    static const char *const names[] = {"sketch_transformer", "tiny_pretrain",  "tiny_classify", "tiny_retrieve",
+    static const char *const names[] = {"sketch_transformer", "tiny_pretrain",  "tiny_classify", "tiny_retrieve", "tiny_finetune",
                                         "small_pretrain",     "small_classify", "small_retrieve"};
     for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
         char path[1024], what[128];
@@ -149,7 +149,9 @@ static void check_shipped(const char *root) {
             int tiny = names[i][0] == 't';
             const char *task = strchr(names[i], '_') + 1;
             sb_task_type want = task[0] == 'p' ? SB_TASK_MASKREC
-                                : task[0] == 'c' ? SB_TASK_SKETCHCLSINPUT : SB_TASK_SKETCHRETRIEVAL;
+                                : task[0] == 'c' || task[0] == 'f' ? SB_TASK_SKETCHCLSINPUT
+                                                                   : SB_TASK_SKETCHRETRIEVAL;
+            int finetune = task[0] == 'f'; /* from tiny_pretrain's encoder */
             ok = (tiny ? layers_are(&c, 2, 4, 128, 512) : layers_are(&c, 4, 8, 256, 1024)) &&
                  c.n_tasks == 1 && c.task_types[0] == want &&
                  c.get_type == (want == SB_TASK_SKETCHRETRIEVAL ? SB_GET_TRIPLET : SB_GET_SINGLE) &&
@@ -158,7 +160,9 @@ static void check_shipped(const char *root) {
                  (!tiny || dims_are(&c.rec_layers_setting, 1, (const int[]){128})) && c.cls_dim == 11 &&
                  strcmp(c.sum_path, "data/synth/memmap/memmap_sum.txt") == 0 &&
                  strcmp(c.offset_path, "data/synth/memmap/offsets.sbidx") == 0 && c.num_iterations > 0 &&
-                 c.seed == 1 && c.hidden_dropout_prob == 0.1;
+                 c.seed == 1 && c.hidden_dropout_prob == 0.1 &&
+                 c.load_pretrained == (finetune ? SB_LOAD_PRETRAINED : SB_LOAD_SCRATCH) &&
+                 (!finetune || !strcmp(c.restore_checkpoint_path, "runs/tiny_pretrain/latest_ckpt.safetensors"));
         }
         snprintf(what, sizeof what, "configs/%s.yml has the expected values", names[i]);
         t_check_true(what, ok);

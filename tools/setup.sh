@@ -41,7 +41,12 @@ if [ "$job" = demo ]; then
   ./build/sketchbert-synth --out data/synth/npz
   ./build/sketchbert prepare --out data/synth/memmap data/synth/npz/*.npz
   ./build/sketchbert data stats data/synth/memmap
-  ./build/sketchbert demo
+  # A short real run of the tiny preset: SGM pre-training, then fine-tuning
+  # classification from that encoder, then the test split's metrics.
+  steps=${SKETCHBERT_DEMO_STEPS:-300}
+  ./build/sketchbert train configs/tiny_pretrain.yml --steps "$steps"
+  ./build/sketchbert train configs/tiny_finetune.yml --steps "$steps"
+  ./build/sketchbert test configs/tiny_finetune.yml --checkpoint runs/tiny_finetune/latest_ckpt.safetensors
   exit 0
 fi
 
