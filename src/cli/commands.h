@@ -1,6 +1,6 @@
 /* Subcommands of the `sketchbert` CLI. Each takes the arguments after its
  * name and returns the process exit code (0 ok, 1 failure, 2 usage).
- * defines: cli_options, cmd_devices, cmd_demo, cli_runtime */
+ * defines: cli_options, cmd_devices, cmd_demo, cmd_bench, cli_runtime */
 #ifndef SB_CLI_COMMANDS_H
 #define SB_CLI_COMMANDS_H
 
@@ -17,5 +17,6 @@ sb_runtime *cli_runtime(const cli_options *o);
 
 int cmd_devices(const cli_options *o, int argc, char **argv);
 int cmd_demo(const cli_options *o, int argc, char **argv);
+int cmd_bench(const cli_options *o, int argc, char **argv);
 
 #endif

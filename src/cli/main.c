@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices; mark the default"},
     {"demo", cmd_demo, "run a short op demo on the device and check it against the CPU"},
+    {"bench", cmd_bench, "time parts of the model on the device (bench gemm: GEMM GFLOP/s)"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

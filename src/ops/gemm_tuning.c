@@ -1,0 +1,29 @@
+/* Shipped CLBlast GEMM parameters (see gemm_tuning.h).
+ *
+ * PoCL's CPU device on Skylake-AVX512 cores ("pthread-skylake-avx512-..."):
+ * CLBlast 1.5.3's database has no entry for it, so CLBlast falls back to its
+ * generic Intel-CPU parameters. Found on the project's 2-core "Intel(R)
+ * Xeon(R) Processor" (PoCL 3.1, CLBlast 1.5.3) by
+ *     tools/tune-gemm.sh
+ * which runs (under nice, each bounded by `timeout`):
+ *     clblast_tuner_xgemm -platform 0 -device 0 -precision 32 -m 512 -n 512 -k 512 -runs 2 -fraction 3
+ *     clblast_tuner_xgemm_direct -platform 0 -device 0 -precision 32 -m 256 -n 256 -k 256 -runs 4
+ * and kept only where `sketchbert bench gemm` ran faster with them than
+ * without (SKETCHBERT_NO_GEMM_TUNING=1); numbers in docs/performance.md. */
+#include "ops/gemm_tuning.h"
+
+#include <string.h>
+
+const sb_gemm_tuning sb_gemm_tunings[] = {
+    {"pthread-skylake-avx512", "Xgemm", 16,
+     {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB", "NDIMC", "NWG", "SA", "SB", "STRM", "STRN",
+      "VWM", "VWN"},
+     {0, 1, 32, 2, 8, 8, 64, 8, 8, 16, 1, 1, 0, 0, 4, 2}},
+};
+const int sb_gemm_n_tunings = (int)(sizeof sb_gemm_tunings / sizeof sb_gemm_tunings[0]);
+
+const char *sb_gemm_tuning_device(const char *device_name) {
+    for (int i = 0; i < sb_gemm_n_tunings; i++)
+        if (strstr(device_name, sb_gemm_tunings[i].device)) return sb_gemm_tunings[i].device;
+    return NULL;
+}
