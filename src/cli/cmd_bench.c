@@ -37,9 +37,9 @@ typedef struct bench_shape {
     size_t M, N, K, batch; /* batch 0: plain sb_gemm */
 } bench_shape;
 
-static double now_s(void) {
+static double clock_s(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -89,6 +89,12 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
+/* Sorts x[n] and returns its median. */
+static double median_of(double *x, size_t n) {
+    qsort(x, n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: sketchbert bench gemm [--batch B] [--tokens T] [--reps R] [--model NAME] [--csv]\n"
@@ -108,7 +114,10 @@ static void usage(FILE *f) {
             "  --csv         comma-separated output (for tools/bench_gemm_host.py)\n"
             "\n"
             "Each time is the wall clock around one call and sb_finish; the table gives\n"
-            "the median and best of the timed calls. SKETCHBERT_NO_GEMM_TUNING=1 runs\n"
+            "the median and best of the timed calls, the median process CPU time (all\n"
+            "threads: on a machine shared with other work it shows the work done, which\n"
+            "the wall clock does not), and per model size the sums of the medians.\n"
+            "SKETCHBERT_NO_GEMM_TUNING=1 runs\n"
             "CLBlast with its own default parameters instead of the shipped tuning.\n");
 }
 
@@ -189,35 +198,41 @@ static int bench_gemm(const cli_options *o, int argc, char **argv) {
     else
         snprintf(params, sizeof params, "CLBlast defaults (no shipped tuning for this device)");
     if (csv)
-        printf("model,op,trans,M,N,K,batch,ms_median,gflops_median,gflops_best\n");
+        printf("model,op,trans,M,N,K,batch,ms_median,gflops_median,gflops_best,cpu_ms_median\n");
     else
         printf("device: %s (%s)\nbatch %zu x %zu tokens, %zu timed calls per shape, CLBlast parameters: %s\n\n"
-               "%-6s %-28s %-5s %5s %5s %5s %5s %10s %9s %9s\n",
+               "%-6s %-28s %-5s %5s %5s %5s %5s %10s %9s %9s %10s\n",
                rt->info.device_name, rt->info.platform_name, B, T, reps, params,
-               "model", "GEMM", "trans", "M", "N", "K", "batch", "median ms", "GFLOP/s", "best");
-    double *t = malloc(reps * sizeof *t);
+               "model", "GEMM", "trans", "M", "N", "K", "batch", "median ms", "GFLOP/s", "best", "CPU ms");
+    /* wall[r], cpu[r]: wall clock and process CPU time (all threads) of call r */
+    double *wall = malloc(reps * sizeof *wall), *cpu = malloc(reps * sizeof *cpu), total_s = 0, total_cpu_s = 0, total_flops = 0;
     for (int i = 0; !rc && i < n; i++) {
         const bench_shape *s = &shapes[i];
-        rc = !t || run_shape(rt, s, ta.buf, tb.buf, tc.buf) || sb_finish(rt);
+        rc = !wall || !cpu || run_shape(rt, s, ta.buf, tb.buf, tc.buf) || sb_finish(rt);
         for (size_t r = 0; !rc && r < reps; r++) {
-            double t0 = now_s();
+            double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             rc = run_shape(rt, s, ta.buf, tb.buf, tc.buf) || sb_finish(rt);
-            t[r] = now_s() - t0;
+            wall[r] = clock_s(CLOCK_MONOTONIC) - w0, cpu[r] = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
         }
         if (rc) break;
-        qsort(t, reps, sizeof *t, cmp_double);
-        double median = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+        double median = median_of(wall, reps), cpu_median = median_of(cpu, reps); /* sorts */
         double flops = 2.0 * s->M * s->N * s->K * (s->batch ? s->batch : 1);
         char trans[3] = {s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', 0};
-        printf(csv ? "%s,%s,%s,%zu,%zu,%zu,%zu,%.4f,%.2f,%.2f\n"
-                   : "%-6s %-28s %-5s %5zu %5zu %5zu %5zu %10.3f %9.2f %9.2f\n",
+        printf(csv ? "%s,%s,%s,%zu,%zu,%zu,%zu,%.4f,%.2f,%.2f,%.4f\n"
+                   : "%-6s %-28s %-5s %5zu %5zu %5zu %5zu %10.3f %9.2f %9.2f %10.3f\n",
                s->model, s->op, trans, s->M, s->N, s->K, s->batch ? s->batch : 1, median * 1e3,
-               flops / median * 1e-9, flops / t[0] * 1e-9);
+               flops / median * 1e-9, flops / wall[0] * 1e-9, cpu_median * 1e3);
+        total_s += median, total_cpu_s += cpu_median, total_flops += flops;
+        if (!csv && (i + 1 == n || strcmp(shapes[i + 1].model, s->model) != 0)) {
+            printf("%-6s %-28s %-5s %23s %10.3f %9.2f %9s %10.3f\n\n", s->model, "all of the above", "", "",
+                   total_s * 1e3, total_flops / total_s * 1e-9, "", total_cpu_s * 1e3);
+            total_s = total_cpu_s = total_flops = 0;
+        }
         fflush(stdout);
     }
-    if (rc) fprintf(stderr, "sketchbert bench gemm: %s\n", t ? sb_last_error() : "out of memory");
+    if (rc) fprintf(stderr, "sketchbert bench gemm: %s\n", wall && cpu ? sb_last_error() : "out of memory");
     if (!rc && rt->profile) sb_profile_print(rt->profile, stdout);
-    free(t);
+    free(wall), free(cpu);
     sb_tensor_release(rt, &ta), sb_tensor_release(rt, &tb), sb_tensor_release(rt, &tc);
     sb_runtime_destroy(rt);
     return rc ? 1 : 0;

@@ -15,10 +15,15 @@
 #include <string.h>
 
 const sb_gemm_tuning sb_gemm_tunings[] = {
+    /* tiled kernel: 58.4 GFLOP/s at 512^3 in the tuner (best of 425 tried) */
     {"pthread-skylake-avx512", "Xgemm", 16,
      {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB", "NDIMC", "NWG", "SA", "SB", "STRM", "STRN",
       "VWM", "VWN"},
-     {0, 1, 32, 2, 8, 8, 64, 8, 8, 16, 1, 1, 0, 0, 4, 2}},
+     {0, 1, 32, 2, 8, 8, 128, 32, 16, 128, 0, 0, 1, 0, 1, 2}},
+    /* direct kernel: 42.5 GFLOP/s at 256^3 in the tuner (best of 74 tried) */
+    {"pthread-skylake-avx512", "XgemmDirect", 10,
+     {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD", "VWND", "WGD"},
+     {16, 32, 32, 16, 8, 0, 1, 2, 2, 64}},
 };
 const int sb_gemm_n_tunings = (int)(sizeof sb_gemm_tunings / sizeof sb_gemm_tunings[0]);
 
