@@ -8,8 +8,9 @@
  * leading dimensions and too-small buffers are rejected.
  *
  * CLBlast has two code paths: a direct kernel for products smaller than
- * XGEMM_MIN_INDIRECT_SIZE^3 multiply-adds (CLBlast's switch, hundreds cubed;
- * the test's sizes are far below it), and a tiled kernel with pad and
+ * XGEMM_MIN_INDIRECT_SIZE^3 multiply-adds (CLBlast's switch: 192^3 in the
+ * shipped tuning, 576^3 by default on CPUs; the test's sizes are below
+ * both), and a tiled kernel with pad and
  * transpose helpers above it, which the model's larger GEMMs take. The cases
  * run first as shipped (direct), then sb_gemm's cases again with the switch
  * overridden to 1 (tiled), after sb_gemm_apply_tuning has applied the
