@@ -13,7 +13,12 @@ Each LABEL=FILE is one device run; the shapes come from the first file.
 --threads sets OpenBLAS's thread count (default: all cores, as PoCL uses).
 Times: one warm-up call, then --reps calls, wall clock each; the table shows
 GFLOP/s of the fastest call, on both sides (on a machine shared with other
-work the fastest call is the one least disturbed by it)."""
+work the fastest call is the one least disturbed by it).
+
+--cpu-time compares work instead of wall clock, for a machine shared with
+other work: GFLOP per CPU-second, from the CSV's median process CPU time on
+the device side (all PoCL threads) and from NumPy's median process CPU time
+with one OpenBLAS thread (several would add their spin-waiting)."""
 import argparse
 import csv
 import os
@@ -28,6 +33,7 @@ def parse_args():
     p.add_argument("--reps", type=int, default=5, help="timed calls per shape (default 5)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="OpenBLAS threads (default: all cores)")
     p.add_argument("--markdown", action="store_true", help="a Markdown table (default: plain text)")
+    p.add_argument("--cpu-time", action="store_true", help="GFLOP per CPU-second instead of per second")
     return p.parse_args()
 
 
@@ -48,8 +54,9 @@ def read_runs(specs):
     return runs
 
 
-def time_numpy(np, row, reps):
-    """Seconds of the fastest of `reps` products of the row's shape and transposes."""
+def time_numpy(np, row, reps, cpu_time):
+    """Seconds of the fastest of `reps` products of the row's shape and
+    transposes (with cpu_time: median process CPU seconds)."""
     ta, tb = row["trans"][0] == "T", row["trans"][1] == "T"
     m, n, k, batch = (int(row[c]) for c in ("M", "N", "K", "batch"))
     rng = np.random.default_rng(0)
@@ -62,19 +69,21 @@ def time_numpy(np, row, reps):
     a, b = operand(m, k, ta), operand(k, n, tb)
     c = np.empty((batch, m, n) if batch > 1 else (m, n), dtype=np.float32)
     np.matmul(a, b, out=c)  # warm-up
+    clock = time.process_time if cpu_time else time.perf_counter
     times = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         np.matmul(a, b, out=c)
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        times.append(clock() - t0)
+    return sorted(times)[len(times) // 2] if cpu_time else min(times)
 
 
 def main():
     args = parse_args()
     runs = read_runs(args.runs)
+    threads = 1 if args.cpu_time else args.threads
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
+        os.environ[var] = str(threads)
     try:
         import numpy as np  # after the thread count is set
     except ImportError:
@@ -91,8 +100,9 @@ def main():
     print("NumPy %s with %s" % (np.__version__, blas))
 
     labels = [r[0] for r in runs]
-    head = ["model", "GEMM", "trans", "M x N x K", "batch"] + ["%s GFLOP/s" % l for l in labels] + \
-        ["NumPy GFLOP/s"] + ["%s / NumPy" % l for l in labels]
+    unit = "GFLOP/CPU-s" if args.cpu_time else "GFLOP/s"
+    head = ["model", "GEMM", "trans", "M x N x K", "batch"] + ["%s %s" % (l, unit) for l in labels] + \
+        ["NumPy %s" % unit] + ["%s / NumPy" % l for l in labels]
     widths = [6, 28, 5, 18, 5] + [max(10, len(h)) for h in head[5:]]
 
     def line(cells):
@@ -103,9 +113,14 @@ def main():
     table = []
     for row in runs[0][2]:
         flops = 2.0 * int(row["M"]) * int(row["N"]) * int(row["K"]) * int(row["batch"])
-        host = flops / time_numpy(np, row, args.reps) * 1e-9
-        dev = [float(r[1][(row["model"], row["op"])]["gflops_best"]) if (row["model"], row["op"]) in r[1]
-               else float("nan") for r in runs]
+        host = flops / time_numpy(np, row, args.reps, args.cpu_time) * 1e-9
+
+        def device(r):
+            if (row["model"], row["op"]) not in r:
+                return float("nan")
+            d = r[(row["model"], row["op"])]
+            return flops / float(d["cpu_ms_median"]) * 1e-6 if args.cpu_time else float(d["gflops_best"])
+        dev = [device(r[1]) for r in runs]
         table.append([row["model"], row["op"], row["trans"], "%s x %s x %s" % (row["M"], row["N"], row["K"]),
                       row["batch"]] + ["%.1f" % g for g in dev] + ["%.1f" % host] +
                      ["%.2f" % (g / host) for g in dev])
