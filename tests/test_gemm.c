@@ -10,9 +10,9 @@
  * CLBlast has two code paths: a direct kernel for products smaller than
  * XGEMM_MIN_INDIRECT_SIZE^3 multiply-adds (CLBlast's switch: 192^3 in the
  * shipped tuning, 576^3 by default on CPUs; the test's sizes are below
- * both), and a tiled kernel with pad and
- * transpose helpers above it, which the model's larger GEMMs take. The cases
- * run first as shipped (direct), then sb_gemm's cases again with the switch
+ * both), and a tiled kernel with pad and transpose helpers above it, which
+ * the model's larger GEMMs take. The cases run first as shipped (direct),
+ * then sb_gemm's cases again with the switch
  * overridden to 1 (tiled), after sb_gemm_apply_tuning has applied the
  * shipped tuning, so the tuned parameters of both kernels are the ones
  * tested. The batched form is not repeated on the tiled path: the model's

@@ -183,7 +183,7 @@ static int bench_gemm(const cli_options *o, int argc, char **argv) {
 
     sb_runtime *rt = cli_runtime(o);
     if (!rt) return 1;
-    sb_tensor ta, tb, tc;
+    sb_tensor ta = {0}, tb = {0}, tc = {0};
     int rc = sb_tensor_alloc(rt, &ta, "bench A", SB_F32, 1, (int[]){(int)na}) ||
              sb_tensor_alloc(rt, &tb, "bench B", SB_F32, 1, (int[]){(int)nb}) ||
              sb_tensor_alloc(rt, &tc, "bench C", SB_F32, 1, (int[]){(int)nc}) ||
@@ -205,7 +205,8 @@ static int bench_gemm(const cli_options *o, int argc, char **argv) {
                rt->info.device_name, rt->info.platform_name, B, T, reps, params,
                "model", "GEMM", "trans", "M", "N", "K", "batch", "median ms", "GFLOP/s", "best", "CPU ms");
     /* wall[r], cpu[r]: wall clock and process CPU time (all threads) of call r */
-    double *wall = malloc(reps * sizeof *wall), *cpu = malloc(reps * sizeof *cpu), total_s = 0, total_cpu_s = 0, total_flops = 0;
+    double *wall = malloc(reps * sizeof *wall), *cpu = malloc(reps * sizeof *cpu);
+    double total_s = 0, total_cpu_s = 0, total_flops = 0; /* per model size */
     for (int i = 0; !rc && i < n; i++) {
         const bench_shape *s = &shapes[i];
         rc = !wall || !cpu || run_shape(rt, s, ta.buf, tb.buf, tc.buf) || sb_finish(rt);
