@@ -17,6 +17,7 @@ static const struct {
     {"import-torch", cmd_import_torch, "convert an original PyTorch checkpoint to safetensors"},
     {"train", cmd_train, "train as a config says (pre-training, classification, retrieval)"},
     {"test", cmd_test, "evaluate a checkpoint: losses, accuracy, retrieval mAP"},
+    {"bench", cmd_bench, "time parts of the model on the device (bench gemm: GEMM GFLOP/s)"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

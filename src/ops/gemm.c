@@ -1,10 +1,13 @@
-/* CLBlast GEMM calls with shape checks, error names and profiling. */
+/* CLBlast GEMM calls with shape checks, error names and profiling, and the
+ * shipped tuning (table in gemm_tuning.c). */
 #include "ops/gemm.h"
 
 #include <clblast_c.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "ops/gemm_tuning.h"
 #include "runtime/profile.h"
 
 static const char *clblast_status_name(CLBlastStatusCode s) {
@@ -86,6 +89,23 @@ int sb_gemm_batched(sb_runtime *rt, int ta, int tb, size_t M, size_t N, size_t K
 }
 
 int sb_gemm_apply_tuning(sb_runtime *rt) {
+    if (rt->gemm_ready) return 0;
+    const char *off = getenv("SKETCHBERT_NO_GEMM_TUNING");
+    for (int i = 0; i < sb_gemm_n_tunings && !(off && *off && strcmp(off, "0") != 0); i++) {
+        const sb_gemm_tuning *t = &sb_gemm_tunings[i];
+        if (!strstr(rt->info.device_name, t->device)) continue;
+        const char *names[SB_GEMM_TUNING_MAX_PARAMS];
+        size_t values[SB_GEMM_TUNING_MAX_PARAMS];
+        memcpy(names, t->names, sizeof names);
+        memcpy(values, t->values, sizeof values);
+        CLBlastStatusCode s = CLBlastOverrideParameters(rt->info.device, t->kernel, CLBlastPrecisionSingle,
+                                                        (size_t)t->n_params, names, values);
+        if (s != CLBlastSuccess)
+            return sb_fail(SB_ERR_BLAS,
+                           "gemm: applying the shipped CLBlast %s parameters for '%s' failed: %s "
+                           "(SKETCHBERT_NO_GEMM_TUNING=1 skips them)",
+                           t->kernel, rt->info.device_name, clblast_status_name(s));
+    }
     rt->gemm_ready = 1;
     return 0;
 }
