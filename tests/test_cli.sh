@@ -5,17 +5,7 @@
 sb=$1 synth=$2
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() { # check NAME EXPECTED_RC COMMAND...
-  name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>&1; rc=$?
-  if [ "$rc" = "$want" ]; then pass=$((pass+1)); echo "OK $name"
-  else fail=$((fail+1)); echo "NOT OK $name: exit $rc, wanted $want"; sed 's/^/#   /' "$tmp/out"; fi
-}
-contains() { # contains NAME TEXT: the last command's output holds TEXT
-  if grep -q -- "$2" "$tmp/out"; then pass=$((pass+1)); echo "OK $1"
-  else fail=$((fail+1)); echo "NOT OK $1: no '$2' in"; sed 's/^/#   /' "$tmp/out"; fi
-}
+. "$(dirname "$0")/check.sh"
 
 check "sketchbert --help" 0 "$sb" --help
 contains "help lists prepare" "prepare"
@@ -39,5 +29,4 @@ check "stats of a missing dataset" 1 "$sb" data stats "$tmp/nothing"
 check "devices" 0 "$sb" devices
 contains "devices marks the default" "\*"
 check "no such device" 1 "$sb" --device no-such-device-xyz devices
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -60,18 +60,6 @@ static double loss(const double *z, void *vctx) {
     return s;
 }
 
-static double *to_double(const float *f, size_t n) {
-    double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++) d[i] = f[i];
-    return d;
-}
-
-static double *plus(const float *a, const double *b, size_t n) {
-    double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++) d[i] = a[i] + b[i];
-    return d;
-}
-
 // ---- tests
 
 /* One shape: x is (B, T, C), N = B * T rows; bad shapes tried if asked. */
@@ -89,7 +77,7 @@ static void run(sb_runtime *rt, int B, int T, int C, int bad_shapes) {
     t_uniform(beta, C, -1.0f, 1.0f);
     t_uniform(old, 2 * C, -3.0f, 3.0f);
 
-    double *xd = to_double(x, n), *dyd = to_double(dy, n), *gd = to_double(gamma, C), *bd = to_double(beta, C);
+    double *xd = t_to_double(x, n), *dyd = t_to_double(dy, n), *gd = t_to_double(gamma, C), *bd = t_to_double(beta, C);
     double *y_ref = malloc(n * sizeof *y_ref), *mean_ref = malloc(N * sizeof *mean_ref);
     double *rstd_ref = malloc(N * sizeof *rstd_ref), *dx_ref = malloc(n * sizeof *dx_ref);
     double *dg_ref = malloc(C * sizeof *dg_ref), *db_ref = malloc(C * sizeof *db_ref);
@@ -99,7 +87,7 @@ static void run(sb_runtime *rt, int B, int T, int C, int bad_shapes) {
     t_check("reference dx vs finite differences", t_fd_grad_err(loss, &lc, xd, n, dx_ref, 60), 1e-6);
     t_check("reference dgamma vs finite differences", t_fd_grad_err(loss, &lc, gd, C, dg_ref, 30), 1e-6);
     t_check("reference dbeta vs finite differences", t_fd_grad_err(loss, &lc, bd, C, db_ref, 30), 1e-6);
-    double *dg_acc = plus(old, dg_ref, C), *db_acc = plus(old + C, db_ref, C);
+    double *dg_acc = t_plus(old, dg_ref, C), *db_acc = t_plus(old + C, db_ref, C);
 
     int shape[3] = {B, T, C}, cshape[1] = {C}, nshape[1] = {N};
     sb_tensor tx = t_upload(rt, "x", SB_F32, 3, shape, x), tdy = t_upload(rt, "dy", SB_F32, 3, shape, dy);

@@ -48,18 +48,6 @@ static double loss(const double *z, void *vctx) {
     return s;
 }
 
-static double *to_double(const float *f, size_t n) {
-    double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++) d[i] = f[i];
-    return d;
-}
-
-static double *plus(const float *a, const double *b, size_t n) {
-    double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++) d[i] = a[i] + b[i];
-    return d;
-}
-
 // ---- tests
 
 int main(int argc, char **argv) {
@@ -74,7 +62,7 @@ int main(int argc, char **argv) {
     t_uniform(b, out, -1.0f, 1.0f);
     t_uniform(dy, ny, -1.0f, 1.0f);
     t_uniform(old, nx + nw + out, -2.0f, 2.0f);
-    double *xd = to_double(x, nx), *Wd = to_double(W, nw), *bd = to_double(b, out), *dyd = to_double(dy, ny);
+    double *xd = t_to_double(x, nx), *Wd = t_to_double(W, nw), *bd = t_to_double(b, out), *dyd = t_to_double(dy, ny);
     double *y_ref = malloc(ny * sizeof *y_ref), *y0_ref = malloc(ny * sizeof *y0_ref);
     double *dx_ref = malloc(nx * sizeof *dx_ref), *dW_ref = malloc(nw * sizeof *dW_ref);
     double *db_ref = malloc(out * sizeof *db_ref);
@@ -85,8 +73,8 @@ int main(int argc, char **argv) {
     t_check("reference dx vs finite differences", t_fd_grad_err(loss, &lc, xd, nx, dx_ref, 100), 1e-6);
     t_check("reference dW vs finite differences", t_fd_grad_err(loss, &lc, Wd, nw, dW_ref, 100), 1e-6);
     t_check("reference db vs finite differences", t_fd_grad_err(loss, &lc, bd, out, db_ref, 100), 1e-6);
-    double *dx_acc = plus(old, dx_ref, nx), *dW_acc = plus(old + nx, dW_ref, nw);
-    double *db_acc = plus(old + nx + nw, db_ref, out);
+    double *dx_acc = t_plus(old, dx_ref, nx), *dW_acc = t_plus(old + nx, dW_ref, nw);
+    double *db_acc = t_plus(old + nx + nw, db_ref, out);
 
     int xs[3] = {B, T, in}, ys[3] = {B, T, out}, ws[2] = {out, in}, bs[1] = {out};
     sb_tensor tx = t_upload(rt, "x", SB_F32, 3, xs, x), tW = t_upload(rt, "W", SB_F32, 2, ws, W);

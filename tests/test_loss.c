@@ -15,12 +15,6 @@
  * reference is the same code at every size. */
 #define FD_MAX 20000
 
-static double *to_double(const float *x, size_t n) {
-    double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++) d[i] = x[i];
-    return d;
-}
-
 static float *uniform(size_t n, float lo, float hi) {
     float *x = malloc(n * sizeof *x);
     t_uniform(x, n, lo, hi);
@@ -92,7 +86,7 @@ static void l1_case(sb_runtime *rt, int rows, int cols, int weighted, int empty)
         if (empty || t_rand_u32() % 10 < 6) mask[i] = 0, pred[i] = NAN;
         else if (!weighted) mask[i] = 1;
     }
-    double *pd = to_double(pred, n), *td = to_double(target, n), *md = to_double(mask, n);
+    double *pd = t_to_double(pred, n), *td = t_to_double(target, n), *md = t_to_double(mask, n);
     double *grad = malloc(n * sizeof *grad);
     l1_ctx c = {td, md, n};
     double loss_ref = l1_ref(pd, &c, grad);
@@ -189,7 +183,7 @@ static void ce_case(sb_runtime *rt, int rows, int t, int stride, int col, int k,
         } else if (!weighted) weight[r] = 1;
     }
     for (int j = 0; j < k; j++) x[col + j] += 200.0f; /* row 0 is always included */
-    double *xd = to_double(x, n), *wd = to_double(weight, (size_t)rows), *grad = malloc(n * sizeof *grad);
+    double *xd = t_to_double(x, n), *wd = t_to_double(weight, (size_t)rows), *grad = malloc(n * sizeof *grad);
     ce_ctx c = {target, wd, (size_t)rows, (size_t)stride, (size_t)col, (size_t)k};
     double loss_ref = ce_ref(xd, &c, grad);
     char label[256];
@@ -307,7 +301,7 @@ static void triplet_case(sb_runtime *rt, int b, int d, float margin) {
     char what[128], label[256];
     snprintf(what, sizeof what, "triplet (%d, %d) margin %g", b, d, margin);
     float *x = uniform(3 * n, -1, 1), *prior = uniform(3 * n, -1, 1);
-    double *xd = to_double(x, 3 * n), *grad = malloc(3 * n * sizeof *grad);
+    double *xd = t_to_double(x, 3 * n), *grad = malloc(3 * n * sizeof *grad);
     tri_ctx c = {(size_t)b, (size_t)d, margin};
     int active = 0;
     double loss_ref = tri_ref(xd, &c, grad, &active);

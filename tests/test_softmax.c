@@ -47,12 +47,6 @@ static double loss(const double *s, void *vctx) {
     return l;
 }
 
-static double *to_double(const float *x, size_t n) {
-    double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++) d[i] = x[i];
-    return d;
-}
-
 // ---- tests
 
 static void run_case(sb_runtime *rt, int B, int heads, int T) {
@@ -64,7 +58,7 @@ static void run_case(sb_runtime *rt, int B, int heads, int T) {
     for (int b = 0; b < B; b++) /* a different length per batch item, at least 1 */
         for (int j = 0; j < T; j++) mask[b * T + j] = j < T - 1 - (b * 7) % T ? 1.0f : 0.0f;
     float scale = 1.0f / sqrtf(8.0f);
-    double *sd = to_double(s, n), *dpd = to_double(dp, n), *maskd = to_double(mask, (size_t)B * T);
+    double *sd = t_to_double(s, n), *dpd = t_to_double(dp, n), *maskd = t_to_double(mask, (size_t)B * T);
     double *p_ref = malloc(n * sizeof *p_ref), *ds_ref = malloc(n * sizeof *ds_ref), *work = malloc(n * sizeof *work);
     dims d = {B, heads, T, scale, maskd};
     softmax_ref(&d, sd, p_ref);

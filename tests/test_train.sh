@@ -10,17 +10,7 @@
 sb=$1 synth=$2 dump=$3
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() { # check NAME EXPECTED_RC COMMAND...
-  name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>&1; rc=$?
-  if [ "$rc" = "$want" ]; then pass=$((pass+1)); echo "OK $name"
-  else fail=$((fail+1)); echo "NOT OK $name: exit $rc, wanted $want"; sed 's/^/#   /' "$tmp/out"; fi
-}
-contains() { # contains NAME TEXT: the last command's output holds TEXT
-  if grep -q -- "$2" "$tmp/out"; then pass=$((pass+1)); echo "OK $1"
-  else fail=$((fail+1)); echo "NOT OK $1: no '$2' in"; sed 's/^/#   /' "$tmp/out"; fi
-}
+. "$(dirname "$0")/check.sh"
 truth() { # truth NAME AWK-CONDITION: holds for the variables given after it
   name=$1 cond=$2; shift 2
   if awk "BEGIN { $* ; exit !($cond) }"; then pass=$((pass+1)); echo "OK $name"
@@ -158,5 +148,4 @@ config wide maskrec 10 wide "layers_setting: [[2, 48, 64], [2, 48, 64]]" "load_p
 check "shape mismatch refused" 1 "$sb" train "$tmp/wide.yml" --quiet
 contains "naming the tensor and both shapes" "tensor 'netE_state\..*' has shape \[.*\] in the checkpoint but \[.*\] in the model"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -86,6 +86,20 @@ float *t_download(sb_runtime *rt, const sb_tensor *t) {
     return h;
 }
 
+double *t_to_double(const float *x, size_t n) {
+    double *d = malloc((n ? n : 1) * sizeof *d);
+    if (!d) die("host memory");
+    for (size_t i = 0; i < n; i++) d[i] = x[i];
+    return d;
+}
+
+double *t_plus(const float *a, const double *b, size_t n) {
+    double *d = malloc((n ? n : 1) * sizeof *d);
+    if (!d) die("host memory");
+    for (size_t i = 0; i < n; i++) d[i] = a[i] + b[i];
+    return d;
+}
+
 double t_rel_err(const float *got, const double *ref, size_t n) {
     double max_diff = 0, max_ref = 0;
     for (size_t i = 0; i < n; i++) {

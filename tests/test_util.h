@@ -34,6 +34,11 @@ void t_poison(sb_runtime *rt, const sb_tensor *t);
 /* Reads a tensor into a fresh host array (caller frees). */
 float *t_download(sb_runtime *rt, const sb_tensor *t);
 
+/* Fresh malloc'd double copies: x as double; a + b (an accumulated
+ * reference: the old float contents plus the double update). */
+double *t_to_double(const float *x, size_t n);
+double *t_plus(const float *a, const double *b, size_t n);
+
 double t_rel_err(const float *got, const double *ref, size_t n);
 double t_rel_err_d(const double *got, const double *ref, size_t n);
 
