@@ -158,6 +158,10 @@ static int load_ndjson(sb_sketches *s, const char *path, int limit) {
         sb_drawing d = {q.n_strokes, q.stroke_len, q.n_points, q.x, q.y, NULL};
         int16_t *p = NULL;
         uint32_t n = 0;
+        if (q.n_points == 0) {
+            s->skipped++;
+            continue;
+        }
         rc = sb_drawing_to_stroke3(&d, &p, &n);
         if (!rc) rc = add_read(s, p, (int)n, q.word);
         if (rc) sb_fail_context(rc, "%s:%ld", path, q.line);
