@@ -2,7 +2,8 @@
  * src/api/ (one per concern: context, sketches, model, inference, index,
  * completion). Not installed.
  * defines: struct sb_context, struct sb_sketches, struct sb_model_handle,
- *          struct sb_index, api_fill_batch, api_forward, api_fnv */
+ *          struct sb_index, api_fill_batch, api_forward, api_denorm,
+ *          api_fnv */
 #ifndef SB_API_INTERNAL_H
 #define SB_API_INTERNAL_H
 
@@ -63,6 +64,11 @@ int api_fill_batch(sb_model_handle *m, const sb_sketches *s, int i, int r, const
 /* Fills m->batch with sketches first..first+count-1 of s (count <=
  * max_batch) and runs the model without loss, dropout off. */
 int api_forward(sb_model_handle *m, const sb_sketches *s, int first, int count);
+
+/* Per axis a, normalised value v -> scale[a] * v + shift[a]: the inverse
+ * of sb_transform_sketch's normalisation of points (n, 3) over its first
+ * `length` rows (the prepended zero point and length - 1 clipped points). */
+void api_denorm(const sb_model_handle *m, const int16_t *points, int length, double scale[2], double shift[2]);
 
 /* 64-bit FNV-1a over bytes, continuing from h. */
 uint64_t api_fnv(uint64_t h, const void *data, size_t size);

@@ -11,9 +11,7 @@
 #include "api/api_internal.h"
 #include "data/rng.h"
 
-/* Per axis a, normalised value v -> scale[a] * v + shift[a]: the inverse
- * of sb_transform_sketch's step 5 over the `length` clipped rows. */
-static void denorm(const sb_model_handle *m, const int16_t *pts, int length, double scale[2], double shift[2]) {
+void api_denorm(const sb_model_handle *m, const int16_t *pts, int length, double scale[2], double shift[2]) {
     const sb_transform_config *tc = &m->transform;
     for (int a = 0; a < 2; a++) {
         double sum = 0, lo = 0, hi = 0, sum2 = 0;
@@ -91,7 +89,7 @@ sb_status sb_complete(sb_model_handle *m, const sb_sketches *s, int i, const int
     if (!rc) rc = sb_tensor_read(m->ctx->rt, sb_model_rec_output(m->model), rec); // (1, T, 5)
     if (!rc) {
         double scale[2], shift[2];
-        denorm(m, pts, length, scale, shift);
+        api_denorm(m, pts, length, scale, shift);
         for (int j = 0; j < n; j++) {
             int on = j < usable && flag[j];
             const float *y = rec + 5 * (size_t)(j + 1);
