@@ -183,5 +183,23 @@ check "the example on ndjson" 0 "$tmp/classify" "$ck" "$tmp/odd.ndjson"
 check "the example reports errors" 1 "$tmp/classify" "$pre" "$tmp/odd.ndjson"
 contains "in words" "has no sketchclsinput head (it has: maskrec)"
 
+# ---- real QuickDraw drawings (../shared/data), when present: read, cut, classify, index, complete
+qd=$src/../shared/data/quickdraw/simplified
+if [ -f "$qd/apple.ndjson" ] && [ -f "$qd/bee.ndjson" ]; then
+  check "classify real ndjson drawings" 0 "$sb" classify "$ck" "$qd/apple.ndjson" "$qd/bee.ndjson" --limit 20
+  lines=$(grep -c '^[0-9]*	\(apple\|bee\)	' "$tmp/out")
+  truth "one line per drawing, labelled by word" "n == 40" "n = $lines"
+  contains "real drawings longer than 47 points are cut" "sketches have more than 47 points and are cut"
+  check "embed real drawings" 0 "$sb" embed "$ck" "$qd/apple.ndjson" --limit 10 -o "$tmp/real.csv"
+  check "index real drawings" 0 "$sb" retrieve index "$ck" "$qd/apple.ndjson" "$qd/bee.ndjson" --limit 20 -o "$tmp/real.idx"
+  check "query them" 0 "$sb" retrieve query "$ck" "$tmp/real.idx" "$qd/bee.ndjson" --limit 5 --top-k 1
+  self=$(awk -F'\t' '$3 == 1 && $6 == 0' "$tmp/out" | wc -l)
+  truth "each finds itself at distance 0" "n == 5" "n = $self"
+  check "complete a real drawing" 0 "$sb" complete "$ck" "$qd/apple.ndjson" --index 3 -o "$tmp/real.svg"
+  check "the example on real drawings" 0 "$tmp/classify" "$ck" "$qd/bee.ndjson"
+else
+  echo "# no ../shared/data/quickdraw/simplified: real-data checks skipped"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
