@@ -197,7 +197,7 @@ sb_status sb_sketches_load(sb_sketches *s, const char *path, const char *split, 
     if (sb_split_from_name(split) < 0)
         return (sb_status)sb_fail(SB_ERR_INVALID, "%s: split '%s' is not train, valid or test", path, split);
     struct stat st;
-    int before = s->count, rc;
+    int before = s->count, skipped = s->skipped, rc;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) rc = load_memmap(s, path, split, limit);
     else if (ends_with(path, ".npz")) rc = load_npz(s, path, split, limit);
     else if (ends_with(path, ".ndjson")) rc = load_ndjson(s, path, limit);
@@ -207,6 +207,7 @@ sb_status sb_sketches_load(sb_sketches *s, const char *path, const char *split, 
     if (rc) {
         /* all or nothing: drop what this call added */
         while (s->count > before) free(s->label[--s->count]);
+        s->skipped = skipped;
         s->n_data = s->count ? s->start[s->count - 1] + 3 * (size_t)s->n[s->count - 1] : 0;
     }
     return (sb_status)rc;
