@@ -102,6 +102,8 @@ printf 'a\nb\nc\nd\n' >"$tmp/names.txt"
 check "class names from a file" 0 "$sb" classify "$ck" "$tmp/mm" --class-names "$tmp/names.txt" --index 0
 contains "renamed classes" "^0	circle	[abcd] "
 check "--index out of range" 1 "$sb" classify "$ck" "$tmp/mm" --index 500
+contains "says how many there are" "--index 500: the input has 32 sketches"
+check "--index not a list" 2 "$sb" classify "$ck" "$tmp/mm" --index 3-1
 
 # ---- bad sketches: an empty one (skipped with a warning), an over-long one (cut with a warning)
 {

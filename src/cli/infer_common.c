@@ -43,6 +43,14 @@ int cli_infer_option(cli_infer *o, int argc, char **argv, int *i) {
             return -1;
         }
     }
+    if (which == 2) {
+        int *list, n_list = cli_parse_list(v, &list);
+        free(list);
+        if (n_list < 0) {
+            fprintf(stderr, "%s: --index '%s' is not a list like 0,3,5-9\n", o->cmd, v);
+            return -1;
+        }
+    }
     switch (which) {
     case 0: o->split = v; break;
     case 1: o->limit = (int)n; break;
@@ -102,12 +110,8 @@ bad:
 
 /* Keeps the sketches of `all` listed in o->select. */
 static int select_sketches(const cli_infer *o, sb_sketches *all, sb_sketches **out) {
-    int *idx, n = cli_parse_list(o->select, &idx), rc = 0;
-    if (n < 0) {
-        fprintf(stderr, "%s: --index '%s' is not a list like 0,3,5-9\n", o->cmd, o->select);
-        return 2;
-    }
-    rc = sb_sketches_create(out);
+    int *idx, n = cli_parse_list(o->select, &idx); /* checked when parsed */
+    int rc = n < 0 ? sb_fail(SB_ERR_MEMORY, "out of host memory") : sb_sketches_create(out);
     for (int k = 0; k < n && !rc; k++) {
         int len;
         const int16_t *p = sb_sketches_points(all, idx[k], &len);
@@ -140,7 +144,7 @@ int cli_load_sketches(const cli_infer *o, char **inputs, int n_inputs, const sb_
         sb_sketches_destroy(all);
         if (rc) {
             sb_sketches_destroy(*out), *out = NULL;
-            return rc;
+            return 1;
         }
     } else {
         *out = all;
