@@ -8,6 +8,7 @@
  * points), and bad input: missing heads named, empty, malformed and
  * over-long sketches, unknown classes, files that are not checkpoints. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,6 +420,43 @@ static void check_bad_input(sb_context *ctx) {
     sb_sketches_destroy(s);
 }
 
+/* Separate contexts in separate threads at once (the header's promise):
+ * each thread opens its own context and model and computes the logits. */
+typedef struct {
+    float logits[N * NCLS];
+    int rc;
+} thread_job;
+
+static void *thread_run(void *arg) {
+    thread_job *j = arg;
+    sb_context *ctx = NULL;
+    sb_model_handle *m = NULL;
+    sb_sketches *s = NULL;
+    j->rc = sb_context_create(&ctx, NULL);
+    if (!j->rc) j->rc = sb_model_open(ctx, path[0], 4, &m);
+    if (!j->rc) j->rc = sb_sketches_create(&s);
+    if (!j->rc) j->rc = sb_sketches_load(s, dir, "test", 0);
+    for (int rep = 0; rep < 3 && !j->rc; rep++) j->rc = sb_class_logits(m, s, j->logits);
+    sb_sketches_destroy(s);
+    sb_model_close(m);
+    sb_context_destroy(ctx);
+    return NULL;
+}
+
+static void check_threads(void) {
+    thread_job jobs[3];
+    pthread_t th[3];
+    for (int t = 0; t < 3; t++) pthread_create(&th[t], NULL, thread_run, &jobs[t]);
+    for (int t = 0; t < 3; t++) pthread_join(th[t], NULL);
+    int ok = 1;
+    for (int t = 0; t < 3; t++) ok = ok && jobs[t].rc == 0;
+    t_check_true("three threads, each with its own context, at once", ok);
+    if (ok) {
+        t_check("they agree", fmax(max_rel(jobs[1].logits, jobs[0].logits, N * NCLS),
+                                   max_rel(jobs[2].logits, jobs[0].logits, N * NCLS)), 0);
+    }
+}
+
 int main(int argc, char **argv) {
     rt = t_init(argc, argv, "api");
     if (!mkdtemp(dir)) return 1;
@@ -433,6 +471,7 @@ int main(int argc, char **argv) {
     t_check_true("context", sb_context_create(&ctx, NULL) == SB_OK && strlen(sb_context_device(ctx)) > 2);
     check_model_and_features(ctx, ref, &cfg);
     check_bad_input(ctx);
+    check_threads();
     sb_context_destroy(ctx);
     sb_model_destroy(ref);
     char cmd[600];
