@@ -7,8 +7,10 @@
 # command needs, empty and over-long sketches, an index of another model,
 # an unknown class, usage errors. Then the installed tree: `meson install
 # --destdir`, examples/classify.c compiled with pkg-config against it, run.
-# usage: test_infer.sh SKETCHBERT SKETCHBERT-SYNTH BUILD_ROOT SOURCE_ROOT CC
-sb=$1 synth=$2 build=$3 src=$4 cc=$5
+# usage: test_infer.sh SKETCHBERT SKETCHBERT-SYNTH BUILD_ROOT SOURCE_ROOT CC...
+# (CC... is the C compiler's command, e.g. `ccache cc`)
+sb=$1 synth=$2 build=$3 src=$4
+shift 4 # "$@" is now the compiler command
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
@@ -175,7 +177,7 @@ check "installed headers include no internal header" 0 sh -c \
 flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$tmp/dest$prefix" --cflags --libs sketchbert)
 libdir=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$tmp/dest$prefix" --variable=libdir sketchbert)
 check "examples/classify.c builds against the installed tree" 0 \
-  $cc -std=c11 -Wall -Wextra -Werror "$src/examples/classify.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/classify"
+  "$@" -std=c11 -Wall -Wextra -Werror "$src/examples/classify.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/classify"
 check "it links the installed library" 0 sh -c "ldd '$tmp/classify' | grep -q '$libdir/libsketchbert.so'"
 check "the example classifies an npz" 0 "$tmp/classify" "$ck" "$tmp/npz/triangle.npz" 2
 contains "its lines" "^0 triangle: [a-z]* 0\.[0-9]* [a-z]* 0\.[0-9]*$"
