@@ -1,6 +1,7 @@
-/* sketchbert: the public C API (the only header users include).
- * Every call returns an sb_status; on failure sb_last_error() gives the
- * message in words. The error message is kept per thread. */
+/* sketchbert: the public C API (the only header users include; it brings
+ * sketchbert/api.h, the inference API). Every call returns an sb_status; on
+ * failure sb_last_error() gives the message in words. The error message is
+ * kept per thread. */
 #ifndef SKETCHBERT_H
 #define SKETCHBERT_H
 
@@ -34,4 +35,7 @@ const char *sb_last_error(void);
 #ifdef __cplusplus
 }
 #endif
+
+#include "sketchbert/api.h"
+
 #endif

@@ -1,7 +1,8 @@
 /* Subcommands of the `sketchbert` CLI. Each takes the arguments after its
  * name and returns the process exit code (0 ok, 1 failure, 2 usage).
  * defines: cli_options, cmd_devices, cmd_demo, cmd_data, cmd_import_torch,
- *          cmd_train, cmd_test, cmd_bench, cmd_bench_data, cli_runtime */
+ *          cmd_train, cmd_test, cmd_bench, cmd_bench_data, cmd_embed, cmd_classify,
+ *          cmd_retrieve, cmd_complete, cli_runtime */
 #ifndef SB_CLI_COMMANDS_H
 #define SB_CLI_COMMANDS_H
 
@@ -27,5 +28,9 @@ int cmd_test(const cli_options *o, int argc, char **argv);
 int cmd_bench(const cli_options *o, int argc, char **argv);
 /* `bench data` (src/cli/cmd_bench_data.c), dispatched by cmd_bench. */
 int cmd_bench_data(int argc, char **argv);
+int cmd_embed(const cli_options *o, int argc, char **argv);
+int cmd_classify(const cli_options *o, int argc, char **argv);
+int cmd_retrieve(const cli_options *o, int argc, char **argv);
+int cmd_complete(const cli_options *o, int argc, char **argv);
 
 #endif

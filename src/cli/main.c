@@ -18,6 +18,10 @@ static const struct {
     {"train", cmd_train, "train as a config says (pre-training, classification, retrieval)"},
     {"test", cmd_test, "evaluate a checkpoint: losses, accuracy, retrieval mAP"},
     {"bench", cmd_bench, "time parts of the model on the device (bench gemm: GEMM GFLOP/s)"},
+    {"embed", cmd_embed, "features of sketches from a trained model, to .npy or CSV"},
+    {"classify", cmd_classify, "the top-k classes of sketches, with probabilities"},
+    {"retrieve", cmd_retrieve, "retrieve index|query: nearest sketches of a collection"},
+    {"complete", cmd_complete, "gestalt completion: mask points, predict them, draw SVG"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -1,0 +1,101 @@
+/* `sketchbert classify`: the k best classes of each sketch with their
+ * probabilities, and top-1 / top-k accuracy where the true class is known
+ * (the input's labels, or --label). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/infer_common.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: sketchbert classify CHECKPOINT INPUT... [--top-k K] [--label CLASS] [input options]\n"
+               "\n"
+               "Prints for each sketch: index, label, then K 'class probability' pairs, best first\n"
+               "(tab-separated). Where the true class is known (the input's label when it is one\n"
+               "of the model's classes, or --label for every sketch) it ends with the accuracy.\n"
+               "  --top-k K       classes per sketch (default 5, at most the model's classes)\n"
+               "  --label CLASS   the true class of every sketch (must be one of the model's)\n");
+    cli_infer_usage(f);
+    fprintf(f, "exit codes: 0 classified, 1 failure (no classification head, unknown class,\n"
+               "input), 2 bad usage\n");
+}
+
+int cmd_classify(const cli_options *co, int argc, char **argv) {
+    cli_infer o;
+    cli_infer_init(&o, "sketchbert classify");
+    const char *label = NULL;
+    int k = 5;
+    char *pos[64];
+    int n_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
+        int r = cli_infer_option(&o, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
+        if (!strcmp(a, "--top-k") || !strcmp(a, "--label")) {
+            if (i + 1 >= argc) return fprintf(stderr, "%s: %s needs a value\n", o.cmd, a), 2;
+            const char *v = argv[++i];
+            if (a[2] == 'l') {
+                label = v;
+                continue;
+            }
+            char *end;
+            k = (int)strtol(v, &end, 10);
+            if (*end || end == v || k < 1) return fprintf(stderr, "%s: --top-k '%s' must be a positive count\n", o.cmd, v), 2;
+        } else if (a[0] == '-' && a[1]) {
+            return fprintf(stderr, "%s: unknown option '%s' (see --help)\n", o.cmd, a), 2;
+        } else if (n_pos < 64) {
+            pos[n_pos++] = argv[i];
+        }
+    }
+    if (n_pos < 2) {
+        fprintf(stderr, "%s: needs CHECKPOINT and INPUT\n", o.cmd);
+        usage(stderr);
+        return 2;
+    }
+    sb_context *ctx;
+    sb_model_handle *m;
+    if (cli_open_model(co, &o, pos[0], &ctx, &m)) return 1;
+    sb_sketches *s = NULL;
+    int *classes = NULL, given = -1, rc = sb_model_require(m, SB_HEAD_CLASSIFY);
+    float *probs = NULL;
+    if (!rc && label && (given = sb_model_class_index(m, label)) < 0) rc = SB_ERR_INVALID;
+    if (rc) fprintf(stderr, "%s: %s\n", o.cmd, sb_last_error());
+    if (!rc) rc = cli_load_sketches(&o, pos + 1, n_pos - 1, m, &s);
+    int n = sb_sketches_count(s), C = sb_model_num_classes(m);
+    if (!rc && k > C) {
+        fprintf(stderr, "%s: warning: --top-k %d is more than the model's %d classes; using %d\n", o.cmd, k, C, C);
+        k = C;
+    }
+    if (!rc) {
+        classes = malloc(sizeof(int) * (size_t)n * (size_t)k);
+        probs = malloc(sizeof(float) * (size_t)n * (size_t)k);
+        rc = classes && probs ? sb_classify(m, s, k, classes, probs) : SB_ERR_MEMORY;
+        if (rc) fprintf(stderr, "%s: %s\n", o.cmd, classes && probs ? sb_last_error() : "out of host memory");
+    }
+    long known = 0, hit1 = 0, hitk = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const char *l = sb_sketches_label(s, i);
+        printf("%d\t%s", i, l);
+        for (int j = 0; j < k; j++)
+            printf("\t%s %.4f", sb_model_class_name(m, classes[(size_t)i * k + j]), (double)probs[(size_t)i * k + j]);
+        printf("\n");
+        int truth = given;
+        if (truth < 0)
+            for (int c = 0; c < C && truth < 0; c++)
+                if (!strcmp(sb_model_class_name(m, c), l)) truth = c;
+        if (truth < 0) continue;
+        known++;
+        hit1 += classes[(size_t)i * k] == truth;
+        for (int j = 0; j < k; j++) hitk += classes[(size_t)i * k + j] == truth;
+    }
+    if (!rc && known)
+        printf("accuracy: top-1 %.4f top-%d %.4f (%ld sketches of a known class)\n", (double)hit1 / known, k,
+               (double)hitk / known, known);
+    free(classes), free(probs);
+    sb_sketches_destroy(s);
+    sb_model_close(m);
+    sb_context_destroy(ctx);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,126 @@
+/* `sketchbert retrieve index|query`: a retrieval index of a collection
+ * (the retrieval head's features, with labels and the model fingerprint)
+ * and nearest-neighbour queries against it by Euclidean distance. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/infer_common.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: sketchbert retrieve index CHECKPOINT INPUT... -o INDEX [input options]\n"
+               "       sketchbert retrieve query CHECKPOINT INDEX INPUT... [--top-k K] [input options]\n"
+               "\n"
+               "index: the retrieval features of every input sketch, with its label, into INDEX\n"
+               "       (the file records the model's fingerprint).\n"
+               "query: for each input sketch, the K nearest items of INDEX, one line each:\n"
+               "       query, query label, rank, item, item label, Euclidean distance (tab-separated);\n"
+               "       then the share of queries whose nearest (and K nearest) hold an item of\n"
+               "       their own label, where labels are known.\n"
+               "  --top-k K   neighbours per query (default 5)\n"
+               "The checkpoint needs a sketchretrieval head; an index made by another model is refused.\n");
+    cli_infer_usage(f);
+    fprintf(f, "exit codes: 0 done, 1 failure (no retrieval head, index of another model, input),\n"
+               "2 bad usage\n");
+}
+
+static int do_index(sb_model_handle *m, const sb_sketches *s, const char *out) {
+    sb_index *x = NULL;
+    int rc = sb_index_create(m, &x);
+    if (!rc) rc = sb_index_add(x, m, s);
+    if (!rc) rc = sb_index_save(x, out);
+    if (!rc) printf("%s: %d items, model %s\n", out, sb_index_size(x), sb_model_fingerprint(m));
+    sb_index_destroy(x);
+    return rc;
+}
+
+static int do_query(sb_model_handle *m, const sb_sketches *s, const char *path, int k) {
+    sb_index *x = NULL;
+    SB_TRY(sb_index_load(m, path, &x));
+    int n = sb_sketches_count(s);
+    int *items = malloc(sizeof(int) * (size_t)n * (size_t)k);
+    float *d = malloc(sizeof(float) * (size_t)n * (size_t)k);
+    int rc = items && d ? sb_index_query(x, m, s, k, items, d) : sb_fail(SB_ERR_MEMORY, "out of host memory");
+    long known = 0, hit1 = 0, hitk = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const char *ql = sb_sketches_label(s, i);
+        int any = 0;
+        for (int j = 0; j < k && items[(size_t)i * k + j] >= 0; j++) {
+            int it = items[(size_t)i * k + j];
+            const char *il = sb_index_label(x, it);
+            printf("%d\t%s\t%d\t%d\t%s\t%.4f\n", i, ql, j + 1, it, il, (double)d[(size_t)i * k + j]);
+            if (ql[0] && !strcmp(ql, il)) {
+                hit1 += j == 0;
+                any = 1;
+            }
+        }
+        known += ql[0] != 0, hitk += any;
+    }
+    if (!rc && known)
+        printf("same label: top-1 %.4f top-%d %.4f (%ld labelled queries)\n", (double)hit1 / known, k,
+               (double)hitk / known, known);
+    free(items), free(d);
+    sb_index_destroy(x);
+    return rc;
+}
+
+int cmd_retrieve(const cli_options *co, int argc, char **argv) {
+    cli_infer o;
+    cli_infer_init(&o, "sketchbert retrieve");
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) return usage(stdout), 0;
+    int query = argc >= 2 && !strcmp(argv[1], "query");
+    if (argc < 2 || (!query && strcmp(argv[1], "index"))) {
+        fprintf(stderr, "%s: needs a subcommand: index or query\n", o.cmd);
+        usage(stderr);
+        return 2;
+    }
+    o.cmd = query ? "sketchbert retrieve query" : "sketchbert retrieve index";
+    const char *out = NULL;
+    int k = 5;
+    char *pos[64];
+    int n_pos = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
+        int r = cli_infer_option(&o, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
+        if (!strcmp(a, "-o") || !strcmp(a, "--out") || !strcmp(a, "--top-k")) {
+            if (i + 1 >= argc) return fprintf(stderr, "%s: %s needs a value\n", o.cmd, a), 2;
+            const char *v = argv[++i];
+            if (a[1] == 'o' || a[2] == 'o') {
+                out = v;
+                continue;
+            }
+            char *end;
+            k = (int)strtol(v, &end, 10);
+            if (*end || end == v || k < 1 || k > 100000)
+                return fprintf(stderr, "%s: --top-k '%s' must be a positive count\n", o.cmd, v), 2;
+        } else if (a[0] == '-' && a[1]) {
+            return fprintf(stderr, "%s: unknown option '%s' (see --help)\n", o.cmd, a), 2;
+        } else if (n_pos < 64) {
+            pos[n_pos++] = argv[i];
+        }
+    }
+    if (n_pos < (query ? 3 : 2) || (!query && !out) || (query && out)) {
+        fprintf(stderr, query ? "%s: needs CHECKPOINT, INDEX and INPUT (no -o)\n" : "%s: needs CHECKPOINT, INPUT and -o INDEX\n",
+                o.cmd);
+        usage(stderr);
+        return 2;
+    }
+    sb_context *ctx;
+    sb_model_handle *m;
+    if (cli_open_model(co, &o, pos[0], &ctx, &m)) return 1;
+    sb_sketches *s = NULL;
+    int first = query ? 2 : 1, rc = sb_model_require(m, SB_HEAD_RETRIEVAL);
+    if (rc) fprintf(stderr, "%s: %s\n", o.cmd, sb_last_error());
+    if (!rc && cli_load_sketches(&o, pos + first, n_pos - first, m, &s)) rc = -1;
+    if (!rc) {
+        rc = query ? do_query(m, s, pos[1], k) : do_index(m, s, out);
+        if (rc) fprintf(stderr, "%s: %s\n", o.cmd, sb_last_error());
+    }
+    sb_sketches_destroy(s);
+    sb_model_close(m);
+    sb_context_destroy(ctx);
+    return rc ? 1 : 0;
+}

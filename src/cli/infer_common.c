@@ -1,0 +1,162 @@
+/* Options, model and sketch loading shared by the inference commands. */
+#include "cli/infer_common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void cli_infer_init(cli_infer *o, const char *cmd) {
+    memset(o, 0, sizeof *o);
+    o->cmd = cmd;
+    o->split = "test";
+    o->batch_size = 32;
+}
+
+void cli_infer_usage(FILE *f) {
+    fprintf(f, "input: INPUT is a sketch-rnn .npz, a QuickDraw .ndjson or a directory written by\n"
+               "`sketchbert prepare`; sketches longer than the model's max_length are cut (warning).\n"
+               "  --split S          npz / memmap split: train, valid or test (default test)\n"
+               "  --limit N          at most N sketches per file (per class for memmap)\n"
+               "  --index LIST       only these of the loaded sketches: 0,3,7 or 0-15\n"
+               "  --batch-size N     sketches per device batch (default 32)\n"
+               "  --class-names F    class names: a memmap_sum.txt or one name a line (default:\n"
+               "                     the checkpoint's, else its training sum file, else class_<i>)\n");
+}
+
+int cli_infer_option(cli_infer *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    const char *names[] = {"--split", "--limit", "--index", "--batch-size", "--class-names"};
+    int which = -1;
+    for (int k = 0; k < 5; k++)
+        if (!strcmp(a, names[k])) which = k;
+    if (which < 0) return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "%s: %s needs a value\n", o->cmd, a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    char *end;
+    long n = 0;
+    if (which == 1 || which == 3) {
+        n = strtol(v, &end, 10);
+        if (*end || end == v || n < (which == 1 ? 0 : 1) || n > 1000000) {
+            fprintf(stderr, "%s: %s '%s' is not a valid count\n", o->cmd, a, v);
+            return -1;
+        }
+    }
+    if (which == 2) {
+        int *list, n_list = cli_parse_list(v, &list);
+        free(list);
+        if (n_list < 0) {
+            fprintf(stderr, "%s: --index '%s' is not a list like 0,3,5-9\n", o->cmd, v);
+            return -1;
+        }
+    }
+    switch (which) {
+    case 0: o->split = v; break;
+    case 1: o->limit = (int)n; break;
+    case 2: o->select = v; break;
+    case 3: o->batch_size = (int)n; break;
+    default: o->class_names = v;
+    }
+    return 1;
+}
+
+int cli_open_model(const cli_options *co, const cli_infer *o, const char *checkpoint, sb_context **ctx,
+                   sb_model_handle **m) {
+    *ctx = NULL, *m = NULL;
+    int rc = sb_context_create(ctx, co->device);
+    if (!rc) rc = sb_model_open(*ctx, checkpoint, o->batch_size, m);
+    if (!rc && o->class_names) rc = sb_model_set_class_names(*m, o->class_names);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", o->cmd, sb_last_error());
+        sb_model_close(*m), *m = NULL;
+        sb_context_destroy(*ctx), *ctx = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_parse_list(const char *s, int **out) {
+    int n = 0, cap = 0, *v = NULL;
+    *out = NULL;
+    while (*s) {
+        char *end;
+        long a = strtol(s, &end, 10), b = a;
+        if (end == s || a < 0 || a > 100000000) goto bad;
+        if (*end == '-') {
+            const char *t = end + 1;
+            b = strtol(t, &end, 10);
+            if (end == t || b < a || b > 100000000) goto bad;
+        }
+        if (*end && *end != ',') goto bad;
+        for (long k = a; k <= b; k++) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                int *g = realloc(v, sizeof *g * (size_t)cap);
+                if (!g) goto bad;
+                v = g;
+            }
+            v[n++] = (int)k;
+        }
+        s = *end ? end + 1 : end;
+    }
+    if (!n) goto bad;
+    *out = v;
+    return n;
+bad:
+    free(v);
+    return -1;
+}
+
+/* Keeps the sketches of `all` listed in o->select. */
+static int select_sketches(const cli_infer *o, sb_sketches *all, sb_sketches **out) {
+    int *idx, n = cli_parse_list(o->select, &idx); /* checked when parsed */
+    int rc = n < 0 ? sb_fail(SB_ERR_MEMORY, "out of host memory") : sb_sketches_create(out);
+    for (int k = 0; k < n && !rc; k++) {
+        int len;
+        const int16_t *p = sb_sketches_points(all, idx[k], &len);
+        if (!p) {
+            fprintf(stderr, "%s: --index %d: the input has %d sketches\n", o->cmd, idx[k], sb_sketches_count(all));
+            free(idx);
+            return 1;
+        }
+        rc = sb_sketches_add_i16(*out, p, len, sb_sketches_label(all, idx[k]));
+    }
+    free(idx);
+    if (rc) fprintf(stderr, "%s: %s\n", o->cmd, sb_last_error());
+    return rc ? 1 : 0;
+}
+
+int cli_load_sketches(const cli_infer *o, char **inputs, int n_inputs, const sb_model_handle *m, sb_sketches **out) {
+    sb_sketches *all = NULL;
+    *out = NULL;
+    int rc = sb_sketches_create(&all);
+    for (int k = 0; k < n_inputs && !rc; k++) rc = sb_sketches_load(all, inputs[k], o->split, o->limit);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", o->cmd, sb_last_error());
+        sb_sketches_destroy(all);
+        return 1;
+    }
+    if (sb_sketches_skipped(all))
+        fprintf(stderr, "%s: warning: %d sketches with no points skipped\n", o->cmd, sb_sketches_skipped(all));
+    if (o->select) {
+        rc = select_sketches(o, all, out);
+        sb_sketches_destroy(all);
+        if (rc) {
+            sb_sketches_destroy(*out), *out = NULL;
+            return 1;
+        }
+    } else {
+        *out = all;
+    }
+    if (sb_sketches_count(*out) == 0) {
+        fprintf(stderr, "%s: no sketches in the input\n", o->cmd);
+        sb_sketches_destroy(*out), *out = NULL;
+        return 1;
+    }
+    int cut = sb_sketches_truncated(*out, m);
+    if (cut)
+        fprintf(stderr, "%s: warning: %d of %d sketches have more than %d points and are cut to that, as in training\n",
+                o->cmd, cut, sb_sketches_count(*out), sb_model_max_length(m) - 1);
+    return 0;
+}

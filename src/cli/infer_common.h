@@ -1,0 +1,42 @@
+/* What the inference commands (embed, classify, retrieve, complete) share:
+ * their input and batch options, opening the model and reading the
+ * sketches through the public API (sketchbert/sketchbert.h), warnings.
+ * defines: cli_infer, cli_infer_option, cli_infer_usage, cli_open_model,
+ *          cli_load_sketches, cli_parse_list */
+#ifndef SB_CLI_INFER_COMMON_H
+#define SB_CLI_INFER_COMMON_H
+
+#include <stdio.h>
+
+#include "cli/commands.h"
+#include "sketchbert/sketchbert.h"
+
+typedef struct cli_infer {
+    const char *cmd;         /* "sketchbert classify", for messages */
+    const char *split;       /* --split (npz, memmap); default test */
+    int limit;               /* --limit N sketches per file / class; 0 all */
+    const char *select;      /* --index LIST of the loaded sketches; NULL all */
+    int batch_size;          /* --batch-size */
+    const char *class_names; /* --class-names FILE */
+} cli_infer;
+
+void cli_infer_init(cli_infer *o, const char *cmd);
+/* Consumes argv[*i] (and its value) when it is a shared option: returns 1,
+ * 0 when not one, -1 after printing a usage error. */
+int cli_infer_option(cli_infer *o, int argc, char **argv, int *i);
+/* The shared options' help lines. */
+void cli_infer_usage(FILE *f);
+
+/* Context on the global --device and the model with --batch-size and
+ * --class-names; prints the error and returns 1 on failure. */
+int cli_open_model(const cli_options *co, const cli_infer *o, const char *checkpoint, sb_context **ctx,
+                   sb_model_handle **m);
+/* Sketches of the input files (npz, ndjson, memmap directories), then
+ * --index; warns about skipped and truncated sketches. Returns 1 after
+ * printing the error. */
+int cli_load_sketches(const cli_infer *o, char **inputs, int n_inputs, const sb_model_handle *m, sb_sketches **out);
+
+/* "0,3,5-9" -> ascending list of ints (malloc'd); -1 on a bad list. */
+int cli_parse_list(const char *s, int **out);
+
+#endif

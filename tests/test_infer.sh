@@ -1,0 +1,209 @@
+#!/bin/sh
+# The inference commands end to end on synthetic sketches (4 classes), with
+# a tiny model trained here for 60 steps on all three tasks: embed (.npy
+# and CSV), classify (accuracy well above chance), retrieve index/query
+# (each indexed sketch finds itself at distance 0), complete (SVG with
+# masked and predicted points); bad input: a checkpoint without the head a
+# command needs, empty and over-long sketches, an index of another model,
+# an unknown class, usage errors. Then the installed tree: `meson install
+# --destdir`, examples/classify.c compiled with pkg-config against it, run.
+# usage: test_infer.sh SKETCHBERT SKETCHBERT-SYNTH BUILD_ROOT SOURCE_ROOT CC...
+# (CC... is the C compiler's command, e.g. `ccache cc`)
+sb=$1 synth=$2 build=$3 src=$4
+shift 4 # "$@" is now the compiler command
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+check() { # check NAME EXPECTED_RC COMMAND...
+  name=$1 want=$2; shift 2
+  "$@" >"$tmp/out" 2>&1; rc=$?
+  if [ "$rc" = "$want" ]; then pass=$((pass+1)); echo "OK $name"
+  else fail=$((fail+1)); echo "NOT OK $name: exit $rc, wanted $want"; sed 's/^/#   /' "$tmp/out"; fi
+}
+contains() { # contains NAME TEXT: the last command's output holds TEXT
+  if grep -q -- "$2" "$tmp/out"; then pass=$((pass+1)); echo "OK $1"
+  else fail=$((fail+1)); echo "NOT OK $1: no '$2' in"; sed 's/^/#   /' "$tmp/out"; fi
+}
+truth() { # truth NAME AWK-CONDITION VARIABLES
+  name=$1 cond=$2; shift 2
+  if awk "BEGIN { $* ; exit !($cond) }"; then pass=$((pass+1)); echo "OK $name"
+  else fail=$((fail+1)); echo "NOT OK $name: $cond with $*"; fi
+}
+config() { # config NAME TASKS STEPS [EXTRA LINE]
+  cat >"$tmp/$1.yml" <<EOF2
+task_types: [$2]
+sum_path: $tmp/mm/memmap_sum.txt
+offset_path: $tmp/mm/offsets.sbidx
+max_length: 48
+layers_setting: [[2, 32, 64], [2, 32, 64]]
+embed_layers_setting: [32]
+rec_layers_setting: [32]
+cls_dim: 4
+rel_feat_dim: 16
+attention_dropout_prob: 0.1
+hidden_dropout_prob: 0.1
+output_dropout_prob: 0.1
+batch_size: 8
+learning_rate: 0.002
+num_epoch: 100
+num_iterations: $3
+seed: 3
+log_dir: $tmp/$1
+print_every: 1000
+checkpoint_every: 100000
+save_model_every: 100000
+$4
+EOF2
+}
+
+check "synthetic sketches" 0 "$synth" --out "$tmp/npz" --classes circle,square,triangle,star --train 48 --valid 8 --test 8
+check "prepare" 0 "$sb" prepare --quiet --threads 1 --out "$tmp/mm" "$tmp/npz/circle.npz" "$tmp/npz/square.npz" \
+  "$tmp/npz/triangle.npz" "$tmp/npz/star.npz"
+config all "maskrec, sketchclsinput, sketchretrieval" 60 "get_type: triplet"
+check "train all three heads (60 steps)" 0 "$sb" train "$tmp/all.yml" --quiet
+config pre maskrec 2
+check "train a maskrec-only model (2 steps)" 0 "$sb" train "$tmp/pre.yml" --quiet
+ck=$tmp/all/latest_ckpt.safetensors pre=$tmp/pre/latest_ckpt.safetensors
+
+# ---- usage
+for c in embed classify "retrieve" complete; do
+  check "$c --help" 0 "$sb" $c --help
+  contains "$c --help documents exit codes" "exit codes"
+done
+check "classify without input" 2 "$sb" classify "$ck"
+check "embed without -o" 2 "$sb" embed "$ck" "$tmp/mm"
+check "embed to an unknown format" 2 "$sb" embed "$ck" "$tmp/mm" -o "$tmp/x.txt"
+check "retrieve without subcommand" 2 "$sb" retrieve "$ck"
+check "classify with a bad --batch-size" 2 "$sb" classify "$ck" "$tmp/mm" --batch-size 0
+check "complete with a bad --share" 2 "$sb" complete "$ck" "$tmp/mm" --share 1.5 -o "$tmp/c.svg"
+check "missing checkpoint" 1 "$sb" classify "$tmp/none.safetensors" "$tmp/mm"
+check "a file that is not a sketch file" 1 "$sb" classify "$ck" "$tmp/all.yml"
+contains "says what inputs are read" "not an .npz or .ndjson file"
+
+# ---- classify
+check "classify memmap, batches of 5" 0 "$sb" classify "$ck" "$tmp/mm" --batch-size 5 --top-k 2
+contains "lines of index, label, classes" "^0	circle	[a-z]* 0\.[0-9]*	[a-z]* 0\.[0-9]*$"
+acc=$(awk '/^accuracy:/ { print $3 }' "$tmp/out")
+echo "# test accuracy top-1 $acc (4 classes)"
+truth "top-1 accuracy of the 60-step model is at least 0.6" "a >= 0.6" "a = $acc"
+cp "$tmp/out" "$tmp/classify5"
+check "classify in one batch" 0 "$sb" classify "$ck" "$tmp/mm" --batch-size 64 --top-k 2
+cp "$tmp/out" "$tmp/classify64"
+check "batch size does not change the output" 0 diff "$tmp/classify64" "$tmp/classify5"
+check "batches of one sketch" 0 "$sb" classify "$ck" "$tmp/mm" --batch-size 1 --top-k 2
+cp "$tmp/out" "$tmp/classify1"
+check "give the same output" 0 diff "$tmp/classify1" "$tmp/classify5"
+check "classify npz, --index and --label" 0 "$sb" classify "$ck" "$tmp/npz/star.npz" --index 0-3 --label star --top-k 9
+contains "top-k capped at the class count" "using 4"
+contains "accuracy over the 4 chosen" "(4 sketches of a known class)"
+check "unknown class name" 1 "$sb" classify "$ck" "$tmp/mm" --label dog
+contains "lists the classes" "unknown class 'dog' (the model's 4 classes: circle, square, triangle, star)"
+check "classify with a maskrec-only checkpoint" 1 "$sb" classify "$pre" "$tmp/mm"
+contains "names the heads it has" "has no sketchclsinput head (it has: maskrec)"
+printf 'a\nb\nc\nd\n' >"$tmp/names.txt"
+check "class names from a file" 0 "$sb" classify "$ck" "$tmp/mm" --class-names "$tmp/names.txt" --index 0
+contains "renamed classes" "^0	circle	[abcd] "
+check "--index out of range" 1 "$sb" classify "$ck" "$tmp/mm" --index 500
+contains "says how many there are" "--index 500: the input has 32 sketches"
+check "--index not a list" 2 "$sb" classify "$ck" "$tmp/mm" --index 3-1
+
+# ---- bad sketches: an empty one (skipped with a warning), an over-long one (cut with a warning)
+{
+  echo '{"word":"circle","drawing":[]}'
+  echo '{"word":"circle","drawing":[[[0,10,20,30],[0,10,0,10]]]}'
+  printf '{"word":"star","drawing":[[['; i=0; while [ $i -lt 79 ]; do printf '%d,' $((i*3)); i=$((i+1)); done
+  printf '240],['; i=0; while [ $i -lt 79 ]; do printf '%d,' $((i%7)); i=$((i+1)); done; echo '0]]]}'
+} >"$tmp/odd.ndjson"
+check "classify ndjson with an empty and a long sketch" 0 "$sb" classify "$ck" "$tmp/odd.ndjson"
+contains "empty sketch skipped" "1 sketches with no points skipped"
+contains "long sketch cut" "1 of 2 sketches have more than 47 points and are cut"
+
+# ---- embed
+check "embed encoder features to .npy" 0 "$sb" embed "$ck" "$tmp/mm" -o "$tmp/e.npy"
+contains "32 sketches of width 32" "32 sketches x 32 encoder features"
+check ".npy header" 0 grep -q "'descr': '<f4', 'fortran_order': False, 'shape': (32, 32)" "$tmp/e.npy"
+size=$(wc -c <"$tmp/e.npy")
+truth ".npy size is header + 32 x 32 floats" "s == 128 + 32 * 32 * 4" "s = $size"
+check "embed retrieval features to CSV" 0 "$sb" embed "$ck" "$tmp/mm" --features retrieval --pool first -o "$tmp/e.csv"
+rows=$(wc -l <"$tmp/e.csv") cols=$(head -1 "$tmp/e.csv" | awk -F, '{ print NF }')
+truth "CSV has a header and 32 rows of index, label and 16 features" "r == 33 && c == 18" "r = $rows; c = $cols"
+check "retrieval features need the head" 1 "$sb" embed "$pre" "$tmp/mm" --features retrieval -o "$tmp/e2.csv"
+contains "names the heads it has" "has no sketchretrieval head (it has: maskrec)"
+check "embed from the maskrec-only model" 0 "$sb" embed "$pre" "$tmp/mm" --pool first -o "$tmp/e3.csv"
+
+# ---- retrieve
+check "retrieve index of the test split" 0 "$sb" retrieve index "$ck" "$tmp/mm" -o "$tmp/idx"
+contains "index of 32 items" "32 items, model [0-9a-f]\{32\}"
+check "query the indexed sketches" 0 "$sb" retrieve query "$ck" "$tmp/idx" "$tmp/mm" --top-k 3
+self=$(awk -F'\t' '$3 == 1 && $1 == $4 && $6 == 0 { n++ } END { print n + 0 }' "$tmp/out")
+truth "each sketch finds itself first at distance 0" "n == 32" "n = $self"
+contains "label summary" "same label: top-1 1.0000"
+check "query from another split, batches of 3" 0 "$sb" retrieve query "$ck" "$tmp/idx" "$tmp/mm" --split valid --batch-size 3
+hit=$(awk '/^same label:/ { print $4 }' "$tmp/out")
+echo "# valid queries against the test index: same label top-1 $hit"
+truth "retrieval top-1 on 4 classes is at least 0.5" "h >= 0.5" "h = $hit"
+config rel2 "sketchretrieval" 1 "get_type: triplet"
+check "train another retrieval model (1 step)" 0 "$sb" train "$tmp/rel2.yml" --quiet
+check "query with the other model" 1 "$sb" retrieve query "$tmp/rel2/latest_ckpt.safetensors" "$tmp/idx" "$tmp/mm"
+contains "says so" "was built by another model"
+check "index with a maskrec-only checkpoint" 1 "$sb" retrieve index "$pre" "$tmp/mm" -o "$tmp/idx2"
+check "a corrupt index" 1 "$sb" retrieve query "$ck" "$tmp/all.yml" "$tmp/mm"
+contains "names the file" "is not a sketchbert index file"
+
+# ---- complete
+check "complete a share of two sketches" 0 "$sb" complete "$ck" "$tmp/mm" --index 0,9 --share 0.3 --seed 1 -o "$tmp/c.svg"
+contains "summary" "masked points: mean |dx error|"
+cp "$tmp/out" "$tmp/complete1"
+check "SVG with red masked and blue predicted points" 0 sh -c "grep -q '#d62728' '$tmp/c.svg' && grep -q '#1f77b4' '$tmp/c.svg'"
+check "same seed, same result" 0 "$sb" complete "$ck" "$tmp/mm" --index 0,9 --share 0.3 --seed 1 -o "$tmp/c.svg"
+cp "$tmp/out" "$tmp/complete2"
+check "deterministic" 0 diff "$tmp/complete2" "$tmp/complete1"
+check "complete given points" 0 "$sb" complete "$ck" "$tmp/npz/circle.npz" --index 2 --points 1,4-5 -o "$tmp/c3.svg"
+n=$(awk -F'\t' '$1 == 0 && ($2 == 1 || $2 == 4 || $2 == 5)' "$tmp/out" | wc -l)
+truth "exactly the three points predicted" "n == 3" "n = $n"
+check "a point past the sketch" 1 "$sb" complete "$ck" "$tmp/npz/circle.npz" --index 2 --points 999 -o "$tmp/c4.svg"
+contains "names the point" "no point 999"
+check "a point cut off by max_length" 1 "$sb" complete "$ck" "$tmp/odd.ndjson" --index 1 --points 60 -o "$tmp/c4.svg"
+contains "says it is cut off" "point 60 of sketch 0 is cut off (the model takes 47 points)"
+check "complete needs maskrec" 1 "$sb" complete "$tmp/rel2/latest_ckpt.safetensors" "$tmp/mm" -o "$tmp/c5.svg"
+contains "names the heads it has" "has no maskrec head (it has: sketchretrieval)"
+
+# ---- the installed tree: headers, library and sketchbert.pc; the example built against it
+check "meson install --destdir" 0 meson install -C "$build" --no-rebuild --quiet --destdir "$tmp/dest"
+pc=$(find "$tmp/dest" -name sketchbert.pc | head -1)
+prefix=$(sed -n 's/^prefix=//p' "$pc")
+check "installed headers include no internal header" 0 sh -c \
+  "! grep -h '#include' '$tmp/dest$prefix'/include/sketchbert/*.h | grep -v -e '<stdint.h>' -e 'sketchbert/'"
+flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$tmp/dest$prefix" --cflags --libs sketchbert)
+libdir=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$tmp/dest$prefix" --variable=libdir sketchbert)
+check "examples/classify.c builds against the installed tree" 0 \
+  "$@" -std=c11 -Wall -Wextra -Werror "$src/examples/classify.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/classify"
+check "it links the installed library" 0 sh -c "ldd '$tmp/classify' | grep -q '$libdir/libsketchbert.so'"
+check "the example classifies an npz" 0 "$tmp/classify" "$ck" "$tmp/npz/triangle.npz" 2
+contains "its lines" "^0 triangle: [a-z]* 0\.[0-9]* [a-z]* 0\.[0-9]*$"
+hits=$(awk '/top-1 class equals/ { print $1 }' "$tmp/out")
+truth "most triangles are triangles" "h >= 5" "h = $hits"
+check "the example on ndjson" 0 "$tmp/classify" "$ck" "$tmp/odd.ndjson"
+check "the example reports errors" 1 "$tmp/classify" "$pre" "$tmp/odd.ndjson"
+contains "in words" "has no sketchclsinput head (it has: maskrec)"
+
+# ---- real QuickDraw drawings (../shared/data), when present: read, cut, classify, index, complete
+qd=$src/../shared/data/quickdraw/simplified
+if [ -f "$qd/apple.ndjson" ] && [ -f "$qd/bee.ndjson" ]; then
+  check "classify real ndjson drawings" 0 "$sb" classify "$ck" "$qd/apple.ndjson" "$qd/bee.ndjson" --limit 20
+  lines=$(grep -c '^[0-9]*	\(apple\|bee\)	' "$tmp/out")
+  truth "one line per drawing, labelled by word" "n == 40" "n = $lines"
+  contains "real drawings longer than 47 points are cut" "sketches have more than 47 points and are cut"
+  check "embed real drawings" 0 "$sb" embed "$ck" "$qd/apple.ndjson" --limit 10 -o "$tmp/real.csv"
+  check "index real drawings" 0 "$sb" retrieve index "$ck" "$qd/apple.ndjson" "$qd/bee.ndjson" --limit 20 -o "$tmp/real.idx"
+  check "query them" 0 "$sb" retrieve query "$ck" "$tmp/real.idx" "$qd/bee.ndjson" --limit 5 --top-k 1
+  self=$(awk -F'\t' '$3 == 1 && $6 == 0' "$tmp/out" | wc -l)
+  truth "each finds itself at distance 0" "n == 5" "n = $self"
+  check "complete a real drawing" 0 "$sb" complete "$ck" "$qd/apple.ndjson" --index 3 -o "$tmp/real.svg"
+  check "the example on real drawings" 0 "$tmp/classify" "$ck" "$qd/bee.ndjson"
+else
+  echo "# no ../shared/data/quickdraw/simplified: real-data checks skipped"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
