@@ -1,8 +1,9 @@
 #!/bin/sh
 # The command-line tool end to end on synthetic data: help and usage
 # errors, prepare, data stats, render, devices; exit codes as documented.
-# usage: test_cli.sh SKETCHBERT SKETCHBERT-SYNTH
-sb=$1 synth=$2
+# The commands that take a checkpoint also take an original PyTorch file.
+# usage: test_cli.sh SKETCHBERT SKETCHBERT-SYNTH FIXTURES
+sb=$1 synth=$2 fixtures=$3
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/check.sh"
@@ -26,6 +27,12 @@ check "render index out of range" 1 "$sb" render --npz "$tmp/npz/circle.npz" --s
 contains "names the file and index" "circle.npz: split test has 5 sketches, no index 5"
 check "render without -o" 2 "$sb" render --npz "$tmp/npz/circle.npz"
 check "stats of a missing dataset" 1 "$sb" data stats "$tmp/nothing"
+check "classify straight from a PyTorch .pth.tar (converted on the fly)" 0 \
+  "$sb" classify "$fixtures/torch_ckpt_zip.pth.tar" "$tmp/npz/circle.npz" --top-k 2
+contains "one line per sketch" "^4	circle	class_"
+check "complete from a legacy-format .pth.tar" 0 \
+  "$sb" complete "$fixtures/torch_ckpt_legacy.pth.tar" "$tmp/npz/star.npz" --index 0 -o "$tmp/star_c.svg"
+check "a .pth that is not a checkpoint" 1 "$sb" classify "$tmp/npz/circle.npz.pth" "$tmp/npz/circle.npz"
 check "devices" 0 "$sb" devices
 contains "devices marks the default" "\*"
 check "no such device" 1 "$sb" --device no-such-device-xyz devices

@@ -227,7 +227,7 @@ static int fingerprint(sb_model_handle *m, const sb_param *params, int n) {
 
 static int open_model(sb_model_handle *m, const char *path, int max_batch) {
     sb_st_file *f;
-    SB_TRY(sb_st_open(&f, path));
+    SB_TRY(sb_checkpoint_open(&f, path));
     const char *yaml = sb_st_meta(f, "config"), *names = sb_st_meta(f, "class_names");
     char *names_copy = names ? strdup(names) : NULL;
     char label[SB_CONFIG_PATH_MAX + 16];

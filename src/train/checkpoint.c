@@ -2,6 +2,7 @@
  * checkpoint.h): save, load with the original's restore semantics, and
  * the position-embedding remap. */
 #include "train/checkpoint.h"
+#include "train/torch_import.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/safetensors.h"
 #include "runtime/error.h"
@@ -154,9 +156,26 @@ static int upload(sb_runtime *rt, const sb_st_file *f, const sb_st_tensor *ft, c
     return sb_tensor_write(rt, t, host);
 }
 
+int sb_checkpoint_open(sb_st_file **f, const char *path) {
+    if (!sb_is_torch_path(path)) return sb_st_open(f, path);
+    /* An original PyTorch checkpoint: converted to a temporary safetensors
+     * file, opened, and unlinked at once (the open file stays readable). */
+    const char *dir = getenv("TMPDIR");
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s/sketchbert_import_XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(tmp);
+    if (fd < 0) return sb_fail(SB_ERR_IO, "%s: cannot make a temporary file to convert it: %s", path, strerror(errno));
+    close(fd);
+    sb_torch_import_options o = {.optimizer = SB_IMPORT_OPTIMIZER_IF_PRESENT};
+    int rc = sb_torch_import(path, tmp, &o, NULL);
+    if (!rc) rc = sb_st_open(f, tmp);
+    remove(tmp);
+    return rc;
+}
+
 int sb_checkpoint_nets(const char *path, int has_net[SB_N_NETS]) {
     sb_st_file *f;
-    SB_TRY(sb_st_open(&f, path));
+    SB_TRY(sb_checkpoint_open(&f, path));
     for (int n = 0; n < SB_N_NETS; n++) has_net[n] = file_has_prefix(f, state_names[n]);
     sb_st_close(f);
     return 0;
@@ -165,7 +184,7 @@ int sb_checkpoint_nets(const char *path, int has_net[SB_N_NETS]) {
 int sb_checkpoint_load(sb_runtime *rt, const char *path, const sb_ckpt_model *m, unsigned which, int restore_counters,
                        sb_ckpt_counters *c) {
     sb_st_file *f;
-    SB_TRY(sb_st_open(&f, path));
+    SB_TRY(sb_checkpoint_open(&f, path));
     int own_net[SB_N_NETS] = {0}, file_net[SB_N_NETS], file_opt[SB_N_NETS];
     for (int i = 0; i < m->n_params; i++) own_net[m->params[i].net] = 1;
     for (int n = 0; n < SB_N_NETS; n++) file_net[n] = file_has_prefix(f, state_names[n]), file_opt[n] = file_has_prefix(f, opt_names[n]);

@@ -38,6 +38,7 @@
 
 #include <stdint.h>
 
+#include "io/safetensors.h"
 #include "model/model.h"
 
 #define SB_CKPT_VERSION "1"
@@ -71,6 +72,11 @@ int sb_checkpoint_load(sb_runtime *rt, const char *path, const sb_ckpt_model *m,
 
 /* Which networks (SB_NET_*) have weights in the file at path. */
 int sb_checkpoint_nets(const char *path, int has_net[SB_N_NETS]);
+
+/* Opens a checkpoint: a safetensors file, or an original PyTorch file
+ * (.pth, .pth.tar, .pt) converted on the fly (src/train/torch_import.h), so
+ * restore_checkpoint_path may name either. */
+int sb_checkpoint_open(sb_st_file **f, const char *path);
 
 /* The original's position-embedding remap, on the host. own is
  * (own_rows, E), already initialised; pre is (pre_rows, E); rel/cls say
