@@ -3,7 +3,9 @@
 # width 32): SGM pre-training lowers the masked losses well below those of
 # the untrained model; classification from the pre-trained encoder reaches
 # high accuracy; a run stopped (--steps, then SIGINT) and continued equals
-# the uninterrupted run bit for bit (all three tasks, triplets); a
+# the uninterrupted run bit for bit (all three tasks, triplets); retrieval
+# mAP far above chance; real sketches from ../shared/data classified when
+# present; a
 # non-finite loss stops naming the step or is skipped; a checkpoint of
 # another shape is refused naming the tensor; usage errors.
 # usage: test_train.sh SKETCHBERT SKETCHBERT-SYNTH ST_INTEROP
@@ -95,6 +97,33 @@ truth "test accuracy of at least 0.8 on 4 classes" "acc >= 0.8" "acc = $acc"
 check "test refuses a checkpoint without the classifier" 1 "$sb" test "$tmp/cls.yml" --checkpoint \
   "$tmp/pre/latest_ckpt.safetensors"
 contains "naming the missing network" "has no weights for net_sketchclsinput"
+
+# ---- retrieval from the pre-trained encoder: mAP far above chance (about
+# 0.27 for 4 classes of 16 test sketches, each query ranking the other 63)
+config rel sketchretrieval 150 rel "get_type: triplet" "load_pretrained: pretrained" "which_pretrained: [enc_net]" \
+  "restore_checkpoint_path: $tmp/pre/latest_ckpt.safetensors"
+check "retrieval training" 0 "$sb" train "$tmp/rel.yml" --quiet
+check "test the retrieval model" 0 "$sb" test "$tmp/rel.yml" --checkpoint "$tmp/rel/latest_ckpt.safetensors"
+map=$(metric map)
+echo "# test retrieval_1 $(metric retrieval_1), mAP $map"
+truth "retrieval mAP of at least 0.5 (chance about 0.27)" "m >= 0.5" "m = $map"
+
+# ---- real sketches when ../shared/data is there: sheep, Omniglot characters
+# and kanji (three sketch-rnn sets), classified after a short run from scratch
+data=${SKETCHBERT_SHARED_DATA:-}
+if [ -n "$data" ] && [ -f "$data/other/aaron_sheep.npz" ]; then
+  check "prepare real npz sets" 0 "$sb" prepare --quiet --out "$tmp/real" "$data/other/aaron_sheep.npz" \
+    "$data/other/omniglot.npz" "$data/other/short_kanji.npz"
+  config real sketchclsinput 120 real "sum_path: $tmp/real/memmap_sum.txt" "offset_path: $tmp/real/offsets.sbidx" \
+    "cls_dim: 3" "max_length: 100" "each_max_samples: 200" "each_val_samples: 40" "batch_size: 12"
+  check "classification on real sketches" 0 "$sb" train "$tmp/real.yml" --quiet
+  check "test on their valid split" 0 "$sb" test "$tmp/real.yml" --split valid --checkpoint "$tmp/real/latest_ckpt.safetensors"
+  acc=$(metric accuracy_1)
+  echo "# real sketches: valid accuracy_1 $acc (3 classes)"
+  truth "real sketches: accuracy of at least 0.7 (chance 0.33)" "acc >= 0.7" "acc = $acc"
+else
+  echo "# SKIP real-data training: ${data:-SKETCHBERT_SHARED_DATA unset}/other/aaron_sheep.npz not found"
+fi
 
 # ---- continue equals the uninterrupted run: all tasks, triplets, a validation in between
 config all "maskrec, sketchclsinput, sketchretrieval" 40 all_a "get_type: triplet" "batch_size: 4" \
