@@ -5,9 +5,8 @@
 # high accuracy; a run stopped (--steps, then SIGINT) and continued equals
 # the uninterrupted run bit for bit (all three tasks, triplets); retrieval
 # mAP far above chance; real sketches from ../shared/data classified when
-# present; a
-# non-finite loss stops naming the step or is skipped; a checkpoint of
-# another shape is refused naming the tensor; usage errors.
+# present; a non-finite loss stops naming the step or is skipped; a
+# checkpoint of another shape is refused naming the tensor; usage errors.
 # usage: test_train.sh SKETCHBERT SKETCHBERT-SYNTH ST_INTEROP
 sb=$1 synth=$2 dump=$3
 tmp=$(mktemp -d) || exit 1
