@@ -13,22 +13,7 @@ sb=$1 synth=$2 build=$3 src=$4
 shift 4 # "$@" is now the compiler command
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() { # check NAME EXPECTED_RC COMMAND...
-  name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>&1; rc=$?
-  if [ "$rc" = "$want" ]; then pass=$((pass+1)); echo "OK $name"
-  else fail=$((fail+1)); echo "NOT OK $name: exit $rc, wanted $want"; sed 's/^/#   /' "$tmp/out"; fi
-}
-contains() { # contains NAME TEXT: the last command's output holds TEXT
-  if grep -q -- "$2" "$tmp/out"; then pass=$((pass+1)); echo "OK $1"
-  else fail=$((fail+1)); echo "NOT OK $1: no '$2' in"; sed 's/^/#   /' "$tmp/out"; fi
-}
-truth() { # truth NAME AWK-CONDITION VARIABLES
-  name=$1 cond=$2; shift 2
-  if awk "BEGIN { $* ; exit !($cond) }"; then pass=$((pass+1)); echo "OK $name"
-  else fail=$((fail+1)); echo "NOT OK $name: $cond with $*"; fi
-}
+. "$(dirname "$0")/check.sh"
 config() { # config NAME TASKS STEPS [EXTRA LINE]
   cat >"$tmp/$1.yml" <<EOF2
 task_types: [$2]
@@ -205,5 +190,4 @@ else
   echo "# no ../shared/data/quickdraw/simplified: real-data checks skipped"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

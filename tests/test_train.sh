@@ -12,11 +12,6 @@ sb=$1 synth=$2 dump=$3
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/check.sh"
-truth() { # truth NAME AWK-CONDITION: holds for the variables given after it
-  name=$1 cond=$2; shift 2
-  if awk "BEGIN { $* ; exit !($cond) }"; then pass=$((pass+1)); echo "OK $name"
-  else fail=$((fail+1)); echo "NOT OK $name: $cond with $*"; fi
-}
 metric() { # metric KEY: its value in the last `sketchbert test` output
   awk -v k="$1" '$1 == k { print $2 }' "$tmp/out"
 }
