@@ -14,39 +14,13 @@ shift 4 # "$@" is now the compiler command
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/check.sh"
-config() { # config NAME TASKS STEPS [EXTRA LINE]
-  cat >"$tmp/$1.yml" <<EOF2
-task_types: [$2]
-sum_path: $tmp/mm/memmap_sum.txt
-offset_path: $tmp/mm/offsets.sbidx
-max_length: 48
-layers_setting: [[2, 32, 64], [2, 32, 64]]
-embed_layers_setting: [32]
-rec_layers_setting: [32]
-cls_dim: 4
-rel_feat_dim: 16
-attention_dropout_prob: 0.1
-hidden_dropout_prob: 0.1
-output_dropout_prob: 0.1
-batch_size: 8
-learning_rate: 0.002
-num_epoch: 100
-num_iterations: $3
-seed: 3
-log_dir: $tmp/$1
-print_every: 1000
-checkpoint_every: 100000
-save_model_every: 100000
-$4
-EOF2
-}
 
 check "synthetic sketches" 0 "$synth" --out "$tmp/npz" --classes circle,square,triangle,star --train 48 --valid 8 --test 8
 check "prepare" 0 "$sb" prepare --quiet --threads 1 --out "$tmp/mm" "$tmp/npz/circle.npz" "$tmp/npz/square.npz" \
   "$tmp/npz/triangle.npz" "$tmp/npz/star.npz"
-config all "maskrec, sketchclsinput, sketchretrieval" 60 "get_type: triplet"
+config all "maskrec, sketchclsinput, sketchretrieval" 60 all "get_type: triplet"
 check "train all three heads (60 steps)" 0 "$sb" train "$tmp/all.yml" --quiet
-config pre maskrec 2
+config pre maskrec 2 pre
 check "train a maskrec-only model (2 steps)" 0 "$sb" train "$tmp/pre.yml" --quiet
 ck=$tmp/all/latest_ckpt.safetensors pre=$tmp/pre/latest_ckpt.safetensors
 
@@ -127,7 +101,7 @@ check "query from another split, batches of 3" 0 "$sb" retrieve query "$ck" "$tm
 hit=$(awk '/^same label:/ { print $4 }' "$tmp/out")
 echo "# valid queries against the test index: same label top-1 $hit"
 truth "retrieval top-1 on 4 classes is at least 0.5" "h >= 0.5" "h = $hit"
-config rel2 "sketchretrieval" 1 "get_type: triplet"
+config rel2 "sketchretrieval" 1 rel2 "get_type: triplet"
 check "train another retrieval model (1 step)" 0 "$sb" train "$tmp/rel2.yml" --quiet
 check "query with the other model" 1 "$sb" retrieve query "$tmp/rel2/latest_ckpt.safetensors" "$tmp/idx" "$tmp/mm"
 contains "says so" "was built by another model"

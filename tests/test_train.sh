@@ -15,36 +15,6 @@ trap 'rm -rf "$tmp"' EXIT
 metric() { # metric KEY: its value in the last `sketchbert test` output
   awk -v k="$1" '$1 == k { print $2 }' "$tmp/out"
 }
-# config NAME TASKS STEPS LOG_DIR [KEY: VALUE LINES that replace the base's]
-config() {
-  name=$1 tasks=$2 steps=$3 dir=$4; shift 4
-  : >"$tmp/extra"
-  for line in "$@"; do echo "$line" >>"$tmp/extra"; done
-  awk -F: -v x="$tmp/extra" 'FILENAME == x { over[$1] = 1; next } !($1 in over)' "$tmp/extra" - >"$tmp/$name.yml" <<EOF
-task_types: [$tasks]
-sum_path: $tmp/mm/memmap_sum.txt
-offset_path: $tmp/mm/offsets.sbidx
-max_length: 48
-layers_setting: [[2, 32, 64], [2, 32, 64]]
-embed_layers_setting: [32]
-rec_layers_setting: [32]
-cls_dim: 4
-rel_feat_dim: 16
-attention_dropout_prob: 0.1
-hidden_dropout_prob: 0.1
-output_dropout_prob: 0.1
-batch_size: 8
-learning_rate: 0.002
-num_epoch: 100
-num_iterations: $steps
-seed: 3
-log_dir: $tmp/$dir
-print_every: 10
-checkpoint_every: 100000
-save_model_every: 100000
-EOF
-  cat "$tmp/extra" >>"$tmp/$name.yml"
-}
 # same_weights A B: the tensors and counters of two checkpoints are identical
 same_weights() {
   "$dump" dump "$1" | grep -v '^M config' >"$tmp/a.txt" && "$dump" dump "$2" | grep -v '^M config' >"$tmp/b.txt" &&
