@@ -563,6 +563,10 @@ int sb_train(sb_runtime *rt, const sb_config *cfg, const sb_train_options *opt) 
         fprintf(tr.log, "{\"event\":\"start\",\"step\":%lld,\"params\":%d,\"param_bytes\":%zu,\"activation_bytes\":%zu}\n",
                 (long long)tr.counters.step, tr.n_params, sb_model_param_bytes(tr.model),
                 sb_model_activation_bytes(tr.model));
+        if (opt->out)
+            fprintf(opt->out, "device memory on %s: %.1f MiB of parameters, %.1f MiB of activations (batch %d)\n",
+                    rt->info.device_name, sb_model_param_bytes(tr.model) / 1048576.0,
+                    sb_model_activation_bytes(tr.model) / 1048576.0, cfg->batch_size);
     }
     if (!rc) rc = run(&tr, opt);
     trainer_close(&tr);
