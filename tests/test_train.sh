@@ -135,6 +135,12 @@ check "training with the extras" 0 "$sb" train "$tmp/extras.yml" --quiet
 # step 5 is index 4: warm-up factor 5/5, cosine 0.5 (1 + cos(0.4 pi)) = 0.6545085
 check "learning rate of step 5 in the log" 0 grep -q '"step":5,.*"lr":0.0013090169' "$tmp/extras/log.jsonl"
 
+# ---- a batch whose activations exceed the device's largest allocation:
+# refused when the model is planned, before anything is allocated
+config huge maskrec 1 huge "batch_size: 1000000"
+check "a batch too large for the device" 1 "$sb" train "$tmp/huge.yml" --quiet
+contains "names the tensor, its size and the hint" "tensor .* needs [0-9]* bytes, over the device's max allocation.*lower batch_size"
+
 # ---- a checkpoint of another shape
 config wide maskrec 10 wide "layers_setting: [[2, 48, 64], [2, 48, 64]]" "load_pretrained: pretrained" \
   "which_pretrained: [enc_net]" "restore_checkpoint_path: $tmp/pre/latest_ckpt.safetensors"
