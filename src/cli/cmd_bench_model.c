@@ -236,15 +236,10 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
     return rc ? 1 : 0;
 }
 
-int cmd_bench(const cli_options *co, int argc, char **argv) {
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) return bench_usage(stdout), 0;
-    if (argc < 2 || strcmp(argv[1], "model") != 0) {
-        bench_usage(stderr);
-        return 2;
-    }
+int cmd_bench_model(const cli_options *co, int argc, char **argv) {
     const char *config_path = NULL;
     int batch_size = 0, steps = 10, warmup = 2, phases = 3;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return bench_usage(stdout), 0;
         if (!strcmp(a, "--batch") && i + 1 < argc) {
