@@ -4,8 +4,9 @@
 # runs `sketchbert bench model` and tools/bench_model_torch.py on the same
 # configs and batch shapes, alternating, several times, and prints a
 # markdown table of the best step of all runs (other processes share the
-# cores, so the best is the least disturbed); ratio = ours / PyTorch time,
-# > 1 means we are slower. A benchmark, not a test: about 8 minutes on 2
+# cores, so the best is the least disturbed) and of the process CPU time
+# per step (all threads: the work done); ratio = ours / PyTorch time, > 1
+# means we are slower. A benchmark, not a test: about 8 minutes on 2
 # busy cores.
 #
 # usage: tools/bench_model.sh [BUILD_DIR]      (default: build)
@@ -37,9 +38,12 @@ spec() {
     esac
 }
 
-# field PHASE LOG -> "best_ms sketches_per_s" of the fastest "PHASE: best X ms/step, Y sketches/s" line
+# field PHASE LOG -> "best_ms sketches_per_s cpu_ms": the fastest of the
+# "PHASE: best X ms/step, Y sketches/s; mean M ms/step, CPU C ms/step" lines,
+# and the least CPU time of them
 field() {
     sed -n "s/^$1: best \([0-9.]*\) ms\/step, \([0-9.]*\) sketches\/s.*/\1 \2/p" "$2" | sort -g | head -1
+    sed -n "s/^$1: .*, CPU \([0-9.]*\) ms\/step.*/\1/p" "$2" | sort -g | head -1
 }
 
 tmp=$(mktemp -d)
@@ -72,14 +76,15 @@ for name in $models; do
     mem=$(sed -n 's/^device memory: parameters+gradients \([0-9.]*\) MiB, activations \([0-9.]*\) MiB, .*total allocated \([0-9.]*\) MiB/\1 \/ \2 \/ \3/p' "$tmp/ours" | head -1)
     for phase in train infer; do
         set -- $(field "$phase" "$tmp/ours") $(field "$phase" "$tmp/torch")
-        [ $# -eq 4 ] || { echo "bench_model.sh: no $phase result for $name" >&2; cat "$tmp/ours" "$tmp/torch" >&2; exit 1; }
-        ratio=$(awk "BEGIN { printf \"%.1f\", $1 / $3 }")
-        echo "| $name | $batch | $phase | $1 | $2 | $3 | $4 | $ratio | $mem |" >> "$rows"
+        [ $# -eq 6 ] || { echo "bench_model.sh: no $phase result for $name" >&2; cat "$tmp/ours" "$tmp/torch" >&2; exit 1; }
+        ratio=$(awk "BEGIN { printf \"%.1f\", $1 / $4 }")
+        cpu_ratio=$(awk "BEGIN { printf \"%.1f\", $3 / $6 }")
+        echo "| $name | $batch | $phase | $1 | $2 | $3 | $4 | $5 | $6 | $ratio | $cpu_ratio | $mem |" >> "$rows"
     done
 done
 
-echo "| model | batch | phase | ours ms/step | ours sketches/s | PyTorch ms/step | PyTorch sketches/s | ours / PyTorch | our device MiB: params+grads / activations / total |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| model | batch | phase | ours ms/step | ours sketches/s | ours CPU ms/step | PyTorch ms/step | PyTorch sketches/s | PyTorch CPU ms/step | ours / PyTorch (wall) | ours / PyTorch (CPU) | our device MiB: params+grads / activations / total |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 cat "$rows"
 echo
 echo "- load after: $(uptime | sed 's/.*load average/load average/')"

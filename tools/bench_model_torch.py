@@ -14,8 +14,10 @@ Usage:
     python3 tools/bench_model_torch.py CONFIG.yml [--batch N] [--steps N]
         [--warmup N] [--threads N] [--train | --infer]
 Prints lines in the same form as the C command:
-    train: best X ms/step, Y sketches/s; mean Z ms/step (...)
-    infer: best X ms/step, Y sketches/s; mean Z ms/step (...)
+    train: best X ms/step, Y sketches/s; mean Z ms/step, CPU C ms/step (...)
+    infer: best X ms/step, Y sketches/s; mean Z ms/step, CPU C ms/step (...)
+CPU is the process CPU time per step (all threads; OpenMP threads that
+spin-wait between parallel regions count too).
 """
 import argparse
 import math
@@ -122,14 +124,17 @@ def loss(out, batch, cfg, triplet):
 
 
 def timed(step, warmup, steps):
+    """Best and mean wall ms per step, mean process CPU ms per step."""
     for _ in range(warmup):
         step()
     times = []
+    cpu0 = time.process_time()
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    return 1e3 * min(times), 1e3 * sum(times) / len(times)
+    cpu = 1e3 * (time.process_time() - cpu0) / steps
+    return 1e3 * min(times), 1e3 * sum(times) / len(times), cpu
 
 
 def main():
@@ -175,15 +180,16 @@ def main():
             forward(nets, batch, tasks, cls, rel)
 
     if not args.infer:
-        best, mean = timed(train_step, args.warmup, args.steps)
+        best, mean, cpu = timed(train_step, args.warmup, args.steps)
         if not math.isfinite(last['loss']):
             sys.exit('bench_model_torch: training loss is %g' % last['loss'])
-        print('train: best %.2f ms/step, %.2f sketches/s; mean %.2f ms/step (%d steps after %d warm-up, loss %.4f)'
-              % (best, 1e3 * n / best, mean, args.steps, args.warmup, last['loss']))
+        print('train: best %.2f ms/step, %.2f sketches/s; mean %.2f ms/step, CPU %.2f ms/step '
+              '(%d steps after %d warm-up, loss %.4f)'
+              % (best, 1e3 * n / best, mean, cpu, args.steps, args.warmup, last['loss']))
     if not args.train:
-        best, mean = timed(infer_step, args.warmup, args.steps)
-        print('infer: best %.2f ms/step, %.2f sketches/s; mean %.2f ms/step (%d steps after %d warm-up)'
-              % (best, 1e3 * n / best, mean, args.steps, args.warmup))
+        best, mean, cpu = timed(infer_step, args.warmup, args.steps)
+        print('infer: best %.2f ms/step, %.2f sketches/s; mean %.2f ms/step, CPU %.2f ms/step '
+              '(%d steps after %d warm-up)' % (best, 1e3 * n / best, mean, cpu, args.steps, args.warmup))
 
 
 if __name__ == '__main__':
