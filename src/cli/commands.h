@@ -1,7 +1,7 @@
 /* Subcommands of the `sketchbert` CLI. Each takes the arguments after its
  * name and returns the process exit code (0 ok, 1 failure, 2 usage).
  * defines: cli_options, cmd_devices, cmd_demo, cmd_data, cmd_import_torch,
- *          cmd_bench, cmd_bench_model, cli_runtime */
+ *          cmd_train, cmd_test, cmd_bench, cmd_bench_model, cli_runtime */
 #ifndef SB_CLI_COMMANDS_H
 #define SB_CLI_COMMANDS_H
 
@@ -22,6 +22,8 @@ int cmd_data(const cli_options *o, int argc, char **argv);
 int cmd_prepare(const cli_options *o, int argc, char **argv);
 int cmd_render(const cli_options *o, int argc, char **argv);
 int cmd_import_torch(const cli_options *o, int argc, char **argv);
+int cmd_train(const cli_options *o, int argc, char **argv);
+int cmd_test(const cli_options *o, int argc, char **argv);
 int cmd_bench(const cli_options *o, int argc, char **argv);
 /* `bench model`: argv[0] is "model". */
 int cmd_bench_model(const cli_options *o, int argc, char **argv);

@@ -15,6 +15,8 @@ static const struct {
     {"render", cmd_render, "draw sketches from npz, ndjson or memmap data as SVG"},
     {"data", cmd_data, "data stats DIR: sketches per class and split, lengths"},
     {"import-torch", cmd_import_torch, "convert an original PyTorch checkpoint to safetensors"},
+    {"train", cmd_train, "train as a config says (pre-training, classification, retrieval)"},
+    {"test", cmd_test, "evaluate a checkpoint: losses, accuracy, retrieval mAP"},
     {"bench", cmd_bench, "bench model CONFIG.yml: training step and inference speed"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
