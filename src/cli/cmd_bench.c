@@ -242,11 +242,13 @@ static int bench_gemm(const cli_options *o, int argc, char **argv) {
 int cmd_bench(const cli_options *o, int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "gemm") == 0) return bench_gemm(o, argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "data") == 0) return cmd_bench_data(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "model") == 0) return cmd_bench_model(o, argc - 1, argv + 1);
     int help = argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
     if (!help && argc > 1) fprintf(stderr, "sketchbert bench: unknown benchmark '%s'\n\n", argv[1]);
     fprintf(help ? stdout : stderr,
-            "usage: sketchbert bench gemm|data [OPTIONS]\n\n"
+            "usage: sketchbert bench gemm|data|model [OPTIONS]\n\n"
             "benchmarks:\n  gemm   GFLOP/s of the model's GEMM shapes (see `sketchbert bench gemm --help`)\n"
-            "  data   sketches/s through the transform and SGM mask (`sketchbert bench data --help`)\n");
+            "  data   sketches/s through the transform and SGM mask (`sketchbert bench data --help`)\n"
+            "  model  training step and inference of a config's model (`sketchbert bench model --help`)\n");
     return help ? 0 : 2;
 }

@@ -17,7 +17,7 @@ static const struct {
     {"import-torch", cmd_import_torch, "convert an original PyTorch checkpoint to safetensors"},
     {"train", cmd_train, "train as a config says (pre-training, classification, retrieval)"},
     {"test", cmd_test, "evaluate a checkpoint: losses, accuracy, retrieval mAP"},
-    {"bench", cmd_bench, "time parts of the model on the device (bench gemm: GEMM GFLOP/s)"},
+    {"bench", cmd_bench, "benchmarks: bench gemm, bench data DIR, bench model CONFIG"},
     {"embed", cmd_embed, "features of sketches from a trained model, to .npy or CSV"},
     {"classify", cmd_classify, "the top-k classes of sketches, with probabilities"},
     {"retrieve", cmd_retrieve, "retrieve index|query: nearest sketches of a collection"},
