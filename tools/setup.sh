@@ -58,7 +58,7 @@ if [ ! -f build-asan/build.ninja ]; then
   meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Doclgrind_tests=disabled
 fi
 ninja -C build-asan
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C build-asan --print-errorlogs --num-processes 2 \
-  || status=1
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
+  meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
 tools/test-summary.sh build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
 exit $status

@@ -91,9 +91,11 @@ sb_status sb_complete(sb_model_handle *m, const sb_sketches *s, int i, const int
         double scale[2], shift[2];
         api_denorm(m, pts, length, scale, shift);
         for (int j = 0; j < n; j++) {
+            /* Points past the model's length (cut, as in training) are kept
+             * as they are; rec holds rows for the first usable points only. */
             int on = j < usable && flag[j];
-            const float *y = rec + 5 * (size_t)(j + 1);
-            int state = y[3] > y[2] ? (y[4] > y[3] ? 2 : 1) : (y[4] > y[2] ? 2 : 0); /* argmax, lower on ties */
+            const float *y = on ? rec + 5 * (size_t)(j + 1) : NULL;
+            int state = !on ? 0 : y[3] > y[2] ? (y[4] > y[3] ? 2 : 1) : (y[4] > y[2] ? 2 : 0); /* argmax, lower on ties */
             if (masked) masked[j] = (unsigned char)on;
             if (pen) pen[j] = on ? state : -1;
             if (!completed) continue;
