@@ -140,8 +140,14 @@ static void cache_store(sb_runtime *rt, const char *key, cl_program prog) {
     }
     (void)rt;
     mkdir_parents(path);
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
+    /* A unique temporary name: threads of one process may store at once. */
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f && fd >= 0) {
+        close(fd);
+        remove(tmp);
+    }
     if (!f) {
         free(bin);
         return;
