@@ -10,8 +10,7 @@
 # busy cores.
 #
 # usage: tools/bench_model.sh [BUILD_DIR]      (default: build)
-# environment: PYTHON   a python with torch and pyyaml (default
-#                       /work/venv-torch/bin/python if present, else python3)
+# environment: PYTHON   a python with torch and pyyaml (default python3)
 #              THREADS  PyTorch threads (default: nproc)
 #              MODELS   subset of "tiny small base" (default: all three)
 #              REPS     runs of each side for tiny and small (default 2; base runs once)
@@ -20,9 +19,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 bin=$build/sketchbert
-if [ -z "${PYTHON:-}" ]; then
-    if [ -x /work/venv-torch/bin/python ]; then PYTHON=/work/venv-torch/bin/python; else PYTHON=python3; fi
-fi
+PYTHON=${PYTHON:-python3}
 threads=${THREADS:-$(nproc)}
 models=${MODELS:-tiny small base}
 reps=${REPS:-2}
