@@ -413,7 +413,9 @@ static int apply_set(loader *L, const char *set, sb_config *cfg) {
     if (!n) return sb_fail(SB_ERR_INVALID, "--set %s: expected KEY=VALUE, e.g. --set batch_size=16", set);
     char name[96], *label = malloc(strlen(set) + 8);
     if (!label) return sb_fail(SB_ERR_MEMORY, "out of host memory");
-    snprintf(name, sizeof name, "%.*s", (int)n, set);
+    if (n >= sizeof name) n = sizeof name - 1; /* no key is that long: still unknown */
+    memcpy(name, set, n);
+    name[n] = '\0';
     snprintf(label, strlen(set) + 8, "--set %s", set);
     int rc = cfg_find_key(name) < 0 ? unknown_key(1, label, 0, name) : 0;
     cfg_node *value = NULL;
