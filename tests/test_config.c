@@ -300,6 +300,9 @@ static void check_files_and_syntax(void) {
     FILE *probe = fopen(locked, "r"); /* root reads it anyway */
     if (probe) fclose(probe);
     else t_check_error("an unreadable file says why", sb_config_load(&c, locked), "cannot open: Permission denied");
+    /* opens, then every read fails with EIO (as for root too) */
+    t_check_error("a read error says why, not 'input error'", sb_config_load(&c, "/proc/self/mem"),
+                  "/proc/self/mem: cannot read: Input/output error");
     snprintf(needle, sizeof needle, "%s/syntax.yml:3:", dir);
     const char *syntax = put("syntax.yml", "batch_size: 4\nmask_prob: 0.5\nlearning_rate: 0.1: 2\n");
     t_check_error("syntax error names file:line", sb_config_load(&c, syntax), needle);

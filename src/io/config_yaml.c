@@ -119,12 +119,26 @@ static int read_text(FILE *f, const char *what, char **out) {
     return 0;
 }
 
-/* f: the file being read, NULL for a string. */
-static int syntax_error(const yaml_parser_t *p, const cfg_source *src, FILE *f) {
+/* A file as libyaml's input, keeping the errno of a failed read (libyaml
+ * only says "input error"). */
+typedef struct file_input {
+    FILE *f;
+    int err;
+} file_input;
+
+static int read_input(void *data, unsigned char *buf, size_t size, size_t *got) {
+    file_input *in = data;
+    *got = fread(buf, 1, size, in->f);
+    if (ferror(in->f)) in->err = errno ? errno : EIO;
+    return !in->err;
+}
+
+/* in: the file being read, NULL for a string. */
+static int syntax_error(const yaml_parser_t *p, const cfg_source *src, const file_input *in) {
     const char *file = src->name;
     if (p->error == YAML_MEMORY_ERROR) return sb_fail(SB_ERR_MEMORY, "%s: out of memory while parsing YAML", file);
-    if (p->error == YAML_READER_ERROR && f && ferror(f))
-        return sb_fail(SB_ERR_IO, "%s: cannot read: %s", file, strerror(errno));
+    if (p->error == YAML_READER_ERROR && in && in->err)
+        return sb_fail(SB_ERR_IO, "%s: cannot read: %s", file, strerror(in->err));
     if (p->error == YAML_READER_ERROR) /* not UTF-8, or a control character */
         return sb_fail(SB_ERR_FORMAT, "%s: byte %zu: cannot read YAML: %s", file, p->problem_offset,
                        p->problem ? p->problem : "unknown error");
@@ -136,8 +150,8 @@ static int syntax_error(const yaml_parser_t *p, const cfg_source *src, FILE *f) 
                    p->problem_mark.column + 1, problem, sp, context);
 }
 
-static int load_stream(cfg_tree *t, yaml_parser_t *p, const cfg_source *src, FILE *f, int include_depth,
-                       cfg_node **out);
+static int load_stream(cfg_tree *t, yaml_parser_t *p, const cfg_source *src, const file_input *in,
+                       int include_depth, cfg_node **out);
 
 /* `!include name` at src's line: the value read from name, relative to
  * the including file's directory. */
@@ -163,8 +177,9 @@ static int include(cfg_tree *t, const cfg_source *src, int line, const char *nam
             fclose(f);
             return sb_fail(SB_ERR_MEMORY, "out of host memory");
         }
-        yaml_parser_set_input_file(&p, f);
-        rc = load_stream(t, &p, inc, f, include_depth + 1, out);
+        file_input in = {f, 0};
+        yaml_parser_set_input(&p, read_input, &in);
+        rc = load_stream(t, &p, inc, &in, include_depth + 1, out);
         yaml_parser_delete(&p);
         if (!rc && !*out) rc = empty_value(t, src->name, line, out);
     } else { /* text: a string, never a number */
@@ -221,16 +236,16 @@ static int build(cfg_tree *t, yaml_document_t *doc, yaml_node_t *y, const cfg_so
 }
 
 /* The one document of a stream as a tree; *out is NULL for an empty one. */
-static int load_stream(cfg_tree *t, yaml_parser_t *p, const cfg_source *src, FILE *f, int include_depth,
-                       cfg_node **out) {
+static int load_stream(cfg_tree *t, yaml_parser_t *p, const cfg_source *src, const file_input *in,
+                       int include_depth, cfg_node **out) {
     *out = NULL;
     yaml_document_t doc;
-    if (!yaml_parser_load(p, &doc)) return syntax_error(p, src, f);
+    if (!yaml_parser_load(p, &doc)) return syntax_error(p, src, in);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     int rc = root ? build(t, &doc, root, src, include_depth, 0, out) : 0;
     yaml_document_delete(&doc);
     if (rc || !root) return rc;
-    if (!yaml_parser_load(p, &doc)) return syntax_error(p, src, f);
+    if (!yaml_parser_load(p, &doc)) return syntax_error(p, src, in);
     root = yaml_document_get_root_node(&doc);
     if (root)
         rc = sb_fail(SB_ERR_FORMAT, "%s:%zu: a second YAML document (only one is read; remove the '---')", src->name,
@@ -249,8 +264,9 @@ int cfg_read_file(cfg_tree *t, const char *path, cfg_node **root) {
     yaml_parser_t p;
     int rc = SB_ERR_MEMORY;
     if (yaml_parser_initialize(&p)) {
-        yaml_parser_set_input_file(&p, f);
-        rc = load_stream(t, &p, src, f, 0, root);
+        file_input in = {f, 0};
+        yaml_parser_set_input(&p, read_input, &in);
+        rc = load_stream(t, &p, src, &in, 0, root);
         yaml_parser_delete(&p);
     } else {
         sb_fail(rc, "out of host memory");
