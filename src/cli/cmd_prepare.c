@@ -412,9 +412,11 @@ static int swap_in(const char *build, const char *out) {
     if (had && rename(out, old) != 0)
         return sb_fail(SB_ERR_IO, "cannot move the old dataset %s aside: %s", out, strerror(errno));
     if (had && rename(build, out) != 0) {
-        int rc = sb_fail(SB_ERR_IO, "cannot rename %s to %s: %s", build, out, strerror(errno));
-        rename(old, out);
-        return rc;
+        int err = errno;
+        if (rename(old, out) != 0)
+            return sb_fail(SB_ERR_IO, "cannot rename %s to %s: %s; the old dataset is in %s", build, out,
+                           strerror(err), old);
+        return sb_fail(SB_ERR_IO, "cannot rename %s to %s: %s", build, out, strerror(err));
     }
     if (had && remove_folder(old))
         fprintf(stderr, "sketchbert prepare: warning: the old dataset is left in %s: %s\n", old, sb_last_error());
