@@ -1,7 +1,8 @@
 #!/bin/sh
 # The inference commands end to end on synthetic sketches (4 classes), with
 # a tiny model trained here for 60 steps on all three tasks: embed (.npy
-# and CSV), classify (accuracy well above chance), retrieve index/query
+# and CSV), classify (accuracy well above chance, per class and as a
+# confusion matrix), retrieve index/query
 # (each indexed sketch finds itself at distance 0), complete (SVG with
 # masked and predicted points); bad input: a checkpoint without the head a
 # command needs, empty and over-long sketches, an index of another model,
@@ -62,6 +63,22 @@ contains "names the heads it has" "has no sketchclsinput head (it has: maskrec)"
 printf 'a\nb\nc\nd\n' >"$tmp/names.txt"
 check "class names from a file" 0 "$sb" classify "$ck" "$tmp/mm" --class-names "$tmp/names.txt" --index 0
 contains "renamed classes" "^0	circle	[abcd] "
+check "classify with a confusion matrix" 0 "$sb" classify "$ck" "$tmp/mm" --top-k 1 --confusion "$tmp/conf.csv"
+cp "$tmp/out" "$tmp/classify_conf"
+check "its header names the classes" 0 grep -qx 'true\\predicted,circle,square,triangle,star' "$tmp/conf.csv"
+# rows sum to the printed per-class counts, diagonal / row to the per-class
+# accuracy, the whole diagonal to the overall top-1 over 32 sketches
+bad=$(awk -F, 'FNR == NR { split($0, w, " ")
+    if (w[1] == "class") { sub(/:$/, "", w[2]); acc[w[2]] = w[4]; cnt[w[2]] = substr(w[5], 2) }
+    if (w[1] == "accuracy:") top1 = w[3]
+    next }
+  FNR > 1 { s = 0; for (i = 2; i <= NF; i++) s += $i; diag += $FNR; tot += s; rows++
+    if (s != cnt[$1] + 0 || sprintf("%.4f", $FNR / s) != acc[$1]) bad++ }
+  END { if (rows != 4 || tot != 32 || sprintf("%.4f", diag / tot) != top1) bad++; print bad + 0 }' "$tmp/classify_conf" "$tmp/conf.csv")
+truth "confusion rows, diagonal and printed accuracies agree" "b == 0" "b = $bad"
+check "a confusion matrix needs known classes" 1 "$sb" classify "$ck" "$tmp/mm" --class-names "$tmp/names.txt" \
+  --confusion "$tmp/conf2.csv"
+check "and none is written" 1 test -e "$tmp/conf2.csv"
 check "--index out of range" 1 "$sb" classify "$ck" "$tmp/mm" --index 500
 contains "says how many there are" "--index 500: the input has 32 sketches"
 check "--index not a list" 2 "$sb" classify "$ck" "$tmp/mm" --index 3-1
