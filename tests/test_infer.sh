@@ -3,7 +3,8 @@
 # a tiny model trained here for 60 steps on all three tasks: embed (.npy
 # and CSV), classify (accuracy well above chance, per class and as a
 # confusion matrix), retrieve index/query
-# (each indexed sketch finds itself at distance 0), complete (SVG with
+# (each indexed sketch finds itself at distance 0; pooled encoder features
+# where the checkpoint has no retrieval head), complete (SVG with
 # masked and predicted points); bad input: a checkpoint without the head a
 # command needs, empty and over-long sketches, an index of another model,
 # an unknown class, usage errors. Then the installed tree: `meson install
@@ -122,7 +123,16 @@ config rel2 "sketchretrieval" 1 rel2 "get_type: triplet"
 check "train another retrieval model (1 step)" 0 "$sb" train "$tmp/rel2.yml" --quiet
 check "query with the other model" 1 "$sb" retrieve query "$tmp/rel2/latest_ckpt.safetensors" "$tmp/idx" "$tmp/mm"
 contains "says so" "was built by another model"
-check "index with a maskrec-only checkpoint" 1 "$sb" retrieve index "$pre" "$tmp/mm" -o "$tmp/idx2"
+check "index with a maskrec-only checkpoint" 0 sh -c "'$sb' retrieve index '$pre' '$tmp/mm' -o '$tmp/idx2' 2>'$tmp/err'"
+check "says on stderr it indexes pooled encoder features" 0 grep -q \
+  "has no sketchretrieval head (it has: maskrec): indexing the encoder's features, mean-pooled (32 values), instead" \
+  "$tmp/err"
+check "query that index" 0 sh -c "'$sb' retrieve query '$pre' '$tmp/idx2' '$tmp/mm' --top-k 2 2>'$tmp/err'"
+self=$(awk -F'\t' '$3 == 1 && $1 == $4 && $6 == 0 { n++ } END { print n + 0 }' "$tmp/out")
+truth "each sketch finds itself first by its encoder features" "n == 32" "n = $self"
+check "the query says so too" 0 grep -q "idx2 holds mean-pooled encoder features, not retrieval features" "$tmp/err"
+check "the retrieval model refuses the encoder index" 1 "$sb" retrieve query "$ck" "$tmp/idx2" "$tmp/mm"
+contains "as another model's" "was built by another model"
 check "a corrupt index" 1 "$sb" retrieve query "$ck" "$tmp/all.yml" "$tmp/mm"
 contains "names the file" "is not a sketchbert index file"
 

@@ -52,6 +52,7 @@ struct sb_model_handle {
 
 struct sb_index {
     char fingerprint[33];
+    int features;                 /* retrieval or pooled encoder (api/index.c) */
     int dim, n, cap;
     float *feat;                  /* (n, dim) */
     char **label;

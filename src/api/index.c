@@ -1,6 +1,9 @@
 /* sb_index: retrieval features of a collection with their labels, saved
  * and loaded with the model's fingerprint, queried by Euclidean distance
- * (exhaustive, on the host).
+ * (exhaustive, on the host). For models without a retrieval head an index
+ * may hold pooled encoder features instead; its fingerprint is then a hash
+ * of the model's and the pooling, which is how a loaded file tells which
+ * features it holds.
  *
  * File (little-endian; docs/api.md):
  *   "SBINDEX\0"  magic, 8 bytes
@@ -21,17 +24,48 @@
 #define INDEX_MAGIC "SBINDEX\0"
 #define INDEX_VERSION 1u
 
+/* x->features: the retrieval head's, or the encoder's pooled by 1 + sb_pool */
+enum { FEAT_RETRIEVAL, FEAT_ENCODER_MEAN, FEAT_ENCODER_FIRST, N_FEAT };
+static const char *const feature_names[N_FEAT] = {"retrieval", "encoder mean", "encoder first"};
+
+/* The fingerprint of an index of these features made with m. */
+static void features_fingerprint(const sb_model_handle *m, int features, char out[33]) {
+    if (features == FEAT_RETRIEVAL) {
+        memcpy(out, m->fingerprint, 33);
+        return;
+    }
+    uint64_t h[2] = {14695981039346656037ull, 0x9e3779b97f4a7c15ull};
+    for (int k = 0; k < 2; k++)
+        h[k] = api_fnv(api_fnv(h[k], m->fingerprint, 32), feature_names[features], strlen(feature_names[features]));
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
+}
+
+static sb_status new_index(const sb_model_handle *m, int features, sb_index **out) {
+    sb_index *x = calloc(1, sizeof *x);
+    if (!x) return (sb_status)sb_fail(SB_ERR_MEMORY, "index: out of host memory");
+    x->features = features;
+    x->dim = features == FEAT_RETRIEVAL ? m->mc.rel_feat_dim : sb_model_hidden_size(m);
+    features_fingerprint(m, features, x->fingerprint);
+    *out = x;
+    return SB_OK;
+}
+
 sb_status sb_index_create(const sb_model_handle *m, sb_index **out) {
     if (!m || !out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_create: NULL argument");
     *out = NULL;
     SB_TRY(sb_model_require(m, SB_HEAD_RETRIEVAL));
-    sb_index *x = calloc(1, sizeof *x);
-    if (!x) return (sb_status)sb_fail(SB_ERR_MEMORY, "sb_index_create: out of host memory");
-    x->dim = m->mc.rel_feat_dim;
-    memcpy(x->fingerprint, m->fingerprint, sizeof x->fingerprint);
-    *out = x;
-    return SB_OK;
+    return new_index(m, FEAT_RETRIEVAL, out);
 }
+
+sb_status sb_index_create_encoder(const sb_model_handle *m, sb_pool pool, sb_index **out) {
+    if (!m || !out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_create_encoder: NULL argument");
+    *out = NULL;
+    if (pool != SB_POOL_MEAN && pool != SB_POOL_FIRST)
+        return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_create_encoder: unknown pooling %d", (int)pool);
+    return new_index(m, FEAT_ENCODER_MEAN + (int)pool, out);
+}
+
+const char *sb_index_features(const sb_index *x) { return x ? feature_names[x->features] : NULL; }
 
 void sb_index_destroy(sb_index *x) {
     if (!x) return;
@@ -43,9 +77,17 @@ int sb_index_size(const sb_index *x) { return x ? x->n : 0; }
 const char *sb_index_label(const sb_index *x, int i) { return x && i >= 0 && i < x->n ? x->label[i] : NULL; }
 
 static int same_model(const sb_index *x, const sb_model_handle *m, const char *what) {
-    if (strcmp(x->fingerprint, m->fingerprint) == 0) return 0;
-    return sb_fail(SB_ERR_INVALID, "%s was built by another model (index fingerprint %s, model %s has %s)", what,
-                   x->fingerprint, m->path, m->fingerprint);
+    char want[33];
+    features_fingerprint(m, x->features, want);
+    if (strcmp(x->fingerprint, want) == 0) return 0;
+    return sb_fail(SB_ERR_INVALID, "%s was built by another model (index fingerprint %s, model %s gives %s)", what,
+                   x->fingerprint, m->path, want);
+}
+
+/* The features of s that x holds: out is (count, x->dim). */
+static int features_of(const sb_index *x, sb_model_handle *m, const sb_sketches *s, float *out) {
+    if (x->features == FEAT_RETRIEVAL) return sb_retrieval_features(m, s, out);
+    return sb_encode(m, s, x->features == FEAT_ENCODER_MEAN ? SB_POOL_MEAN : SB_POOL_FIRST, out);
 }
 
 static int reserve(sb_index *x, int more) {
@@ -66,7 +108,7 @@ sb_status sb_index_add(sb_index *x, sb_model_handle *m, const sb_sketches *s) {
     SB_TRY(same_model(x, m, "the index"));
     if (s->count == 0) return SB_OK;
     SB_TRY(reserve(x, s->count));
-    SB_TRY(sb_retrieval_features(m, s, x->feat + (size_t)x->n * x->dim));
+    SB_TRY(features_of(x, m, s, x->feat + (size_t)x->n * x->dim));
     for (int i = 0; i < s->count; i++) {
         if (!(x->label[x->n] = strdup(s->label[i]))) return (sb_status)sb_fail(SB_ERR_MEMORY, "index: out of host memory");
         x->n++;
@@ -162,14 +204,31 @@ static int load(sb_index *x, FILE *f, const char *path, const sb_model_handle *m
     return rc;
 }
 
+/* Which features the index file f holds: those whose fingerprint with m
+ * its header has; else retrieval features where m has the head (loading
+ * then says the index is another model's). Leaves f at its start. */
+static int file_features(const sb_model_handle *m, FILE *f) {
+    unsigned char h[HEADER_BYTES];
+    int whole = fread(h, 1, sizeof h, f) == sizeof h;
+    rewind(f);
+    int has_head = (m->heads & SB_HEAD_RETRIEVAL) != 0;
+    for (int k = has_head ? FEAT_RETRIEVAL : FEAT_ENCODER_MEAN; whole && k < N_FEAT; k++) {
+        char fp[33];
+        features_fingerprint(m, k, fp);
+        if (!memcmp(h + 24, fp, 32)) return k;
+    }
+    return has_head ? FEAT_RETRIEVAL : FEAT_ENCODER_MEAN;
+}
+
 sb_status sb_index_load(const sb_model_handle *m, const char *path, sb_index **out) {
     if (!m || !path || !out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_load: NULL argument");
     *out = NULL;
-    sb_index *x;
-    SB_TRY(sb_index_create(m, &x));
     FILE *f = fopen(path, "rb");
-    int rc = f ? load(x, f, path, m) : sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    if (f) fclose(f);
+    if (!f) return (sb_status)sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    sb_index *x = NULL;
+    int rc = new_index(m, file_features(m, f), &x);
+    if (!rc) rc = load(x, f, path, m);
+    fclose(f);
     if (rc) {
         sb_index_destroy(x);
         return (sb_status)rc;
@@ -192,7 +251,7 @@ sb_status sb_index_query(const sb_index *x, sb_model_handle *m, const sb_sketche
         free(q), free(best);
         return (sb_status)sb_fail(SB_ERR_MEMORY, "sb_index_query: out of host memory");
     }
-    int rc = sb_retrieval_features(m, s, q);
+    int rc = features_of(x, m, s, q);
     for (int i = 0; i < s->count && !rc; i++) {
         int *it = items + (size_t)i * k;
         for (int j = 0; j < k; j++) it[j] = -1, best[j] = INFINITY;

@@ -1,6 +1,7 @@
 /* `sketchbert retrieve index|query`: a retrieval index of a collection
- * (the retrieval head's features, with labels and the model fingerprint)
- * and nearest-neighbour queries against it by Euclidean distance. */
+ * (the retrieval head's features, or the mean-pooled encoder features of a
+ * model without that head, with labels and the model fingerprint) and
+ * nearest-neighbour queries against it by Euclidean distance. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +19,23 @@ static void usage(FILE *f) {
                "       then the share of queries whose nearest (and K nearest) hold an item of\n"
                "       their own label, where labels are known.\n"
                "  --top-k K   neighbours per query (default 5)\n"
-               "The checkpoint needs a sketchretrieval head; an index made by another model is refused.\n");
+               "Without a sketchretrieval head the index holds the encoder's features, mean-pooled\n"
+               "(as embed --features encoder), and says so. An index made by another model is refused.\n");
     cli_infer_usage(f);
     fprintf(f, "exit codes: 0 done, 1 failure (no retrieval head, index of another model, input),\n"
                "2 bad usage\n");
 }
 
-static int do_index(sb_model_handle *m, const sb_sketches *s, const char *out) {
+static int do_index(const char *cmd, sb_model_handle *m, const sb_sketches *s, const char *out) {
     sb_index *x = NULL;
-    int rc = sb_index_create(m, &x);
+    int rc;
+    if (sb_model_require(m, SB_HEAD_RETRIEVAL) == SB_OK) {
+        rc = sb_index_create(m, &x);
+    } else {
+        fprintf(stderr, "%s: %s: indexing the encoder's features, mean-pooled (%d values), instead\n", cmd,
+                sb_last_error(), sb_model_hidden_size(m));
+        rc = sb_index_create_encoder(m, SB_POOL_MEAN, &x);
+    }
     if (!rc) rc = sb_index_add(x, m, s);
     if (!rc) rc = sb_index_save(x, out);
     if (!rc) printf("%s: %d items, model %s\n", out, sb_index_size(x), sb_model_fingerprint(m));
@@ -34,9 +43,12 @@ static int do_index(sb_model_handle *m, const sb_sketches *s, const char *out) {
     return rc;
 }
 
-static int do_query(sb_model_handle *m, const sb_sketches *s, const char *path, int k) {
+static int do_query(const char *cmd, sb_model_handle *m, const sb_sketches *s, const char *path, int k) {
     sb_index *x = NULL;
     SB_TRY(sb_index_load(m, path, &x));
+    if (strcmp(sb_index_features(x), "retrieval"))
+        fprintf(stderr, "%s: %s holds %s-pooled encoder features, not retrieval features\n", cmd, path,
+                sb_index_features(x) + strlen("encoder "));
     int n = sb_sketches_count(s);
     int *items = malloc(sizeof(int) * (size_t)n * (size_t)k);
     float *d = malloc(sizeof(float) * (size_t)n * (size_t)k);
@@ -112,11 +124,10 @@ int cmd_retrieve(const cli_options *co, int argc, char **argv) {
     sb_model_handle *m;
     if (cli_open_model(co, &o, pos[0], &ctx, &m)) return 1;
     sb_sketches *s = NULL;
-    int first = query ? 2 : 1, rc = sb_model_require(m, SB_HEAD_RETRIEVAL);
-    if (rc) fprintf(stderr, "%s: %s\n", o.cmd, sb_last_error());
-    if (!rc && cli_load_sketches(&o, pos + first, n_pos - first, m, &s)) rc = -1;
+    int first = query ? 2 : 1, rc = 0;
+    if (cli_load_sketches(&o, pos + first, n_pos - first, m, &s)) rc = -1;
     if (!rc) {
-        rc = query ? do_query(m, s, pos[1], k) : do_index(m, s, out);
+        rc = query ? do_query(o.cmd, m, s, pos[1], k) : do_index(o.cmd, m, s, out);
         if (rc) fprintf(stderr, "%s: %s\n", o.cmd, sb_last_error());
     }
     sb_sketches_destroy(s);
