@@ -1,7 +1,7 @@
 #!/bin/sh
 # The inference commands end to end on synthetic sketches (4 classes), with
-# a tiny model trained here for 60 steps on all three tasks: embed (.npy
-# and CSV), classify (accuracy well above chance, per class and as a
+# a tiny model trained here for 60 steps on all three tasks: embed (.npy,
+# .npz with labels and class names, CSV), classify (accuracy well above chance, per class and as a
 # confusion matrix), retrieve index/query
 # (each indexed sketch finds itself at distance 0; pooled encoder features
 # where the checkpoint has no retrieval head), complete (SVG with
@@ -104,6 +104,27 @@ truth ".npy size is header + 32 x 32 floats" "s == 128 + 32 * 32 * 4" "s = $size
 check "embed retrieval features to CSV" 0 "$sb" embed "$ck" "$tmp/mm" --features retrieval --pool first -o "$tmp/e.csv"
 rows=$(wc -l <"$tmp/e.csv") cols=$(head -1 "$tmp/e.csv" | awk -F, '{ print NF }')
 truth "CSV has a header and 32 rows of index, label and 16 features" "r == 33 && c == 18" "r = $rows; c = $cols"
+labels=$(awk -F, 'NR > 1 { n[$2]++ } END { print n["\"circle\""] + 0, n["\"star\""] + 0 }' "$tmp/e.csv")
+check "CSV labels: 8 circles and 8 stars" 0 test "$labels" = "8 8"
+printf '{"word":"na\303\257ve","drawing":[[[0,10,20],[0,10,0]]]}\n' >"$tmp/u.ndjson"
+check "embed to .npz" 0 "$sb" embed "$ck" "$tmp/npz/star.npz" "$tmp/odd.ndjson" "$tmp/u.ndjson" -o "$tmp/e.npz"
+contains "with labels" "11 sketches x 32 encoder features, labels of 3 classes"
+check "the same to .npy" 0 "$sb" embed "$ck" "$tmp/npz/star.npz" "$tmp/odd.ndjson" "$tmp/u.ndjson" -o "$tmp/e2.npy"
+# read back without NumPy: names in order of first appearance (UTF-32),
+# each sketch's label an index into them, the features those of the .npy
+check "the .npz reads back" 0 python3 -c '
+import ast, struct, sys, zipfile
+def arr(b):
+    n = struct.unpack("<H", b[8:10])[0]
+    return ast.literal_eval(b[10:10 + n].decode("latin1")), b[10 + n:]
+z = zipfile.ZipFile(sys.argv[1])
+(fh, f), (lh, l), (nh, nm) = (arr(z.read(k + ".npy")) for k in ("features", "labels", "names"))
+w = int(nh["descr"][2:])
+names = [nm[4 * w * i:4 * w * (i + 1)].decode("utf-32-le").rstrip("\0") for i in range(nh["shape"][0])]
+labels = list(struct.unpack("<%di" % lh["shape"][0], l))
+got = (names, labels, fh["descr"], fh["shape"], f == arr(open(sys.argv[2], "rb").read())[1])
+want = (["star", "circle", "na\u00efve"], [0] * 8 + [1, 0, 2], "<f4", (11, 32), True)
+sys.exit(0 if got == want else print(got) or 1)' "$tmp/e.npz" "$tmp/e2.npy"
 check "retrieval features need the head" 1 "$sb" embed "$pre" "$tmp/mm" --features retrieval -o "$tmp/e2.csv"
 contains "names the heads it has" "has no sketchretrieval head (it has: maskrec)"
 check "embed from the maskrec-only model" 0 "$sb" embed "$pre" "$tmp/mm" --pool first -o "$tmp/e3.csv"
