@@ -142,6 +142,30 @@ static double max_rel(const float *a, const float *b, size_t n) {
 
 // ---- the checks
 
+/* The index file's sketch block, damaged: a sketch of 0 points, a byte too
+ * many. path is a saved index of the sketches s. */
+static void check_index_sketch_block(sb_model_handle *m, const char *path, const sb_sketches *s) {
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[1 << 16];
+    size_t size = f ? fread(buf, 1, sizeof buf, f) : 0, points = 0;
+    if (f) fclose(f);
+    for (int i = 0; i < sb_sketches_count(s); i++) points += (size_t)s->n[i];
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    sb_index *y = NULL;
+    size_t last = size - 6 * points - 4; /* the last sketch's point count */
+    unsigned char keep = buf[last];
+    buf[last] = 0;
+    f = fopen(bad, "wb");
+    if (f) fwrite(buf, 1, size, f), fclose(f);
+    t_check_error("an index sketch of 0 points", sb_index_load(m, bad, &y), "has 0 points");
+    buf[last] = keep;
+    f = fopen(bad, "wb");
+    if (f) fwrite(buf, 1, size + 1, f), fclose(f);
+    t_check_error("a byte after the sketches", sb_index_load(m, bad, &y), "do not fill the");
+    remove(bad);
+}
+
 static void check_model_and_features(sb_context *ctx, sb_model *ref_model, const sb_config *cfg) {
     sb_model_handle *m, *m1;
     t_check_true("open the checkpoint, batches of 4", sb_model_open(ctx, path[0], 4, &m) == SB_OK);
@@ -318,7 +342,14 @@ static void check_model_and_features(sb_context *ctx, sb_model *ref_model, const
     t_check_true("each sketch finds itself first at distance 0", self);
     t_check("distances are the features' Euclidean distances", derr, 1e-4);
     t_check_true("nearest first; -1 and infinity past the index", order && tail);
+    int kept = 1, na, nb;
+    for (int i = 0; i < N; i++) {
+        const int16_t *pa = sb_index_points(y, i, &na), *pb = sb_sketches_points(s, i, &nb);
+        kept = kept && pa && na == nb && !memcmp(pa, pb, sizeof *pa * 3 * (size_t)na);
+    }
+    t_check_true("the loaded index holds the sketches", kept && sb_index_points(y, N, &na) == NULL && na == 0);
     sb_index_destroy(y);
+    check_index_sketch_block(m, ipath, s);
 
     sb_model_handle *other;
     sb_model_open(ctx, path[1], 4, &other);

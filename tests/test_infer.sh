@@ -3,8 +3,8 @@
 # a tiny model trained here for 60 steps on all three tasks: embed (.npy,
 # .npz with labels and class names, CSV), classify (accuracy well above chance, per class and as a
 # confusion matrix), retrieve index/query
-# (each indexed sketch finds itself at distance 0; pooled encoder features
-# where the checkpoint has no retrieval head), complete (SVG with
+# (each indexed sketch finds itself at distance 0; drawn to SVG; pooled
+# encoder features where the checkpoint has no retrieval head), complete (SVG with
 # masked and predicted points); bad input: a checkpoint without the head a
 # command needs, empty and over-long sketches, an index of another model,
 # an unknown class, usage errors. Then the installed tree: `meson install
@@ -136,6 +136,29 @@ check "query the indexed sketches" 0 "$sb" retrieve query "$ck" "$tmp/idx" "$tmp
 self=$(awk -F'\t' '$3 == 1 && $1 == $4 && $6 == 0 { n++ } END { print n + 0 }' "$tmp/out")
 truth "each sketch finds itself first at distance 0" "n == 32" "n = $self"
 contains "label summary" "same label: top-1 1.0000"
+check "draw two queries and their 3 nearest" 0 "$sb" retrieve query "$ck" "$tmp/idx" "$tmp/mm" --index 0,9 --top-k 3 \
+  --svg "$tmp/q.svg"
+cp "$tmp/out" "$tmp/query_svg"
+# captions: each query, then its neighbours as printed (rank, item, label,
+# distance); 8 cells, each with strokes; the first neighbour (the query
+# itself) drawn with as many strokes as the query
+bad=$(awk -F'\t' 'FNR == NR { if (NF == 6) { if ($3 == 1) want[++n] = "query " $1 ": " $2
+      want[++n] = $3 ". #" $4 " " $5; dist[n] = $6 }
+    next }
+  /<rect/ { cell++ }
+  /<line/ { lines[cell]++ }
+  /<text/ { t = $0; sub(/^<text[^>]*>/, "", t); sub(/<\/text>$/, "", t); got[++m] = t }
+  END { bad = m != 8 || n != 8 || cell != 8
+    for (i = 1; i <= n; i++) {
+      g = got[i]
+      if (i in dist) { d = g; sub(/.* /, "", d); sub(/ [^ ]*$/, "", g); if (d - dist[i] > 6e-4 || dist[i] - d > 6e-4) bad++ }
+      if (g != want[i]) bad++
+    }
+    for (c = 1; c <= 8; c++) if (!(lines[c] > 0)) bad++
+    if (lines[1] != lines[2] || lines[5] != lines[6]) bad++
+    print bad }' "$tmp/query_svg" "$tmp/q.svg")
+truth "the SVG draws each query and its neighbours as printed" "b == 0" "b = $bad"
+check "--svg is for queries" 2 "$sb" retrieve index "$ck" "$tmp/mm" -o "$tmp/idx3" --svg "$tmp/q2.svg"
 check "query from another split, batches of 3" 0 "$sb" retrieve query "$ck" "$tmp/idx" "$tmp/mm" --split valid --batch-size 3
 hit=$(awk '/^same label:/ { print $4 }' "$tmp/out")
 echo "# valid queries against the test index: same label top-1 $hit"

@@ -164,8 +164,10 @@ sb_status sb_index_add(sb_index *idx, sb_model_handle *m, const sb_sketches *s);
 void sb_index_destroy(sb_index *idx); /* NULL is fine */
 int sb_index_size(const sb_index *idx);
 const char *sb_index_label(const sb_index *idx, int item);
-/* The file holds the model fingerprint, the features and the labels;
- * written atomically. Loading refuses an index made by another model. */
+/* The points of an item as added ((n, 3) int16); NULL past the end. */
+const int16_t *sb_index_points(const sb_index *idx, int item, int *n);
+/* The file holds the model fingerprint, the features, the labels and the
+ * sketches; written atomically. Loading refuses an index made by another model. */
 sb_status sb_index_save(const sb_index *idx, const char *path);
 sb_status sb_index_load(const sb_model_handle *m, const char *path, sb_index **out);
 /* For each sketch of s the k nearest items, nearest first (ties: lower

@@ -56,6 +56,7 @@ struct sb_index {
     int dim, n, cap;
     float *feat;                  /* (n, dim) */
     char **label;
+    sb_sketches *sk;              /* the items' points (their labels are in label) */
 };
 
 /* Row r of m->batch from sketch i of s: transform, optional mask (mask
