@@ -15,8 +15,8 @@ static void usage(FILE *f) {
                "       sketchbert retrieve query CHECKPOINT INDEX INPUT... [--top-k K] [--svg OUT.svg]\n"
                "                                 [input options]\n"
                "\n"
-               "index: the retrieval features of every input sketch, with its label, into INDEX\n"
-               "       (the file records the model's fingerprint).\n"
+               "index: the retrieval features of every input sketch, with its label and points,\n"
+               "       into INDEX (the file records the model's fingerprint).\n"
                "query: for each input sketch, the K nearest items of INDEX, one line each:\n"
                "       query, query label, rank, item, item label, Euclidean distance (tab-separated);\n"
                "       then the share of queries whose nearest (and K nearest) hold an item of\n"
@@ -27,8 +27,7 @@ static void usage(FILE *f) {
                "Without a sketchretrieval head the index holds the encoder's features, mean-pooled\n"
                "(as embed --features encoder), and says so. An index made by another model is refused.\n");
     cli_infer_usage(f);
-    fprintf(f, "exit codes: 0 done, 1 failure (no retrieval head, index of another model, input),\n"
-               "2 bad usage\n");
+    fprintf(f, "exit codes: 0 done, 1 failure (index of another model, input, output), 2 bad usage\n");
 }
 
 static int do_index(const char *cmd, sb_model_handle *m, const sb_sketches *s, const char *out) {
@@ -52,16 +51,19 @@ static int do_index(const char *cmd, sb_model_handle *m, const sb_sketches *s, c
 static int draw(const char *out, const sb_index *x, const sb_sketches *s, int k, int kk, const int *items,
                 const float *d) {
     int n = sb_sketches_count(s), cols = 1 + kk;
-    if (n > 100000 / cols) return sb_fail(SB_ERR_INVALID, "--svg: %d queries of %d cells are too many to draw", n, cols);
-    int cells = n * cols;
+    size_t size = (size_t)n * (size_t)cols;
+    if (kk < 1) return sb_fail(SB_ERR_INVALID, "--svg: the index is empty: no neighbours to draw");
+    if (size > 100000)
+        return sb_fail(SB_ERR_INVALID, "--svg: %d queries with %d neighbours each are too many cells to draw", n, kk);
+    int cells = (int)size;
     size_t total = 0;
     for (int c = 0; c < cells; c++) {
         int len, j = c % cols - 1;
         if (j < 0 ? sb_sketches_points(s, c / cols, &len) : sb_index_points(x, items[(size_t)(c / cols) * k + j], &len))
             total += (size_t)len;
     }
-    sb_svg_sketch *sk = calloc((size_t)cells, sizeof *sk);
-    char (*cap)[96] = calloc((size_t)cells, sizeof *cap);
+    sb_svg_sketch *sk = calloc(size, sizeof *sk);
+    char (*cap)[96] = calloc(size, sizeof *cap);
     float *f = malloc(sizeof *f * 3 * (total ? total : 1)), *next = f;
     if (!sk || !cap || !f) {
         free(sk), free(cap), free(f);
@@ -111,8 +113,7 @@ static int do_query(const char *cmd, sb_model_handle *m, const sb_sketches *s, c
         printf("same label: top-1 %.4f top-%d %.4f (%ld labelled queries)\n", (double)hit1 / known, k,
                (double)hitk / known, known);
     int kk = k < sb_index_size(x) ? k : sb_index_size(x);
-    if (!rc && svg && kk == 0) rc = sb_fail(SB_ERR_INVALID, "%s is empty: no neighbours to draw", path);
-    else if (!rc && svg && !(rc = draw(svg, x, s, k, kk, items, d)))
+    if (!rc && svg && !(rc = draw(svg, x, s, k, kk, items, d)))
         printf("%s: %d queries with %d neighbours each\n", svg, n, kk);
     free(items), free(d);
     sb_index_destroy(x);
