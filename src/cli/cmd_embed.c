@@ -45,8 +45,9 @@ static int encode_features(const float *x, int rows, int cols, uint8_t **out, si
     return rc;
 }
 
-/* UTF-8 to code points, at most cap (invalid bytes become U+FFFD);
- * returns how many the whole string has. */
+/* UTF-8 to code points, at most cap (an invalid byte or sequence becomes
+ * U+FFFD, as NumPy's '<U' holds only valid code points); returns how many
+ * the whole string has. */
 static size_t utf8_decode(const char *s, uint32_t *out, size_t cap) {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = 0;
@@ -54,11 +55,13 @@ static size_t utf8_decode(const char *s, uint32_t *out, size_t cap) {
         int len = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
         uint32_t c = len == 1 ? *p : len == 2 ? *p & 0x1fu : len == 3 ? *p & 0x0fu : *p & 0x07u;
         for (int i = 1; i < len; i++) {
-            if ((p[i] >> 6) != 2) len = 0; /* also stops at the NUL */
-            else c = c << 6 | (p[i] & 0x3fu);
-            if (!len) break;
+            if ((p[i] >> 6) != 2) { /* also stops at the NUL */
+                len = 0;
+                break;
+            }
+            c = c << 6 | (p[i] & 0x3fu);
         }
-        if (!len) c = 0xfffd, len = 1;
+        if (!len || c > 0x10ffff || (c >= 0xd800 && c < 0xe000)) c = 0xfffd, len = len ? len : 1;
         if (n < cap) out[n] = c;
         n++, p += len;
     }
