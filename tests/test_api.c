@@ -507,9 +507,9 @@ static void check_encoder_index(sb_context *ctx) {
     t_check_error("is refused by the headless model", sb_index_load(pre, q, &y), "was built by another model");
     t_check_error("an unknown pooling", sb_index_create_encoder(pre, (sb_pool)7, &y), "unknown pooling 7");
     sb_index_destroy(x), x = NULL;
-    t_check_true("an empty index saves and loads", sb_index_create_encoder(pre, SB_POOL_MEAN, &x) == SB_OK &&
-                                                       sb_index_save(x, p) == SB_OK && sb_index_load(pre, p, &y) == SB_OK &&
-                                                       sb_index_size(y) == 0);
+    t_check_true("an empty index saves and loads",
+                 sb_index_create_encoder(pre, SB_POOL_MEAN, &x) == SB_OK && sb_index_save(x, p) == SB_OK &&
+                     sb_index_load(pre, p, &y) == SB_OK && sb_index_size(y) == 0);
     sb_index_destroy(y);
     sb_index_destroy(x);
     sb_sketches_destroy(s);

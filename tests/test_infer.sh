@@ -75,7 +75,8 @@ bad=$(awk -F, 'FNR == NR { split($0, w, " ")
     next }
   FNR > 1 { s = 0; for (i = 2; i <= NF; i++) s += $i; diag += $FNR; tot += s; rows++
     if (s != cnt[$1] + 0 || sprintf("%.4f", $FNR / s) != acc[$1]) bad++ }
-  END { if (rows != 4 || tot != 32 || sprintf("%.4f", diag / tot) != top1) bad++; print bad + 0 }' "$tmp/classify_conf" "$tmp/conf.csv")
+  END { if (rows != 4 || tot != 32 || sprintf("%.4f", diag / tot) != top1) bad++; print bad + 0 }' \
+  "$tmp/classify_conf" "$tmp/conf.csv")
 truth "confusion rows, diagonal and printed accuracies agree" "b == 0" "b = $bad"
 check "a confusion matrix needs known classes" 1 "$sb" classify "$ck" "$tmp/mm" --class-names "$tmp/names.txt" \
   --confusion "$tmp/conf2.csv"
@@ -151,7 +152,8 @@ bad=$(awk -F'\t' 'FNR == NR { if (NF == 6) { if ($3 == 1) want[++n] = "query " $
   END { bad = m != 8 || n != 8 || cell != 8
     for (i = 1; i <= n; i++) {
       g = got[i]
-      if (i in dist) { d = g; sub(/.* /, "", d); sub(/ [^ ]*$/, "", g); if (d - dist[i] > 6e-4 || dist[i] - d > 6e-4) bad++ }
+      if (i in dist) { d = g; sub(/.* /, "", d); sub(/ [^ ]*$/, "", g)
+        if (d - dist[i] > 6e-4 || dist[i] - d > 6e-4) bad++ }
       if (g != want[i]) bad++
     }
     for (c = 1; c <= 8; c++) if (!(lines[c] > 0)) bad++

@@ -213,7 +213,8 @@ static int load_sketches(sb_index *x, FILE *f, uint64_t n, const char *path) {
                        (unsigned long long)total, (unsigned long long)n, end - here);
     unsigned char *raw = malloc(4 * n + 6 * total + 1);
     int16_t *pts = malloc(6 * total + 1);
-    int rc = raw && pts ? read_exact(f, raw, 4 * n + 6 * total, path) : sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
+    int rc = raw && pts ? read_exact(f, raw, 4 * n + 6 * total, path)
+                        : sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
     for (uint64_t k = 0; !rc && k < 3 * total; k++)
         pts[k] = (int16_t)(uint16_t)(raw[4 * n + 2 * k] | raw[4 * n + 2 * k + 1] << 8);
     uint64_t first = 0;

@@ -76,7 +76,8 @@ static int draw(const char *out, const sb_index *x, const sb_sketches *s, int k,
         sk[c] = (sb_svg_sketch){next, (uint32_t)len, NULL, cap[c]};
         next += 3 * len;
         if (j < 0) snprintf(cap[c], sizeof cap[c], "query %d: %.60s", q, sb_sketches_label(s, q));
-        else snprintf(cap[c], sizeof cap[c], "%d. #%d %.40s %.3f", j + 1, it, sb_index_label(x, it), (double)d[(size_t)q * k + j]);
+        else snprintf(cap[c], sizeof cap[c], "%d. #%d %.40s %.3f", j + 1, it, sb_index_label(x, it),
+                      (double)d[(size_t)q * k + j]);
     }
     int rc = sb_render_svg(out, sk, cells, cols, 160);
     free(sk), free(cap), free(f);
@@ -159,7 +160,9 @@ int cmd_retrieve(const cli_options *co, int argc, char **argv) {
         }
     }
     if (n_pos < (query ? 3 : 2) || (!query && (!out || svg)) || (query && out)) {
-        fprintf(stderr, query ? "%s: needs CHECKPOINT, INDEX and INPUT (no -o)\n" : "%s: needs CHECKPOINT, INPUT and -o INDEX (no --svg)\n",
+        fprintf(stderr,
+                query ? "%s: needs CHECKPOINT, INDEX and INPUT (no -o)\n"
+                      : "%s: needs CHECKPOINT, INPUT and -o INDEX (no --svg)\n",
                 o.cmd);
         usage(stderr);
         return 2;
