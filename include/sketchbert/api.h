@@ -106,12 +106,40 @@ sb_status sb_sketches_add_f32(sb_sketches *s, const float *points, int n, const 
 /* Appends sketches read from a file, at most `limit` (<= 0: all):
  * - "*.npz" (sketch-rnn): split "train", "valid" or "test" (NULL: test);
  *   label: the file name without ".npz";
- * - "*.ndjson" (QuickDraw, simplified or raw coordinates): label: "word";
+ * - "*.ndjson" (QuickDraw, simplified or raw drawings): label: "word";
+ *   raw drawings are simplified first as `sketchbert prepare --simplify`
+ *   does (sb_sketches_set_simplify);
  * - a directory of `sketchbert prepare` output (memmap_sum.txt,
  *   offsets.sbidx): every class of the split (NULL: test) in the sum
  *   file's order, at most `limit` per class; label: the class.
  * Sketches with no points are skipped and counted (sb_sketches_skipped). */
 sb_status sb_sketches_load(sb_sketches *s, const char *path, const char *split, int limit);
+
+/* What sb_sketches_load does with QuickDraw ndjson drawings. Models are
+ * trained on Google's simplified drawings (aligned, scaled to 0..255,
+ * resampled, Ramer-Douglas-Peucker); raw ones (screen coordinates, dense
+ * points, time stamps) score like noise unless simplified the same way. */
+typedef enum sb_simplify {
+    SB_SIMPLIFY_AUTO = 0, /* the default: simplify the drawings that look raw */
+    SB_SIMPLIFY_ALL = 1,  /* simplify every drawing */
+    SB_SIMPLIFY_NONE = 2  /* use every drawing as it is */
+} sb_simplify;
+void sb_sketches_set_simplify(sb_sketches *s, sb_simplify mode);
+
+/* Counts over the ndjson drawings sb_sketches_load has read into s: how
+ * many looked raw, by sign (a drawing may show several), and how many were
+ * simplified. */
+typedef struct sb_raw_report {
+    int drawings;   /* ndjson drawings read (with points) */
+    int raw;        /* drawings with at least one sign below */
+    int timed;      /* a time array per stroke (raw ndjson files) */
+    int fractional; /* a coordinate that is not an integer */
+    int range;      /* a coordinate outside 0..255 */
+    int dense;      /* 20 points or more, over 40 per 100 px of path at 0..255 scale */
+    int simplified; /* drawings simplified before use */
+} sb_raw_report;
+void sb_sketches_raw_report(const sb_sketches *s, sb_raw_report *out);
+
 int sb_sketches_count(const sb_sketches *s);
 int sb_sketches_skipped(const sb_sketches *s);
 /* The points of sketch i ((n, 3) int16) and its label ("" when none). */

@@ -30,6 +30,8 @@ struct sb_sketches {
     int *n;             /* points of sketch i */
     char **label;       /* strdup'd; "" when none */
     int skipped;        /* empty sketches left out by sb_sketches_load */
+    sb_simplify simplify;   /* ndjson drawings: which to simplify */
+    sb_raw_report raw;      /* what the ndjson drawings looked like */
     int mask;           /* SGM-mask the inputs */
     uint64_t mask_seed;
 };

@@ -18,6 +18,7 @@ typedef struct cli_infer {
     const char *select;      /* --index LIST of the loaded sketches; NULL all */
     int batch_size;          /* --batch-size */
     const char *class_names; /* --class-names FILE */
+    sb_simplify simplify;    /* --simplify / --no-simplify; default auto */
 } cli_infer;
 
 void cli_infer_init(cli_infer *o, const char *cmd);
@@ -28,12 +29,14 @@ int cli_infer_option(cli_infer *o, int argc, char **argv, int *i);
 void cli_infer_usage(FILE *f);
 
 /* Context on the global --device and the model with --batch-size and
- * --class-names; prints the error and returns 1 on failure. */
+ * --class-names; prints the error and returns 1 on failure, a warning
+ * when the classes have only generic names. */
 int cli_open_model(const cli_options *co, const cli_infer *o, const char *checkpoint, sb_context **ctx,
                    sb_model_handle **m);
 /* Sketches of the input files (npz, ndjson, memmap directories), then
- * --index; warns about skipped and truncated sketches. Returns 1 after
- * printing the error. */
+ * --index; says which ndjson drawings looked raw and what was done, warns
+ * about skipped and truncated sketches. Returns 1 after printing the
+ * error. */
 int cli_load_sketches(const cli_infer *o, char **inputs, int n_inputs, const sb_model_handle *m, sb_sketches **out);
 
 /* "0,3,5-9" -> ascending list of ints (malloc'd); -1 on a bad list. */
