@@ -77,13 +77,27 @@ int sb_model_retrieval_dim(const sb_model_handle *m);
 
 /* Classes of the classification head (0 without it). Names come from, in
  * order: sb_model_set_class_names; the checkpoint's "class_names" metadata
- * (one a line); the training data's sum file named by the checkpoint's
- * config (sum_path, with its max_cls_cache and cls_limit_path) when it can
- * be read; else "class_<i>". */
+ * (one a line; `sketchbert train` writes it); for older checkpoints the
+ * training data's sum file named by the checkpoint's config (sum_path,
+ * with its max_cls_cache and cls_limit_path) when it can be read; else
+ * "class_<i>". */
 int sb_model_num_classes(const sb_model_handle *m);
 const char *sb_model_class_name(const sb_model_handle *m, int cls);
-/* Index of a class name; -1 (and an error message listing the classes)
- * when the model has no such class. */
+/* Where the class names came from. */
+typedef enum sb_class_source {
+    SB_CLASSES_NONE = 0,      /* no classification head */
+    SB_CLASSES_CHECKPOINT,    /* the checkpoint's "class_names" metadata */
+    SB_CLASSES_TRAINING_DATA, /* the sum file named by the checkpoint's config */
+    SB_CLASSES_FILE,          /* sb_model_set_class_names */
+    SB_CLASSES_GENERIC        /* none found: "class_<i>" */
+} sb_class_source;
+sb_class_source sb_model_class_source(const sb_model_handle *m);
+/* Whether two labels name the same class: equal once spaces and
+ * underscores count as the same character (QuickDraw's word "alarm clock"
+ * and the file and class name "alarm_clock"). */
+int sb_class_names_match(const char *a, const char *b);
+/* Index of a class name (sb_class_names_match); -1 (and an error message
+ * listing the classes) when the model has no such class. */
 int sb_model_class_index(const sb_model_handle *m, const char *name);
 /* Names from a file: a memmap_sum.txt (lines "<dir>/<class>.dat<TAB>n") or
  * one name a line. Extra names are ignored; missing ones stay "class_<i>". */

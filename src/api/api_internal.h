@@ -49,6 +49,7 @@ struct sb_model_handle {
     sb_model *model;
     sb_batch batch;               /* host side of one chunk */
     char **class_names;           /* cls_dim names */
+    sb_class_source class_source;
     char fingerprint[33];
 };
 

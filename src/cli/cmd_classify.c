@@ -95,9 +95,7 @@ int cmd_classify(const cli_options *co, int argc, char **argv) {
             printf("\t%s %.4f", sb_model_class_name(m, classes[(size_t)i * k + j]), (double)probs[(size_t)i * k + j]);
         printf("\n");
         int truth = given;
-        if (truth < 0)
-            for (int c = 0; c < C && truth < 0; c++)
-                if (!strcmp(sb_model_class_name(m, c), l)) truth = c;
+        if (truth < 0 && l[0]) truth = sb_model_class_index(m, l);
         if (truth < 0) continue;
         known++;
         counts[(size_t)truth * C + classes[(size_t)i * k]]++;
