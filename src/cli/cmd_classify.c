@@ -64,6 +64,7 @@ int cmd_classify(const cli_options *co, int argc, char **argv) {
     sb_context *ctx;
     sb_model_handle *m;
     if (cli_open_model(co, &o, pos[0], &ctx, &m)) return 1;
+    cli_warn_class_names(&o, pos[0], m);
     sb_sketches *s = NULL;
     int *classes = NULL, given = -1, rc = sb_model_require(m, SB_HEAD_CLASSIFY);
     float *probs = NULL;

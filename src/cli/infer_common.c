@@ -81,14 +81,17 @@ int cli_open_model(const cli_options *co, const cli_infer *o, const char *checkp
         sb_context_destroy(*ctx), *ctx = NULL;
         return 1;
     }
-    if (sb_model_class_source(*m) == SB_CLASSES_GENERIC)
-        fprintf(stderr,
-                "%s: warning: %s has no class names (a checkpoint of an older `sketchbert train`) and its "
-                "training sum file cannot be read from here: classes are called class_0 .. class_%d and "
-                "labels cannot be matched to them; give --class-names FILE (the training data's "
-                "memmap_sum.txt or one name a line)\n",
-                o->cmd, checkpoint, sb_model_num_classes(*m) - 1);
     return 0;
+}
+
+void cli_warn_class_names(const cli_infer *o, const char *checkpoint, const sb_model_handle *m) {
+    if (sb_model_class_source(m) != SB_CLASSES_GENERIC) return;
+    fprintf(stderr,
+            "%s: warning: %s has no class names (a checkpoint of an older `sketchbert train`) and its "
+            "training sum file cannot be read from here: classes are called class_0 .. class_%d and "
+            "labels cannot be matched to them; give --class-names FILE (the training data's "
+            "memmap_sum.txt or one name a line)\n",
+            o->cmd, checkpoint, sb_model_num_classes(m) - 1);
 }
 
 /* Says what the ndjson drawings of one input looked like and what was done

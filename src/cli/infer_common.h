@@ -2,7 +2,7 @@
  * their input and batch options, opening the model and reading the
  * sketches through the public API (sketchbert/sketchbert.h), warnings.
  * defines: cli_infer, cli_infer_option, cli_infer_usage, cli_open_model,
- *          cli_load_sketches, cli_parse_list */
+ *          cli_warn_class_names, cli_load_sketches, cli_parse_list */
 #ifndef SB_CLI_INFER_COMMON_H
 #define SB_CLI_INFER_COMMON_H
 
@@ -29,10 +29,12 @@ int cli_infer_option(cli_infer *o, int argc, char **argv, int *i);
 void cli_infer_usage(FILE *f);
 
 /* Context on the global --device and the model with --batch-size and
- * --class-names; prints the error and returns 1 on failure, a warning
- * when the classes have only generic names. */
+ * --class-names; prints the error and returns 1 on failure. */
 int cli_open_model(const cli_options *co, const cli_infer *o, const char *checkpoint, sb_context **ctx,
                    sb_model_handle **m);
+/* A warning when the model's classes have only generic names (an older
+ * checkpoint away from its training data), for commands that print them. */
+void cli_warn_class_names(const cli_infer *o, const char *checkpoint, const sb_model_handle *m);
 /* Sketches of the input files (npz, ndjson, memmap directories), then
  * --index; says which ndjson drawings looked raw and what was done, warns
  * about skipped and truncated sketches. Returns 1 after printing the
