@@ -145,6 +145,12 @@ check "classify a word with a space" 0 "$sb" classify "$ck" "$tmp/clock.ndjson" 
 contains "matches the class" "(1 sketches of a known class)"
 check "--label with a space" 0 "$sb" classify "$ck" "$tmp/npz/star.npz" --index 0 --class-names "$tmp/names2.txt" --label "alarm clock"
 check "--label with an underscore" 0 "$sb" classify "$ck" "$tmp/clock.ndjson" --class-names "$tmp/names2.txt" --label alarm_clock
+sed 's/alarm clock/alarm_clock/' "$tmp/clock.ndjson" >"$tmp/clock2.ndjson"
+check "embed both spellings to .npz" 0 "$sb" embed "$ck" "$tmp/clock.ndjson" "$tmp/clock2.ndjson" -o "$tmp/clock.npz"
+contains "as one class" "2 sketches x 32 encoder features, labels of 1 classes"
+check "index one spelling" 0 "$sb" retrieve index "$ck" "$tmp/clock2.ndjson" -o "$tmp/clock.idx"
+check "query with the other" 0 "$sb" retrieve query "$ck" "$tmp/clock.idx" "$tmp/clock.ndjson" --top-k 1
+contains "same label" "same label: top-1 1.0000 top-1 1.0000 (1 labelled queries)"
 
 # ---- files that are not checkpoints say what they are
 check "an npz as the checkpoint" 1 "$sb" classify "$tmp/npz/star.npz" "$tmp/mm"
