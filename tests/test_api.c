@@ -17,6 +17,7 @@
 
 #include "api/api_internal.h"
 #include "data/memmap.h"
+#include "data/quickdraw.h"
 #include "io/safetensors.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -38,7 +39,8 @@ static void yaml_of(char *buf, size_t cap, const char *tasks) {
 }
 
 /* A checkpoint of a fresh model (init seed) for the tasks; returns the model. */
-static sb_model *make_checkpoint(const char *file, const char *tasks, uint64_t seed, sb_config *cfg_out) {
+static sb_model *make_checkpoint(const char *file, const char *tasks, uint64_t seed, const char *names,
+                                 sb_config *cfg_out) {
     char yaml[2048];
     yaml_of(yaml, sizeof yaml, tasks);
     char *clean = strdup(yaml), *v = strstr(clean, "var,");
@@ -61,7 +63,7 @@ static sb_model *make_checkpoint(const char *file, const char *tasks, uint64_t s
     fclose(f);
     sb_ckpt_model cm = {params, n, NULL, NULL};
     sb_ckpt_counters c = {0};
-    if (sb_checkpoint_save(rt, file, &cm, &c, text)) {
+    if (sb_checkpoint_save(rt, file, &cm, &c, text, names)) {
         fprintf(stderr, "test_api: %s\n", sb_last_error());
         exit(1);
     }
@@ -516,6 +518,110 @@ static void check_encoder_index(sb_context *ctx) {
     sb_model_close(pre), sb_model_close(all);
 }
 
+/* Where class names come from: the checkpoint's metadata first, the
+ * training sum file for older checkpoints, else generic names; labels
+ * match class names with spaces for underscores. */
+static void check_class_names(sb_context *ctx) {
+    sb_model_handle *m = NULL;
+    t_check_true("spaces and underscores match", sb_class_names_match("alarm clock", "alarm_clock") &&
+                                                     sb_class_names_match("a_b c", "a b_c") &&
+                                                     !sb_class_names_match("alarm clock", "alarm clocks") &&
+                                                     !sb_class_names_match("alarm", "alarm_clock") &&
+                                                     !sb_class_names_match("Apple", "apple"));
+    t_check_true("names from the checkpoint's metadata", sb_model_open(ctx, path[1], 4, &m) == SB_OK &&
+                                                             sb_model_class_source(m) == SB_CLASSES_CHECKPOINT &&
+                                                             !strcmp(sb_model_class_name(m, 0), "alarm clock"));
+    t_check_true("a label with underscores finds its class", sb_model_class_index(m, "alarm_clock") == 0);
+    sb_model_close(m), m = NULL;
+    /* an older checkpoint whose training data is not there (any more) */
+    char sum[600], away[620];
+    snprintf(sum, sizeof sum, "%s/memmap_sum.txt", dir);
+    snprintf(away, sizeof away, "%s.away", sum);
+    int moved = rename(sum, away) == 0;
+    t_check_true("no metadata, no sum file: generic names", moved && sb_model_open(ctx, path[0], 4, &m) == SB_OK &&
+                                                                sb_model_class_source(m) == SB_CLASSES_GENERIC &&
+                                                                !strcmp(sb_model_class_name(m, 2), "class_2"));
+    if (moved) rename(away, sum);
+    sb_model_close(m), m = NULL;
+    t_check_true("no metadata: the sum file", sb_model_open(ctx, path[0], 4, &m) == SB_OK &&
+                                                  sb_model_class_source(m) == SB_CLASSES_TRAINING_DATA);
+    t_check_true("set names: from the file", sb_model_set_class_names(m, sum) == SB_OK &&
+                                                 sb_model_class_source(m) == SB_CLASSES_FILE);
+    sb_model_close(m), m = NULL;
+    t_check_true("maskrec only: no class source", sb_model_open(ctx, path[2], 4, &m) == SB_OK &&
+                                                      sb_model_class_source(m) == SB_CLASSES_NONE);
+    sb_model_close(m);
+}
+
+/* The points of drawing d converted as the ndjson loader does, simplified
+ * first when asked; compared with sketch i of s. */
+static int same_points(const sb_sketches *s, int i, const sb_drawing *d, int simplify) {
+    sb_drawing simple = {0};
+    int16_t *p = NULL;
+    uint32_t n = 0;
+    int got, ok = (!simplify || !sb_drawing_simplify(d, &simple)) && !sb_drawing_to_stroke3(simplify ? &simple : d, &p, &n);
+    const int16_t *q = sb_sketches_points(s, i, &got);
+    ok = ok && q && got == (int)n && !memcmp(p, q, 3 * sizeof *p * n);
+    free(p);
+    sb_drawing_free(&simple);
+    return ok;
+}
+
+/* Raw QuickDraw drawings in ndjson (screen coordinates with fractions,
+ * dense points, time stamps) are simplified as `prepare --simplify` does
+ * unless told otherwise; simplified ones are left alone. */
+static void check_raw_ndjson(void) {
+    enum { RN = 200 };
+    float *x, *y, *sx, *sy;
+    int *len, *slen;
+    sb_drawing raw, simp;
+    if (sb_drawing_alloc(&raw, 1, RN, &len, &x, &y) || sb_drawing_alloc(&simp, 1, 4, &slen, &sx, &sy)) exit(1);
+    len[0] = RN, slen[0] = 4;
+    char p[600];
+    snprintf(p, sizeof p, "%s/raw.ndjson", dir);
+    FILE *f = fopen(p, "w");
+    fputs("{\"word\":\"alarm clock\",\"drawing\":[[[", f);
+    for (int i = 0; i < RN; i++) {
+        double a = 2 * M_PI * i / (RN - 1);
+        x[i] = (float)(int)(100 * (500.25 + 300 * cos(a))) / 100, y[i] = (float)(int)(100 * (400.5 + 200 * sin(a))) / 100;
+        fprintf(f, "%s%.2f", i ? "," : "", (double)x[i]);
+    }
+    fputs("],[", f);
+    for (int i = 0; i < RN; i++) fprintf(f, "%s%.2f", i ? "," : "", (double)y[i]);
+    fputs("],[", f);
+    for (int i = 0; i < RN; i++) fprintf(f, "%s%d", i ? "," : "", 10 * i);
+    fputs("]]]}\n{\"word\":\"bee\",\"drawing\":[[[0,255,255,0],[0,0,120,120]]]}\n", f);
+    fclose(f);
+    const float square[8] = {0, 255, 255, 0, 0, 0, 120, 120};
+    memcpy(sx, square, 4 * sizeof *sx), memcpy(sy, square + 4, 4 * sizeof *sy);
+    sb_raw_report r;
+    sb_sketches *s;
+    sb_sketches_create(&s);
+    t_check_true("load raw and simplified ndjson", sb_sketches_load(s, p, NULL, 0) == SB_OK && sb_sketches_count(s) == 2);
+    sb_sketches_raw_report(s, &r);
+    t_check_true("one drawing of two looks raw, for three reasons, and is simplified",
+                 r.drawings == 2 && r.raw == 1 && r.timed == 1 && r.fractional == 1 && r.range == 1 && r.dense == 0 &&
+                     r.simplified == 1);
+    t_check_true("as sb_drawing_simplify does", same_points(s, 0, &raw, 1));
+    t_check_true("the simplified drawing as it is", same_points(s, 1, &simp, 0));
+    sb_sketches_destroy(s);
+    sb_sketches_create(&s);
+    sb_sketches_set_simplify(s, SB_SIMPLIFY_NONE);
+    sb_sketches_load(s, p, NULL, 0);
+    sb_sketches_raw_report(s, &r);
+    t_check_true("SB_SIMPLIFY_NONE: counted, kept raw", r.raw == 1 && r.simplified == 0 && same_points(s, 0, &raw, 0));
+    sb_sketches_destroy(s);
+    sb_sketches_create(&s);
+    sb_sketches_set_simplify(s, SB_SIMPLIFY_ALL);
+    sb_sketches_load(s, p, NULL, 0);
+    sb_sketches_load(s, p, NULL, 1);
+    sb_sketches_raw_report(s, &r);
+    t_check_true("SB_SIMPLIFY_ALL: every drawing, counts add up over loads",
+                 r.drawings == 3 && r.raw == 2 && r.simplified == 3 && same_points(s, 1, &simp, 1));
+    sb_sketches_destroy(s);
+    sb_drawing_free(&raw), sb_drawing_free(&simp);
+}
+
 /* Separate contexts in separate threads at once (the header's promise):
  * each thread opens its own context and model and computes the logits. */
 typedef struct {
@@ -560,14 +666,16 @@ int main(int argc, char **argv) {
     const char *names[4] = {"all", "other", "pre", "nohead"};
     for (int i = 0; i < 4; i++) snprintf(path[i], sizeof path[i], "%s/%s.safetensors", dir, names[i]);
     sb_config cfg;
-    sb_model *ref = make_checkpoint(path[0], "maskrec, sketchclsinput, sketchretrieval", 1, &cfg);
-    sb_model_destroy(make_checkpoint(path[1], "maskrec, sketchclsinput, sketchretrieval", 2, NULL));
-    sb_model_destroy(make_checkpoint(path[2], "var, maskrec", 3, NULL));
+    sb_model *ref = make_checkpoint(path[0], "maskrec, sketchclsinput, sketchretrieval", 1, NULL, &cfg);
+    sb_model_destroy(make_checkpoint(path[1], "maskrec, sketchclsinput, sketchretrieval", 2, "alarm clock\nbee\ncow", NULL));
+    sb_model_destroy(make_checkpoint(path[2], "var, maskrec", 3, NULL, NULL));
     sb_context *ctx;
     t_check_true("context", sb_context_create(&ctx, NULL) == SB_OK && strlen(sb_context_device(ctx)) > 2);
     check_model_and_features(ctx, ref, &cfg);
     check_bad_input(ctx);
     check_encoder_index(ctx);
+    check_class_names(ctx);
+    check_raw_ndjson();
     check_threads();
     sb_context_destroy(ctx);
     sb_model_destroy(ref);

@@ -7,7 +7,9 @@
 # encoder features where the checkpoint has no retrieval head), complete (SVG with
 # masked and predicted points); bad input: a checkpoint without the head a
 # command needs, empty and over-long sketches, an index of another model,
-# an unknown class, usage errors. Then the installed tree: `meson install
+# an unknown class, usage errors; raw QuickDraw drawings simplified (and
+# said so); class names from the checkpoint with the training data gone,
+# older checkpoints; labels with spaces; files that are not checkpoints. Then the installed tree: `meson install
 # --destdir`, examples/classify.c compiled with pkg-config against it, run.
 # usage: test_infer.sh SKETCHBERT SKETCHBERT-SYNTH BUILD_ROOT SOURCE_ROOT CC...
 # (CC... is the C compiler's command, e.g. `ccache cc`)
@@ -95,6 +97,68 @@ check "--index not a list" 2 "$sb" classify "$ck" "$tmp/mm" --index 3-1
 check "classify ndjson with an empty and a long sketch" 0 "$sb" classify "$ck" "$tmp/odd.ndjson"
 contains "empty sketch skipped" "1 sketches with no points skipped"
 contains "long sketch cut" "1 of 2 sketches have more than 47 points and are cut"
+
+# ---- raw QuickDraw drawings (screen coordinates, time stamps): simplified as `prepare --simplify` does
+awk 'BEGIN { pi = atan2(0, -1)
+  for (d = 0; d < 4; d++) {
+    printf "{\"word\":\"circle\",\"drawing\":[[["
+    for (i = 0; i < 90; i++) printf "%s%.2f", i ? "," : "", 600.5 + 200 * cos(2 * pi * i / 89)
+    printf "],["; for (i = 0; i < 90; i++) printf "%s%.2f", i ? "," : "", 400 + (200 - 45 * d) * sin(2 * pi * i / 89)
+    printf "],["; for (i = 0; i < 90; i++) printf "%s%d", i ? "," : "", 16 * i
+    print "]]]}" } }' >"$tmp/raw.ndjson"
+check "prepare --simplify raw drawings" 0 "$sb" prepare --quiet --threads 1 --simplify --valid 0 --test 1 \
+  --out "$tmp/rawmm" "$tmp/raw.ndjson"
+check "classify raw drawings" 0 "$sb" classify "$ck" "$tmp/raw.ndjson" --top-k 2
+contains "says what it found and did" "raw.ndjson: 4 of 4 drawings look like raw QuickDraw data (4 with time stamps, 4 with fractional coordinates, 4 outside 0..255, 0 with dense points): 4 simplified as"
+grep '^[0-9]' "$tmp/out" | cut -f3- | sort >"$tmp/raw.cls"
+{ "$sb" classify "$ck" "$tmp/rawmm" --split train --top-k 2; "$sb" classify "$ck" "$tmp/rawmm" --top-k 2; } |
+  grep '^[0-9]' | cut -f3- | sort >"$tmp/rawmm.cls"
+check "scored as the drawings prepare --simplify wrote" 0 diff "$tmp/rawmm.cls" "$tmp/raw.cls"
+check "classify raw drawings with --no-simplify" 0 "$sb" classify "$ck" "$tmp/raw.ndjson" --top-k 2 --no-simplify
+contains "warns" "kept as they are (--no-simplify)"
+grep '^[0-9]' "$tmp/out" | cut -f3- | sort >"$tmp/raw-kept.cls"
+check "which scores them differently" 1 diff -q "$tmp/raw-kept.cls" "$tmp/raw.cls"
+check "embed --simplify" 0 "$sb" embed "$ck" "$tmp/odd.ndjson" --simplify -o "$tmp/s.csv"
+contains "simplifies every drawing" "odd.ndjson: 2 of 2 drawings simplified (--simplify)"
+check "retrieve index --simplify" 0 "$sb" retrieve index "$ck" "$tmp/raw.ndjson" --simplify -o "$tmp/raw.idx"
+check "complete --simplify" 0 "$sb" complete "$ck" "$tmp/raw.ndjson" --simplify --index 1 -o "$tmp/raw.svg"
+
+# ---- class names from the checkpoint itself, wherever the training data went
+check "the checkpoint names its classes" 0 grep -aq '"class_names":"circle\\nsquare\\ntriangle\\nstar"' "$ck"
+# a checkpoint as written before class_names: the key renamed, same size
+LC_ALL=C sed 's/"class_names":/"old_names__":/' "$ck" >"$tmp/old.safetensors"
+mv "$tmp/mm" "$tmp/mm.away"
+check "classify without the training data" 0 "$sb" classify "$ck" "$tmp/npz/star.npz" --index 0-3 --top-k 1
+contains "real class names" "^0	star	\(circle\|square\|triangle\|star\) "
+contains "and the accuracy" "^accuracy: top-1"
+check "an older checkpoint without its training data" 0 "$sb" classify "$tmp/old.safetensors" "$tmp/npz/star.npz" --index 0-3 --top-k 1
+contains "generic names" "^0	star	class_[0-3] "
+contains "with a warning" "has no class names .* classes are called class_0 .. class_3"
+mv "$tmp/mm.away" "$tmp/mm"
+check "an older checkpoint with its training data" 0 "$sb" classify "$tmp/old.safetensors" "$tmp/npz/star.npz" --index 0-3 --top-k 1
+contains "names from the sum file" "^accuracy: top-1"
+
+# ---- labels: QuickDraw's word "alarm clock" is the class alarm_clock
+printf 'circle\nsquare\nalarm_clock\nstar\n' >"$tmp/names2.txt"
+echo '{"word":"alarm clock","drawing":[[[0,100,50,0],[0,0,90,0]]]}' >"$tmp/clock.ndjson"
+check "classify a word with a space" 0 "$sb" classify "$ck" "$tmp/clock.ndjson" --class-names "$tmp/names2.txt"
+contains "matches the class" "(1 sketches of a known class)"
+check "--label with a space" 0 "$sb" classify "$ck" "$tmp/npz/star.npz" --index 0 --class-names "$tmp/names2.txt" --label "alarm clock"
+check "--label with an underscore" 0 "$sb" classify "$ck" "$tmp/clock.ndjson" --class-names "$tmp/names2.txt" --label alarm_clock
+sed 's/alarm clock/alarm_clock/' "$tmp/clock.ndjson" >"$tmp/clock2.ndjson"
+check "embed both spellings to .npz" 0 "$sb" embed "$ck" "$tmp/clock.ndjson" "$tmp/clock2.ndjson" -o "$tmp/clock.npz"
+contains "as one class" "2 sketches x 32 encoder features, labels of 1 classes"
+check "index one spelling" 0 "$sb" retrieve index "$ck" "$tmp/clock2.ndjson" -o "$tmp/clock.idx"
+check "query with the other" 0 "$sb" retrieve query "$ck" "$tmp/clock.idx" "$tmp/clock.ndjson" --top-k 1
+contains "same label" "same label: top-1 1.0000 top-1 1.0000 (1 labelled queries)"
+
+# ---- files that are not checkpoints say what they are
+check "an npz as the checkpoint" 1 "$sb" classify "$tmp/npz/star.npz" "$tmp/mm"
+contains "says so" "star.npz is a NumPy .npz archive (sketch data?), not a safetensors checkpoint"
+check "a config as the checkpoint" 1 "$sb" classify "$tmp/all.yml" "$tmp/mm"
+contains "says so" "all.yml is a text file (a YAML config?)"
+check "the run folder as the checkpoint" 1 "$sb" classify "$tmp/all" "$tmp/mm"
+contains "says so" "is a directory, not a safetensors checkpoint; give the checkpoint file in it"
 
 # ---- embed
 check "embed encoder features to .npy" 0 "$sb" embed "$ck" "$tmp/mm" -o "$tmp/e.npy"
@@ -219,7 +283,8 @@ check "the example on ndjson" 0 "$tmp/classify" "$ck" "$tmp/odd.ndjson"
 check "the example reports errors" 1 "$tmp/classify" "$pre" "$tmp/odd.ndjson"
 contains "in words" "has no sketchclsinput head (it has: maskrec)"
 
-# ---- real QuickDraw drawings (../shared/data), when present: read, cut, classify, index, complete
+# ---- real QuickDraw drawings (../shared/data), when present: read, cut, classify, index, complete;
+# raw drawings score as Google's simplified versions of them
 qd=$src/../shared/data/quickdraw/simplified
 if [ -f "$qd/apple.ndjson" ] && [ -f "$qd/bee.ndjson" ]; then
   check "classify real ndjson drawings" 0 "$sb" classify "$ck" "$qd/apple.ndjson" "$qd/bee.ndjson" --limit 20
@@ -233,6 +298,12 @@ if [ -f "$qd/apple.ndjson" ] && [ -f "$qd/bee.ndjson" ]; then
   truth "each finds itself at distance 0" "n == 5" "n = $self"
   check "complete a real drawing" 0 "$sb" complete "$ck" "$qd/apple.ndjson" --index 3 -o "$tmp/real.svg"
   check "the example on real drawings" 0 "$tmp/classify" "$ck" "$qd/bee.ndjson"
+  check "classify Google's simplified drawings" 0 "$sb" classify "$ck" "$qd/apple.ndjson" --limit 25 --top-k 1
+  grep '^[0-9]' "$tmp/out" >"$tmp/google.cls"
+  check "classify the same drawings raw" 0 "$sb" classify "$ck" "$qd/../raw/apple.ndjson" --limit 25 --top-k 1
+  contains "found raw and simplified" "apple.ndjson: 25 of 25 drawings look like raw QuickDraw data (25 with time stamps"
+  same=$(grep '^[0-9]' "$tmp/out" | paste - "$tmp/google.cls" | awk -F'\t' '$3 == $6' | wc -l)
+  truth "most score exactly as Google's simplified ones" "n >= 20" "n = $same"
 else
   echo "# no ../shared/data/quickdraw/simplified: real-data checks skipped"
 fi

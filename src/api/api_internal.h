@@ -30,6 +30,8 @@ struct sb_sketches {
     int *n;             /* points of sketch i */
     char **label;       /* strdup'd; "" when none */
     int skipped;        /* empty sketches left out by sb_sketches_load */
+    sb_simplify simplify;   /* ndjson drawings: which to simplify */
+    sb_raw_report raw;      /* what the ndjson drawings looked like */
     int mask;           /* SGM-mask the inputs */
     uint64_t mask_seed;
 };
@@ -47,6 +49,7 @@ struct sb_model_handle {
     sb_model *model;
     sb_batch batch;               /* host side of one chunk */
     char **class_names;           /* cls_dim names */
+    sb_class_source class_source;
     char fingerprint[33];
 };
 

@@ -64,6 +64,7 @@ int cmd_classify(const cli_options *co, int argc, char **argv) {
     sb_context *ctx;
     sb_model_handle *m;
     if (cli_open_model(co, &o, pos[0], &ctx, &m)) return 1;
+    cli_warn_class_names(&o, pos[0], m);
     sb_sketches *s = NULL;
     int *classes = NULL, given = -1, rc = sb_model_require(m, SB_HEAD_CLASSIFY);
     float *probs = NULL;
@@ -95,9 +96,7 @@ int cmd_classify(const cli_options *co, int argc, char **argv) {
             printf("\t%s %.4f", sb_model_class_name(m, classes[(size_t)i * k + j]), (double)probs[(size_t)i * k + j]);
         printf("\n");
         int truth = given;
-        if (truth < 0)
-            for (int c = 0; c < C && truth < 0; c++)
-                if (!strcmp(sb_model_class_name(m, c), l)) truth = c;
+        if (truth < 0 && l[0]) truth = sb_model_class_index(m, l);
         if (truth < 0) continue;
         known++;
         counts[(size_t)truth * C + classes[(size_t)i * k]]++;

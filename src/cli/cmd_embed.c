@@ -76,9 +76,9 @@ static int label_classes(const sb_sketches *s, int n, int32_t *labels, const cha
     *names = NULL;
     for (int i = 0; i < n; i++) {
         const char *l = sb_sketches_label(s, i);
-        int c = !l[0] ? -1 : last >= 0 && !strcmp((*names)[last], l) ? last : -2; /* inputs come class by class */
+        int c = !l[0] ? -1 : last >= 0 && sb_class_names_match((*names)[last], l) ? last : -2; /* inputs come class by class */
         for (int k = 0; k < count && c == -2; k++)
-            if (!strcmp((*names)[k], l)) c = k;
+            if (sb_class_names_match((*names)[k], l)) c = k;
         if (c == -2) {
             const char **g = realloc(*names, sizeof *g * (size_t)(count + 1));
             if (!g) return free(*names), *names = NULL, -1;

@@ -103,7 +103,7 @@ static int do_query(const char *cmd, sb_model_handle *m, const sb_sketches *s, c
             int it = items[(size_t)i * k + j];
             const char *il = sb_index_label(x, it);
             printf("%d\t%s\t%d\t%d\t%s\t%.4f\n", i, ql, j + 1, it, il, (double)d[(size_t)i * k + j]);
-            if (ql[0] && !strcmp(ql, il)) {
+            if (ql[0] && sb_class_names_match(ql, il)) {
                 hit1 += j == 0;
                 any = 1;
             }
