@@ -29,8 +29,8 @@ int sb_gemm_batched(sb_runtime *rt, int trans_a, int trans_b, size_t M, size_t N
 
 /* The path for device d: choice "clblast", "host" or "auto"; NULL or ""
  * means $SKETCHBERT_GEMM, and unset means auto. Auto is the host BLAS when
- * the build has one and the device is a CPU (or a non-GPU device whose
- * memory is host memory), else CLBlast. "host" in a build without a host
+ * the build has one and the device is a CPU or reports host-unified
+ * memory, and is not (also) a GPU; else CLBlast. "host" in a build without a host
  * BLAS, or an unknown choice, is an error. */
 int sb_gemm_path_for(const sb_device_info *d, const char *choice, sb_gemm_path *out);
 
