@@ -4,7 +4,8 @@
  * (sb_dataset batches through the internal model: transform, tokens and
  * SGM masks as training), batch-size invariance, top-k and softmax,
  * pooling, the index (save/load/query against brute force, another
- * model refused), completion (the normalisation undone, given and random
+ * model refused; of pooled encoder features without a retrieval head),
+ * completion (the normalisation undone, given and random
  * points), and bad input: missing heads named, empty, malformed and
  * over-long sketches, unknown classes, files that are not checkpoints. */
 #include <math.h>
@@ -140,6 +141,30 @@ static double max_rel(const float *a, const float *b, size_t n) {
 }
 
 // ---- the checks
+
+/* The index file's sketch block, damaged: a sketch of 0 points, a byte too
+ * many. path is a saved index of the sketches s. */
+static void check_index_sketch_block(sb_model_handle *m, const char *path, const sb_sketches *s) {
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[1 << 16];
+    size_t size = f ? fread(buf, 1, sizeof buf, f) : 0, points = 0;
+    if (f) fclose(f);
+    for (int i = 0; i < sb_sketches_count(s); i++) points += (size_t)s->n[i];
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    sb_index *y = NULL;
+    size_t last = size - 6 * points - 4; /* the last sketch's point count */
+    unsigned char keep = buf[last];
+    buf[last] = 0;
+    f = fopen(bad, "wb");
+    if (f) fwrite(buf, 1, size, f), fclose(f);
+    t_check_error("an index sketch of 0 points", sb_index_load(m, bad, &y), "has 0 points");
+    buf[last] = keep;
+    f = fopen(bad, "wb");
+    if (f) fwrite(buf, 1, size + 1, f), fclose(f);
+    t_check_error("a byte after the sketches", sb_index_load(m, bad, &y), "do not fill the");
+    remove(bad);
+}
 
 static void check_model_and_features(sb_context *ctx, sb_model *ref_model, const sb_config *cfg) {
     sb_model_handle *m, *m1;
@@ -317,7 +342,14 @@ static void check_model_and_features(sb_context *ctx, sb_model *ref_model, const
     t_check_true("each sketch finds itself first at distance 0", self);
     t_check("distances are the features' Euclidean distances", derr, 1e-4);
     t_check_true("nearest first; -1 and infinity past the index", order && tail);
+    int kept = 1, na, nb;
+    for (int i = 0; i < N; i++) {
+        const int16_t *pa = sb_index_points(y, i, &na), *pb = sb_sketches_points(s, i, &nb);
+        kept = kept && pa && na == nb && !memcmp(pa, pb, sizeof *pa * 3 * (size_t)na);
+    }
+    t_check_true("the loaded index holds the sketches", kept && sb_index_points(y, N, &na) == NULL && na == 0);
     sb_index_destroy(y);
+    check_index_sketch_block(m, ipath, s);
 
     sb_model_handle *other;
     sb_model_open(ctx, path[1], 4, &other);
@@ -420,6 +452,70 @@ static void check_bad_input(sb_context *ctx) {
     sb_sketches_destroy(s);
 }
 
+/* An index of pooled encoder features: built with a model that has no
+ * retrieval head, loaded back knowing which features it holds, its
+ * distances those of sb_encode's features; never taken for a retrieval
+ * index (or the other way round). */
+static void check_encoder_index(sb_context *ctx) {
+    sb_model_handle *pre = NULL, *all = NULL;
+    sb_sketches *s = NULL;
+    sb_index *x = NULL, *y = NULL;
+    char p[600], q[600];
+    snprintf(p, sizeof p, "%s/enc.sbindex", dir);
+    snprintf(q, sizeof q, "%s/rel.sbindex", dir);
+    int ok = sb_model_open(ctx, path[2], 4, &pre) == SB_OK && sb_model_open(ctx, path[0], 4, &all) == SB_OK &&
+             sb_sketches_create(&s) == SB_OK && sb_sketches_load(s, dir, "test", 0) == SB_OK;
+    t_check_true("an encoder index without a retrieval head: build, save, load",
+                 ok && sb_index_create_encoder(pre, SB_POOL_MEAN, &x) == SB_OK && sb_index_add(x, pre, s) == SB_OK &&
+                     sb_index_save(x, p) == SB_OK && sb_index_load(pre, p, &y) == SB_OK);
+    t_check_true("it knows its features", y && !strcmp(sb_index_features(y), "encoder mean") &&
+                                              !strcmp(sb_index_features(x), "encoder mean") && sb_index_size(y) == N);
+    enum { K = 2 };
+    int items[N * K];
+    float dist[N * K], f[N * H];
+    t_check_true("query it", y && sb_encode(pre, s, SB_POOL_MEAN, f) == SB_OK &&
+                                 sb_index_query(y, pre, s, K, items, dist) == SB_OK);
+    double err = 0;
+    int same = 1;
+    for (int i = 0; i < N; i++) { /* the K nearest by mean-pooled features, lower index on ties */
+        double best[K] = {INFINITY, INFINITY};
+        int at[K] = {-1, -1};
+        for (int t = 0; t < N; t++) {
+            double d = 0;
+            for (int h = 0; h < H; h++) d += pow((double)f[i * H + h] - f[t * H + h], 2);
+            d = sqrt(d);
+            if (d < best[0]) best[1] = best[0], at[1] = at[0], best[0] = d, at[0] = t;
+            else if (d < best[1]) best[1] = d, at[1] = t;
+        }
+        for (int j = 0; j < K; j++) {
+            err = fmax(err, fabs(best[j] - dist[i * K + j]));
+            same = same && items[i * K + j] == at[j];
+        }
+        same = same && at[0] == i;
+    }
+    t_check_true("neighbours by the encoder's mean-pooled features, each sketch first", same);
+    t_check("their distances", err, 1e-4);
+    sb_index_destroy(x), sb_index_destroy(y), x = y = NULL;
+    t_check_error("a model with the head refuses it", sb_index_load(all, p, &y), "was built by another model");
+    t_check_true("first-row features of a model with the head",
+                 sb_index_create_encoder(all, SB_POOL_FIRST, &x) == SB_OK && sb_index_add(x, all, s) == SB_OK &&
+                     sb_index_save(x, p) == SB_OK && sb_index_load(all, p, &y) == SB_OK &&
+                     !strcmp(sb_index_features(y), "encoder first"));
+    sb_index_destroy(x), sb_index_destroy(y), x = y = NULL;
+    t_check_true("its retrieval index", sb_index_create(all, &x) == SB_OK && sb_index_add(x, all, s) == SB_OK &&
+                                            sb_index_save(x, q) == SB_OK && !strcmp(sb_index_features(x), "retrieval"));
+    t_check_error("is refused by the headless model", sb_index_load(pre, q, &y), "was built by another model");
+    t_check_error("an unknown pooling", sb_index_create_encoder(pre, (sb_pool)7, &y), "unknown pooling 7");
+    sb_index_destroy(x), x = NULL;
+    t_check_true("an empty index saves and loads",
+                 sb_index_create_encoder(pre, SB_POOL_MEAN, &x) == SB_OK && sb_index_save(x, p) == SB_OK &&
+                     sb_index_load(pre, p, &y) == SB_OK && sb_index_size(y) == 0);
+    sb_index_destroy(y);
+    sb_index_destroy(x);
+    sb_sketches_destroy(s);
+    sb_model_close(pre), sb_model_close(all);
+}
+
 /* Separate contexts in separate threads at once (the header's promise):
  * each thread opens its own context and model and computes the logits. */
 typedef struct {
@@ -471,6 +567,7 @@ int main(int argc, char **argv) {
     t_check_true("context", sb_context_create(&ctx, NULL) == SB_OK && strlen(sb_context_device(ctx)) > 2);
     check_model_and_features(ctx, ref, &cfg);
     check_bad_input(ctx);
+    check_encoder_index(ctx);
     check_threads();
     sb_context_destroy(ctx);
     sb_model_destroy(ref);

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The command-line tool end to end on synthetic data: help and usage
-# errors, prepare, data stats, render, devices; exit codes as documented.
+# errors, prepare (and into an existing dataset), config errors and --set,
+# data stats, render, devices; exit codes as documented.
 # The commands that take a checkpoint also take an original PyTorch file.
 # usage: test_cli.sh SKETCHBERT SKETCHBERT-SYNTH FIXTURES
 sb=$1 synth=$2 fixtures=$3
@@ -18,6 +19,24 @@ check "data stats --help" 0 "$sb" data stats --help
 check "synthetic sketches" 0 "$synth" --out "$tmp/npz" --classes circle,square,star --train 30 --valid 5 --test 5
 check "prepare" 0 "$sb" prepare --quiet --out "$tmp/mm" "$tmp/npz/circle.npz" "$tmp/npz/square.npz" "$tmp/npz/star.npz"
 contains "prepare reports its totals" "90 train, 15 valid, 15 test"
+check "prepare into an existing dataset is refused" 1 "$sb" prepare --quiet --out "$tmp/mm" "$tmp/npz/circle.npz"
+contains "names the folder and --overwrite" "$tmp/mm is not empty.*pass --overwrite"
+check "prepare --overwrite" 0 "$sb" prepare --quiet --overwrite --out "$tmp/mm" "$tmp/npz/circle.npz" \
+  "$tmp/npz/square.npz" "$tmp/npz/star.npz"
+# configs: typos are errors, --set on every command that reads a config
+config cfg maskrec 1 run "layers_setting: [[2, 16, 32]]"
+sed 's/^learning_rate:/learning_rat:/' "$tmp/cfg.yml" >"$tmp/typo.yml"
+check "a key typo in the config" 1 "$sb" train "$tmp/typo.yml"
+contains "names file:line, the key and the nearest key" "typo.yml:[0-9]*: unknown key 'learning_rat' (did you mean learning_rate?)"
+check "a directory as the config" 1 "$sb" test "$tmp"
+contains "says it is a directory" "cannot open: it is a directory"
+for cmd in train test "bench model"; do
+  # $cmd unquoted: "bench model" is two words
+  check "$cmd --set with a typo" 1 "$sb" $cmd "$tmp/cfg.yml" --set learning_rat=0.1
+  contains "$cmd names the --set" "--set learning_rat=0.1: unknown key 'learning_rat' (did you mean learning_rate?)"
+done
+check "train with --set" 0 "$sb" train "$tmp/cfg.yml" --quiet --steps 1 --set batch_size=3 --set "log_dir=$tmp/setrun"
+check "the run took the --set values" 0 grep -q "^batch_size: 3$" "$tmp/setrun/config.yml"
 check "data stats" 0 "$sb" data stats "$tmp/mm"
 contains "stats per class" "square  *30  *5  *5"
 check "render from memmap" 0 "$sb" render --memmap "$tmp/mm" --class star --index 0-3 -o "$tmp/star.svg"

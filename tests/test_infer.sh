@@ -1,8 +1,10 @@
 #!/bin/sh
 # The inference commands end to end on synthetic sketches (4 classes), with
-# a tiny model trained here for 60 steps on all three tasks: embed (.npy
-# and CSV), classify (accuracy well above chance), retrieve index/query
-# (each indexed sketch finds itself at distance 0), complete (SVG with
+# a tiny model trained here for 60 steps on all three tasks: embed (.npy,
+# .npz with labels and class names, CSV), classify (accuracy well above chance, per class and as a
+# confusion matrix), retrieve index/query
+# (each indexed sketch finds itself at distance 0; drawn to SVG; pooled
+# encoder features where the checkpoint has no retrieval head), complete (SVG with
 # masked and predicted points); bad input: a checkpoint without the head a
 # command needs, empty and over-long sketches, an index of another model,
 # an unknown class, usage errors. Then the installed tree: `meson install
@@ -62,6 +64,23 @@ contains "names the heads it has" "has no sketchclsinput head (it has: maskrec)"
 printf 'a\nb\nc\nd\n' >"$tmp/names.txt"
 check "class names from a file" 0 "$sb" classify "$ck" "$tmp/mm" --class-names "$tmp/names.txt" --index 0
 contains "renamed classes" "^0	circle	[abcd] "
+check "classify with a confusion matrix" 0 "$sb" classify "$ck" "$tmp/mm" --top-k 1 --confusion "$tmp/conf.csv"
+cp "$tmp/out" "$tmp/classify_conf"
+check "its header names the classes" 0 grep -qx 'true\\predicted,circle,square,triangle,star' "$tmp/conf.csv"
+# rows sum to the printed per-class counts, diagonal / row to the per-class
+# accuracy, the whole diagonal to the overall top-1 over 32 sketches
+bad=$(awk -F, 'FNR == NR { split($0, w, " ")
+    if (w[1] == "class") { sub(/:$/, "", w[2]); acc[w[2]] = w[4]; cnt[w[2]] = substr(w[5], 2) }
+    if (w[1] == "accuracy:") top1 = w[3]
+    next }
+  FNR > 1 { s = 0; for (i = 2; i <= NF; i++) s += $i; diag += $FNR; tot += s; rows++
+    if (s != cnt[$1] + 0 || sprintf("%.4f", $FNR / s) != acc[$1]) bad++ }
+  END { if (rows != 4 || tot != 32 || sprintf("%.4f", diag / tot) != top1) bad++; print bad + 0 }' \
+  "$tmp/classify_conf" "$tmp/conf.csv")
+truth "confusion rows, diagonal and printed accuracies agree" "b == 0" "b = $bad"
+check "a confusion matrix needs known classes" 1 "$sb" classify "$ck" "$tmp/mm" --class-names "$tmp/names.txt" \
+  --confusion "$tmp/conf2.csv"
+check "and none is written" 1 test -e "$tmp/conf2.csv"
 check "--index out of range" 1 "$sb" classify "$ck" "$tmp/mm" --index 500
 contains "says how many there are" "--index 500: the input has 32 sketches"
 check "--index not a list" 2 "$sb" classify "$ck" "$tmp/mm" --index 3-1
@@ -86,6 +105,27 @@ truth ".npy size is header + 32 x 32 floats" "s == 128 + 32 * 32 * 4" "s = $size
 check "embed retrieval features to CSV" 0 "$sb" embed "$ck" "$tmp/mm" --features retrieval --pool first -o "$tmp/e.csv"
 rows=$(wc -l <"$tmp/e.csv") cols=$(head -1 "$tmp/e.csv" | awk -F, '{ print NF }')
 truth "CSV has a header and 32 rows of index, label and 16 features" "r == 33 && c == 18" "r = $rows; c = $cols"
+labels=$(awk -F, 'NR > 1 { n[$2]++ } END { print n["\"circle\""] + 0, n["\"star\""] + 0 }' "$tmp/e.csv")
+check "CSV labels: 8 circles and 8 stars" 0 test "$labels" = "8 8"
+printf '{"word":"na\303\257ve","drawing":[[[0,10,20],[0,10,0]]]}\n' >"$tmp/u.ndjson"
+check "embed to .npz" 0 "$sb" embed "$ck" "$tmp/npz/star.npz" "$tmp/odd.ndjson" "$tmp/u.ndjson" -o "$tmp/e.npz"
+contains "with labels" "11 sketches x 32 encoder features, labels of 3 classes"
+check "the same to .npy" 0 "$sb" embed "$ck" "$tmp/npz/star.npz" "$tmp/odd.ndjson" "$tmp/u.ndjson" -o "$tmp/e2.npy"
+# read back without NumPy: names in order of first appearance (UTF-32),
+# each sketch's label an index into them, the features those of the .npy
+check "the .npz reads back" 0 python3 -c '
+import ast, struct, sys, zipfile
+def arr(b):
+    n = struct.unpack("<H", b[8:10])[0]
+    return ast.literal_eval(b[10:10 + n].decode("latin1")), b[10 + n:]
+z = zipfile.ZipFile(sys.argv[1])
+(fh, f), (lh, l), (nh, nm) = (arr(z.read(k + ".npy")) for k in ("features", "labels", "names"))
+w = int(nh["descr"][2:])
+names = [nm[4 * w * i:4 * w * (i + 1)].decode("utf-32-le").rstrip("\0") for i in range(nh["shape"][0])]
+labels = list(struct.unpack("<%di" % lh["shape"][0], l))
+got = (names, labels, fh["descr"], fh["shape"], f == arr(open(sys.argv[2], "rb").read())[1])
+want = (["star", "circle", "na\u00efve"], [0] * 8 + [1, 0, 2], "<f4", (11, 32), True)
+sys.exit(0 if got == want else print(got) or 1)' "$tmp/e.npz" "$tmp/e2.npy"
 check "retrieval features need the head" 1 "$sb" embed "$pre" "$tmp/mm" --features retrieval -o "$tmp/e2.csv"
 contains "names the heads it has" "has no sketchretrieval head (it has: maskrec)"
 check "embed from the maskrec-only model" 0 "$sb" embed "$pre" "$tmp/mm" --pool first -o "$tmp/e3.csv"
@@ -97,6 +137,30 @@ check "query the indexed sketches" 0 "$sb" retrieve query "$ck" "$tmp/idx" "$tmp
 self=$(awk -F'\t' '$3 == 1 && $1 == $4 && $6 == 0 { n++ } END { print n + 0 }' "$tmp/out")
 truth "each sketch finds itself first at distance 0" "n == 32" "n = $self"
 contains "label summary" "same label: top-1 1.0000"
+check "draw two queries and their 3 nearest" 0 "$sb" retrieve query "$ck" "$tmp/idx" "$tmp/mm" --index 0,9 --top-k 3 \
+  --svg "$tmp/q.svg"
+cp "$tmp/out" "$tmp/query_svg"
+# captions: each query, then its neighbours as printed (rank, item, label,
+# distance); 8 cells, each with strokes; the first neighbour (the query
+# itself) drawn with as many strokes as the query
+bad=$(awk -F'\t' 'FNR == NR { if (NF == 6) { if ($3 == 1) want[++n] = "query " $1 ": " $2
+      want[++n] = $3 ". #" $4 " " $5; dist[n] = $6 }
+    next }
+  /<rect/ { cell++ }
+  /<line/ { lines[cell]++ }
+  /<text/ { t = $0; sub(/^<text[^>]*>/, "", t); sub(/<\/text>$/, "", t); got[++m] = t }
+  END { bad = m != 8 || n != 8 || cell != 8
+    for (i = 1; i <= n; i++) {
+      g = got[i]
+      if (i in dist) { d = g; sub(/.* /, "", d); sub(/ [^ ]*$/, "", g)
+        if (d - dist[i] > 6e-4 || dist[i] - d > 6e-4) bad++ }
+      if (g != want[i]) bad++
+    }
+    for (c = 1; c <= 8; c++) if (!(lines[c] > 0)) bad++
+    if (lines[1] != lines[2] || lines[5] != lines[6]) bad++
+    print bad }' "$tmp/query_svg" "$tmp/q.svg")
+truth "the SVG draws each query and its neighbours as printed" "b == 0" "b = $bad"
+check "--svg is for queries" 2 "$sb" retrieve index "$ck" "$tmp/mm" -o "$tmp/idx3" --svg "$tmp/q2.svg"
 check "query from another split, batches of 3" 0 "$sb" retrieve query "$ck" "$tmp/idx" "$tmp/mm" --split valid --batch-size 3
 hit=$(awk '/^same label:/ { print $4 }' "$tmp/out")
 echo "# valid queries against the test index: same label top-1 $hit"
@@ -105,7 +169,16 @@ config rel2 "sketchretrieval" 1 rel2 "get_type: triplet"
 check "train another retrieval model (1 step)" 0 "$sb" train "$tmp/rel2.yml" --quiet
 check "query with the other model" 1 "$sb" retrieve query "$tmp/rel2/latest_ckpt.safetensors" "$tmp/idx" "$tmp/mm"
 contains "says so" "was built by another model"
-check "index with a maskrec-only checkpoint" 1 "$sb" retrieve index "$pre" "$tmp/mm" -o "$tmp/idx2"
+check "index with a maskrec-only checkpoint" 0 sh -c "'$sb' retrieve index '$pre' '$tmp/mm' -o '$tmp/idx2' 2>'$tmp/err'"
+check "says on stderr it indexes pooled encoder features" 0 grep -q \
+  "has no sketchretrieval head (it has: maskrec): indexing the encoder's features, mean-pooled (32 values), instead" \
+  "$tmp/err"
+check "query that index" 0 sh -c "'$sb' retrieve query '$pre' '$tmp/idx2' '$tmp/mm' --top-k 2 2>'$tmp/err'"
+self=$(awk -F'\t' '$3 == 1 && $1 == $4 && $6 == 0 { n++ } END { print n + 0 }' "$tmp/out")
+truth "each sketch finds itself first by its encoder features" "n == 32" "n = $self"
+check "the query says so too" 0 grep -q "idx2 holds mean-pooled encoder features, not retrieval features" "$tmp/err"
+check "the retrieval model refuses the encoder index" 1 "$sb" retrieve query "$ck" "$tmp/idx2" "$tmp/mm"
+contains "as another model's" "was built by another model"
 check "a corrupt index" 1 "$sb" retrieve query "$ck" "$tmp/all.yml" "$tmp/mm"
 contains "names the file" "is not a sketchbert index file"
 

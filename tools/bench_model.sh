@@ -114,10 +114,11 @@ for name in $models; do
             row_load=$(load | cut -d' ' -f1)
             for rep in $(seq "$reps"); do
                 echo "$name batch $batch T $max_length $phase ($n_steps steps after $n_warmup), run $rep of $reps ..." >&2
-                args="--batch $batch --max-length $max_length --steps $n_steps --warmup $n_warmup --$phase"
-                "$bin" bench model "$config" $args >> "$tmp/ours" 2>&1 || { cat "$tmp/ours" >&2; exit 1; }
-                "$PYTHON" "$root/tools/bench_model_torch.py" "$config" $args --threads "$threads" >> "$tmp/torch" 2>&1 ||
-                    { cat "$tmp/torch" >&2; exit 1; }
+                args="--batch $batch --steps $n_steps --warmup $n_warmup --$phase"
+                "$bin" bench model "$config" --set "max_length=$max_length" $args >> "$tmp/ours" 2>&1 ||
+                    { cat "$tmp/ours" >&2; exit 1; }
+                "$PYTHON" "$root/tools/bench_model_torch.py" "$config" --max-length "$max_length" $args \
+                    --threads "$threads" >> "$tmp/torch" 2>&1 || { cat "$tmp/torch" >&2; exit 1; }
             done
             set -- $(step_times "$phase" "$tmp/ours") $(step_times "$phase" "$tmp/torch")
             path=$(sed -n 's/^gemm: \([A-Za-z]*\( BLAS\)\{0,1\}\).*/\1/p' "$tmp/ours" | head -1)

@@ -131,7 +131,7 @@ fi
 for m in $models; do
     for b in $batches; do
         if step "bench model $m $b" run sketchbert bench model "$here/configs/${m}_pretrain.yml" --batch "$b" \
-            --max-length 250 --steps "$steps" --warmup "$warmup"; then
+            --set max_length=250 --steps "$steps" --warmup "$warmup"; then
             note "bench model $m batch $b T 250 ($secs s):"
             grep -E '^(gemm|device memory|train|infer|peak RSS)' "$out/step.txt" | sed 's/^/    /' | tee -a "$summary"
         else

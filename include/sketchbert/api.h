@@ -151,19 +151,28 @@ sb_status sb_retrieval_features(sb_model_handle *m, const sb_sketches *s, float 
 
 /* An empty index for m's retrieval features. */
 sb_status sb_index_create(const sb_model_handle *m, sb_index **out);
+/* An empty index for m's encoder features pooled by `pool` (as sb_encode),
+ * e.g. for a model without a retrieval head. Its fingerprint is a hash of
+ * the model's and the pooling, so sb_index_load knows which features a
+ * file holds and an index is only ever queried with the features it has. */
+sb_status sb_index_create_encoder(const sb_model_handle *m, sb_pool pool, sb_index **out);
+/* The features idx holds: "retrieval", "encoder mean" or "encoder first". */
+const char *sb_index_features(const sb_index *idx);
 /* Adds every sketch of s (its label kept) with m, which must be the model
  * the index is for (same fingerprint). */
 sb_status sb_index_add(sb_index *idx, sb_model_handle *m, const sb_sketches *s);
 void sb_index_destroy(sb_index *idx); /* NULL is fine */
 int sb_index_size(const sb_index *idx);
 const char *sb_index_label(const sb_index *idx, int item);
-/* The file holds the model fingerprint, the features and the labels;
- * written atomically. Loading refuses an index made by another model. */
+/* The points of an item as added ((n, 3) int16); NULL past the end. */
+const int16_t *sb_index_points(const sb_index *idx, int item, int *n);
+/* The file holds the model fingerprint, the features, the labels and the
+ * sketches; written atomically. Loading refuses an index made by another model. */
 sb_status sb_index_save(const sb_index *idx, const char *path);
 sb_status sb_index_load(const sb_model_handle *m, const char *path, sb_index **out);
 /* For each sketch of s the k nearest items, nearest first (ties: lower
  * item first): items and dists are (count, k), Euclidean distances of the
- * retrieval features. With fewer than k items the rest are -1 and
+ * features the index holds. With fewer than k items the rest are -1 and
  * INFINITY. */
 sb_status sb_index_query(const sb_index *idx, sb_model_handle *m, const sb_sketches *s, int k, int *items,
                          float *dists);

@@ -52,9 +52,11 @@ struct sb_model_handle {
 
 struct sb_index {
     char fingerprint[33];
+    int features;                 /* retrieval or pooled encoder (api/index.c) */
     int dim, n, cap;
     float *feat;                  /* (n, dim) */
     char **label;
+    sb_sketches *sk;              /* the items' points (their labels are in label) */
 };
 
 /* Row r of m->batch from sketch i of s: transform, optional mask (mask

@@ -24,17 +24,18 @@
 #include "train/train.h"
 
 static void bench_usage(FILE *f) {
-    fprintf(f, "usage: sketchbert bench model CONFIG.yml [--batch N] [--max-length T] [--steps N] [--warmup N]\n"
-               "                               [--train|--infer]\n"
+    fprintf(f, "usage: sketchbert bench model CONFIG.yml [--set KEY=VALUE]... [--batch N] [--steps N] [--warmup N]\n"
+               "                              [--train|--infer]\n"
                "\n"
                "Times the model of a config on synthetic batches: a training step (forward,\n"
                "backward, Adam on every parameter) and inference (forward, dropout off), each\n"
                "after warm-up steps, waiting for the device (sb_finish) before reading the clock;\n"
                "prints the best and the mean wall time per step and the mean process CPU time\n"
                "per step (all threads), and the process's peak resident memory at the end.\n"
+               "  --set KEY=VALUE  overrides a config key, VALUE as in the YAML (repeatable;\n"
+               "               --set max_length=250 for the paper's sketch length)\n"
                "  --batch N    sketches per step (default: the config's batch_size; triplet\n"
                "               configs run 3N sketches per step)\n"
-               "  --max-length T  points per sketch (default: the config's max_length)\n"
                "  --steps N    timed steps per phase (default 10)\n"
                "  --warmup N   untimed steps before each phase (default 2)\n"
                "  --train      only the training step\n"
@@ -259,18 +260,14 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
 
 int cmd_bench_model(const cli_options *co, int argc, char **argv) {
     const char *config_path = NULL;
-    int batch_size = 0, max_length = 0, steps = 10, warmup = 2, phases = 3;
+    int batch_size = 0, steps = 10, warmup = 2, phases = 3;
+    cli_sets sets = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return bench_usage(stdout), 0;
         if (!strcmp(a, "--batch") && i + 1 < argc) {
             if (parse_count(argv[++i], 1, &batch_size)) {
                 fprintf(stderr, "sketchbert bench model: --batch needs a positive number\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--max-length") && i + 1 < argc) {
-            if (parse_count(argv[++i], 2, &max_length)) {
-                fprintf(stderr, "sketchbert bench model: --max-length needs a number >= 2\n");
                 return 2;
             }
         } else if (!strcmp(a, "--steps") && i + 1 < argc) {
@@ -283,6 +280,8 @@ int cmd_bench_model(const cli_options *co, int argc, char **argv) {
                 fprintf(stderr, "sketchbert bench model: --warmup needs a number >= 0\n");
                 return 2;
             }
+        } else if (!strcmp(a, "--set") && i + 1 < argc) {
+            if (cli_add_set(&sets, "bench model", argv[++i])) return 2;
         } else if (!strcmp(a, "--train")) {
             phases = 1;
         } else if (!strcmp(a, "--infer")) {
@@ -301,10 +300,9 @@ int cmd_bench_model(const cli_options *co, int argc, char **argv) {
     }
     sb_config cfg;
     sb_config_default(&cfg);
-    if (sb_config_load(&cfg, config_path)) {
+    if (sb_config_load_sets(&cfg, config_path, sets.v, sets.n)) {
         fprintf(stderr, "sketchbert bench model: %s\n", sb_last_error());
         return 1;
     }
-    if (max_length) cfg.max_length = max_length;
     return bench_model(co, &cfg, batch_size ? batch_size : cfg.batch_size, steps, warmup, phases);
 }

@@ -64,6 +64,7 @@ static uint64_t get_u64(const unsigned char *p) { return get_u32(p) | (uint64_t)
 
 struct sb_mm_writer {
     char *dir;
+    char *final_dir; /* the folder the sum file names */
     sb_mm_index idx; /* what has been written so far */
     uint32_t cap_ranges[SB_N_SPLITS];
     FILE *files[SB_N_SPLITS];
@@ -89,18 +90,21 @@ static int remember_tmp(sb_mm_writer *w, char *path) {
     return 0;
 }
 
-int sb_mm_writer_open(sb_mm_writer **out, const char *dir) {
+int sb_mm_writer_open_as(sb_mm_writer **out, const char *dir, const char *final_dir) {
     *out = NULL;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return sb_fail(SB_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
     sb_mm_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->dir = strdup(dir))) {
+    if (!w || !(w->dir = strdup(dir)) || !(w->final_dir = strdup(final_dir))) {
+        if (w) free(w->dir);
         free(w);
         return sb_fail(SB_ERR_MEMORY, "out of host memory");
     }
     *out = w;
     return 0;
 }
+
+int sb_mm_writer_open(sb_mm_writer **out, const char *dir) { return sb_mm_writer_open_as(out, dir, dir); }
 
 static int close_class_files(sb_mm_writer *w) {
     int rc = 0;
@@ -201,7 +205,7 @@ int sb_mm_writer_finish(sb_mm_writer *w) {
     for (uint32_t i = 0; !rc && i < w->idx.n_classes; i++) {
         const sb_mm_class *c = &w->idx.classes[i];
         char line[4500];
-        int n = snprintf(line, sizeof line, "%s/%s.dat\t%u\n", w->dir, c->name,
+        int n = snprintf(line, sizeof line, "%s/%s.dat\t%u\n", w->final_dir, c->name,
                          c->count[0] + c->count[1] + c->count[2]);
         rc = put(&sum, line, (size_t)n);
     }
@@ -237,6 +241,7 @@ void sb_mm_writer_abort(sb_mm_writer *w) {
     free(w->tmp_paths);
     sb_mm_index_free(&w->idx);
     free(w->dir);
+    free(w->final_dir);
     free(w);
 }
 

@@ -6,7 +6,7 @@
  * <dir>/offsets.sbidx of our own (magic, version, per class and split the
  * [start, end) point range of every sketch).
  * Writers put everything under temporary names and rename when complete.
- * defines: sb_mm_writer, sb_mm_writer_open, sb_mm_writer_add,
+ * defines: sb_mm_writer, sb_mm_writer_open, sb_mm_writer_open_as, sb_mm_writer_add,
  *          sb_mm_writer_finish, sb_mm_writer_abort, sb_mm_index,
  *          sb_mm_index_load, sb_mm_index_free, sb_mm_split, sb_mm_split_open,
  *          sb_mm_split_close */
@@ -48,6 +48,9 @@ typedef struct sb_mm_writer sb_mm_writer;
 
 /* Creates dir if needed. Classes are written one after another. */
 int sb_mm_writer_open(sb_mm_writer **out, const char *dir);
+/* The same, for a dataset built in dir that will then be renamed to
+ * final_dir: the sum file names final_dir's files. */
+int sb_mm_writer_open_as(sb_mm_writer **out, const char *dir, const char *final_dir);
 /* Starts a class; its splits may then be added in any order. */
 int sb_mm_writer_begin_class(sb_mm_writer *w, const char *class_name);
 /* Appends one sketch of n stroke-3 points to the current class's split. */
