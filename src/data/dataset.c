@@ -13,7 +13,8 @@
 
 typedef struct {
     int cls;
-    uint32_t start, n; /* points in the class's split */
+    uint32_t n;     /* points */
+    uint64_t start; /* first point in the class's split, which may hold over 2^32 */
 } sample;
 
 struct sb_dataset {
@@ -103,7 +104,9 @@ static int add_class(sb_dataset *d, const char *name) {
     if (cc) d->class_count = cc;
     uint32_t take = mc->count[d->cfg.split];
     if (d->cfg.each_max_samples > 0 && take > (uint32_t)d->cfg.each_max_samples) take = (uint32_t)d->cfg.each_max_samples;
-    sample *s = realloc(d->samples, (d->n_samples + take + 1) * sizeof *s);
+    if (take > UINT32_MAX - 1 - d->n_samples)
+        return sb_fail(SB_ERR_INVALID, "class %s: more than %u sketches in all", name, UINT32_MAX - 1);
+    sample *s = realloc(d->samples, ((size_t)d->n_samples + take + 1) * sizeof *s);
     if (s) d->samples = s;
     if (!names || !maps || !cs || !cc || !s || !(d->names[c] = strdup(name)))
         return sb_fail(SB_ERR_MEMORY, "out of host memory");
@@ -117,7 +120,7 @@ static int add_class(sb_dataset *d, const char *name) {
             d->skipped++;
             continue;
         }
-        d->samples[d->n_samples++] = (sample){c, (uint32_t)r.start, n};
+        d->samples[d->n_samples++] = (sample){c, n, r.start};
     }
     d->class_count[c] = d->n_samples - d->class_start[c];
     return 0;

@@ -282,15 +282,36 @@ static int read_whole(const char *path, unsigned char **data, size_t *n) {
     return 0;
 }
 
+/* The split's ranges against its .dat file (by division, so that no
+ * product of a point count from the file can wrap: 6 * (2^63 + 29) is 174),
+ * then each sketch's length, which readers hold in an int. */
 static int check_dat(const char *path, const sb_mm_class *c, int s) {
     struct stat st;
-    uint64_t points = c->count[s] ? c->ranges[s][c->count[s] - 1].end : 0;
     if (stat(path, &st) != 0) return sb_fail(SB_ERR_IO, "%s: %s", path, strerror(errno));
-    if ((uint64_t)st.st_size != points * 6)
+    uint64_t size = (uint64_t)st.st_size, in_file = size / 6;
+    const sb_mm_range *r = c->ranges[s];
+    uint32_t n = c->count[s];
+    if (n && r[n - 1].end > in_file) {
+        uint32_t k = 0;
+        while (r[k].end <= in_file) k++; /* the first one past the end */
         return sb_fail(SB_ERR_FORMAT,
-                       "%s: %lld bytes, but the offsets index says %llu points (%llu bytes): index and .dat do "
-                       "not match",
-                       path, (long long)st.st_size, (unsigned long long)points, (unsigned long long)points * 6);
+                       "%s: class %s split %s sketch %u: range [%llu, %llu) is past the end of the file (%llu "
+                       "bytes, %llu points): index and .dat do not match",
+                       path, c->name, sb_split_names[s], k, (unsigned long long)r[k].start,
+                       (unsigned long long)r[k].end, (unsigned long long)size, (unsigned long long)in_file);
+    }
+    uint64_t points = n ? r[n - 1].end : 0;
+    if (size != points * 6)
+        return sb_fail(SB_ERR_FORMAT,
+                       "%s: %llu bytes, but the offsets index says %llu points (%llu bytes) for class %s split %s: "
+                       "index and .dat do not match",
+                       path, (unsigned long long)size, (unsigned long long)points, (unsigned long long)points * 6,
+                       c->name, sb_split_names[s]);
+    for (uint32_t k = 0; k < n; k++)
+        if (r[k].end - r[k].start > SB_MM_MAX_SKETCH_POINTS)
+            return sb_fail(SB_ERR_FORMAT, "%s: class %s split %s sketch %u: range [%llu, %llu) has more than %u points",
+                           path, c->name, sb_split_names[s], k, (unsigned long long)r[k].start,
+                           (unsigned long long)r[k].end, SB_MM_MAX_SKETCH_POINTS);
     return 0;
 }
 
@@ -371,6 +392,11 @@ int sb_mm_split_open(sb_mm_split *s, const sb_mm_index *idx, uint32_t cls, int s
     SB_TRY(check_dat(path, c, split));
     int fd = open(path, O_RDONLY);
     if (fd < 0) return sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (s->n_points > SIZE_MAX / 6) {
+        close(fd);
+        return sb_fail(SB_ERR_FORMAT, "%s: %llu points cannot be mapped on this machine", path,
+                       (unsigned long long)s->n_points);
+    }
     s->map_bytes = (size_t)s->n_points * 6;
     s->map = mmap(NULL, s->map_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);

@@ -26,6 +26,10 @@ int sb_split_from_name(const char *name);
 #define SB_MM_SUM_FILE "memmap_sum.txt"
 #define SB_MM_INDEX_FILE "offsets.sbidx"
 
+/* The longest sketch a reader accepts (the writer takes uint32 lengths;
+ * readers hold them in an int). */
+#define SB_MM_MAX_SKETCH_POINTS 2147483647u
+
 typedef struct sb_mm_range {
     uint64_t start, end; /* points, [start, end) */
 } sb_mm_range;
@@ -62,7 +66,9 @@ void sb_mm_writer_abort(sb_mm_writer *w);
 
 /* ---- reading */
 
-/* Loads dir/offsets.sbidx and checks it against every .dat file's size. */
+/* Loads dir/offsets.sbidx and checks it against every .dat file's size:
+ * ranges contiguous from 0, no sketch over SB_MM_MAX_SKETCH_POINTS, every
+ * range within its .dat file, which holds exactly the split's points. */
 int sb_mm_index_load(sb_mm_index *idx, const char *dir);
 void sb_mm_index_free(sb_mm_index *idx);
 int sb_mm_index_find(const sb_mm_index *idx, const char *class_name);
