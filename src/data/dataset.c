@@ -3,6 +3,7 @@
 #include "data/dataset.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,10 @@ static int read_lines(const char *path, char ***lines, int *n) {
         while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ')) buf[--len] = '\0';
         if (!len) continue;
         if (*n == cap) {
+            if (cap > INT_MAX / 2) {
+                fclose(f);
+                return sb_fail(SB_ERR_FORMAT, "%s: more than %d lines", path, INT_MAX / 2);
+            }
             cap = cap ? 2 * cap : 64;
             char **g = realloc(*lines, (size_t)cap * sizeof *g);
             if (!g) break;
