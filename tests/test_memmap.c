@@ -42,22 +42,22 @@ static int write_all(const char *dir) {
     return rc;
 }
 
-/* dir/offsets.sbidx with one class "cat" whose test split holds the given
- * [start, end) ranges (train and valid empty, so no .dat for them is
- * needed beyond an empty one), with a valid CRC; dir/cat_test.dat of
- * dat_bytes zero bytes; empty train and valid .dat files. */
 static size_t put_le(unsigned char *b, size_t at, uint64_t v, int bytes) {
     for (int i = 0; i < bytes; i++) b[at + i] = (unsigned char)(v >> (8 * i));
     return at + bytes;
 }
 
-static void write_hostile(const char *dir, const uint64_t *ranges, uint32_t n, uint64_t dat_bytes) {
+/* dir/offsets.sbidx with one class `name` whose test split holds the given
+ * [start, end) ranges (train and valid empty, so no .dat for them is
+ * needed beyond an empty one), with a valid CRC; dir/<name>_test.dat
+ * of dat_bytes zero bytes; empty train and valid .dat files. */
+static void write_named(const char *dir, const char *name, const uint64_t *ranges, uint32_t n, uint64_t dat_bytes) {
     unsigned char b[256];
     memcpy(b, "SBMMIDX\0", 8);
     size_t len = put_le(b, 8, 1, 4); /* version */
     len = put_le(b, len, 1, 4);      /* classes */
-    len = put_le(b, len, 3, 2);
-    memcpy(b + len, "cat", 3), len += 3;
+    len = put_le(b, len, strlen(name), 2);
+    memcpy(b + len, name, strlen(name)), len += strlen(name);
     len = put_le(b, put_le(b, put_le(b, len, 0, 4), 0, 4), n, 4); /* train, valid, test counts */
     for (uint32_t k = 0; k < 2 * n; k++) len = put_le(b, len, ranges[k], 8);
     len = put_le(b, len, crc32(0, b, (uInt)len), 4);
@@ -65,12 +65,16 @@ static void write_hostile(const char *dir, const uint64_t *ranges, uint32_t n, u
     snprintf(path, sizeof path, "%s/%s", dir, SB_MM_INDEX_FILE);
     FILE *f = fopen(path, "wb");
     if (f) fwrite(b, 1, len, f), fclose(f);
-    for (int s = 0; s < SB_N_SPLITS; s++) {
-        sb_mm_dat_path(path, sizeof path, dir, "cat", s);
+    for (int s = 0; s < SB_N_SPLITS && !strchr(name, '/'); s++) {
+        sb_mm_dat_path(path, sizeof path, dir, name, s);
         f = fopen(path, "wb");
         if (f) fclose(f);
         if (s == SB_SPLIT_TEST && truncate(path, (off_t)dat_bytes) != 0) perror(path);
     }
+}
+
+static void write_hostile(const char *dir, const uint64_t *ranges, uint32_t n, uint64_t dat_bytes) {
+    write_named(dir, "cat", ranges, n, dat_bytes);
 }
 
 /* Ranges from a file are bounded by the .dat file without overflow, and
@@ -80,6 +84,7 @@ static void hostile_ranges(const char *tmp) {
     snprintf(dir, sizeof dir, "%s/hostile", tmp);
     if (mkdir(dir, 0755) != 0) perror(dir);
     sb_mm_index idx;
+    const uint64_t fits_none[1] = {0};
     /* 6 * (2^63 + 5) wraps to 30, the .dat file's size. */
     uint64_t wrap[] = {0, 3, 3, ((uint64_t)1 << 63) + 5};
     write_hostile(dir, wrap, 2, 30);
@@ -96,6 +101,8 @@ static void hostile_ranges(const char *tmp) {
     write_hostile(dir, longest, 1, 6 * longest[1]);
     t_check_error("a sketch of 2^31 points", sb_mm_index_load(&idx, dir),
                   "sketch 0: range [0, 2147483648) has more than 2147483647 points");
+    write_named(dir, "../cat", fits_none, 0, 0);
+    t_check_error("a class name with a slash", sb_mm_index_load(&idx, dir), "class 0: name '../cat' cannot be a file name");
     uint64_t gap[] = {0, 2, 3, 5};
     write_hostile(dir, gap, 2, 30);
     t_check_error("ranges with a gap", sb_mm_index_load(&idx, dir), "sketch 1: range [3, 5) is not contiguous");

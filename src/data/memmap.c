@@ -315,17 +315,11 @@ static int check_dat(const char *path, const sb_mm_class *c, int s) {
     return 0;
 }
 
-int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
+int sb_mm_index_parse(sb_mm_index *idx, const char *dir, const char *path, const unsigned char *d, size_t n) {
     memset(idx, 0, sizeof *idx);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, SB_MM_INDEX_FILE);
-    unsigned char *d = NULL;
-    size_t n = 0;
-    SB_TRY(read_whole(path, &d, &n));
 #define BAD(...)                                                                                                     \
     do {                                                                                                             \
         int rc_ = sb_fail(SB_ERR_FORMAT, __VA_ARGS__);                                                               \
-        free(d);                                                                                                     \
         sb_mm_index_free(idx);                                                                                       \
         return rc_;                                                                                                  \
     } while (0)
@@ -348,6 +342,9 @@ int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
         if (!(c->name = malloc(len + 1))) BAD("out of host memory");
         memcpy(c->name, d + pos, len);
         c->name[len] = '\0';
+        /* The writer's rule: a name is part of a file name in dir. */
+        if (strlen(c->name) != len || strchr(c->name, '/') || strchr(c->name, '\t') || strchr(c->name, '\n'))
+            BAD("%s: class %u: name '%s' cannot be a file name", path, i, c->name);
         pos += len;
         for (int s = 0; s < SB_N_SPLITS; s++, pos += 4) c->count[s] = get_u32(d + pos);
         for (int s = 0; s < SB_N_SPLITS; s++) {
@@ -367,10 +364,22 @@ int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
     }
     if (pos != end) BAD("%s: %zu unexpected trailing bytes", path, end - pos);
 #undef BAD
+    return 0;
+}
+
+int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
+    memset(idx, 0, sizeof *idx);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, SB_MM_INDEX_FILE);
+    unsigned char *d = NULL;
+    size_t n = 0;
+    SB_TRY(read_whole(path, &d, &n));
+    int rc = sb_mm_index_parse(idx, dir, path, d, n);
     free(d);
+    SB_TRY(rc);
     for (uint32_t i = 0; i < idx->n_classes; i++)
         for (int s = 0; s < SB_N_SPLITS; s++) {
-            int rc = sb_mm_dat_path(path, sizeof path, dir, idx->classes[i].name, s);
+            rc = sb_mm_dat_path(path, sizeof path, dir, idx->classes[i].name, s);
             if (!rc) rc = check_dat(path, &idx->classes[i], s);
             if (rc) {
                 sb_mm_index_free(idx);
