@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "runtime/checked.h"
 #include "runtime/error.h"
 
 const char *const sb_split_names[SB_N_SPLITS] = {"train", "valid", "test"};
@@ -401,12 +402,13 @@ int sb_mm_split_open(sb_mm_split *s, const sb_mm_index *idx, uint32_t cls, int s
     SB_TRY(check_dat(path, c, split));
     int fd = open(path, O_RDONLY);
     if (fd < 0) return sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    if (s->n_points > SIZE_MAX / 6) {
+    uint64_t bytes;
+    if (sb_mul_u64(s->n_points, 6, &bytes) || bytes >= SIZE_MAX) {
         close(fd);
         return sb_fail(SB_ERR_FORMAT, "%s: %llu points cannot be mapped on this machine", path,
                        (unsigned long long)s->n_points);
     }
-    s->map_bytes = (size_t)s->n_points * 6;
+    s->map_bytes = (size_t)bytes;
     s->map = mmap(NULL, s->map_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (s->map == MAP_FAILED) {
