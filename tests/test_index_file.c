@@ -80,7 +80,7 @@ int main(void) {
     clear(&x);
 
     /* Header fields: version at 8, dim at 12, n at 16, label_bytes at 56. */
-    unsigned char b[256];
+    unsigned char b[512];
     memcpy(b, file, n);
     b[12] = 4, b[16 + 7] = 0x40; /* dim 4, n 2^62 + 2: n * 4 * 4 wraps to 32 */
     t_check_error("n * dim * 4 wraps", cut(b, n), "truncated or corrupt: n 4611686018427387906 items of dim 4");
@@ -117,6 +117,13 @@ int main(void) {
         t_check_error("fuzzed index (tests/data/index_label_bytes.sbindex) refused", api_index_read(&x, f, fuzzed),
                       "truncated or corrupt: label_bytes 8589934660 for 8 labels, but 4 bytes follow the features");
         clear(&x);
+        /* The same as version 2, which the reader before the fix also
+         * allocated 8 GiB for once the fingerprint matched. */
+        rewind(f);
+        size_t m = fread(b, 1, sizeof b, f);
+        b[8] = 2;
+        t_check_error("fuzzed index as version 2 refused", cut(b, m),
+                      "truncated or corrupt: label_bytes 8589934660 for 8 labels, but 4 bytes follow the features");
         fclose(f);
     }
     return t_finish(NULL);
