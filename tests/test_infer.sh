@@ -245,6 +245,12 @@ check "the retrieval model refuses the encoder index" 1 "$sb" retrieve query "$c
 contains "as another model's" "was built by another model"
 check "a corrupt index" 1 "$sb" retrieve query "$ck" "$tmp/all.yml" "$tmp/mm"
 contains "names the file" "is not a sketchbert index file"
+# Fuzzed inputs (tests/data): a dataset whose range overflows, and an index
+# whose header claims a label block of 2^33 bytes in a 324-byte file.
+check "index a dataset whose range overflows" 1 "$sb" retrieve index "$ck" "$src/tests/data/memmap_overflow" -o "$tmp/idx3"
+contains "names class, split and range" "class circle split test sketch 0: range \[0, 9223372036854775837) is past the end"
+check "an index whose label block is past its end" 1 "$sb" retrieve query "$ck" "$src/tests/data/index_label_bytes.sbindex" "$tmp/mm"
+contains "names the field" "truncated or corrupt: label_bytes 8589934660"
 
 # ---- complete
 check "complete a share of two sketches" 0 "$sb" complete "$ck" "$tmp/mm" --index 0,9 --share 0.3 --seed 1 -o "$tmp/c.svg"
