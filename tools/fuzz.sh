@@ -6,6 +6,7 @@
 #   tools/fuzz.sh run SECONDS [T...]   build and seed when missing, then run each
 #                                      target (all, or T...) for SECONDS
 #   tools/fuzz.sh runs N [T...]        the same, N executions each
+# FUZZ_FLAGS adds libFuzzer flags (e.g. -max_total_time=600 to cap a runs N).
 # Each run grows build-fuzz/corpus/<target>/ from the seeds; a crash, leak,
 # sanitizer report, input over 1 s (-timeout=1) or over 2 GB (-rss_limit_mb)
 # is written to build-fuzz/findings/ and makes the script exit 1 after the
@@ -112,7 +113,7 @@ run() {
     mkdir -p $out/corpus/$t
     start=$(date +%s)
     rc=0
-    $out/fuzz_$t $limit -timeout=1 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+    $out/fuzz_$t $limit ${FUZZ_FLAGS:-} -timeout=1 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
       -artifact_prefix=$out/findings/$t- $out/corpus/$t $out/seeds/$t > $out/logs/$t.log 2>&1 || rc=$?
     secs=$(($(date +%s) - start))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' $out/logs/$t.log)

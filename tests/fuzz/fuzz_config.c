@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/config.h"
 
@@ -19,11 +20,16 @@ static void put(const char *path, const uint8_t *data, size_t size) {
     if (!f || fwrite(data, 1, size, f) != size || fclose(f)) abort();
 }
 
+static char dir[64], main_yml[80], inc_yml[80];
+
+static void remove_files(void) { unlink(main_yml), unlink(inc_yml), rmdir(dir); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static char dir[] = "/tmp/sb_fuzz_cfg_XXXXXX";
-    static char main_yml[64], inc_yml[64];
     if (!main_yml[0]) {
+        /* in memory where there is a tmpfs: disk writes slow each run many times over */
+        snprintf(dir, sizeof dir, "%s/sb_fuzz_cfg_XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         if (!mkdtemp(dir)) abort();
+        atexit(remove_files);
         snprintf(main_yml, sizeof main_yml, "%s/main.yml", dir);
         snprintf(inc_yml, sizeof inc_yml, "%s/inc.yml", dir);
     }

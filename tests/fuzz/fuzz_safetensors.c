@@ -14,10 +14,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char path[64];
+
+static void remove_file(void) { unlink(path); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static char path[] = "/tmp/sb_fuzz_st_XXXXXX";
     static int fd = -1;
-    if (fd < 0 && (fd = mkstemp(path)) < 0) abort();
+    if (fd < 0) { /* in memory where there is a tmpfs: disk writes slow each run many times over */
+        snprintf(path, sizeof path, "%s/sb_fuzz_st_XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+        if ((fd = mkstemp(path)) < 0) abort();
+        atexit(remove_file);
+    }
     if (ftruncate(fd, 0) || pwrite(fd, data, size, 0) != (ssize_t)size) abort();
     sb_st_file *f = NULL;
     if (sb_st_open(&f, path)) return 0;
