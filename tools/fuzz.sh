@@ -6,7 +6,8 @@
 #   tools/fuzz.sh run SECONDS [T...]   build and seed when missing, then run each
 #                                      target (all, or T...) for SECONDS
 #   tools/fuzz.sh runs N [T...]        the same, N executions each
-# FUZZ_FLAGS adds libFuzzer flags (e.g. -max_total_time=600 to cap a runs N).
+# FUZZ_FLAGS adds libFuzzer flags, overriding the defaults (-max_total_time=600
+# caps a runs N); FUZZ_OUT replaces build-fuzz.
 # Each run grows build-fuzz/corpus/<target>/ from the seeds; a crash, leak,
 # sanitizer report, input over 1 s (-timeout=1) or over 2 GB (-rss_limit_mb)
 # is written to build-fuzz/findings/ and makes the script exit 1 after the
@@ -15,7 +16,7 @@
 # (SKETCHBERT_BUILD=dir for another meson build) and python3.
 set -eu
 cd "$(dirname "$0")/.."
-out=build-fuzz
+out=${FUZZ_OUT:-build-fuzz}
 targets="pickle zip memmap sbindex npy npz ndjson qdbin safetensors config"
 cc=${CC_FUZZ:-clang}
 # clang 14 calls a volatile sink "set but not used"
@@ -113,7 +114,7 @@ run() {
     mkdir -p $out/corpus/$t
     start=$(date +%s)
     rc=0
-    $out/fuzz_$t $limit ${FUZZ_FLAGS:-} -timeout=1 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+    $out/fuzz_$t $limit -timeout=1 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 ${FUZZ_FLAGS:-} \
       -artifact_prefix=$out/findings/$t- $out/corpus/$t $out/seeds/$t > $out/logs/$t.log 2>&1 || rc=$?
     secs=$(($(date +%s) - start))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' $out/logs/$t.log)
