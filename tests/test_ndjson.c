@@ -5,7 +5,6 @@
  * line and column; hostile sizes (a drawing of millions of points, a 1 GB
  * line) are read or refused in bounded memory. */
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "io/ndjson.h"
@@ -165,12 +164,6 @@ static void check_text(void) {
 
 // ---- hostile sizes
 
-static long peak_rss_mb(void) {
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_maxrss / 1024;
-}
-
 static void check_hostile(void) {
     /* 3,000,000 points in one stroke (a 12 MB line) are read */
     enum { N = 3000000 };
@@ -204,13 +197,13 @@ static void check_hostile(void) {
                pwrite(fd, tail, sizeof tail - 1, size - (off_t)(sizeof tail - 1)) == (ssize_t)(sizeof tail - 1);
     if (fd >= 0) close(fd);
     t_check_true("1 GB sparse ndjson file made", made);
-    long before = peak_rss_mb();
+    long before = io_peak_rss_mb();
     rc = sb_ndjson_open(&r, path);
     if (!rc) {
         rc = sb_ndjson_next(r, &d);
         sb_ndjson_close(r);
     }
-    long after = peak_rss_mb();
+    long after = io_peak_rss_mb();
     unlink(path);
     t_check_error("a 1 GB line is refused", rc, ":1: ndjson: line longer than 64 MiB, refused");
     printf("  peak RSS %ld MB before the 1 GB line, %ld MB after\n", before, after);

@@ -6,7 +6,6 @@
  * with messages naming the file and member. */
 #include <inttypes.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "io/npz.h"
 #include "io_test_util.h"
@@ -160,12 +159,6 @@ static void one_sketch(buf *b, int rows, int cols) {
     free(v);
 }
 
-static long peak_rss_mb(void) {
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_maxrss / 1024;
-}
-
 /* A sketch of millions of points reads; a deflate bomb (1.06 GiB of zeros
  * in about 1 MB) as train.npy is refused before anything is inflated. */
 static void check_hostile(void) {
@@ -196,13 +189,13 @@ static void check_hostile(void) {
     zip_build(&z, &m, 1);
     free(zeros);
     printf("  zip bomb: %zu bytes of npz inflate to %zu\n", z.n, bomb);
-    long before = peak_rss_mb();
+    long before = io_peak_rss_mb();
     rc = sb_zip_open_memory(&zip, "bomb.npz", z.p, z.n);
     if (!rc) {
         rc = sb_npz_read_split(&zip, "train", &s);
         sb_zip_close(&zip);
     }
-    long after = peak_rss_mb();
+    long after = io_peak_rss_mb();
     buf_free(&z);
     t_check_error("a zip bomb member is refused", rc, "bomb.npz:train.npy: 1140850688 bytes uncompressed, over");
     printf("  peak RSS %ld MB before reading the bomb, %ld MB after\n", before, after);
