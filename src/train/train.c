@@ -15,6 +15,7 @@
 #include "ops/adam.h"
 #include "ops/grad_norm.h"
 #include "train/checkpoint.h"
+#include "train/config_diff.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
 
@@ -387,67 +388,6 @@ static char *checkpoint_meta(const char *path, const char *key) {
     return copy;
 }
 
-static void cat(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void cat(char *buf, size_t cap, const char *fmt, ...) {
-    size_t n = strlen(buf);
-    va_list ap;
-    va_start(ap, fmt);
-    if (n < cap) vsnprintf(buf + n, cap - n, fmt, ap);
-    va_end(ap);
-}
-
-static void cat_layers(char *buf, size_t cap, const sb_config *c) {
-    cat(buf, cap, "[");
-    for (int l = 0; l < c->n_layers; l++)
-        cat(buf, cap, "%s[%d, %d, %d]", l ? ", " : "", c->layers_setting[l].heads, c->layers_setting[l].hidden,
-            c->layers_setting[l].intermediate);
-    cat(buf, cap, "]");
-}
-
-static void cat_dims(char *buf, size_t cap, const sb_dims *d) {
-    cat(buf, cap, "[");
-    for (int i = 0; i < d->n; i++) cat(buf, cap, "%s%d", i ? ", " : "", d->d[i]);
-    cat(buf, cap, "]");
-}
-
-/* The model keys (of the encoder, and of the heads when task_net is
- * restored) in which the checkpoint's config `ck` differs from `own`. */
-static void model_key_diff(const sb_config *ck, const sb_config *own, unsigned which, char *buf, size_t cap) {
-    buf[0] = '\0';
-    const char *sep = "";
-    if (ck->model_type != own->model_type)
-        cat(buf, cap, "model_type %s in the checkpoint's config, %s in this one", ck->model_type ? "bert" : "albert",
-            own->model_type ? "bert" : "albert"), sep = "; ";
-    if (ck->n_layers != own->n_layers ||
-        memcmp(ck->layers_setting, own->layers_setting, sizeof(sb_layer_setting) * (size_t)own->n_layers)) {
-        cat(buf, cap, "%slayers_setting ", sep), cat_layers(buf, cap, ck);
-        cat(buf, cap, " in the checkpoint's config, "), cat_layers(buf, cap, own), cat(buf, cap, " in this one");
-        sep = "; ";
-    }
-    const struct { const char *key; const sb_dims *a, *b; int head; } dims[] = {
-        {"embed_layers_setting", &ck->embed_layers_setting, &own->embed_layers_setting, 0},
-        {"rec_layers_setting", &ck->rec_layers_setting, &own->rec_layers_setting, 1},
-        {"cls_layers_setting", &ck->cls_layers_setting, &own->cls_layers_setting, 1},
-        {"rel_layers_setting", &ck->rel_layers_setting, &own->rel_layers_setting, 1},
-    };
-    int heads = (which & SB_RESTORE_TASK_NET) != 0;
-    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
-        if ((dims[i].head && !heads) || !memcmp(dims[i].a, dims[i].b, sizeof *dims[i].a)) continue;
-        cat(buf, cap, "%s%s ", sep, dims[i].key), cat_dims(buf, cap, dims[i].a);
-        cat(buf, cap, " in the checkpoint's config, "), cat_dims(buf, cap, dims[i].b), cat(buf, cap, " in this one");
-        sep = "; ";
-    }
-    const struct { const char *key; int a, b, head; } ints[] = {
-        {"input_dim", ck->input_dim, own->input_dim, 0},
-        {"cls_dim", ck->cls_dim, own->cls_dim, 1},
-        {"rel_feat_dim", ck->rel_feat_dim, own->rel_feat_dim, 1},
-    };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        if ((!ints[i].head || heads) && ints[i].a != ints[i].b)
-            cat(buf, cap, "%s%s %d in the checkpoint's config, %d in this one", sep, ints[i].key, ints[i].a, ints[i].b),
-                sep = "; ";
-}
-
 /* A failed restore: names the config keys behind a shape difference, from
  * the config stored in the checkpoint. */
 static int restore_hint(int rc, const sb_config *cfg, unsigned which, const char *path) {
@@ -456,7 +396,7 @@ static int restore_hint(int rc, const sb_config *cfg, unsigned which, const char
     char *yaml = checkpoint_meta(path, "config");
     sb_config ck;
     sb_config_default(&ck);
-    if (yaml && !sb_config_load_string(&ck, yaml, path)) model_key_diff(&ck, cfg, which, diff, sizeof diff);
+    if (yaml && !sb_config_load_string(&ck, yaml, path)) sb_config_model_diff(&ck, cfg, (which & SB_RESTORE_TASK_NET) != 0, diff, sizeof diff);
     free(yaml);
     return diff[0] ? sb_fail(rc, "%s (%s)", msg, diff) : sb_fail(rc, "%s", msg);
 }
