@@ -237,6 +237,7 @@ void sb_run_dir_close(sb_run_dir *d, int failed) {
 
 int sb_run_checkpoint(const char *log_dir, char *path, size_t cap) {
     const char *names[] = {"best_ckpt.safetensors", "latest_ckpt.safetensors"};
+    if (!path || cap < 2) return sb_fail(SB_ERR_INVALID, "sb_run_checkpoint: no room for the path");
     for (int i = 0; i < 2; i++) {
         snprintf(path, cap, "%s/%s", log_dir, names[i]);
         if (exists(path)) return 0;
