@@ -107,13 +107,14 @@ int sb_run_dir_open(sb_run_dir *d, const char *path) {
     if (!path[0]) return sb_fail(SB_ERR_INVALID, "config: log_dir is empty");
     if (snprintf(d->path, sizeof d->path, "%s", path) >= (int)sizeof d->path)
         return sb_fail(SB_ERR_INVALID, "config: log_dir is too long");
-    int rc = mkdir_p(d, path);
+    for (size_t n = strlen(d->path); n > 1 && d->path[n - 1] == '/'; n--) d->path[n - 1] = '\0';
+    int rc = mkdir_p(d, d->path);
     if (!rc) rc = lock(d);
     char aside[PATH_CAP];
-    snprintf(aside, sizeof aside, "%s/" ASIDE, path);
+    snprintf(aside, sizeof aside, "%s/" ASIDE, d->path);
     if (!rc && exists(aside))
         rc = sb_fail(SB_ERR_INVALID, "%s holds a run set aside by an --overwrite that did not finish: move its files "
-                     "back into %s to keep that run, or delete it", aside, path);
+                     "back into %s to keep that run, or delete it", aside, d->path);
     if (rc) sb_run_dir_close(d, 0);
     return rc;
 }
@@ -141,7 +142,9 @@ static void append(found_list *f, const char *item) {
 static int note_found(const char *dir, const char *name, void *arg) {
     found_list *f = arg;
     (void)dir;
-    if (strcmp(name, "latest_ckpt.safetensors") && f->n++ < 5) append(f, name);
+    /* config.yml alone is no run: it may be the user's own config */
+    if (!strcmp(name, "latest_ckpt.safetensors") || !strcmp(name, "config.yml")) return 0;
+    if (f->n++ < 5) append(f, name);
     return 0;
 }
 

@@ -6,7 +6,9 @@
  *   pid. The file is removed when the run ends (after checking, when taking
  *   it, that the locked file is still the one at that path, so a remover
  *   and a newcomer never both think they hold it).
- * - Run files: log.jsonl, config.yml and *_ckpt.safetensors.
+ * - Run files: log.jsonl, config.yml and *_ckpt.safetensors; a folder
+ *   holds a run when it has log.jsonl or a checkpoint (a config.yml alone
+ *   may be the user's own config).
  * - Overwrite: the old run files are moved into <dir>/replaced_run/ when
  *   the new run starts and deleted once it writes its first checkpoint; a
  *   run that fails before that gets them moved back. A replaced_run/ left
