@@ -44,9 +44,10 @@ if [ "$job" = demo ]; then
   ./build/sketchbert data stats data/synth/memmap
   # A short real run of the tiny preset: SGM pre-training, then fine-tuning
   # classification from that encoder, then the test split's metrics.
+  # --overwrite: a second demo replaces the runs of the first.
   steps=${SKETCHBERT_DEMO_STEPS:-300}
-  ./build/sketchbert train configs/tiny_pretrain.yml --steps "$steps"
-  ./build/sketchbert train configs/tiny_finetune.yml --steps "$steps"
+  ./build/sketchbert train configs/tiny_pretrain.yml --steps "$steps" --overwrite
+  ./build/sketchbert train configs/tiny_finetune.yml --steps "$steps" --overwrite
   ./build/sketchbert test configs/tiny_finetune.yml --checkpoint runs/tiny_finetune/latest_ckpt.safetensors
   exit 0
 fi
