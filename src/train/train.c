@@ -167,13 +167,14 @@ static int trainer_open(trainer *tr, sb_runtime *rt, const sb_config *cfg, int t
     rc = sb_config_write_yaml(cfg, y);
     fclose(y);
     SB_TRY(rc);
-    /* checkpoints name the classes: inference needs neither the data nor its path */
+    if (!training) return 0;
+    /* checkpoints name the classes: inference needs neither the data nor its
+     * path (every split of a dataset has the same classes) */
     FILE *names = open_memstream(&tr->class_names, &yaml_len);
     if (!names) return sb_fail(SB_ERR_MEMORY, "out of host memory");
-    for (int c = 0; c < sb_dataset_num_classes(tr->val_set); c++)
-        fprintf(names, "%s%s", c ? "\n" : "", sb_dataset_class_name(tr->val_set, c));
+    for (int c = 0; c < sb_dataset_num_classes(tr->train_set); c++)
+        fprintf(names, "%s%s", c ? "\n" : "", sb_dataset_class_name(tr->train_set, c));
     fclose(names);
-    if (!training) return 0;
     tr->exp_avg = calloc((size_t)tr->n_params, sizeof *tr->exp_avg);
     tr->exp_avg_sq = calloc((size_t)tr->n_params, sizeof *tr->exp_avg_sq);
     tr->grads = calloc((size_t)tr->n_params, sizeof *tr->grads);
