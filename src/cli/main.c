@@ -14,6 +14,7 @@ static const struct {
     {"prepare", cmd_prepare, "convert npz / ndjson / bin sketch files to the memmap layout"},
     {"render", cmd_render, "draw sketches from npz, ndjson or memmap data as SVG"},
     {"data", cmd_data, "data stats DIR: sketches per class and split, lengths"},
+    {"check", cmd_check, "verify checkpoints: structure, checksums, finite values"},
     {"import-torch", cmd_import_torch, "convert an original PyTorch checkpoint to safetensors"},
     {"train", cmd_train, "train as a config says (pre-training, classification, retrieval)"},
     {"test", cmd_test, "evaluate a checkpoint: losses, accuracy, retrieval mAP"},
