@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "data/dataset.h"
+#include "io/atomic_file.h"
 #include "ops/adam.h"
 #include "ops/grad_norm.h"
 #include "train/checkpoint.h"
@@ -420,9 +421,10 @@ static int validate_and_save(trainer *tr, FILE *out) {
     log_eval(tr, tr->log, &r, 1);
     fprintf(tr->log, ",\"best\":%s}\n", tr->counters.best_step == t ? "true" : "false");
     char path[SB_CONFIG_PATH_MAX + 64];
-    SB_TRY(save(tr, "latest", path, sizeof path));
+    /* best before latest: a run killed between the two resumes from the
+     * older latest and writes this best again, as the uninterrupted run */
     if (tr->counters.best_step == t) SB_TRY(save(tr, "best", path, sizeof path));
-    return 0;
+    return save(tr, "latest", path, sizeof path);
 }
 
 static int run(trainer *tr, const sb_train_options *opt) {
@@ -538,6 +540,9 @@ int sb_train(sb_runtime *rt, const sb_config *cfg, const sb_train_options *opt) 
     trainer tr;
     int rc = trainer_open(&tr, rt, cfg, 1, SB_SPLIT_VALID);
     if (!rc) rc = mkdir_p(cfg->log_dir);
+    /* temporaries of a run killed while writing (kill -9, power loss) */
+    static const char *const ours[] = {"_ckpt.safetensors", "config.yml"};
+    if (!rc && sb_atomic_remove_stale(cfg->log_dir, ours, 2, opt->out) < 0) rc = SB_ERR_IO;
     char path[SB_CONFIG_PATH_MAX + 64];
     if (!rc) {
         snprintf(path, sizeof path, "%s/log.jsonl", cfg->log_dir);
@@ -557,9 +562,11 @@ int sb_train(sb_runtime *rt, const sb_config *cfg, const sb_train_options *opt) 
     }
     if (!rc) {
         snprintf(path, sizeof path, "%s/config.yml", cfg->log_dir);
-        FILE *f = fopen(path, "w");
-        if (!f || fputs(tr.config_yaml, f) < 0) rc = sb_fail(SB_ERR_IO, "cannot write %s", path);
-        if (f) fclose(f);
+        sb_atomic_file af;
+        rc = sb_atomic_open(&af, path);
+        if (!rc) fputs(tr.config_yaml, af.f), rc = sb_atomic_commit(&af);
+    }
+    if (!rc) {
         fprintf(tr.log, "{\"event\":\"start\",\"step\":%lld,\"params\":%d,\"param_bytes\":%zu,\"activation_bytes\":%zu}\n",
                 (long long)tr.counters.step, tr.n_params, sb_model_param_bytes(tr.model),
                 sb_model_activation_bytes(tr.model));
