@@ -123,7 +123,7 @@ check "continued after SIGINT equals the uninterrupted run" 0 \
 # ---- non-finite losses
 config nan maskrec 20 nan "learning_rate: 1e30"
 check "a diverging run stops" 1 "$sb" train "$tmp/nan.yml" --quiet
-contains "naming the step" "step [0-9]*: the loss is not finite"
+contains "naming the step" "step [0-9]*: not finite: loss"
 config skip maskrec 20 skip "learning_rate: 1e30" "skip_nonfinite: true"
 check "skip_nonfinite goes on" 0 "$sb" train "$tmp/skip.yml" --quiet
 check "skipped steps are logged" 0 grep -q '"event":"nonfinite".*"skipped":true' "$tmp/skip/log.jsonl"

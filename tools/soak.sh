@@ -2,7 +2,8 @@
 # Kill -9 soak: trains the tiny model with a checkpoint every 2 steps,
 # kills it with SIGKILL N times at random moments (delays drawn uniformly
 # in milliseconds over the length of an uninterrupted run, from a seeded
-# generator, each printed), resumes with --continue after each kill, then
+# generator, each printed; a run that finishes before its kill is started
+# afresh), resumes with --continue after each kill, then
 # checks that
 #   - every checkpoint on disk passes `sketchbert check` (checksums),
 #   - no temporary file is left,
@@ -41,7 +42,8 @@ delay_ms() { awk -v s="$seed" -v i="$1" -v r="$run_ms" 'BEGIN { srand(s); for (k
 
 kills=0 in_write=0 before_first=0 finished=0
 i=0
-while [ $i -lt "$n" ]; do
+# until N kills landed (a run that finishes first is started afresh), at most 3N runs
+while [ $kills -lt "$n" ] && [ $i -lt $((3 * n)) ]; do
   i=$((i + 1))
   if [ -f "$tmp/soak/latest_ckpt.safetensors" ]; then
     set -- --continue
@@ -71,10 +73,11 @@ while [ $i -lt "$n" ]; do
       sed 's/^/#   /' "$tmp/run.out"
     fi
     # a finished run has nothing left to resume: start the next one afresh
-    [ $i -lt "$n" ] && rm -rf "$tmp/soak"
+    [ $kills -lt "$n" ] && rm -rf "$tmp/soak"
   fi
 done
 if [ -f "$tmp/soak/latest_ckpt.safetensors" ]; then set -- --continue; else rm -rf "$tmp/soak"; set --; fi
+check "$n kills landed" 0 test $kills -eq "$n"
 check "the last run goes on to the end" 0 "$sb" train "$tmp/soak.yml" --quiet "$@"
 
 check "every checkpoint passes sketchbert check" 0 "$sb" check "$tmp"/soak/*.safetensors

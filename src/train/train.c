@@ -376,6 +376,48 @@ static double learning_rate(const sb_config *cfg, int64_t step, int64_t total) {
     return cfg->learning_rate * f;
 }
 
+/* The first non-finite value of the batch's inputs, named into buf; 0
+ * when all are finite (a config such as max_scale_factor 1e39 overflows). */
+static int batch_nonfinite(const sb_batch *b, char *buf, size_t cap) {
+    size_t tin = (size_t)(b->max_length + b->tokens), t = (size_t)b->max_length;
+    const struct { const char *name; const float *v; size_t row; } in[] = {
+        {"input", b->input, tin * 5}, {"stroke", b->stroke, t * 5}, {"length_mask", b->length_mask, tin}};
+    for (size_t k = 0; k < sizeof in / sizeof in[0]; k++)
+        for (size_t i = 0; i < (size_t)b->size * in[k].row; i++)
+            if (!isfinite(in[k].v[i])) {
+                snprintf(buf, cap, "batch tensor '%s' holds %g (sketch %zu of the batch, dataset index %u)", in[k].name,
+                         (double)in[k].v[i], i / in[k].row, b->index[i / in[k].row]);
+                return 1;
+            }
+    return 0;
+}
+
+/* Names the non-finite loss terms and the first gradient tensor that is
+ * not finite into buf (read from the device: only on this rare path). */
+static void name_nonfinite(trainer *tr, const sb_loss_terms *lt, char *buf, size_t cap) {
+    term t[6];
+    int n = active_terms(tr, lt, t);
+    size_t len = (size_t)snprintf(buf, cap, "loss");
+    for (int i = 0; i < n && len < cap; i++)
+        if (!isfinite(t[i].value)) len += (size_t)snprintf(buf + len, cap - len, " %s %g", t[i].name, (double)t[i].value);
+    if (len < cap) len += (size_t)snprintf(buf + len, cap - len, " total %g", (double)lt->total);
+    size_t max_numel = 1;
+    for (int i = 0; i < tr->n_params; i++)
+        if (tr->params[i].grad.numel > max_numel) max_numel = tr->params[i].grad.numel;
+    float *host = malloc(max_numel * sizeof *host);
+    for (int i = 0; host && i < tr->n_params; i++) {
+        const sb_param *p = &tr->params[i];
+        if (sb_tensor_read(tr->rt, &p->grad, host)) break;
+        size_t j = 0;
+        while (j < p->grad.numel && isfinite(host[j])) j++;
+        if (j < p->grad.numel) {
+            if (len < cap) snprintf(buf + len, cap - len, "; first non-finite gradient: %s", p->name);
+            break;
+        }
+    }
+    free(host);
+}
+
 /* Gradient norm (and clipping) when asked; *finite says whether the loss
  * and the gradients are finite. */
 static int check_and_clip(trainer *tr, const sb_loss_terms *lt, int *finite, float *norm) {
@@ -410,7 +452,8 @@ static int validate_and_save(trainer *tr, FILE *out) {
     SB_TRY(evaluate_set(tr, &r));
     int64_t t = tr->counters.step;
     double metric = best_metric_of(tr, &r);
-    if (metric >= tr->counters.best_metric) tr->counters.best_metric = metric, tr->counters.best_step = t;
+    /* a non-finite validation (diverged weights) never becomes best */
+    if (isfinite(metric) && metric >= tr->counters.best_metric) tr->counters.best_metric = metric, tr->counters.best_step = t;
     if (out) {
         fprintf(out, "valid step %lld (%ld sketches, %.1fs):", (long long)t, r.sketches, now() - t0);
         log_eval(tr, out, &r, 0);
@@ -459,26 +502,32 @@ static int run(trainer *tr, const sb_train_options *opt) {
         const sb_batch *batch;
         uint64_t s, epoch;
         int finite;
-        float norm;
+        float norm = NAN;
+        char cause[512] = "";
         rc = sb_loader_next(l, &batch, &s, &epoch);
-        if (!rc) rc = sb_model_forward(tr->model, batch, 1, cfg->seed, s, 1);
-        if (!rc) rc = sb_model_backward(tr->model);
-        if (!rc) rc = sb_model_read_losses(tr->model, &lt);
-        if (!rc) rc = check_and_clip(tr, &lt, &finite, &norm);
+        /* a non-finite batch is caught before it reaches the model */
+        finite = rc || !batch_nonfinite(batch, cause, sizeof cause);
+        if (!finite) lt = (sb_loss_terms){NAN, NAN, NAN, NAN, NAN, NAN, NAN}; /* the model did not run */
+        if (!rc && finite) rc = sb_model_forward(tr->model, batch, 1, cfg->seed, s, 1);
+        if (!rc && finite) rc = sb_model_backward(tr->model);
+        if (!rc && finite) rc = sb_model_read_losses(tr->model, &lt);
+        if (!rc && finite) rc = check_and_clip(tr, &lt, &finite, &norm);
         if (rc) {
             rc = memory_hint(sb_fail_context(rc, "step %llu", (unsigned long long)s + 1), cfg);
             break;
         }
         if (!finite) {
+            if (!cause[0]) name_nonfinite(tr, &lt, cause, sizeof cause);
             fprintf(tr->log, "{\"event\":\"nonfinite\",\"step\":%llu", (unsigned long long)s + 1);
             log_losses(tr, tr->log, &lt, 1);
             jnum(tr->log, "grad_norm", norm);
+            fprintf(tr->log, ",\"cause\":");
+            jstr(tr->log, cause);
             fprintf(tr->log, ",\"skipped\":%s}\n", cfg->skip_nonfinite ? "true" : "false");
             fflush(tr->log);
             if (!cfg->skip_nonfinite) {
-                rc = sb_fail(SB_ERR_INVALID, "step %llu: the loss is not finite (total %g, gradient norm %g); stopped "
-                             "without saving (last good checkpoint: %s; set skip_nonfinite to skip such steps)",
-                             (unsigned long long)s + 1, (double)lt.total, (double)norm,
+                rc = sb_fail(SB_ERR_INVALID, "step %llu: not finite: %s; stopped without saving (last good checkpoint: "
+                             "%s; set skip_nonfinite to skip such steps)", (unsigned long long)s + 1, cause,
                              tr->last_ckpt[0] ? tr->last_ckpt : "none written by this run");
                 break;
             }
