@@ -13,7 +13,7 @@ static const struct {
     {"demo", cmd_demo, "run a short op demo on the device and check it against the CPU"},
     {"prepare", cmd_prepare, "convert npz / ndjson / bin sketch files to the memmap layout"},
     {"render", cmd_render, "draw sketches from npz, ndjson or memmap data as SVG"},
-    {"data", cmd_data, "data stats DIR: sketches per class and split, lengths"},
+    {"data", cmd_data, "data stats|verify DIR: sketches per class, lengths; checks"},
     {"check", cmd_check, "verify checkpoints: structure, checksums, finite values"},
     {"import-torch", cmd_import_torch, "convert an original PyTorch checkpoint to safetensors"},
     {"train", cmd_train, "train as a config says (pre-training, classification, retrieval)"},
