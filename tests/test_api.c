@@ -4,7 +4,7 @@
  * (sb_dataset batches through the internal model: transform, tokens and
  * SGM masks as training), batch-size invariance, top-k and softmax,
  * pooling, the index (save/load/query against brute force, another
- * model refused), completion (the normalisation undone, given and random
+ * model refused, a flipped bit refused by its checksum), completion (the normalisation undone, given and random
  * points), and bad input: missing heads named, empty, malformed and
  * over-long sketches, unknown classes, files that are not checkpoints. */
 #include <math.h>
@@ -325,7 +325,12 @@ static void check_model_and_features(sb_context *ctx, sb_model *ref_model, const
     t_check_error("loading the index with another model", sb_index_load(other, ipath, &y), "was built by another model");
     t_check_error("querying with another model", sb_index_query(x, other, s, 1, items, dist), "was built by another model");
     t_check_error("adding with another model", sb_index_add(x, other, s), "was built by another model");
+    /* a flipped bit in the features: caught by the checksum trailer */
     FILE *fp = fopen(ipath, "r+b");
+    int byte = fp && fseek(fp, 70, SEEK_SET) == 0 ? fgetc(fp) : EOF;
+    if (fp) fseek(fp, 70, SEEK_SET), fputc(byte ^ 1, fp), fclose(fp);
+    t_check_error("a flipped bit in an index", sb_index_load(m, ipath, &y), "do not match the index's checksum");
+    fp = fopen(ipath, "r+b");
     if (fp) ftruncate(fileno(fp), 100), fclose(fp);
     t_check_error("a truncated index", sb_index_load(m, ipath, &y), "truncated");
     t_check_error("a file that is no index", sb_index_load(m, path[0], &y), "is not a sketchbert index file");

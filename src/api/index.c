@@ -8,7 +8,9 @@
  *   32 bytes     model fingerprint (hex digits)
  *   u64          bytes of the label block
  *   f32 (n, dim) features
- *   labels       n NUL-terminated strings */
+ *   labels       n NUL-terminated strings
+ *   "SBCRC32\0", u32  CRC-32 of every byte before the trailer (optional:
+ *                files of earlier versions end after the labels) */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,9 +19,11 @@
 
 #include "api/api_internal.h"
 #include "io/atomic_file.h"
+#include "io/checksum.h"
 
 #define INDEX_MAGIC "SBINDEX\0"
 #define INDEX_VERSION 1u
+#define CRC_MAGIC "SBCRC32\0"
 
 sb_status sb_index_create(const sb_model_handle *m, sb_index **out) {
     if (!m || !out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_create: NULL argument");
@@ -109,14 +113,23 @@ sb_status sb_index_save(const sb_index *x, const char *path) {
     sb_atomic_file af;
     SB_TRY(sb_atomic_open(&af, path));
     fwrite(h, 1, sizeof h, af.f);
+    uint32_t crc = sb_crc32(0, h, sizeof h);
     for (size_t k = 0; k < (size_t)x->n * x->dim; k++) {
         uint32_t bits;
         unsigned char b[4];
         memcpy(&bits, &x->feat[k], 4);
         put_u32(b, bits);
         fwrite(b, 1, 4, af.f);
+        crc = sb_crc32(crc, b, 4);
     }
-    for (int i = 0; i < x->n; i++) fwrite(x->label[i], 1, strlen(x->label[i]) + 1, af.f);
+    for (int i = 0; i < x->n; i++) {
+        fwrite(x->label[i], 1, strlen(x->label[i]) + 1, af.f);
+        crc = sb_crc32(crc, x->label[i], strlen(x->label[i]) + 1);
+    }
+    unsigned char trailer[12];
+    memcpy(trailer, CRC_MAGIC, 8);
+    put_u32(trailer + 8, crc);
+    fwrite(trailer, 1, sizeof trailer, af.f);
     return (sb_status)sb_atomic_commit(&af);
 }
 
@@ -144,8 +157,18 @@ static int load(sb_index *x, FILE *f, const char *path, const sb_model_handle *m
     SB_TRY(reserve(x, (int)n));
     unsigned char *raw = malloc((size_t)n * dim * 4 + (size_t)label_bytes + 1);
     if (!raw) return sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
-    int rc = read_exact(f, raw, (size_t)n * dim * 4 + (size_t)label_bytes, path);
-    if (!rc && fgetc(f) != EOF) rc = sb_fail(SB_ERR_FORMAT, "%s: bytes after the last label", path);
+    size_t body = (size_t)n * dim * 4 + (size_t)label_bytes;
+    int rc = read_exact(f, raw, body, path);
+    unsigned char trailer[13];
+    size_t tail = rc ? 0 : fread(trailer, 1, sizeof trailer, f);
+    if (!rc && tail == 12 && !memcmp(trailer, CRC_MAGIC, 8)) {
+        uint32_t crc = sb_crc32(sb_crc32(0, h, sizeof h), raw, body);
+        if (crc != get_u32(trailer + 8))
+            rc = sb_fail(SB_ERR_FORMAT, "%s: bytes 0-%zu do not match the index's checksum: the file is damaged", path,
+                         sizeof h + body);
+    } else if (!rc && tail) {
+        rc = sb_fail(SB_ERR_FORMAT, "%s: bytes after the last label", path);
+    }
     for (size_t k = 0; !rc && k < (size_t)n * dim; k++) {
         uint32_t bits = get_u32(raw + 4 * k);
         memcpy(&x->feat[k], &bits, 4);
