@@ -4,7 +4,8 @@
 # --continue: never loaded as weights), a truncated one, one written
 # before checksums (no key: loads, "no checksum"); `sketchbert data
 # verify` on a prepared dataset, a bit-flipped and a truncated .dat, and a
-# dataset without checksums.crc32.
+# dataset without checksums.crc32; the temporaries a killed checkpoint
+# write leaves are removed by the next run.
 # usage: test_integrity.sh SKETCHBERT SKETCHBERT-SYNTH
 sb=$1 synth=$2
 tmp=$(mktemp -d) || exit 1
@@ -70,7 +71,14 @@ text += b" " * (-len(text) % 8)
 open(dst, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])' "$tmp/keep.safetensors" "$ck"
 check "a checkpoint without checksums checks" 0 "$sb" check "$ck"
 contains "saying so" "no checksum"
-check "and training continues from it" 0 "$sb" train "$tmp/run.yml" --continue --quiet
+# what a write killed by SIGKILL leaves, and a file of the user's
+echo partial >"$tmp/run/latest_ckpt.safetensors.tmp999999"
+echo partial >"$tmp/run/iter_2_ckpt.safetensors.tmp4"
+echo mine >"$tmp/run/notes.tmp1"
+check "and training continues from it" 0 "$sb" train "$tmp/run.yml" --continue
+contains "removing the temporaries of a killed write" "removed .*/latest_ckpt.safetensors.tmp999999, left by an interrupted write"
+check "all of them" 0 test ! -e "$tmp/run/latest_ckpt.safetensors.tmp999999" -a ! -e "$tmp/run/iter_2_ckpt.safetensors.tmp4"
+check "but no file of the user's" 0 test -f "$tmp/run/notes.tmp1"
 check "writing checksums again" 0 "$sb" check "$ck"
 contains "which match" "checksums match"
 finish

@@ -69,7 +69,10 @@ static int is_temporary_of(const char *name, const char *suffix) {
 
 int sb_atomic_remove_stale(const char *dir, const char *const *suffixes, int n, FILE *out) {
     DIR *d = opendir(dir);
-    if (!d) return sb_fail(SB_ERR_IO, "cannot read the folder %s: %s", dir, strerror(errno)), -1;
+    if (!d) {
+        sb_fail(SB_ERR_IO, "cannot read the folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
     int removed = 0;
     char path[4096];
     for (struct dirent *e; (e = readdir(d));)
