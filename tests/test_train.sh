@@ -15,11 +15,6 @@ trap 'rm -rf "$tmp"' EXIT
 metric() { # metric KEY: its value in the last `sketchbert test` output
   awk -v k="$1" '$1 == k { print $2 }' "$tmp/out"
 }
-# same_weights A B: the tensors and counters of two checkpoints are identical
-same_weights() {
-  "$dump" dump "$1" | grep -v '^M config' >"$tmp/a.txt" && "$dump" dump "$2" | grep -v '^M config' >"$tmp/b.txt" &&
-    cmp -s "$tmp/a.txt" "$tmp/b.txt"
-}
 
 check "synthetic sketches" 0 "$synth" --out "$tmp/npz" --classes circle,square,triangle,star --train 64 --valid 16 --test 16
 check "prepare" 0 "$sb" prepare --quiet --threads 1 --out "$tmp/mm" "$tmp/npz/circle.npz" "$tmp/npz/square.npz" \
