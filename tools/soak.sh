@@ -2,8 +2,10 @@
 # Kill -9 soak: trains the tiny model with a checkpoint every 2 steps,
 # kills it with SIGKILL N times at random moments (delays drawn uniformly
 # in milliseconds over the length of an uninterrupted run, from a seeded
-# generator, each printed; a run that finishes before its kill is started
-# afresh), resumes with --continue after each kill, then
+# generator, each printed; every third kill then waits for the next
+# checkpoint write to begin and lands during it; a run that finishes
+# before its kill is started afresh), resumes with --continue after each
+# kill, then
 # checks that
 #   - every checkpoint on disk passes `sketchbert check` (checksums),
 #   - no temporary file is left,
@@ -55,15 +57,26 @@ while [ $kills -lt "$n" ] && [ $i -lt $((3 * n)) ]; do
   "$sb" train "$tmp/soak.yml" --quiet "$@" >"$tmp/run.out" 2>&1 &
   pid=$!
   sleep "$(awk -v d="$d" 'BEGIN { printf "%.3f", d / 1000 }')"
+  aim=
+  if [ $((i % 3)) = 0 ]; then
+    # every third run: after the delay, wait for the next checkpoint write
+    # to begin (its temporary appears) and kill during it; shell builtins
+    # only, so the poll takes microseconds
+    aim=", aimed at a checkpoint write"
+    while kill -0 $pid 2>/dev/null; do
+      set -- "$tmp"/soak/*.tmp[0-9]*
+      [ -e "$1" ] && break
+    done
+  fi
   kill -KILL $pid 2>/dev/null
-  wait $pid
+  { wait $pid; } 2>/dev/null # no "Killed" line from the shell
   rc=$?
   if [ "$rc" = 137 ]; then
     kills=$((kills + 1))
     left=$(find "$tmp/soak" -name '*.tmp*' 2>/dev/null | wc -l)
     [ "$left" -gt 0 ] && in_write=$((in_write + 1))
     [ -f "$tmp/soak/latest_ckpt.safetensors" ] || before_first=$((before_first + 1))
-    echo "# kill $i after $d ms (temporary files left: $left)"
+    echo "# kill $i after $d ms$aim (temporary files left: $left)"
   else
     finished=$((finished + 1))
     echo "# run $i finished before its kill at $d ms (exit $rc)"
