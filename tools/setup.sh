@@ -10,7 +10,7 @@ job=${1:-demo}
 case "$job" in demo|test) ;; *) echo "usage: tools/setup.sh [demo|test]" >&2; exit 2 ;; esac
 
 packages="gcc libc6-dev pkg-config meson ninja-build python3 ocl-icd-opencl-dev opencl-c-headers \
-pocl-opencl-icd libclblast-dev libyaml-dev zlib1g-dev"
+pocl-opencl-icd libclblast-dev libopenblas-dev libyaml-dev zlib1g-dev"
 [ "$job" = test ] && packages="$packages oclgrind"
 
 missing=""

@@ -1,16 +1,24 @@
 /* sb_index: retrieval features of a collection with their labels, saved
  * and loaded with the model's fingerprint, queried by Euclidean distance
- * (exhaustive, on the host).
+ * (exhaustive, on the host). For models without a retrieval head an index
+ * may hold pooled encoder features instead; its fingerprint is then a hash
+ * of the model's and the pooling, which is how a loaded file tells which
+ * features it holds.
+ *
+ * The items' sketches are kept too, so that query results can be drawn.
  *
  * File (little-endian; docs/api.md):
  *   "SBINDEX\0"  magic, 8 bytes
- *   u32 version (1), u32 dim, u64 n
+ *   u32 version (2), u32 dim, u64 n
  *   32 bytes     model fingerprint (hex digits)
  *   u64          bytes of the label block
  *   f32 (n, dim) features
  *   labels       n NUL-terminated strings
- *   "SBCRC32\0", u32  CRC-32 of every byte before the trailer (optional:
- *                files of earlier versions end after the labels) */
+ *   u64 P        points of all sketches (version 2)
+ *   u32 (n)      points of each sketch, each >= 1, summing to P
+ *   i16 (P, 3)   the sketches' stroke-3 points, one after the other
+ *   "SBCRC32\0", u32  CRC-32 of every byte before it (files written
+ *                before checksums end without it) */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,34 +30,94 @@
 #include "io/checksum.h"
 
 #define INDEX_MAGIC "SBINDEX\0"
-#define INDEX_VERSION 1u
+#define INDEX_VERSION 2u
 #define CRC_MAGIC "SBCRC32\0"
+
+/* x->features: the retrieval head's, or the encoder's pooled by 1 + sb_pool */
+enum { FEAT_RETRIEVAL, FEAT_ENCODER_MEAN, FEAT_ENCODER_FIRST, N_FEAT };
+static const char *const feature_names[N_FEAT] = {"retrieval", "encoder mean", "encoder first"};
+
+/* The fingerprint of an index of these features made with m. */
+static void features_fingerprint(const sb_model_handle *m, int features, char out[33]) {
+    if (features == FEAT_RETRIEVAL) {
+        memcpy(out, m->fingerprint, 33);
+        return;
+    }
+    uint64_t h[2] = {14695981039346656037ull, 0x9e3779b97f4a7c15ull};
+    for (int k = 0; k < 2; k++)
+        h[k] = api_fnv(api_fnv(h[k], m->fingerprint, 32), feature_names[features], strlen(feature_names[features]));
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
+}
+
+static sb_status new_index(const sb_model_handle *m, int features, sb_index **out) {
+    sb_index *x = calloc(1, sizeof *x);
+    if (!x) return (sb_status)sb_fail(SB_ERR_MEMORY, "index: out of host memory");
+    x->features = features;
+    if (sb_sketches_create(&x->sk)) {
+        free(x);
+        return (sb_status)sb_fail(SB_ERR_MEMORY, "index: out of host memory");
+    }
+    x->dim = features == FEAT_RETRIEVAL ? m->mc.rel_feat_dim : sb_model_hidden_size(m);
+    features_fingerprint(m, features, x->fingerprint);
+    *out = x;
+    return SB_OK;
+}
 
 sb_status sb_index_create(const sb_model_handle *m, sb_index **out) {
     if (!m || !out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_create: NULL argument");
     *out = NULL;
     SB_TRY(sb_model_require(m, SB_HEAD_RETRIEVAL));
-    sb_index *x = calloc(1, sizeof *x);
-    if (!x) return (sb_status)sb_fail(SB_ERR_MEMORY, "sb_index_create: out of host memory");
-    x->dim = m->mc.rel_feat_dim;
-    memcpy(x->fingerprint, m->fingerprint, sizeof x->fingerprint);
-    *out = x;
-    return SB_OK;
+    return new_index(m, FEAT_RETRIEVAL, out);
 }
+
+sb_status sb_index_create_encoder(const sb_model_handle *m, sb_pool pool, sb_index **out) {
+    if (!m || !out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_create_encoder: NULL argument");
+    *out = NULL;
+    if (pool != SB_POOL_MEAN && pool != SB_POOL_FIRST)
+        return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_create_encoder: unknown pooling %d", (int)pool);
+    return new_index(m, FEAT_ENCODER_MEAN + (int)pool, out);
+}
+
+const char *sb_index_features(const sb_index *x) { return x ? feature_names[x->features] : NULL; }
 
 void sb_index_destroy(sb_index *x) {
     if (!x) return;
     for (int i = 0; i < x->n; i++) free(x->label[i]);
-    free(x->label), free(x->feat), free(x);
+    free(x->label), free(x->feat);
+    sb_sketches_destroy(x->sk);
+    free(x);
+}
+
+const int16_t *sb_index_points(const sb_index *x, int i, int *n) {
+    if (n) *n = 0;
+    return x && i >= 0 && i < x->n ? sb_sketches_points(x->sk, i, n) : NULL;
+}
+
+/* Appends item x->n: its label and points (features are the caller's). */
+static int add_item(sb_index *x, const char *label, const int16_t *points, int n) {
+    char *l = strdup(label);
+    if (!l) return sb_fail(SB_ERR_MEMORY, "index: out of host memory");
+    int rc = sb_sketches_add_i16(x->sk, points, n, NULL);
+    if (rc) return free(l), rc;
+    x->label[x->n++] = l;
+    return 0;
 }
 
 int sb_index_size(const sb_index *x) { return x ? x->n : 0; }
 const char *sb_index_label(const sb_index *x, int i) { return x && i >= 0 && i < x->n ? x->label[i] : NULL; }
 
 static int same_model(const sb_index *x, const sb_model_handle *m, const char *what) {
-    if (strcmp(x->fingerprint, m->fingerprint) == 0) return 0;
-    return sb_fail(SB_ERR_INVALID, "%s was built by another model (index fingerprint %s, model %s has %s)", what,
-                   x->fingerprint, m->path, m->fingerprint);
+    char want[33];
+    features_fingerprint(m, x->features, want);
+    if (strcmp(x->fingerprint, want) == 0) return 0;
+    return sb_fail(SB_ERR_INVALID, "%s was built by another model (index fingerprint %s, model %s gives %s)", what,
+                   x->fingerprint, m->path, want);
+}
+
+/* The features of s that x holds: out is (count, x->dim). */
+static int features_of(const sb_index *x, sb_model_handle *m, const sb_sketches *s, float *out) {
+    if (x->features == FEAT_RETRIEVAL) return sb_retrieval_features(m, s, out);
+    return sb_encode(m, s, x->features == FEAT_ENCODER_MEAN ? SB_POOL_MEAN : SB_POOL_FIRST, out);
 }
 
 static int reserve(sb_index *x, int more) {
@@ -70,11 +138,9 @@ sb_status sb_index_add(sb_index *x, sb_model_handle *m, const sb_sketches *s) {
     SB_TRY(same_model(x, m, "the index"));
     if (s->count == 0) return SB_OK;
     SB_TRY(reserve(x, s->count));
-    SB_TRY(sb_retrieval_features(m, s, x->feat + (size_t)x->n * x->dim));
-    for (int i = 0; i < s->count; i++) {
-        if (!(x->label[x->n] = strdup(s->label[i]))) return (sb_status)sb_fail(SB_ERR_MEMORY, "index: out of host memory");
-        x->n++;
-    }
+    SB_TRY(features_of(x, m, s, x->feat + (size_t)x->n * x->dim));
+    for (int i = 0; i < s->count; i++)
+        SB_TRY(add_item(x, s->label[i], s->data + s->start[i], s->n[i]));
     return SB_OK;
 }
 
@@ -99,6 +165,12 @@ static uint64_t get_u64(const unsigned char *p) {
 
 enum { HEADER_BYTES = 8 + 4 + 4 + 8 + 32 + 8 };
 
+/* Writes n bytes and continues the file's CRC over them. */
+static void write_crc(FILE *f, uint32_t *crc, const void *p, size_t n) {
+    fwrite(p, 1, n, f);
+    *crc = sb_crc32(*crc, p, n);
+}
+
 sb_status sb_index_save(const sb_index *x, const char *path) {
     if (!x || !path) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_save: NULL argument");
     uint64_t label_bytes = 0;
@@ -112,19 +184,24 @@ sb_status sb_index_save(const sb_index *x, const char *path) {
     put_u64(h + 56, label_bytes);
     sb_atomic_file af;
     SB_TRY(sb_atomic_open(&af, path));
-    fwrite(h, 1, sizeof h, af.f);
-    uint32_t crc = sb_crc32(0, h, sizeof h);
+    uint32_t crc = 0;
+    write_crc(af.f, &crc, h, sizeof h);
     for (size_t k = 0; k < (size_t)x->n * x->dim; k++) {
         uint32_t bits;
         unsigned char b[4];
         memcpy(&bits, &x->feat[k], 4);
         put_u32(b, bits);
-        fwrite(b, 1, 4, af.f);
-        crc = sb_crc32(crc, b, 4);
+        write_crc(af.f, &crc, b, 4);
     }
-    for (int i = 0; i < x->n; i++) {
-        fwrite(x->label[i], 1, strlen(x->label[i]) + 1, af.f);
-        crc = sb_crc32(crc, x->label[i], strlen(x->label[i]) + 1);
+    for (int i = 0; i < x->n; i++) write_crc(af.f, &crc, x->label[i], strlen(x->label[i]) + 1);
+    unsigned char b[8];
+    put_u64(b, (uint64_t)x->sk->n_data / 3);
+    write_crc(af.f, &crc, b, 8);
+    for (int i = 0; i < x->n; i++) put_u32(b, (uint32_t)x->sk->n[i]), write_crc(af.f, &crc, b, 4);
+    for (size_t k = 0; k < x->sk->n_data; k++) {
+        uint16_t v = (uint16_t)x->sk->data[k];
+        b[0] = (unsigned char)v, b[1] = (unsigned char)(v >> 8);
+        write_crc(af.f, &crc, b, 2);
     }
     unsigned char trailer[12];
     memcpy(trailer, CRC_MAGIC, 8);
@@ -138,7 +215,71 @@ static int read_exact(FILE *f, void *buf, size_t n, const char *path) {
     return sb_fail(SB_ERR_FORMAT, "%s: index file is truncated", path);
 }
 
+/* The sketch block of n items into x->sk: it must fill f up to byte end. */
+static int load_sketches(sb_index *x, FILE *f, uint64_t n, long end, const char *path) {
+    unsigned char b[8];
+    SB_TRY(read_exact(f, b, 8, path));
+    uint64_t total = get_u64(b);
+    long here = ftell(f);
+    if (here < 0) return sb_fail(SB_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+    if (here > end) return sb_fail(SB_ERR_FORMAT, "%s: index file is truncated", path);
+    if (total < n || total > (uint64_t)(end - here) || 4 * n + 6 * total != (uint64_t)(end - here))
+        return sb_fail(SB_ERR_FORMAT, "%s: %llu points of %llu sketches do not fill the %ld bytes left", path,
+                       (unsigned long long)total, (unsigned long long)n, end - here);
+    unsigned char *raw = malloc(4 * n + 6 * total + 1);
+    int16_t *pts = malloc(6 * total + 1);
+    int rc = raw && pts ? read_exact(f, raw, 4 * n + 6 * total, path)
+                        : sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
+    for (uint64_t k = 0; !rc && k < 3 * total; k++)
+        pts[k] = (int16_t)(uint16_t)(raw[4 * n + 2 * k] | raw[4 * n + 2 * k + 1] << 8);
+    uint64_t first = 0;
+    for (uint64_t i = 0; !rc && i < n; i++) {
+        uint32_t len = get_u32(raw + 4 * i);
+        if (len < 1 || len > total - first)
+            rc = sb_fail(SB_ERR_FORMAT, "%s: sketch %llu has %u points, %llu are left", path, (unsigned long long)i,
+                         len, (unsigned long long)(total - first));
+        else rc = sb_sketches_add_i16(x->sk, pts + 3 * first, (int)len, NULL), first += len;
+    }
+    if (!rc && first != total)
+        rc = sb_fail(SB_ERR_FORMAT, "%s: the sketches hold %llu of %llu points", path, (unsigned long long)first,
+                     (unsigned long long)total);
+    free(raw), free(pts);
+    return rc;
+}
+
+/* Where f's content ends (*end): before the checksum trailer, which is
+ * verified, or at the end of a file written before checksums. Leaves f
+ * at its start. */
+static int check_trailer(FILE *f, const char *path, long *end) {
+    unsigned char t[12];
+    long size = fseek(f, 0, SEEK_END) ? -1 : ftell(f);
+    if (size < 0) return sb_fail(SB_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+    *end = size;
+    int has = size >= HEADER_BYTES + 12 && !fseek(f, size - 12, SEEK_SET) && fread(t, 1, 12, f) == 12 &&
+              !memcmp(t, CRC_MAGIC, 8);
+    rewind(f);
+    if (!has) return 0;
+    *end = size - 12;
+    enum { CHUNK = 1 << 16 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) return sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
+    uint32_t crc = 0;
+    for (long at = 0; at < *end;) {
+        size_t k = fread(buf, 1, *end - at < CHUNK ? (size_t)(*end - at) : CHUNK, f);
+        if (!k) break;
+        crc = sb_crc32(crc, buf, k), at += (long)k;
+    }
+    free(buf);
+    rewind(f);
+    if (crc != get_u32(t + 8))
+        return sb_fail(SB_ERR_FORMAT, "%s: bytes 0-%ld do not match the index's checksum: the file is damaged", path,
+                       *end);
+    return 0;
+}
+
 static int load(sb_index *x, FILE *f, const char *path, const sb_model_handle *m) {
+    long content_end = 0;
+    SB_TRY(check_trailer(f, path, &content_end));
     unsigned char h[HEADER_BYTES];
     SB_TRY(read_exact(f, h, sizeof h, path));
     if (memcmp(h, INDEX_MAGIC, 8) != 0) return sb_fail(SB_ERR_FORMAT, "%s is not a sketchbert index file", path);
@@ -157,18 +298,9 @@ static int load(sb_index *x, FILE *f, const char *path, const sb_model_handle *m
     SB_TRY(reserve(x, (int)n));
     unsigned char *raw = malloc((size_t)n * dim * 4 + (size_t)label_bytes + 1);
     if (!raw) return sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
-    size_t body = (size_t)n * dim * 4 + (size_t)label_bytes;
-    int rc = read_exact(f, raw, body, path);
-    unsigned char trailer[13];
-    size_t tail = rc ? 0 : fread(trailer, 1, sizeof trailer, f);
-    if (!rc && tail == 12 && !memcmp(trailer, CRC_MAGIC, 8)) {
-        uint32_t crc = sb_crc32(sb_crc32(0, h, sizeof h), raw, body);
-        if (crc != get_u32(trailer + 8))
-            rc = sb_fail(SB_ERR_FORMAT, "%s: bytes 0-%zu do not match the index's checksum: the file is damaged", path,
-                         sizeof h + body);
-    } else if (!rc && tail) {
-        rc = sb_fail(SB_ERR_FORMAT, "%s: bytes after the last label", path);
-    }
+    int rc = read_exact(f, raw, (size_t)n * dim * 4 + (size_t)label_bytes, path);
+    if (!rc) rc = load_sketches(x, f, n, content_end, path);
+    if (!rc && ftell(f) != content_end) rc = sb_fail(SB_ERR_FORMAT, "%s: bytes after the last sketch", path);
     for (size_t k = 0; !rc && k < (size_t)n * dim; k++) {
         uint32_t bits = get_u32(raw + 4 * k);
         memcpy(&x->feat[k], &bits, 4);
@@ -185,14 +317,31 @@ static int load(sb_index *x, FILE *f, const char *path, const sb_model_handle *m
     return rc;
 }
 
+/* Which features the index file f holds: those whose fingerprint with m
+ * its header has; else retrieval features where m has the head (loading
+ * then says the index is another model's). Leaves f at its start. */
+static int file_features(const sb_model_handle *m, FILE *f) {
+    unsigned char h[HEADER_BYTES];
+    int whole = fread(h, 1, sizeof h, f) == sizeof h;
+    rewind(f);
+    int has_head = (m->heads & SB_HEAD_RETRIEVAL) != 0;
+    for (int k = has_head ? FEAT_RETRIEVAL : FEAT_ENCODER_MEAN; whole && k < N_FEAT; k++) {
+        char fp[33];
+        features_fingerprint(m, k, fp);
+        if (!memcmp(h + 24, fp, 32)) return k;
+    }
+    return has_head ? FEAT_RETRIEVAL : FEAT_ENCODER_MEAN;
+}
+
 sb_status sb_index_load(const sb_model_handle *m, const char *path, sb_index **out) {
     if (!m || !path || !out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_load: NULL argument");
     *out = NULL;
-    sb_index *x;
-    SB_TRY(sb_index_create(m, &x));
     FILE *f = fopen(path, "rb");
-    int rc = f ? load(x, f, path, m) : sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    if (f) fclose(f);
+    if (!f) return (sb_status)sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    sb_index *x = NULL;
+    int rc = new_index(m, file_features(m, f), &x);
+    if (!rc) rc = load(x, f, path, m);
+    fclose(f);
     if (rc) {
         sb_index_destroy(x);
         return (sb_status)rc;
@@ -215,7 +364,7 @@ sb_status sb_index_query(const sb_index *x, sb_model_handle *m, const sb_sketche
         free(q), free(best);
         return (sb_status)sb_fail(SB_ERR_MEMORY, "sb_index_query: out of host memory");
     }
-    int rc = sb_retrieval_features(m, s, q);
+    int rc = features_of(x, m, s, q);
     for (int i = 0; i < s->count && !rc; i++) {
         int *it = items + (size_t)i * k;
         for (int j = 0; j < k; j++) it[j] = -1, best[j] = INFINITY;
