@@ -4,8 +4,8 @@
  * (sb_dataset batches through the internal model: transform, tokens and
  * SGM masks as training), batch-size invariance, top-k and softmax,
  * pooling, the index (save/load/query against brute force, another
- * model refused; of pooled encoder features without a retrieval head),
- * completion (the normalisation undone, given and random
+ * model refused, a flipped bit refused by its checksum; of pooled encoder
+ * features without a retrieval head), completion (the normalisation undone, given and random
  * points), and bad input: missing heads named, empty, malformed and
  * over-long sketches, unknown classes, files that are not checkpoints. */
 #include <math.h>
@@ -145,12 +145,16 @@ static double max_rel(const float *a, const float *b, size_t n) {
 // ---- the checks
 
 /* The index file's sketch block, damaged: a sketch of 0 points, a byte too
- * many. path is a saved index of the sketches s. */
+ * many. path is a saved index of the sketches s. The damaged copies lack
+ * the checksum trailer (as files written before checksums), so that the
+ * structure checks, not the checksum, meet the damage. */
 static void check_index_sketch_block(sb_model_handle *m, const char *path, const sb_sketches *s) {
     FILE *f = fopen(path, "rb");
     unsigned char buf[1 << 16];
     size_t size = f ? fread(buf, 1, sizeof buf, f) : 0, points = 0;
     if (f) fclose(f);
+    t_check_true("the index ends with its checksum trailer", size > 12 && !memcmp(buf + size - 12, "SBCRC32", 8));
+    size -= 12;
     for (int i = 0; i < sb_sketches_count(s); i++) points += (size_t)s->n[i];
     char bad[700];
     snprintf(bad, sizeof bad, "%s.bad", path);
@@ -359,7 +363,12 @@ static void check_model_and_features(sb_context *ctx, sb_model *ref_model, const
     t_check_error("loading the index with another model", sb_index_load(other, ipath, &y), "was built by another model");
     t_check_error("querying with another model", sb_index_query(x, other, s, 1, items, dist), "was built by another model");
     t_check_error("adding with another model", sb_index_add(x, other, s), "was built by another model");
+    /* a flipped bit in the features: caught by the checksum trailer */
     FILE *fp = fopen(ipath, "r+b");
+    int byte = fp && fseek(fp, 70, SEEK_SET) == 0 ? fgetc(fp) : EOF;
+    if (fp) fseek(fp, 70, SEEK_SET), fputc(byte ^ 1, fp), fclose(fp);
+    t_check_error("a flipped bit in an index", sb_index_load(m, ipath, &y), "do not match the index's checksum");
+    fp = fopen(ipath, "r+b");
     if (fp) ftruncate(fileno(fp), 100), fclose(fp);
     t_check_error("a truncated index", sb_index_load(m, ipath, &y), "truncated");
     t_check_error("a file that is no index", sb_index_load(m, path[0], &y), "is not a sketchbert index file");

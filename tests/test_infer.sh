@@ -125,8 +125,10 @@ check "complete --simplify" 0 "$sb" complete "$ck" "$tmp/raw.ndjson" --simplify 
 
 # ---- class names from the checkpoint itself, wherever the training data went
 check "the checkpoint names its classes" 0 grep -aq '"class_names":"circle\\nsquare\\ntriangle\\nstar"' "$ck"
-# a checkpoint as written before class_names: the key renamed, same size
-LC_ALL=C sed 's/"class_names":/"old_names__":/' "$ck" >"$tmp/old.safetensors"
+# a checkpoint as written before class_names (and checksums): the keys
+# renamed, same size
+LC_ALL=C sed -e 's/"class_names":/"old_names__":/' -e 's/"sketchbert_crc32":/"old_checksums___":/' "$ck" \
+  >"$tmp/old.safetensors"
 mv "$tmp/mm" "$tmp/mm.away"
 check "classify without the training data" 0 "$sb" classify "$ck" "$tmp/npz/star.npz" --index 0-3 --top-k 1
 contains "real class names" "^0	star	\(circle\|square\|triangle\|star\) "

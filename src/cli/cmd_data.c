@@ -1,5 +1,8 @@
 /* `sketchbert data stats DIR`: sketches per class and split of a memmap
- * dataset, a histogram of sketch lengths, and the share over max_length. */
+ * dataset, a histogram of sketch lengths, and the share over max_length.
+ * `sketchbert data verify DIR`: the index (its CRC, ranges contiguous and
+ * within each .dat file's size), every split mapped, and the .dat files
+ * against checksums.crc32. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +10,7 @@
 #include "cli/commands.h"
 #include "data/memmap.h"
 #include "io/config.h"
+#include "runtime/error.h"
 
 static void stats_usage(FILE *f) {
     fprintf(f, "usage: sketchbert data stats [DIR] [--max-length N | --config CONFIG.yml]\n\n"
@@ -109,10 +113,48 @@ static int cmd_stats(int argc, char **argv) {
     return 0;
 }
 
+static int cmd_verify(int argc, char **argv) {
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: sketchbert data verify DIR\n\n"
+               "Checks a prepared memmap dataset: the index's CRC, every sketch's range\n"
+               "within its .dat file, the .dat sizes, and each .dat file against\n"
+               "checksums.crc32 (datasets prepared before checksums say \"no checksums\").\n"
+               "Exits 1 naming the first file that fails.\n");
+        return 0;
+    }
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: sketchbert data verify DIR\n");
+        return 2;
+    }
+    sb_mm_index idx;
+    if (sb_mm_index_load(&idx, argv[1])) {
+        fprintf(stderr, "sketchbert data verify: %s\n", sb_last_error());
+        return 1;
+    }
+    uint64_t sketches = 0;
+    int rc = 0, files = 0;
+    for (uint32_t c = 0; c < idx.n_classes && !rc; c++)
+        for (int s = 0; s < SB_N_SPLITS && !rc; s++) {
+            sb_mm_split sp;
+            rc = sb_mm_split_open(&sp, &idx, c, s);
+            if (!rc) sb_mm_split_close(&sp);
+            sketches += idx.classes[c].count[s];
+        }
+    if (!rc) rc = sb_mm_verify_checksums(&idx, &files);
+    if (rc) fprintf(stderr, "sketchbert data verify: %s\n", sb_last_error());
+    else
+        printf("%s: ok, %u classes, %llu sketches, %s\n", argv[1], idx.n_classes, (unsigned long long)sketches,
+               files ? "checksums of the .dat files match" : "no checksums (prepared before they existed)");
+    sb_mm_index_free(&idx);
+    return rc ? 1 : 0;
+}
+
 int cmd_data(const cli_options *o, int argc, char **argv) {
     (void)o;
     if (argc >= 2 && !strcmp(argv[1], "stats")) return cmd_stats(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "verify")) return cmd_verify(argc - 1, argv + 1);
     FILE *f = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? stdout : stderr;
-    fprintf(f, "usage: sketchbert data stats [DIR] [--max-length N | --config CONFIG.yml]\n");
+    fprintf(f, "usage: sketchbert data stats [DIR] [--max-length N | --config CONFIG.yml]\n"
+               "       sketchbert data verify DIR\n");
     return f == stdout ? 0 : 2;
 }

@@ -326,6 +326,7 @@ static int is_dataset_file(const char *name) {
     if (n > 4 && !strcmp(name + n - 4, ".tmp")) n -= 4;
     return (n == strlen(SB_MM_SUM_FILE) && !strncmp(name, SB_MM_SUM_FILE, n)) ||
            (n == strlen(SB_MM_INDEX_FILE) && !strncmp(name, SB_MM_INDEX_FILE, n)) ||
+           (n == strlen(SB_MM_CHECKSUM_FILE) && !strncmp(name, SB_MM_CHECKSUM_FILE, n)) ||
            (n > 4 && !strncmp(name + n - 4, ".dat", 4));
 }
 
@@ -387,8 +388,8 @@ static int begin_output(const options *o, char *build, size_t cap) {
                            "replace that dataset as a whole, or choose another folder", o->out_dir);
         if (other[0])
             return sb_fail(SB_ERR_INVALID, "--out %s holds %s, which prepare did not write: --overwrite only replaces "
-                           "a folder of prepare's files (%s, %s, *.dat); move it away or choose another folder",
-                           o->out_dir, other, SB_MM_SUM_FILE, SB_MM_INDEX_FILE);
+                           "a folder of prepare's files (%s, %s, %s, *.dat); move it away or choose another folder",
+                           o->out_dir, other, SB_MM_SUM_FILE, SB_MM_INDEX_FILE, SB_MM_CHECKSUM_FILE);
     } else if (errno != ENOENT) {
         return sb_fail(SB_ERR_IO, "--out %s: %s", o->out_dir, strerror(errno));
     }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "data/dataset.h"
+#include "io/atomic_file.h"
 #include "ops/adam.h"
 #include "ops/grad_norm.h"
 #include "train/checkpoint.h"
@@ -427,6 +428,48 @@ static double learning_rate(const sb_config *cfg, int64_t step, int64_t total) {
     return cfg->learning_rate * f;
 }
 
+/* The first non-finite value of the batch's inputs, named into buf; 0
+ * when all are finite (a config such as max_scale_factor 1e39 overflows). */
+static int batch_nonfinite(const sb_batch *b, char *buf, size_t cap) {
+    size_t tin = (size_t)(b->max_length + b->tokens), t = (size_t)b->max_length;
+    const struct { const char *name; const float *v; size_t row; } in[] = {
+        {"input", b->input, tin * 5}, {"stroke", b->stroke, t * 5}, {"length_mask", b->length_mask, tin}};
+    for (size_t k = 0; k < sizeof in / sizeof in[0]; k++)
+        for (size_t i = 0; i < (size_t)b->size * in[k].row; i++)
+            if (!isfinite(in[k].v[i])) {
+                snprintf(buf, cap, "batch tensor '%s' holds %g (sketch %zu of the batch, dataset index %u)", in[k].name,
+                         (double)in[k].v[i], i / in[k].row, b->index[i / in[k].row]);
+                return 1;
+            }
+    return 0;
+}
+
+/* Names the non-finite loss terms and the first gradient tensor that is
+ * not finite into buf (read from the device: only on this rare path). */
+static void name_nonfinite(trainer *tr, const sb_loss_terms *lt, char *buf, size_t cap) {
+    term t[6];
+    int n = active_terms(tr, lt, t);
+    size_t len = (size_t)snprintf(buf, cap, "loss");
+    for (int i = 0; i < n && len < cap; i++)
+        if (!isfinite(t[i].value)) len += (size_t)snprintf(buf + len, cap - len, " %s %g", t[i].name, (double)t[i].value);
+    if (len < cap) len += (size_t)snprintf(buf + len, cap - len, " total %g", (double)lt->total);
+    size_t max_numel = 1;
+    for (int i = 0; i < tr->n_params; i++)
+        if (tr->params[i].grad.numel > max_numel) max_numel = tr->params[i].grad.numel;
+    float *host = malloc(max_numel * sizeof *host);
+    for (int i = 0; host && i < tr->n_params; i++) {
+        const sb_param *p = &tr->params[i];
+        if (sb_tensor_read(tr->rt, &p->grad, host)) break;
+        size_t j = 0;
+        while (j < p->grad.numel && isfinite(host[j])) j++;
+        if (j < p->grad.numel) {
+            if (len < cap) snprintf(buf + len, cap - len, "; first non-finite gradient: %s", p->name);
+            break;
+        }
+    }
+    free(host);
+}
+
 /* Gradient norm (and clipping) when asked; *finite says whether the loss
  * and the gradients are finite. */
 static int check_and_clip(trainer *tr, const sb_loss_terms *lt, int *finite, float *norm) {
@@ -461,7 +504,8 @@ static int validate_and_save(trainer *tr, FILE *out) {
     SB_TRY(evaluate_set(tr, &r, NULL));
     int64_t t = tr->counters.step;
     double metric = best_metric_of(tr, &r);
-    if (metric >= tr->counters.best_metric) tr->counters.best_metric = metric, tr->counters.best_step = t;
+    /* a non-finite validation (diverged weights) never becomes best */
+    if (isfinite(metric) && metric >= tr->counters.best_metric) tr->counters.best_metric = metric, tr->counters.best_step = t;
     if (out) {
         fprintf(out, "valid step %lld (%ld sketches, %.1fs):", (long long)t, r.sketches, now() - t0);
         log_eval(tr, out, &r, 0);
@@ -473,9 +517,10 @@ static int validate_and_save(trainer *tr, FILE *out) {
     log_eval(tr, tr->log, &r, 1);
     fprintf(tr->log, ",\"best\":%s}\n", tr->counters.best_step == t ? "true" : "false");
     char path[SB_CONFIG_PATH_MAX + 64];
-    SB_TRY(save(tr, "latest", path, sizeof path));
+    /* best before latest: a run killed between the two resumes from the
+     * older latest and writes this best again, as the uninterrupted run */
     if (tr->counters.best_step == t) SB_TRY(save(tr, "best", path, sizeof path));
-    return 0;
+    return save(tr, "latest", path, sizeof path);
 }
 
 /* The steps of this run: from the current step to end, of total. */
@@ -528,26 +573,32 @@ static int run(trainer *tr, const sb_train_options *opt, const span *sp) {
         const sb_batch *batch;
         uint64_t s, epoch;
         int finite;
-        float norm;
+        float norm = NAN;
+        char cause[512] = "";
         rc = sb_loader_next(l, &batch, &s, &epoch);
-        if (!rc) rc = sb_model_forward(tr->model, batch, 1, cfg->seed, s, 1);
-        if (!rc) rc = sb_model_backward(tr->model);
-        if (!rc) rc = sb_model_read_losses(tr->model, &lt);
-        if (!rc) rc = check_and_clip(tr, &lt, &finite, &norm);
+        /* a non-finite batch is caught before it reaches the model */
+        finite = rc || !batch_nonfinite(batch, cause, sizeof cause);
+        if (!finite) lt = (sb_loss_terms){NAN, NAN, NAN, NAN, NAN, NAN, NAN}; /* the model did not run */
+        if (!rc && finite) rc = sb_model_forward(tr->model, batch, 1, cfg->seed, s, 1);
+        if (!rc && finite) rc = sb_model_backward(tr->model);
+        if (!rc && finite) rc = sb_model_read_losses(tr->model, &lt);
+        if (!rc && finite) rc = check_and_clip(tr, &lt, &finite, &norm);
         if (rc) {
             rc = memory_hint(sb_fail_context(rc, "step %llu", (unsigned long long)s + 1), cfg);
             break;
         }
         if (!finite) {
+            if (!cause[0]) name_nonfinite(tr, &lt, cause, sizeof cause);
             log_begin(tr, "nonfinite", (long long)s + 1);
             log_losses(tr, tr->log, &lt, 1);
             jnum(tr->log, "grad_norm", norm);
+            fprintf(tr->log, ",\"cause\":");
+            jstr(tr->log, cause);
             fprintf(tr->log, ",\"skipped\":%s}\n", cfg->skip_nonfinite ? "true" : "false");
             fflush(tr->log);
             if (!cfg->skip_nonfinite) {
-                rc = sb_fail(SB_ERR_INVALID, "step %llu: the loss is not finite (total %g, gradient norm %g); stopped "
-                             "without saving (last good checkpoint: %s; set skip_nonfinite to skip such steps)",
-                             (unsigned long long)s + 1, (double)lt.total, (double)norm,
+                rc = sb_fail(SB_ERR_INVALID, "step %llu: not finite: %s; stopped without saving (last good checkpoint: "
+                             "%s; set skip_nonfinite to skip such steps)", (unsigned long long)s + 1, cause,
                              tr->last_ckpt[0] ? tr->last_ckpt : "none written by this run");
                 break;
             }
@@ -662,10 +713,10 @@ static int start_log(trainer *tr, const sb_train_options *opt, int64_t cut) {
     const sb_config *cfg = tr->cfg;
     char path[SB_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/config.yml", cfg->log_dir);
-    FILE *f = fopen(path, "w");
-    int rc = !f || fputs(tr->config_yaml, f) < 0 ? sb_fail(SB_ERR_IO, "cannot write %s", path) : 0;
-    if (f && fclose(f) && !rc) rc = sb_fail(SB_ERR_IO, "cannot write %s", path);
-    if (rc) return rc;
+    sb_atomic_file af;
+    SB_TRY(sb_atomic_open(&af, path));
+    fputs(tr->config_yaml, af.f);
+    SB_TRY(sb_atomic_commit(&af));
     snprintf(path, sizeof path, "%s/log.jsonl", cfg->log_dir);
     tr->log = fopen(path, "a");
     if (!tr->log) return sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
@@ -695,6 +746,9 @@ int sb_train(sb_runtime *rt, const sb_config *cfg, const sb_train_options *opt) 
     rc = trainer_open(&tr, rt, cfg, 1);
     tr.dir = &dir;
     if (!rc) rc = check_run_dir(&tr, opt, &replace);
+    /* temporaries of a run killed while writing (kill -9, power loss) */
+    static const char *const ours[] = {"_ckpt.safetensors", "config.yml"};
+    if (!rc && sb_atomic_remove_stale(cfg->log_dir, ours, 2, opt->out) < 0) rc = SB_ERR_IO;
     if (!rc) rc = restore_start(&tr, opt);
     if (!rc) rc = plan_span(&tr, opt, &sp);
     if (!rc && validates(&tr, &sp)) rc = open_eval_set(&tr, SB_SPLIT_VALID, cfg->each_val_samples);
