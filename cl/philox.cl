@@ -38,6 +38,8 @@ float dropout_elem(uint4 key, uint threshold, float scale, ulong i, float v, ulo
         *block = i / 4;
         *words = dropout_block(key, *block);
     }
-    uint j = (uint)(i % 4), w = j == 0 ? words->x : j == 1 ? words->y : j == 2 ? words->z : words->w;
+    uint4 r = *words;
+    uint ws[4] = {r.x, r.y, r.z, r.w}; // a ?: chain over r's lanes miscomputes in Oclgrind 21.10
+    uint w = ws[i % 4];
     return w >= threshold ? v * scale : 0.0f;
 }

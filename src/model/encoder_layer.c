@@ -9,7 +9,6 @@
 #include <stdio.h>
 
 #include "model/model_internal.h"
-#include "ops/dropout.h"
 #include "ops/gelu.h"
 #include "ops/layernorm.h"
 #include "ops/linear.h"
@@ -72,14 +71,15 @@ static sb_attention_buffers attention_view(const sb_attention_buffers *full, int
 
 // ---- forward
 
-/* y = LayerNorm(dropout(fc(x)) + residual); sum keeps the LayerNorm input. */
+/* y = LayerNorm(dropout(fc(x)) + residual); sum keeps the LayerNorm input.
+ * The GEMM leaves x W^T in sum; one kernel adds the bias, drops, adds the
+ * residual and normalises (sb_ln_pre). */
 static int output_forward(sb_runtime *rt, const sb_lin *fc, const sb_param *norm_w, const sb_param *norm_b,
                           const sb_tensor *x, const sb_tensor *residual, float p, sb_rng_key key,
                           const sb_tensor *sum, const sb_tensor *y, const sb_tensor *mean, const sb_tensor *rstd) {
-    SB_TRY(sb_linear_forward(rt, x, &fc->w->value, &fc->b->value, sum));
-    if (p > 0.0f) SB_TRY(sb_dropout_forward(rt, sum, sum, p, key));
-    SB_TRY(sb_add(rt, sum, residual, sum));
-    return sb_layernorm_forward(rt, sum, &norm_w->value, &norm_b->value, LN_EPS, y, mean, rstd);
+    SB_TRY(sb_linear_forward(rt, x, &fc->w->value, NULL, sum));
+    sb_ln_pre pre = {&fc->b->value, residual, sum, p, key};
+    return sb_layernorm_forward(rt, sum, &pre, &norm_w->value, &norm_b->value, LN_EPS, y, mean, rstd);
 }
 
 int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_layer_grads *g,
@@ -110,19 +110,16 @@ int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a
 // ---- backward
 
 /* Backward of output_forward: from dy to dsum (the gradient of the
- * residual input, written into dsum) and dx (overwritten). ddropped is
- * scratch for the gradient through dropout. */
+ * residual input, written into dsum) and dx (overwritten). The LayerNorm
+ * backward also writes ddropped, the gradient through dropout (sb_ln_dz). */
 static int output_backward(sb_runtime *rt, const sb_lin *fc, const sb_param *norm_w, const sb_param *norm_b,
                            const sb_tensor *x, const sb_tensor *sum, const sb_tensor *mean, const sb_tensor *rstd,
                            float p, sb_rng_key key, const sb_tensor *dy, const sb_tensor *dsum,
                            const sb_tensor *ddropped, const sb_tensor *dx, int acc) {
-    SB_TRY(sb_layernorm_backward(rt, sum, &norm_w->value, mean, rstd, dy, dsum, &norm_w->grad, &norm_b->grad, acc));
-    const sb_tensor *dfc = dsum;
-    if (p > 0.0f) {
-        SB_TRY(sb_dropout_backward(rt, dsum, ddropped, p, key));
-        dfc = ddropped;
-    }
-    return sb_linear_backward(rt, x, &fc->w->value, dfc, dx, &fc->w->grad, &fc->b->grad, 0, acc);
+    sb_ln_dz dz = {ddropped, p, key};
+    SB_TRY(sb_layernorm_backward(rt, sum, &norm_w->value, mean, rstd, dy, dsum, &dz, &norm_w->grad, &norm_b->grad,
+                                 acc));
+    return sb_linear_backward(rt, x, &fc->w->value, ddropped, dx, &fc->w->grad, &fc->b->grad, 0, acc);
 }
 
 int sb_layer_backward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_tensor *x,
