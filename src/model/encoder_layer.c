@@ -101,8 +101,8 @@ int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a
     SB_TRY(output_forward(rt, &w->attn_fc, w->attn_norm_w, w->attn_norm_b, &ctx, x, drop->hidden, drop->hidden_key,
                           &attn_sum, &attn_out, &attn_mean, &attn_rstd));
     // feed-forward: inter (B, Tin, I) = gelu(fc(attn_out)); out = LN(dropout(fc(inter)) + attn_out)
-    SB_TRY(sb_linear_forward(rt, &attn_out, &w->inter_fc.w->value, &w->inter_fc.b->value, &inter_pre));
-    SB_TRY(sb_gelu_forward(rt, &inter_pre, &inter));
+    SB_TRY(sb_linear_forward(rt, &attn_out, &w->inter_fc.w->value, NULL, &inter_pre)); // bias in the GELU
+    SB_TRY(sb_gelu_forward(rt, &inter_pre, &w->inter_fc.b->value, &inter));
     return output_forward(rt, &w->out_fc, w->out_norm_w, w->out_norm_b, &inter, &attn_out, drop->output,
                           drop->output_key, &out_sum, &out, &out_mean, &out_rstd);
 }
