@@ -10,12 +10,14 @@
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
 
+// The 32 x 32 -> 64-bit products as ulong multiplies rather than mul_hi and
+// a low multiply: PoCL vectorises these (2x less CPU time for dropout), and
+// GPU compilers map them to their widening multiply.
 uint4 philox4x32_10(uint4 c, uint2 k) {
     for (int r = 0; r < 10; r++) {
         if (r > 0) k += (uint2)(PHILOX_W0, PHILOX_W1);
-        uint hi0 = mul_hi(PHILOX_M0, c.x), lo0 = PHILOX_M0 * c.x;
-        uint hi1 = mul_hi(PHILOX_M1, c.z), lo1 = PHILOX_M1 * c.z;
-        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+        ulong p0 = (ulong)PHILOX_M0 * c.x, p1 = (ulong)PHILOX_M1 * c.z;
+        c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y, (uint)p0);
     }
     return c;
 }
