@@ -48,16 +48,20 @@ float row_max(__global const float *s, __global const float *m, uint T, float sc
     return mx;
 }
 
-float row_exp_sum(__global const float *s, __global const float *m, uint T, float scale, float mx, uint j0,
-                  uint step) {
+// p[j] = exp(...) unnormalised (one exp per element); returns their sum.
+float row_exp(__global const float *s, __global const float *m, __global float *p, uint T, float scale, float mx,
+              uint j0, uint step) {
     float sum = 0.0f;
-    for (uint j = j0; j < T; j += step) sum += exp(scale * s[j] + (1.0f - m[j]) * MASK_PENALTY - mx);
+    for (uint j = j0; j < T; j += step) {
+        float e = exp(scale * s[j] + (1.0f - m[j]) * MASK_PENALTY - mx);
+        p[j] = e;
+        sum += e;
+    }
     return sum;
 }
 
-void row_probs(__global const float *s, __global const float *m, __global float *p, uint T, float scale, float mx,
-               float inv, uint j0, uint step) {
-    for (uint j = j0; j < T; j += step) p[j] = exp(scale * s[j] + (1.0f - m[j]) * MASK_PENALTY - mx) * inv;
+void row_scale(__global float *p, uint T, float inv, uint j0, uint step) {
+    for (uint j = j0; j < T; j += step) p[j] *= inv;
 }
 
 float row_dot(__global const float *p, __global const float *dp, uint T, uint j0, uint step) {
@@ -79,9 +83,9 @@ __kernel void softmax_forward_wg(__global const float *scores, __global const fl
     size_t row = get_group_id(0);
     uint lid = get_local_id(0), L = get_local_size(0);
     __global const float *s = scores + row * T, *m = mask + row / T / heads * T;
+    __global float *p = probs + row * T;
     float mx = group_max(scratch, row_max(s, m, T, scale, lid, L));
-    float inv = 1.0f / group_sum(scratch, row_exp_sum(s, m, T, scale, mx, lid, L));
-    row_probs(s, m, probs + row * T, T, scale, mx, inv, lid, L);
+    row_scale(p, T, 1.0f / group_sum(scratch, row_exp(s, m, p, T, scale, mx, lid, L)), lid, L);
 }
 
 __kernel void softmax_backward_wg(__global const float *probs, __global const float *dprobs,
@@ -102,9 +106,9 @@ __kernel void softmax_forward_item(__global const float *scores, __global const 
     size_t row = get_global_id(0);
     if (row >= rows) return;
     __global const float *s = scores + row * T, *m = mask + row / T / heads * T;
+    __global float *p = probs + row * T;
     float mx = row_max(s, m, T, scale, 0, 1);
-    float inv = 1.0f / row_exp_sum(s, m, T, scale, mx, 0, 1);
-    row_probs(s, m, probs + row * T, T, scale, mx, inv, 0, 1);
+    row_scale(p, T, 1.0f / row_exp(s, m, p, T, scale, mx, 0, 1), 0, 1);
 }
 
 __kernel void softmax_backward_item(__global const float *probs, __global const float *dprobs,
