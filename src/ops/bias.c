@@ -40,11 +40,5 @@ int sb_bias_grad(sb_runtime *rt, const sb_tensor *dy, const sb_tensor *db, int a
     SB_TRY(SB_ARG(k, 2, rows));
     SB_TRY(SB_ARG(k, 3, cols));
     SB_TRY(SB_ARG(k, 4, acc));
-    if (rt->row_variant == SB_ROW_ITEM) return sb_launch_items(rt, k, cols); /* a work-item per column */
-    size_t lanes = sb_reduce_wg_size(rt, k);
-    size_t local[2] = {lanes < 32 ? lanes : 32, 0}; /* columns by row lanes */
-    local[1] = lanes / local[0];
-    SB_TRY(sb_set_local_arg(k, 5, lanes * sizeof(float)));
-    size_t global[2] = {sb_round_up(cols, local[0]), local[1]};
-    return sb_launch(rt, k, 2, global, local);
+    return sb_launch_columns(rt, k, 5, cols);
 }

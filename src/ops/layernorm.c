@@ -41,20 +41,6 @@ static int check_p(const char *op, float p) {
     return 0;
 }
 
-/* Launches over N rows; the last argument, at index `last`, is the
- * work-group's scratch (wg: one work-group per row, the largest power of
- * two the kernel allows, at most 256) or the row count (item). */
-static int launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, cl_uint rows) {
-    if (rt->row_variant == SB_ROW_ITEM) {
-        SB_TRY(SB_ARG(k, last, rows));
-        return sb_launch_items(rt, k, rows);
-    }
-    size_t local = sb_reduce_wg_size(rt, k);
-    SB_TRY(sb_set_local_arg(k, last, local * sizeof(float)));
-    size_t global = (size_t)rows * local;
-    return sb_launch(rt, k, 1, &global, &local);
-}
-
 int sb_layernorm_forward(sb_runtime *rt, const sb_tensor *x, const sb_ln_pre *pre, const sb_tensor *gamma,
                          const sb_tensor *beta, float eps, const sb_tensor *y, const sb_tensor *mean,
                          const sb_tensor *rstd) {
@@ -90,7 +76,7 @@ int sb_layernorm_forward(sb_runtime *rt, const sb_tensor *x, const sb_ln_pre *pr
     SB_TRY(SB_ARG(k, 15, rstd->buf));
     SB_TRY(SB_ARG(k, 16, C));
     SB_TRY(SB_ARG(k, 17, eps));
-    return launch_rows(rt, k, 18, N);
+    return sb_launch_rows(rt, k, 18, N, sb_reduce_wg_size(rt, k));
 }
 
 /* dgamma, dbeta: column sums, tiles of columns by row lanes (wg) or one
@@ -110,13 +96,7 @@ static int launch_params(sb_runtime *rt, const sb_tensor *x, const sb_tensor *me
     SB_TRY(SB_ARG(k, 6, N));
     SB_TRY(SB_ARG(k, 7, C));
     SB_TRY(SB_ARG(k, 8, acc));
-    if (rt->row_variant == SB_ROW_ITEM) return sb_launch_items(rt, k, C);
-    size_t lanes = sb_reduce_wg_size(rt, k);
-    size_t local[2] = {lanes < 32 ? lanes : 32, 0}; /* columns by row lanes */
-    local[1] = lanes / local[0];
-    SB_TRY(sb_set_local_arg(k, 9, lanes * sizeof(float)));
-    size_t global[2] = {sb_round_up(C, local[0]), local[1]};
-    return sb_launch(rt, k, 2, global, local);
+    return sb_launch_columns(rt, k, 9, C);
 }
 
 int sb_layernorm_backward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *gamma, const sb_tensor *mean,
@@ -149,6 +129,6 @@ int sb_layernorm_backward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *g
     SB_TRY(SB_ARG(k, 7, has_dz));
     SB_TRY(set_dropout_args(k, 8, dz ? dz->p : 0.0f, dz ? dz->key : (sb_rng_key){0, 0}));
     SB_TRY(SB_ARG(k, 14, C));
-    SB_TRY(launch_rows(rt, k, 15, N));
+    SB_TRY(sb_launch_rows(rt, k, 15, N, sb_reduce_wg_size(rt, k)));
     return launch_params(rt, x, mean, rstd, dy, dgamma, dbeta, N, C, accumulate_params);
 }

@@ -23,20 +23,10 @@ static size_t row_local_size(sb_runtime *rt, cl_kernel k, int T) {
     return L;
 }
 
-/* Launches over the rows of `rows`; the last argument, at index `last`, is
- * the work-group's scratch (wg) or the row count (item). */
+/* Over the BH * T rows of `rows`; the last argument is at index `last`. */
 static int launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, const sb_tensor *rows) {
     int T = rows->shape[1];
-    size_t n_rows = (size_t)rows->shape[0] * (size_t)T;
-    if (rt->row_variant == SB_ROW_ITEM) {
-        cl_uint n = (cl_uint)n_rows;
-        SB_TRY(SB_ARG(k, last, n));
-        return sb_launch_items(rt, k, n_rows);
-    }
-    size_t local = row_local_size(rt, k, T);
-    size_t global = n_rows * local;
-    SB_TRY(sb_set_local_arg(k, last, local * sizeof(float)));
-    return sb_launch(rt, k, 1, &global, &local);
+    return sb_launch_rows(rt, k, last, (size_t)rows->shape[0] * (size_t)T, row_local_size(rt, k, T));
 }
 
 int sb_softmax_forward(sb_runtime *rt, const sb_tensor *scores, const sb_tensor *mask, const sb_tensor *probs,

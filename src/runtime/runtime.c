@@ -294,6 +294,27 @@ int sb_launch_items(sb_runtime *rt, cl_kernel k, size_t n) {
     return sb_launch(rt, k, 1, &global, &local);
 }
 
+int sb_launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, size_t rows, size_t wg_local) {
+    if (rt->row_variant == SB_ROW_ITEM) {
+        cl_uint n = (cl_uint)rows;
+        SB_TRY(SB_ARG(k, last, n));
+        return sb_launch_items(rt, k, rows);
+    }
+    SB_TRY(sb_set_local_arg(k, last, wg_local * sizeof(float)));
+    size_t global = rows * wg_local;
+    return sb_launch(rt, k, 1, &global, &wg_local);
+}
+
+int sb_launch_columns(sb_runtime *rt, cl_kernel k, cl_uint scratch_arg, size_t cols) {
+    if (rt->row_variant == SB_ROW_ITEM) return sb_launch_items(rt, k, cols);
+    size_t lanes = sb_reduce_wg_size(rt, k);
+    size_t local[2] = {lanes < 32 ? lanes : 32, 0}; /* columns by row lanes */
+    local[1] = lanes / local[0];
+    SB_TRY(sb_set_local_arg(k, scratch_arg, lanes * sizeof(float)));
+    size_t global[2] = {sb_round_up(cols, local[0]), local[1]};
+    return sb_launch(rt, k, 2, global, local);
+}
+
 int sb_set_arg(cl_kernel k, cl_uint index, size_t size, const void *value) {
     cl_int err = clSetKernelArg(k, index, size, value);
     if (err != CL_SUCCESS) {

@@ -4,6 +4,7 @@
  * defines: sb_device_info, sb_runtime, sb_devices_list, sb_device_pick,
  *          sb_runtime_create, sb_runtime_destroy, sb_kernel, sb_launch,
  *          sb_kernel_wg_size, sb_row_kernel, sb_launch_items,
+ *          sb_launch_rows, sb_launch_columns,
  *          sb_finish, sb_row_variant */
 #ifndef SB_RUNTIME_H
 #define SB_RUNTIME_H
@@ -88,6 +89,17 @@ int sb_launch(sb_runtime *rt, cl_kernel k, cl_uint dims, const size_t *global,
 /* Launches n work-items of a barrier-free kernel (SB_ROW_ITEM kernels: one
  * item per row) in work-groups of up to 64; the kernel ignores ids >= n. */
 int sb_launch_items(sb_runtime *rt, cl_kernel k, size_t n);
+
+/* A row kernel from sb_row_kernel over `rows` rows. Its last argument, at
+ * index `last`, is the work-group's scratch of wg_local floats (wg: one
+ * work-group of wg_local items per row) or the row count (item). */
+int sb_launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, size_t rows, size_t wg_local);
+
+/* A column-sum kernel from sb_row_kernel over `cols` columns. wg: tiles of
+ * up to 32 columns by row lanes, a power of two in all, with that many
+ * floats of scratch at argument `scratch_arg`; item: a work-item per
+ * column (no scratch argument). */
+int sb_launch_columns(sb_runtime *rt, cl_kernel k, cl_uint scratch_arg, size_t cols);
 
 /* Sets kernel argument i from an lvalue; returns an error naming the
  * kernel's argument index on failure. */
