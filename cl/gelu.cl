@@ -35,9 +35,14 @@ __kernel void gelu_forward(__global float *x, __global const float *b, __global 
     if (i >= n) return;
     float4 v = load4(x, i, n);
     if (has_bias) {
-        float t[4];
-        for (uint j = 0; j < 4u; j++) t[j] = b[(i + j) % C];
-        v += vload4(0, t);
+        uint c = i % C;
+        if (c + 4u <= C) { // the four columns in one row
+            v += vload4(0, b + c);
+        } else {
+            float t[4];
+            for (uint j = 0; j < 4u; j++, c = c + 1u == C ? 0u : c + 1u) t[j] = b[c];
+            v += vload4(0, t);
+        }
         store4(x, i, n, v);
     }
     store4(y, i, n, 0.5f * v * (1.0f + erf(v * INV_SQRT2)));
