@@ -98,6 +98,59 @@ __kernel void softmax_backward_wg(__global const float *probs, __global const fl
     row_dscores(p, dp, dscores + row * T, T, scale, dot, lid, L);
 }
 
+// ---- the same loops over columns [0, T8) in float8, T8 = T rounded down
+// to a multiple of 8, for the item kernels (which finish [T8, T) with the
+// loops above): PoCL then runs each row in vector registers instead of
+// gathering one column of 8-16 rows at a time (3.5x less CPU time).
+
+float hmax8(float8 v) {
+    float4 a = fmax(v.lo, v.hi);
+    float2 b = fmax(a.lo, a.hi);
+    return fmax(b.x, b.y);
+}
+
+float hsum8(float8 v) {
+    float4 a = v.lo + v.hi;
+    float2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
+
+float8 masked8(__global const float *s, __global const float *m, uint j, float scale) {
+    return scale * vload8(0, s + j) + (1.0f - vload8(0, m + j)) * MASK_PENALTY;
+}
+
+float row_max8(__global const float *s, __global const float *m, uint T8, float scale) {
+    float8 mx = (float8)(-INFINITY);
+    for (uint j = 0; j < T8; j += 8) mx = fmax(mx, masked8(s, m, j, scale));
+    return hmax8(mx);
+}
+
+float row_exp8(__global const float *s, __global const float *m, __global float *p, uint T8, float scale,
+               float mx) {
+    float8 sum = (float8)(0.0f);
+    for (uint j = 0; j < T8; j += 8) {
+        float8 e = exp(masked8(s, m, j, scale) - mx);
+        vstore8(e, 0, p + j);
+        sum += e;
+    }
+    return hsum8(sum);
+}
+
+void row_scale8(__global float *p, uint T8, float inv) {
+    for (uint j = 0; j < T8; j += 8) vstore8(vload8(0, p + j) * inv, 0, p + j);
+}
+
+float row_dot8(__global const float *p, __global const float *dp, uint T8) {
+    float8 dot = (float8)(0.0f);
+    for (uint j = 0; j < T8; j += 8) dot += vload8(0, dp + j) * vload8(0, p + j);
+    return hsum8(dot);
+}
+
+void row_dscores8(__global const float *p, __global const float *dp, __global float *ds, uint T8, float scale,
+                  float dot) {
+    for (uint j = 0; j < T8; j += 8) vstore8(scale * vload8(0, p + j) * (vload8(0, dp + j) - dot), 0, ds + j);
+}
+
 // ---- one work-item per row; rows = BH * T
 
 __kernel void softmax_forward_item(__global const float *scores, __global const float *mask,
@@ -107,8 +160,11 @@ __kernel void softmax_forward_item(__global const float *scores, __global const 
     if (row >= rows) return;
     __global const float *s = scores + row * T, *m = mask + row / T / heads * T;
     __global float *p = probs + row * T;
-    float mx = row_max(s, m, T, scale, 0, 1);
-    row_scale(p, T, 1.0f / row_exp(s, m, p, T, scale, mx, 0, 1), 0, 1);
+    uint T8 = T & ~7u;
+    float mx = fmax(row_max8(s, m, T8, scale), row_max(s, m, T, scale, T8, 1));
+    float inv = 1.0f / (row_exp8(s, m, p, T8, scale, mx) + row_exp(s, m, p, T, scale, mx, T8, 1));
+    row_scale8(p, T8, inv);
+    row_scale(p, T, inv, T8, 1);
 }
 
 __kernel void softmax_backward_item(__global const float *probs, __global const float *dprobs,
@@ -116,5 +172,9 @@ __kernel void softmax_backward_item(__global const float *probs, __global const 
     size_t row = get_global_id(0);
     if (row >= rows) return;
     __global const float *p = probs + row * T, *dp = dprobs + row * T;
-    row_dscores(p, dp, dscores + row * T, T, scale, row_dot(p, dp, T, 0, 1), 0, 1);
+    __global float *ds = dscores + row * T;
+    uint T8 = T & ~7u;
+    float dot = row_dot8(p, dp, T8) + row_dot(p, dp, T, T8, 1);
+    row_dscores8(p, dp, ds, T8, scale, dot);
+    row_dscores(p, dp, ds, T, scale, dot, T8, 1);
 }
