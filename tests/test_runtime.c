@@ -1,4 +1,5 @@
-/* Runtime, tensors and planner: device choice errors, kernel build failures
+/* Runtime, tensors and planner: device choice errors, the row-kernel launch
+ * shape and its override, kernel build failures
  * with their log, allocations over the device limit, the planner's
  * sub-buffers, and the on-disk binary cache (hit, and fallback when the
  * cached file is corrupt). */
@@ -33,7 +34,7 @@ static int gelu_in_fresh_runtime(int *values_ok) {
     int rc = sb_tensor_alloc(rt, &tx, "x", SB_F32, 1, shape);
     if (!rc) rc = sb_tensor_alloc(rt, &ty, "y", SB_F32, 1, shape);
     if (!rc) rc = sb_tensor_write(rt, &tx, x);
-    if (!rc) rc = sb_gelu_forward(rt, &tx, &ty);
+    if (!rc) rc = sb_gelu_forward(rt, &tx, NULL, &ty);
     if (!rc) rc = sb_tensor_read(rt, &ty, y);
     *values_ok = !rc;
     for (int i = 0; !rc && i < 5; i++)
@@ -67,6 +68,33 @@ static void test_device_choice(void) {
     t_check_true("device found by name substring", !sb_device_pick(list, count, needle, &index));
     t_check_true("device found by index", !sb_device_pick(list, count, "0", &index) && index == 0);
     free(list);
+}
+
+/* The row-kernel launch shape: by device class, SKETCHBERT_ROW_VARIANT
+ * overrides, anything else in it is an error. */
+static void test_row_variant(const sb_runtime *rt) {
+    const sb_device_info *d = &rt->info;
+    int cpu = (d->type & CL_DEVICE_TYPE_CPU) || d->local_mem_type == CL_GLOBAL;
+    const char *set = getenv("SKETCHBERT_ROW_VARIANT");
+    char saved[16] = "";
+    if (set) snprintf(saved, sizeof saved, "%s", set);
+    else t_check_true("default row variant follows the device class", rt->row_variant == (cpu ? SB_ROW_ITEM : SB_ROW_WG));
+    const char *names[2] = {"wg", "item"};
+    for (int v = SB_ROW_WG; v <= SB_ROW_ITEM; v++) {
+        setenv("SKETCHBERT_ROW_VARIANT", names[v], 1);
+        sb_runtime *r = NULL;
+        int rc = sb_runtime_create(&r, NULL, 0);
+        char what[80];
+        snprintf(what, sizeof what, "SKETCHBERT_ROW_VARIANT=%s picks it", names[v]);
+        t_check_true(what, !rc && r->row_variant == (sb_row_variant)v);
+        sb_runtime_destroy(r);
+    }
+    setenv("SKETCHBERT_ROW_VARIANT", "fast", 1);
+    sb_runtime *r = NULL;
+    t_check_error("unknown SKETCHBERT_ROW_VARIANT rejected", sb_runtime_create(&r, NULL, 0), "expected 'wg' or 'item'");
+    t_check_true("no runtime on that error", r == NULL);
+    if (set) setenv("SKETCHBERT_ROW_VARIANT", saved, 1);
+    else unsetenv("SKETCHBERT_ROW_VARIANT");
 }
 
 static void test_tensor_limits(sb_runtime *rt) {
@@ -173,6 +201,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     test_device_choice();
+    test_row_variant(rt);
     test_tensor_limits(rt);
     test_planner(rt);
     test_kernel_dir_errors();

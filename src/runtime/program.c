@@ -18,7 +18,14 @@
 
 /* ---- sources */
 
-int sb_program_source(const char *name, const char **text, char **owned) {
+/* Programs built with another cl/ file's source in front: the shared
+ * device functions of that file (one copy of Philox for every kernel that
+ * draws dropout masks). */
+static const struct {
+    const char *program, *prelude;
+} preludes[] = {{"dropout", "philox"}, {"layernorm", "philox"}};
+
+static int read_source(const char *name, const char **text, char **owned) {
     *owned = NULL;
     const char *dir = getenv("SKETCHBERT_KERNEL_DIR");
     if (dir && *dir) {
@@ -43,6 +50,30 @@ int sb_program_source(const char *name, const char **text, char **owned) {
     for (int i = 0; i < sb_embedded_cl_count; i++)
         if (strcmp(sb_embedded_cl_sources[i].name, name) == 0) return *text = sb_embedded_cl_sources[i].text, 0;
     return sb_fail(SB_ERR_INVALID, "no kernel source cl/%s.cl in this build", name);
+}
+
+int sb_program_source(const char *name, const char **text, char **owned) {
+    SB_TRY(read_source(name, text, owned));
+    for (size_t i = 0; i < sizeof preludes / sizeof preludes[0]; i++) {
+        if (strcmp(preludes[i].program, name) != 0) continue;
+        const char *pre;
+        char *pre_owned;
+        int rc = read_source(preludes[i].prelude, &pre, &pre_owned);
+        size_t a = rc ? 0 : strlen(pre), b = rc ? 0 : strlen(*text);
+        char *both = rc ? NULL : malloc(a + b + 2);
+        if (both) {
+            memcpy(both, pre, a);
+            both[a] = '\n';
+            memcpy(both + a + 1, *text, b + 1);
+        }
+        free(pre_owned);
+        free(*owned);
+        *owned = both;
+        *text = both;
+        if (rc) return rc;
+        if (!both) return sb_fail(SB_ERR_MEMORY, "out of host memory");
+    }
+    return 0;
 }
 
 /* ---- binary cache */

@@ -15,7 +15,9 @@ extern const sb_embedded_cl sb_embedded_cl_sources[];
 extern const int sb_embedded_cl_count;
 
 /* Source text of cl/<name>.cl: from SKETCHBERT_KERNEL_DIR when set, else the
- * copy embedded at build time. *owned is set when the caller must free. */
+ * copy embedded at build time, after the source of its prelude file if it
+ * has one (cl/philox.cl for dropout and layernorm). *owned is set when the
+ * caller must free. */
 int sb_program_source(const char *name, const char **text, char **owned);
 
 /* Builds `source` for rt's device, through the on-disk binary cache when

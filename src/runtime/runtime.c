@@ -32,6 +32,7 @@ static void read_device_info(sb_device_info *d) {
     clGetDeviceInfo(id, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof d->global_mem, &d->global_mem, NULL);
     clGetDeviceInfo(id, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof d->max_alloc, &d->max_alloc, NULL);
     clGetDeviceInfo(id, CL_DEVICE_LOCAL_MEM_SIZE, sizeof d->local_mem, &d->local_mem, NULL);
+    clGetDeviceInfo(id, CL_DEVICE_LOCAL_MEM_TYPE, sizeof d->local_mem_type, &d->local_mem_type, NULL);
     clGetDeviceInfo(id, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof d->compute_units, &d->compute_units, NULL);
     clGetDeviceInfo(id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof d->max_wg_size, &d->max_wg_size, NULL);
     cl_uint align_bits = 0;
@@ -142,6 +143,21 @@ int sb_device_pick(const sb_device_info *list, int count, const char *selector, 
 
 /* ---- runtime */
 
+/* SKETCHBERT_ROW_VARIANT=wg|item, else by device: CPUs, and devices whose
+ * local memory is global memory, get the barrier-free one-item-per-row
+ * kernels; GPUs and accelerators one work-group per row. */
+static int pick_row_variant(const sb_device_info *d, sb_row_variant *out) {
+    const char *env = getenv("SKETCHBERT_ROW_VARIANT");
+    if (env && *env) {
+        if (strcmp(env, "wg") == 0) return *out = SB_ROW_WG, 0;
+        if (strcmp(env, "item") == 0) return *out = SB_ROW_ITEM, 0;
+        return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ROW_VARIANT='%s': expected 'wg' or 'item'", env);
+    }
+    int cpu = (d->type & CL_DEVICE_TYPE_CPU) || d->local_mem_type == CL_GLOBAL;
+    *out = cpu ? SB_ROW_ITEM : SB_ROW_WG;
+    return 0;
+}
+
 int sb_runtime_create(sb_runtime **out, const char *selector, int flags) {
     *out = NULL;
     sb_device_info *list;
@@ -152,12 +168,15 @@ int sb_runtime_create(sb_runtime **out, const char *selector, int flags) {
         free(list);
         return rc;
     }
-    sb_runtime *rt = calloc(1, sizeof *rt);
+    sb_row_variant row_variant = SB_ROW_WG;
+    rc = pick_row_variant(&list[index], &row_variant);
+    sb_runtime *rt = rc ? NULL : calloc(1, sizeof *rt);
     if (!rt) {
         free(list);
-        return sb_fail(SB_ERR_MEMORY, "out of host memory");
+        return rc ? rc : sb_fail(SB_ERR_MEMORY, "out of host memory");
     }
     rt->info = list[index];
+    rt->row_variant = row_variant;
     free(list);
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->info.platform, 0};
@@ -254,6 +273,12 @@ int sb_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *
     return 0;
 }
 
+int sb_row_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *out) {
+    char full[96];
+    snprintf(full, sizeof full, "%s_%s", name, rt->row_variant == SB_ROW_ITEM ? "item" : "wg");
+    return sb_kernel(rt, program, full, out);
+}
+
 size_t sb_kernel_wg_size(sb_runtime *rt, cl_kernel k) {
     size_t wg = 0;
     if (clGetKernelWorkGroupInfo(k, rt->info.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) !=
@@ -261,6 +286,33 @@ size_t sb_kernel_wg_size(sb_runtime *rt, cl_kernel k) {
         wg == 0)
         wg = 1;
     return wg < rt->info.max_wg_size ? wg : rt->info.max_wg_size;
+}
+
+int sb_launch_items(sb_runtime *rt, cl_kernel k, size_t n) {
+    size_t wg = sb_kernel_wg_size(rt, k), local = wg < 64 ? wg : 64;
+    size_t global = sb_round_up(n, local);
+    return sb_launch(rt, k, 1, &global, &local);
+}
+
+int sb_launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, size_t rows, size_t wg_local) {
+    if (rt->row_variant == SB_ROW_ITEM) {
+        cl_uint n = (cl_uint)rows;
+        SB_TRY(SB_ARG(k, last, n));
+        return sb_launch_items(rt, k, rows);
+    }
+    SB_TRY(sb_set_local_arg(k, last, wg_local * sizeof(float)));
+    size_t global = rows * wg_local;
+    return sb_launch(rt, k, 1, &global, &wg_local);
+}
+
+int sb_launch_columns(sb_runtime *rt, cl_kernel k, cl_uint scratch_arg, size_t cols) {
+    if (rt->row_variant == SB_ROW_ITEM) return sb_launch_items(rt, k, cols);
+    size_t lanes = sb_reduce_wg_size(rt, k);
+    size_t local[2] = {lanes < 32 ? lanes : 32, 0}; /* columns by row lanes */
+    local[1] = lanes / local[0];
+    SB_TRY(sb_set_local_arg(k, scratch_arg, lanes * sizeof(float)));
+    size_t global[2] = {sb_round_up(cols, local[0]), local[1]};
+    return sb_launch(rt, k, 2, global, local);
 }
 
 int sb_set_arg(cl_kernel k, cl_uint index, size_t size, const void *value) {
