@@ -26,7 +26,7 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
 }
 
 // ---- fused attention (flash-attention style), built with -DHEAD_DIM=d
-// -DBLOCK=n -DTILES=0|1. Scores, scale, the -10000 length mask, an online
+// -DTILES=0|1. Scores, scale, the -10000 length mask, an online
 // softmax, dropout on the probabilities and the context in one pass over
 // the keys, so no (B, heads, T, T) tensor exists; the backward recomputes
 // the probabilities from the saved log-sum-exp of each row.
@@ -34,7 +34,8 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
 // written in place of the head split; lse and drow are (B, heads, T).
 // The NDRange is (rows rounded up to the work-group size, heads, B); a
 // work-item owns one query row (forward, dQ) or one key row (dK, dV) and
-// walks the other side in chunks of BLOCK rows. Work-items past T compute
+// walks the other side in chunks of BLOCK = 16 rows, whose dropout mask
+// it draws sixteen wide. Work-items past T compute
 // row T - 1 and write nothing, so every one reaches the barriers.
 // TILES = 0 (CPU form): chunk rows are read from global memory, no local
 // memory and no barrier, which PoCL vectorises across work-items.
@@ -46,7 +47,9 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
 #include "philox.cl"
 
 #define D HEAD_DIM
+#define BLOCK 16
 #define MASK_PENALTY -10000.0f
+#define LANES (uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u)
 
 #if TILES
 #define CHUNK_SPACE __local
@@ -69,27 +72,57 @@ void stage(__local float *tile, __global const float *x, uint stride, uint width
 #define CHUNK_ROW(tile, x, stride, width, r0, c, n) ((x) + (size_t)min((r0) + (c), (n) - 1u) * (stride))
 #endif
 
-float dot_chunk(const float *a, CHUNK_SPACE const float *b) {
-    float s = 0.0f;
-    for (uint e = 0; e < D; e++) s = mad(a[e], b[e], s);
-    return s;
+/* A row of d floats is kept in private memory as NV vectors of VW floats:
+ * explicit vector math where d allows, which PoCL turns into SIMD. */
+#if D % 16 == 0
+#define VW 16
+typedef float16 vec;
+#define VLOAD(i, p) vload16(i, p)
+#define VSTORE(x, i, p) vstore16(x, i, p)
+#define HSUM(v) hsum4((v).lo.lo + (v).lo.hi + (v).hi.lo + (v).hi.hi)
+#elif D % 4 == 0
+#define VW 4
+typedef float4 vec;
+#define VLOAD(i, p) vload4(i, p)
+#define VSTORE(x, i, p) vstore4(x, i, p)
+#define HSUM(v) hsum4(v)
+#else
+#define VW 1
+typedef float vec;
+#define VLOAD(i, p) (p)[i]
+#define VSTORE(x, i, p) ((p)[i] = (x))
+#define HSUM(v) (v)
+#endif
+float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+#define NV (D / VW)
+
+float dot_chunk(const vec *a, CHUNK_SPACE const float *b) {
+    vec s = 0.0f;
+    for (uint e = 0; e < NV; e++) s = mad(a[e], VLOAD(e, b), s);
+    return HSUM(s);
 }
 
-void axpy_chunk(float *y, float a, CHUNK_SPACE const float *x) {
-    for (uint e = 0; e < D; e++) y[e] = mad(a, x[e], y[e]);
+void axpy_chunk(vec *y, float a, CHUNK_SPACE const float *x) {
+    for (uint e = 0; e < NV; e++) y[e] = mad((vec)a, VLOAD(e, x), y[e]);
+}
+
+float dot_global(const vec *a, __global const float *b) {
+    vec s = 0.0f;
+    for (uint e = 0; e < NV; e++) s = mad(a[e], VLOAD(e, b), s);
+    return HSUM(s);
 }
 
 /* dst = s * src, a row of d floats */
-void load_row(float *dst, __global const float *src, float s) {
-    for (uint e = 0; e < D; e++) dst[e] = s * src[e];
+void load_row(vec *dst, __global const float *src, float s) {
+    for (uint e = 0; e < NV; e++) dst[e] = s * VLOAD(e, src);
 }
 
-void zero_row(float *dst) {
-    for (uint e = 0; e < D; e++) dst[e] = 0.0f;
+void zero_row(vec *dst) {
+    for (uint e = 0; e < NV; e++) dst[e] = 0.0f;
 }
 
-void store_row(__global float *dst, const float *src, float s) {
-    for (uint e = 0; e < D; e++) dst[e] = s * src[e];
+void store_row(__global float *dst, const vec *src, float s) {
+    for (uint e = 0; e < NV; e++) VSTORE(s * src[e], e, dst);
 }
 
 // out[b, i, h] = sum_j dropout(softmax_j(scale q_i . k_j + (1 - mask_j) * -10000)) v_j
@@ -108,7 +141,7 @@ __kernel void attention_fused_forward(__global const float *q, __global const fl
 #if TILES
     __local float ktile[BLOCK * D], vtile[BLOCK * D];
 #endif
-    float qi[D], acc[D];
+    vec qi[NV], acc[NV];
     load_row(qi, q + head + (size_t)ic * H, scale);
     zero_row(acc);
     float m = -INFINITY, l = 0.0f;
@@ -116,7 +149,8 @@ __kernel void attention_fused_forward(__global const float *q, __global const fl
         STAGE(ktile, kb, H, D, j0, T);
         STAGE(vtile, vb, H, D, j0, T);
         SYNC();
-        ulong keep = threshold ? dropout_keep_bits(row * T + j0, BLOCK, key, threshold) : ~(ulong)0;
+        int keep[BLOCK];
+        vstore16(threshold ? dropout_keep_x16(row * T + j0 + LANES, key, threshold) : (int16)(-1), 0, keep);
         float s[BLOCK], cmax = -INFINITY;
         for (uint c = 0; c < BLOCK; c++) {
             uint j = min(j0 + c, T - 1u);
@@ -126,11 +160,11 @@ __kernel void attention_fused_forward(__global const float *q, __global const fl
         }
         float mnew = fmax(m, cmax), corr = exp(m - mnew);
         l *= corr;
-        for (uint e = 0; e < D; e++) acc[e] *= corr;
+        for (uint e = 0; e < NV; e++) acc[e] *= corr;
         for (uint c = 0; c < BLOCK; c++) {
             float p = exp(s[c] - mnew);
             l += p;
-            axpy_chunk(acc, (keep >> c) & 1 ? p : 0.0f, CHUNK_ROW(vtile, vb, H, D, j0, c, T));
+            axpy_chunk(acc, keep[c] ? p : 0.0f, CHUNK_ROW(vtile, vb, H, D, j0, c, T));
         }
         m = mnew;
         SYNC();
@@ -159,23 +193,23 @@ __kernel void attention_fused_backward_dq(__global const float *q, __global cons
 #if TILES
     __local float ktile[BLOCK * D], vtile[BLOCK * D];
 #endif
-    float qi[D], doi[D], dqi[D];
+    vec qi[NV], doi[NV], dqi[NV];
     load_row(qi, q + at, scale);
     load_row(doi, dout + at, 1.0f);
     zero_row(dqi);
-    float di = 0.0f, li = lse[row];
-    for (uint e = 0; e < D; e++) di = mad(doi[e], out[at + e], di);
+    float di = dot_global(doi, out + at), li = lse[row];
     for (uint j0 = 0; j0 < T; j0 += BLOCK) {
         STAGE(ktile, kb, H, D, j0, T);
         STAGE(vtile, vb, H, D, j0, T);
         SYNC();
-        ulong keep = threshold ? dropout_keep_bits(row * T + j0, BLOCK, key, threshold) : ~(ulong)0;
+        int keep[BLOCK];
+        vstore16(threshold ? dropout_keep_x16(row * T + j0 + LANES, key, threshold) : (int16)(-1), 0, keep);
         for (uint c = 0; c < BLOCK; c++) {
             uint j = min(j0 + c, T - 1u);
             CHUNK_SPACE const float *kr = CHUNK_ROW(ktile, kb, H, D, j0, c, T);
             float x = dot_chunk(qi, kr) + (1.0f - mk[j]) * MASK_PENALTY;
             float p = j0 + c < T ? exp(x - li) : 0.0f;
-            float dp = (keep >> c) & 1 ? keep_scale * dot_chunk(doi, CHUNK_ROW(vtile, vb, H, D, j0, c, T)) : 0.0f;
+            float dp = keep[c] ? keep_scale * dot_chunk(doi, CHUNK_ROW(vtile, vb, H, D, j0, c, T)) : 0.0f;
             axpy_chunk(dqi, p * (dp - di), kr);
         }
         SYNC();
@@ -203,7 +237,7 @@ __kernel void attention_fused_backward_dkv(__global const float *q, __global con
 #if TILES
     __local float qtile[BLOCK * D], dtile[BLOCK * D], ltile[BLOCK], rtile[BLOCK];
 #endif
-    float kj[D], vj[D], dkj[D], dvj[D];
+    vec kj[NV], vj[NV], dkj[NV], dvj[NV];
     load_row(kj, k + at, scale);
     load_row(vj, v + at, 1.0f);
     zero_row(dkj);
@@ -215,14 +249,15 @@ __kernel void attention_fused_backward_dkv(__global const float *q, __global con
         STAGE(ltile, lb, 1u, 1u, i0, T);
         STAGE(rtile, rb, 1u, 1u, i0, T);
         SYNC();
+        int keep[BLOCK];
+        uint16 at_i = (rows + min(i0 + LANES, (uint16)(T - 1u))) * T + jc; // Oclgrind gets min(uint16, uint) wrong
+        vstore16(threshold ? dropout_keep_x16(at_i, key, threshold) : (int16)(-1), 0, keep);
         for (uint c = 0; c < BLOCK; c++) {
-            uint i = min(i0 + c, T - 1u);
             CHUNK_SPACE const float *qr = CHUNK_ROW(qtile, qb, H, D, i0, c, T);
             CHUNK_SPACE const float *dr = CHUNK_ROW(dtile, db, H, D, i0, c, T);
             float li = *CHUNK_ROW(ltile, lb, 1u, 1u, i0, c, T), di = *CHUNK_ROW(rtile, rb, 1u, 1u, i0, c, T);
             float p = i0 + c < T ? exp(dot_chunk(kj, qr) + pen - li) : 0.0f;
-            uint keep = threshold ? dropout_keep((rows + i) * T + jc, key, threshold) : 1u;
-            float kept = keep ? keep_scale : 0.0f;
+            float kept = keep[c] ? keep_scale : 0.0f;
             axpy_chunk(dvj, kept * p, dr);
             axpy_chunk(dkj, p * (kept * dot_chunk(vj, dr) - di), qr);
         }

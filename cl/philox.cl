@@ -13,38 +13,37 @@
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
 
-uint4 philox4x32_10(uint4 c, uint2 k) {
-    for (int r = 0; r < 10; r++) {
-        if (r > 0) k += (uint2)(PHILOX_W0, PHILOX_W1);
-        uint hi0 = mul_hi(PHILOX_M0, c.x), lo0 = PHILOX_M0 * c.x;
-        uint hi1 = mul_hi(PHILOX_M1, c.z), lo1 = PHILOX_M1 * c.z;
-        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+// Philox4x32-10 of the counter {c0, c1, c2, c3} in place, one counter per
+// lane of T: uint for one block, uint16 for sixteen at once in SIMD.
+#define DEFINE_PHILOX(T, suffix)                                          \
+    void philox4x32_10##suffix(T *c0, T *c1, T *c2, T *c3, uint k0, uint k1) { \
+        for (int r = 0; r < 10; r++) {                                    \
+            if (r > 0) k0 += PHILOX_W0, k1 += PHILOX_W1;                  \
+            T hi0 = mul_hi((T)PHILOX_M0, *c0), lo0 = (T)PHILOX_M0 * *c0;  \
+            T hi1 = mul_hi((T)PHILOX_M1, *c2), lo1 = (T)PHILOX_M1 * *c2;  \
+            *c0 = hi1 ^ *c1 ^ k0;                                         \
+            *c1 = lo1;                                                    \
+            *c2 = hi0 ^ *c3 ^ k1;                                         \
+            *c3 = lo0;                                                    \
+        }                                                                 \
     }
-    return c;
-}
+DEFINE_PHILOX(uint, )
+DEFINE_PHILOX(uint16, _x16)
 
 // The words of elements 4 * block .. 4 * block + 3.
 uint4 dropout_words(uint block, uint4 key) {
-    return philox4x32_10((uint4)(block, 0u, key.z, key.w), key.xy);
+    uint c0 = block, c1 = 0u, c2 = key.z, c3 = key.w;
+    philox4x32_10(&c0, &c1, &c2, &c3, key.x, key.y);
+    return (uint4)(c0, c1, c2, c3);
 }
 
-// 1 if element i is kept, else 0.
-uint dropout_keep(uint i, uint4 key, uint threshold) {
-    uint4 w = dropout_words(i >> 2, key);
-    uint words[4] = {w.x, w.y, w.z, w.w}; // a chain of ?: here gave wrong words on Oclgrind
-    return words[i & 3u] >= threshold ? 1u : 0u;
-}
-
-// Bit c set when element first + c is kept, for c < n <= 60: one Philox
-// call per four elements instead of one per element.
-ulong dropout_keep_bits(uint first, uint n, uint4 key, uint threshold) {
-    ulong bits = 0;
-    uint b0 = first >> 2, b1 = (first + n - 1u) >> 2;
-    for (uint blk = b0; blk <= b1; blk++) {
-        uint4 w = dropout_words(blk, key);
-        uint sh = (blk - b0) * 4u;
-        bits |= (ulong)(w.x >= threshold) << sh | (ulong)(w.y >= threshold) << (sh + 1u) |
-                (ulong)(w.z >= threshold) << (sh + 2u) | (ulong)(w.w >= threshold) << (sh + 3u);
-    }
-    return bits >> (first & 3u);
+// Whether each of sixteen elements i is kept (-1) or dropped (0): a Philox
+// block per element, which costs less than picking shared blocks apart
+// once it runs sixteen wide.
+int16 dropout_keep_x16(uint16 i, uint4 key, uint threshold) {
+    uint16 c0 = i >> 2, c1 = 0u, c2 = key.z, c3 = key.w;
+    philox4x32_10_x16(&c0, &c1, &c2, &c3, key.x, key.y);
+    int16 odd = (i & 1u) != 0u;
+    uint16 w = select(select(c0, c1, odd), select(c2, c3, odd), (i & 2u) != 0u);
+    return w >= threshold;
 }

@@ -174,7 +174,7 @@ static int unfused_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tens
 
 // ---- fused forms
 
-enum { ROWS_BLOCK = 16, ROWS_GROUP = 16, TILES_BLOCK = 32, TILES_GROUP = 32 };
+enum { ROWS_GROUP = 16, TILES_GROUP = 32 };
 
 /* Kernel `name` of the fused form of bufs, with the arguments they all end
  * in (T, heads, scale, dropout) set from index `first`. */
@@ -182,8 +182,7 @@ static int fused_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const 
                         cl_kernel *k) {
     int tiles = bufs->impl == SB_ATTENTION_TILES, d = bufs->H / bufs->heads;
     char defines[64];
-    snprintf(defines, sizeof defines, "-DHEAD_DIM=%d -DBLOCK=%d -DTILES=%d", d, tiles ? TILES_BLOCK : ROWS_BLOCK,
-             tiles);
+    snprintf(defines, sizeof defines, "-DHEAD_DIM=%d -DTILES=%d", d, tiles);
     SB_TRY(sb_kernel_defs(rt, "attention", defines, name, k));
     cl_uint T = (cl_uint)bufs->T, heads = (cl_uint)bufs->heads;
     float scale = 1.0f / sqrtf((float)d), keep_scale = 1.0f / (1.0f - bufs->p);
