@@ -81,6 +81,7 @@ static int expanded_source(const char *name, int depth, char **out) {
             char other[64], *sub = NULL;
             snprintf(other, sizeof other, "%.*s", (int)(close - inc), inc);
             rc = expanded_source(other, depth + 1, &sub);
+            if (rc && depth == 0) rc = sb_fail_context(rc, "cl/%s.cl includes %s.cl", name, other);
             if (!rc) rc = append(&buf, &len, sub, strlen(sub));
             if (!rc) rc = append(&buf, &len, "\n", 1);
             free(sub);
