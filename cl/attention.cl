@@ -125,19 +125,28 @@ void store_row(__global float *dst, const vec *src, float s) {
     for (uint e = 0; e < NV; e++) VSTORE(s * src[e], e, dst);
 }
 
+/* keep[c] = whether element at[c] of the probabilities survives dropout
+ * (all do when threshold is 0, no dropout) */
+void draw_keep(int *keep, uint16 at, uint4 key, uint threshold) {
+    vstore16(threshold ? dropout_keep_x16(at, key, threshold) : (int16)(-1), 0, keep);
+}
+
+/* q . k (q holds scale * q_i) plus the length mask of key j */
+float masked_score(const vec *q, CHUNK_SPACE const float *k, __global const float *mask, uint j) {
+    return dot_chunk(q, k) + (1.0f - mask[j]) * MASK_PENALTY;
+}
+
 // out[b, i, h] = sum_j dropout(softmax_j(scale q_i . k_j + (1 - mask_j) * -10000)) v_j
 // lse[b, h, i] = log sum_j exp(scale q_i . k_j + ...), the backward's statistic.
 // threshold 0 means no dropout; keep_scale = 1 / (1 - p).
 __kernel void attention_fused_forward(__global const float *q, __global const float *k, __global const float *v,
                                       __global const float *mask, __global float *out, __global float *lse,
-                                      const uint T, const uint heads, const float scale, const uint seed_lo,
-                                      const uint seed_hi, const uint stream_lo, const uint stream_hi,
+                                      const uint T, const uint heads, const float scale, const uint4 key,
                                       const uint threshold, const float keep_scale) {
     uint i = get_global_id(0), h = get_global_id(1), b = get_global_id(2), H = heads * D;
     uint ic = min(i, T - 1u), row = (b * heads + h) * T + ic;
     size_t head = (size_t)b * T * H + h * D;
     __global const float *kb = k + head, *vb = v + head, *mk = mask + (size_t)b * T;
-    uint4 key = (uint4)(seed_lo, seed_hi, stream_lo, stream_hi);
 #if TILES
     __local float ktile[BLOCK * D], vtile[BLOCK * D];
 #endif
@@ -150,11 +159,10 @@ __kernel void attention_fused_forward(__global const float *q, __global const fl
         STAGE(vtile, vb, H, D, j0, T);
         SYNC();
         int keep[BLOCK];
-        vstore16(threshold ? dropout_keep_x16(row * T + j0 + LANES, key, threshold) : (int16)(-1), 0, keep);
+        draw_keep(keep, row * T + j0 + LANES, key, threshold);
         float s[BLOCK], cmax = -INFINITY;
         for (uint c = 0; c < BLOCK; c++) {
-            uint j = min(j0 + c, T - 1u);
-            float x = dot_chunk(qi, CHUNK_ROW(ktile, kb, H, D, j0, c, T)) + (1.0f - mk[j]) * MASK_PENALTY;
+            float x = masked_score(qi, CHUNK_ROW(ktile, kb, H, D, j0, c, T), mk, min(j0 + c, T - 1u));
             s[c] = j0 + c < T ? x : -INFINITY;
             cmax = fmax(cmax, s[c]);
         }
@@ -182,14 +190,12 @@ __kernel void attention_fused_backward_dq(__global const float *q, __global cons
                                           __global const float *v, __global const float *mask,
                                           __global const float *out, __global const float *dout,
                                           __global const float *lse, __global float *drow, __global float *dq,
-                                          const uint T, const uint heads, const float scale, const uint seed_lo,
-                                          const uint seed_hi, const uint stream_lo, const uint stream_hi,
+                                          const uint T, const uint heads, const float scale, const uint4 key,
                                           const uint threshold, const float keep_scale) {
     uint i = get_global_id(0), h = get_global_id(1), b = get_global_id(2), H = heads * D;
     uint ic = min(i, T - 1u), row = (b * heads + h) * T + ic;
     size_t head = (size_t)b * T * H + h * D, at = head + (size_t)ic * H;
     __global const float *kb = k + head, *vb = v + head, *mk = mask + (size_t)b * T;
-    uint4 key = (uint4)(seed_lo, seed_hi, stream_lo, stream_hi);
 #if TILES
     __local float ktile[BLOCK * D], vtile[BLOCK * D];
 #endif
@@ -203,12 +209,10 @@ __kernel void attention_fused_backward_dq(__global const float *q, __global cons
         STAGE(vtile, vb, H, D, j0, T);
         SYNC();
         int keep[BLOCK];
-        vstore16(threshold ? dropout_keep_x16(row * T + j0 + LANES, key, threshold) : (int16)(-1), 0, keep);
+        draw_keep(keep, row * T + j0 + LANES, key, threshold);
         for (uint c = 0; c < BLOCK; c++) {
-            uint j = min(j0 + c, T - 1u);
             CHUNK_SPACE const float *kr = CHUNK_ROW(ktile, kb, H, D, j0, c, T);
-            float x = dot_chunk(qi, kr) + (1.0f - mk[j]) * MASK_PENALTY;
-            float p = j0 + c < T ? exp(x - li) : 0.0f;
+            float p = j0 + c < T ? exp(masked_score(qi, kr, mk, min(j0 + c, T - 1u)) - li) : 0.0f;
             float dp = keep[c] ? keep_scale * dot_chunk(doi, CHUNK_ROW(vtile, vb, H, D, j0, c, T)) : 0.0f;
             axpy_chunk(dqi, p * (dp - di), kr);
         }
@@ -226,14 +230,12 @@ __kernel void attention_fused_backward_dkv(__global const float *q, __global con
                                            __global const float *v, __global const float *mask,
                                            __global const float *dout, __global const float *lse,
                                            __global const float *drow, __global float *dk, __global float *dv,
-                                           const uint T, const uint heads, const float scale,
-                                           const uint seed_lo, const uint seed_hi, const uint stream_lo,
-                                           const uint stream_hi, const uint threshold, const float keep_scale) {
+                                           const uint T, const uint heads, const float scale, const uint4 key,
+                                           const uint threshold, const float keep_scale) {
     uint j = get_global_id(0), h = get_global_id(1), b = get_global_id(2), H = heads * D;
     uint jc = min(j, T - 1u), rows = (b * heads + h) * T;
     size_t head = (size_t)b * T * H + h * D, at = head + (size_t)jc * H;
     __global const float *qb = q + head, *db = dout + head, *lb = lse + rows, *rb = drow + rows;
-    uint4 key = (uint4)(seed_lo, seed_hi, stream_lo, stream_hi);
 #if TILES
     __local float qtile[BLOCK * D], dtile[BLOCK * D], ltile[BLOCK], rtile[BLOCK];
 #endif
@@ -250,8 +252,8 @@ __kernel void attention_fused_backward_dkv(__global const float *q, __global con
         STAGE(rtile, rb, 1u, 1u, i0, T);
         SYNC();
         int keep[BLOCK];
-        uint16 at_i = (rows + min(i0 + LANES, (uint16)(T - 1u))) * T + jc; // Oclgrind gets min(uint16, uint) wrong
-        vstore16(threshold ? dropout_keep_x16(at_i, key, threshold) : (int16)(-1), 0, keep);
+        // (uint16) spelled out: Oclgrind gets min(uint16, uint) wrong
+        draw_keep(keep, (rows + min(i0 + LANES, (uint16)(T - 1u))) * T + jc, key, threshold);
         for (uint c = 0; c < BLOCK; c++) {
             CHUNK_SPACE const float *qr = CHUNK_ROW(qtile, qb, H, D, i0, c, T);
             CHUNK_SPACE const float *dr = CHUNK_ROW(dtile, db, H, D, i0, c, T);

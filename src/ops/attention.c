@@ -186,18 +186,15 @@ static int fused_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const 
     SB_TRY(sb_kernel_defs(rt, "attention", defines, name, k));
     cl_uint T = (cl_uint)bufs->T, heads = (cl_uint)bufs->heads;
     float scale = 1.0f / sqrtf((float)d), keep_scale = 1.0f / (1.0f - bufs->p);
-    cl_uint seed_lo = (cl_uint)bufs->key.seed, seed_hi = (cl_uint)(bufs->key.seed >> 32);
-    cl_uint stream_lo = (cl_uint)bufs->key.stream, stream_hi = (cl_uint)(bufs->key.stream >> 32);
+    cl_uint4 key = {{(cl_uint)bufs->key.seed, (cl_uint)(bufs->key.seed >> 32), (cl_uint)bufs->key.stream,
+                     (cl_uint)(bufs->key.stream >> 32)}};
     cl_uint threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
     SB_TRY(SB_ARG(*k, first, T));
     SB_TRY(SB_ARG(*k, first + 1, heads));
     SB_TRY(SB_ARG(*k, first + 2, scale));
-    SB_TRY(SB_ARG(*k, first + 3, seed_lo));
-    SB_TRY(SB_ARG(*k, first + 4, seed_hi));
-    SB_TRY(SB_ARG(*k, first + 5, stream_lo));
-    SB_TRY(SB_ARG(*k, first + 6, stream_hi));
-    SB_TRY(SB_ARG(*k, first + 7, threshold));
-    return SB_ARG(*k, first + 8, keep_scale);
+    SB_TRY(SB_ARG(*k, first + 3, key));
+    SB_TRY(SB_ARG(*k, first + 4, threshold));
+    return SB_ARG(*k, first + 5, keep_scale);
 }
 
 /* Buffers as kernel arguments 0 .. n - 1. */
