@@ -35,10 +35,12 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
 // The NDRange is (rows rounded up to the work-group size, heads, B); a
 // work-item owns one query row (forward, dQ) or one key row (dK, dV) and
 // walks the other side in chunks of BLOCK = 16 rows, whose dropout mask
-// it draws sixteen wide. Work-items past T compute
-// row T - 1 and write nothing, so every one reaches the barriers.
-// TILES = 0 (CPU form): chunk rows are read from global memory, no local
-// memory and no barrier, which PoCL vectorises across work-items.
+// it draws sixteen wide. Work-items past T compute row T - 1 and write
+// nothing, so every one reaches the barriers. Its rows of d floats are
+// explicit vectors (SIMD on CPUs, where PoCL does not vectorise these
+// loops across work-items).
+// TILES = 0 (CPU form): chunk rows are read from global memory (cache),
+// no local memory and no barrier.
 // TILES = 1 (GPU form): the work-group stages each chunk in local memory.
 // Dropout: element (i, j) of the probabilities of (b, h) is element
 // ((b * heads + h) * T + i) * T + j of one flat tensor, as the unfused path
