@@ -4,7 +4,8 @@
  * (sb_dataset batches through the internal model: transform, tokens and
  * SGM masks as training), batch-size invariance, top-k and softmax,
  * pooling, the index (save/load/query against brute force, another
- * model refused), completion (the normalisation undone, given and random
+ * model refused; of pooled encoder features without a retrieval head),
+ * completion (the normalisation undone, given and random
  * points), and bad input: missing heads named, empty, malformed and
  * over-long sketches, unknown classes, files that are not checkpoints. */
 #include <math.h>
@@ -16,6 +17,7 @@
 
 #include "api/api_internal.h"
 #include "data/memmap.h"
+#include "data/quickdraw.h"
 #include "io/safetensors.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -37,7 +39,8 @@ static void yaml_of(char *buf, size_t cap, const char *tasks) {
 }
 
 /* A checkpoint of a fresh model (init seed) for the tasks; returns the model. */
-static sb_model *make_checkpoint(const char *file, const char *tasks, uint64_t seed, sb_config *cfg_out) {
+static sb_model *make_checkpoint(const char *file, const char *tasks, uint64_t seed, const char *names,
+                                 sb_config *cfg_out) {
     char yaml[2048];
     yaml_of(yaml, sizeof yaml, tasks);
     char *clean = strdup(yaml), *v = strstr(clean, "var,");
@@ -60,7 +63,7 @@ static sb_model *make_checkpoint(const char *file, const char *tasks, uint64_t s
     fclose(f);
     sb_ckpt_model cm = {params, n, NULL, NULL};
     sb_ckpt_counters c = {0};
-    if (sb_checkpoint_save(rt, file, &cm, &c, text)) {
+    if (sb_checkpoint_save(rt, file, &cm, &c, text, names)) {
         fprintf(stderr, "test_api: %s\n", sb_last_error());
         exit(1);
     }
@@ -140,6 +143,30 @@ static double max_rel(const float *a, const float *b, size_t n) {
 }
 
 // ---- the checks
+
+/* The index file's sketch block, damaged: a sketch of 0 points, a byte too
+ * many. path is a saved index of the sketches s. */
+static void check_index_sketch_block(sb_model_handle *m, const char *path, const sb_sketches *s) {
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[1 << 16];
+    size_t size = f ? fread(buf, 1, sizeof buf, f) : 0, points = 0;
+    if (f) fclose(f);
+    for (int i = 0; i < sb_sketches_count(s); i++) points += (size_t)s->n[i];
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    sb_index *y = NULL;
+    size_t last = size - 6 * points - 4; /* the last sketch's point count */
+    unsigned char keep = buf[last];
+    buf[last] = 0;
+    f = fopen(bad, "wb");
+    if (f) fwrite(buf, 1, size, f), fclose(f);
+    t_check_error("an index sketch of 0 points", sb_index_load(m, bad, &y), "has 0 points");
+    buf[last] = keep;
+    f = fopen(bad, "wb");
+    if (f) fwrite(buf, 1, size + 1, f), fclose(f);
+    t_check_error("a byte after the sketches", sb_index_load(m, bad, &y), "do not fill the");
+    remove(bad);
+}
 
 static void check_model_and_features(sb_context *ctx, sb_model *ref_model, const sb_config *cfg) {
     sb_model_handle *m, *m1;
@@ -317,7 +344,14 @@ static void check_model_and_features(sb_context *ctx, sb_model *ref_model, const
     t_check_true("each sketch finds itself first at distance 0", self);
     t_check("distances are the features' Euclidean distances", derr, 1e-4);
     t_check_true("nearest first; -1 and infinity past the index", order && tail);
+    int kept = 1, na, nb;
+    for (int i = 0; i < N; i++) {
+        const int16_t *pa = sb_index_points(y, i, &na), *pb = sb_sketches_points(s, i, &nb);
+        kept = kept && pa && na == nb && !memcmp(pa, pb, sizeof *pa * 3 * (size_t)na);
+    }
+    t_check_true("the loaded index holds the sketches", kept && sb_index_points(y, N, &na) == NULL && na == 0);
     sb_index_destroy(y);
+    check_index_sketch_block(m, ipath, s);
 
     sb_model_handle *other;
     sb_model_open(ctx, path[1], 4, &other);
@@ -420,6 +454,174 @@ static void check_bad_input(sb_context *ctx) {
     sb_sketches_destroy(s);
 }
 
+/* An index of pooled encoder features: built with a model that has no
+ * retrieval head, loaded back knowing which features it holds, its
+ * distances those of sb_encode's features; never taken for a retrieval
+ * index (or the other way round). */
+static void check_encoder_index(sb_context *ctx) {
+    sb_model_handle *pre = NULL, *all = NULL;
+    sb_sketches *s = NULL;
+    sb_index *x = NULL, *y = NULL;
+    char p[600], q[600];
+    snprintf(p, sizeof p, "%s/enc.sbindex", dir);
+    snprintf(q, sizeof q, "%s/rel.sbindex", dir);
+    int ok = sb_model_open(ctx, path[2], 4, &pre) == SB_OK && sb_model_open(ctx, path[0], 4, &all) == SB_OK &&
+             sb_sketches_create(&s) == SB_OK && sb_sketches_load(s, dir, "test", 0) == SB_OK;
+    t_check_true("an encoder index without a retrieval head: build, save, load",
+                 ok && sb_index_create_encoder(pre, SB_POOL_MEAN, &x) == SB_OK && sb_index_add(x, pre, s) == SB_OK &&
+                     sb_index_save(x, p) == SB_OK && sb_index_load(pre, p, &y) == SB_OK);
+    t_check_true("it knows its features", y && !strcmp(sb_index_features(y), "encoder mean") &&
+                                              !strcmp(sb_index_features(x), "encoder mean") && sb_index_size(y) == N);
+    enum { K = 2 };
+    int items[N * K];
+    float dist[N * K], f[N * H];
+    t_check_true("query it", y && sb_encode(pre, s, SB_POOL_MEAN, f) == SB_OK &&
+                                 sb_index_query(y, pre, s, K, items, dist) == SB_OK);
+    double err = 0;
+    int same = 1;
+    for (int i = 0; i < N; i++) { /* the K nearest by mean-pooled features, lower index on ties */
+        double best[K] = {INFINITY, INFINITY};
+        int at[K] = {-1, -1};
+        for (int t = 0; t < N; t++) {
+            double d = 0;
+            for (int h = 0; h < H; h++) d += pow((double)f[i * H + h] - f[t * H + h], 2);
+            d = sqrt(d);
+            if (d < best[0]) best[1] = best[0], at[1] = at[0], best[0] = d, at[0] = t;
+            else if (d < best[1]) best[1] = d, at[1] = t;
+        }
+        for (int j = 0; j < K; j++) {
+            err = fmax(err, fabs(best[j] - dist[i * K + j]));
+            same = same && items[i * K + j] == at[j];
+        }
+        same = same && at[0] == i;
+    }
+    t_check_true("neighbours by the encoder's mean-pooled features, each sketch first", same);
+    t_check("their distances", err, 1e-4);
+    sb_index_destroy(x), sb_index_destroy(y), x = y = NULL;
+    t_check_error("a model with the head refuses it", sb_index_load(all, p, &y), "was built by another model");
+    t_check_true("first-row features of a model with the head",
+                 sb_index_create_encoder(all, SB_POOL_FIRST, &x) == SB_OK && sb_index_add(x, all, s) == SB_OK &&
+                     sb_index_save(x, p) == SB_OK && sb_index_load(all, p, &y) == SB_OK &&
+                     !strcmp(sb_index_features(y), "encoder first"));
+    sb_index_destroy(x), sb_index_destroy(y), x = y = NULL;
+    t_check_true("its retrieval index", sb_index_create(all, &x) == SB_OK && sb_index_add(x, all, s) == SB_OK &&
+                                            sb_index_save(x, q) == SB_OK && !strcmp(sb_index_features(x), "retrieval"));
+    t_check_error("is refused by the headless model", sb_index_load(pre, q, &y), "was built by another model");
+    t_check_error("an unknown pooling", sb_index_create_encoder(pre, (sb_pool)7, &y), "unknown pooling 7");
+    sb_index_destroy(x), x = NULL;
+    t_check_true("an empty index saves and loads",
+                 sb_index_create_encoder(pre, SB_POOL_MEAN, &x) == SB_OK && sb_index_save(x, p) == SB_OK &&
+                     sb_index_load(pre, p, &y) == SB_OK && sb_index_size(y) == 0);
+    sb_index_destroy(y);
+    sb_index_destroy(x);
+    sb_sketches_destroy(s);
+    sb_model_close(pre), sb_model_close(all);
+}
+
+/* Where class names come from: the checkpoint's metadata first, the
+ * training sum file for older checkpoints, else generic names; labels
+ * match class names with spaces for underscores. */
+static void check_class_names(sb_context *ctx) {
+    sb_model_handle *m = NULL;
+    t_check_true("spaces and underscores match", sb_class_names_match("alarm clock", "alarm_clock") &&
+                                                     sb_class_names_match("a_b c", "a b_c") &&
+                                                     !sb_class_names_match("alarm clock", "alarm clocks") &&
+                                                     !sb_class_names_match("alarm", "alarm_clock") &&
+                                                     !sb_class_names_match("Apple", "apple"));
+    t_check_true("names from the checkpoint's metadata", sb_model_open(ctx, path[1], 4, &m) == SB_OK &&
+                                                             sb_model_class_source(m) == SB_CLASSES_CHECKPOINT &&
+                                                             !strcmp(sb_model_class_name(m, 0), "alarm clock"));
+    t_check_true("a label with underscores finds its class", sb_model_class_index(m, "alarm_clock") == 0);
+    sb_model_close(m), m = NULL;
+    /* an older checkpoint whose training data is not there (any more) */
+    char sum[600], away[620];
+    snprintf(sum, sizeof sum, "%s/memmap_sum.txt", dir);
+    snprintf(away, sizeof away, "%s.away", sum);
+    int moved = rename(sum, away) == 0;
+    t_check_true("no metadata, no sum file: generic names", moved && sb_model_open(ctx, path[0], 4, &m) == SB_OK &&
+                                                                sb_model_class_source(m) == SB_CLASSES_GENERIC &&
+                                                                !strcmp(sb_model_class_name(m, 2), "class_2"));
+    if (moved) rename(away, sum);
+    sb_model_close(m), m = NULL;
+    t_check_true("no metadata: the sum file", sb_model_open(ctx, path[0], 4, &m) == SB_OK &&
+                                                  sb_model_class_source(m) == SB_CLASSES_TRAINING_DATA);
+    t_check_true("set names: from the file", sb_model_set_class_names(m, sum) == SB_OK &&
+                                                 sb_model_class_source(m) == SB_CLASSES_FILE);
+    sb_model_close(m), m = NULL;
+    t_check_true("maskrec only: no class source", sb_model_open(ctx, path[2], 4, &m) == SB_OK &&
+                                                      sb_model_class_source(m) == SB_CLASSES_NONE);
+    sb_model_close(m);
+}
+
+/* The points of drawing d converted as the ndjson loader does, simplified
+ * first when asked; compared with sketch i of s. */
+static int same_points(const sb_sketches *s, int i, const sb_drawing *d, int simplify) {
+    sb_drawing simple = {0};
+    int16_t *p = NULL;
+    uint32_t n = 0;
+    int got, ok = (!simplify || !sb_drawing_simplify(d, &simple)) && !sb_drawing_to_stroke3(simplify ? &simple : d, &p, &n);
+    const int16_t *q = sb_sketches_points(s, i, &got);
+    ok = ok && q && got == (int)n && !memcmp(p, q, 3 * sizeof *p * n);
+    free(p);
+    sb_drawing_free(&simple);
+    return ok;
+}
+
+/* Raw QuickDraw drawings in ndjson (screen coordinates with fractions,
+ * dense points, time stamps) are simplified as `prepare --simplify` does
+ * unless told otherwise; simplified ones are left alone. */
+static void check_raw_ndjson(void) {
+    enum { RN = 200 };
+    float *x, *y, *sx, *sy;
+    int *len, *slen;
+    sb_drawing raw, simp;
+    if (sb_drawing_alloc(&raw, 1, RN, &len, &x, &y) || sb_drawing_alloc(&simp, 1, 4, &slen, &sx, &sy)) exit(1);
+    len[0] = RN, slen[0] = 4;
+    char p[600];
+    snprintf(p, sizeof p, "%s/raw.ndjson", dir);
+    FILE *f = fopen(p, "w");
+    fputs("{\"word\":\"alarm clock\",\"drawing\":[[[", f);
+    for (int i = 0; i < RN; i++) {
+        double a = 2 * M_PI * i / (RN - 1);
+        x[i] = (float)(int)(100 * (500.25 + 300 * cos(a))) / 100, y[i] = (float)(int)(100 * (400.5 + 200 * sin(a))) / 100;
+        fprintf(f, "%s%.2f", i ? "," : "", (double)x[i]);
+    }
+    fputs("],[", f);
+    for (int i = 0; i < RN; i++) fprintf(f, "%s%.2f", i ? "," : "", (double)y[i]);
+    fputs("],[", f);
+    for (int i = 0; i < RN; i++) fprintf(f, "%s%d", i ? "," : "", 10 * i);
+    fputs("]]]}\n{\"word\":\"bee\",\"drawing\":[[[0,255,255,0],[0,0,120,120]]]}\n", f);
+    fclose(f);
+    const float square[8] = {0, 255, 255, 0, 0, 0, 120, 120};
+    memcpy(sx, square, 4 * sizeof *sx), memcpy(sy, square + 4, 4 * sizeof *sy);
+    sb_raw_report r;
+    sb_sketches *s;
+    sb_sketches_create(&s);
+    t_check_true("load raw and simplified ndjson", sb_sketches_load(s, p, NULL, 0) == SB_OK && sb_sketches_count(s) == 2);
+    sb_sketches_raw_report(s, &r);
+    t_check_true("one drawing of two looks raw, for three reasons, and is simplified",
+                 r.drawings == 2 && r.raw == 1 && r.timed == 1 && r.fractional == 1 && r.range == 1 && r.dense == 0 &&
+                     r.simplified == 1);
+    t_check_true("as sb_drawing_simplify does", same_points(s, 0, &raw, 1));
+    t_check_true("the simplified drawing as it is", same_points(s, 1, &simp, 0));
+    sb_sketches_destroy(s);
+    sb_sketches_create(&s);
+    sb_sketches_set_simplify(s, SB_SIMPLIFY_NONE);
+    sb_sketches_load(s, p, NULL, 0);
+    sb_sketches_raw_report(s, &r);
+    t_check_true("SB_SIMPLIFY_NONE: counted, kept raw", r.raw == 1 && r.simplified == 0 && same_points(s, 0, &raw, 0));
+    sb_sketches_destroy(s);
+    sb_sketches_create(&s);
+    sb_sketches_set_simplify(s, SB_SIMPLIFY_ALL);
+    sb_sketches_load(s, p, NULL, 0);
+    sb_sketches_load(s, p, NULL, 1);
+    sb_sketches_raw_report(s, &r);
+    t_check_true("SB_SIMPLIFY_ALL: every drawing, counts add up over loads",
+                 r.drawings == 3 && r.raw == 2 && r.simplified == 3 && same_points(s, 1, &simp, 1));
+    sb_sketches_destroy(s);
+    sb_drawing_free(&raw), sb_drawing_free(&simp);
+}
+
 /* Separate contexts in separate threads at once (the header's promise):
  * each thread opens its own context and model and computes the logits. */
 typedef struct {
@@ -464,13 +666,16 @@ int main(int argc, char **argv) {
     const char *names[4] = {"all", "other", "pre", "nohead"};
     for (int i = 0; i < 4; i++) snprintf(path[i], sizeof path[i], "%s/%s.safetensors", dir, names[i]);
     sb_config cfg;
-    sb_model *ref = make_checkpoint(path[0], "maskrec, sketchclsinput, sketchretrieval", 1, &cfg);
-    sb_model_destroy(make_checkpoint(path[1], "maskrec, sketchclsinput, sketchretrieval", 2, NULL));
-    sb_model_destroy(make_checkpoint(path[2], "var, maskrec", 3, NULL));
+    sb_model *ref = make_checkpoint(path[0], "maskrec, sketchclsinput, sketchretrieval", 1, NULL, &cfg);
+    sb_model_destroy(make_checkpoint(path[1], "maskrec, sketchclsinput, sketchretrieval", 2, "alarm clock\nbee\ncow", NULL));
+    sb_model_destroy(make_checkpoint(path[2], "var, maskrec", 3, NULL, NULL));
     sb_context *ctx;
     t_check_true("context", sb_context_create(&ctx, NULL) == SB_OK && strlen(sb_context_device(ctx)) > 2);
     check_model_and_features(ctx, ref, &cfg);
     check_bad_input(ctx);
+    check_encoder_index(ctx);
+    check_class_names(ctx);
+    check_raw_ndjson();
     check_threads();
     sb_context_destroy(ctx);
     sb_model_destroy(ref);

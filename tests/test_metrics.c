@@ -1,10 +1,13 @@
 /* Metrics: top-k with ties, retrieval on hand-computed cases (ranks, ties
  * by index, top-1/top-5, AP, a class with one member), and on random
  * features against an independent reference that counts ranks without
- * sorting. Host only. */
+ * sorting; the confusion matrix's per-class lines and CSV (quoting, a
+ * class with no sketches, no file left behind on failure). Host only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "sketchbert/sketchbert.h"
 #include "test_util.h"
@@ -110,9 +113,46 @@ static void test_retrieval_random(void) {
     t_check("random: mAP vs rank counting", fabs(r.map - map / with_ap), 1e-12);
 }
 
+/* The whole of a small file, NUL-terminated (caller frees). */
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *buf = calloc(1, 4096);
+    if (f && buf) fread(buf, 1, 4095, f);
+    if (f) fclose(f);
+    return buf;
+}
+
+static void test_confusion(void) {
+    /* 3 classes: 3 a's (2 right, 1 taken for c), no b, 2 c's (1 right, 1 taken for a) */
+    const int64_t m[9] = {2, 0, 1, 0, 0, 0, 1, 0, 1};
+    const char *names[3] = {"a", "b,\"x\"", "c"};
+    char *text;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    sb_confusion_print(f, m, 3, names);
+    fclose(f);
+    t_check_true("per-class lines: classes with sketches only",
+                 !strcmp(text, "class a: top-1 0.6667 (3 sketches)\nclass c: top-1 0.5000 (2 sketches)\n"));
+    free(text);
+    char dir[] = "/tmp/sketchbert_test_metrics_XXXXXX", path[256];
+    if (!mkdtemp(dir)) return (void)t_check_true("temporary directory", 0);
+    snprintf(path, sizeof path, "%s/c.csv", dir);
+    t_check_true("confusion CSV written", sb_confusion_write_csv(path, m, 3, names) == 0);
+    char *csv = slurp(path);
+    t_check_true("CSV: header of names (quoted where needed), one row per true class",
+                 csv && !strcmp(csv, "true\\predicted,a,\"b,\"\"x\"\"\",c\n"
+                                     "a,2,0,1\n\"b,\"\"x\"\"\",0,0,0\nc,1,0,1\n"));
+    free(csv);
+    remove(path);
+    snprintf(path, sizeof path, "%s/none/c.csv", dir);
+    t_check_error("a directory that does not exist", sb_confusion_write_csv(path, m, 3, names), "none");
+    rmdir(dir);
+}
+
 int main(void) {
     test_topk();
     test_retrieval_by_hand();
     test_retrieval_random();
+    test_confusion();
     return t_finish(NULL);
 }

@@ -1,7 +1,8 @@
 /* .npz writer: the zip structure (local headers, central directory, end
  * record, CRC-32 and sizes through zlib, stored and deflated members),
  * the .npy v1.0 header, and a walk over the pickle opcodes that checks the
- * stack discipline and that the int16 payloads are the sketches, in order.
+ * stack discipline and that the int16 payloads are the sketches, in order;
+ * plain arrays (sb_npy_encode) read back by our .npy reader.
  * NumPy itself reads these files in tools/check_synth.py. Host only. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/npy.h"
 #include "io/npz_write.h"
 #include "sketchbert/sketchbert.h"
 #include "test_util.h"
@@ -175,7 +177,36 @@ static int check_zip(const char *path, const split *splits, int n_splits, int de
     return ok;
 }
 
+/* Plain arrays: a (2, 3) float32 and a (5,) int32 read back by io/npy.c,
+ * data 64-byte aligned; a string array's header. */
+static void check_plain_arrays(void) {
+    const float f[6] = {1.5f, -2.0f, 3.25f, 0.0f, 1e-3f, -7.0f};
+    const int32_t l[5] = {0, 2, -1, 1, 2};
+    uint8_t *buf;
+    size_t size;
+    sb_npy a;
+    float back[6];
+    int ok = sb_npy_encode("<f4", (int64_t[]){2, 3}, 2, f, sizeof f, &buf, &size) == 0 &&
+             sb_npy_parse(&a, "f.npy", buf, size) == 0 && a.dtype == SB_NPY_F32 && a.ndim == 2 && a.shape[0] == 2 &&
+             a.shape[1] == 3 && (a.data - buf) % 64 == 0 && sb_npy_to_f32(&a, "f.npy", back) == 0 &&
+             !memcmp(back, f, sizeof f);
+    t_check_true("a (2, 3) float32 array reads back", ok);
+    free(buf);
+    ok = sb_npy_encode("<i4", (int64_t[]){5}, 1, l, sizeof l, &buf, &size) == 0 &&
+         sb_npy_parse(&a, "l.npy", buf, size) == 0 && a.dtype == SB_NPY_I32 && a.ndim == 1 && a.shape[0] == 5 &&
+         a.data_size == sizeof l && !memcmp(a.data, l, sizeof l);
+    t_check_true("a (5,) int32 array reads back", ok);
+    free(buf);
+    const char want[] = "{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }";
+    ok = sb_npy_encode("<U3", (int64_t[]){2}, 1, (uint32_t[6]){'a', 'b', 'c', 'd', 0, 0}, 24, &buf, &size) == 0 &&
+         size == 128 + 24 && !memcmp(buf + 10, want, sizeof want - 1);
+    t_check_true("a string array's header", ok);
+    free(buf);
+    t_check_error("no dimensions", sb_npy_encode("<f4", NULL, 0, f, 0, &buf, &size), "0 dimensions");
+}
+
 int main(void) {
+    check_plain_arrays();
     printf("# test_npz_write\n");
     char dir[] = "/tmp/sb_test_npz_XXXXXX";
     if (!mkdtemp(dir)) return perror("mkdtemp"), 1;

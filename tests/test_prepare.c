@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "data/memmap.h"
@@ -119,6 +120,63 @@ static void test_ndjson_split(const char *data) {
     sb_mm_index_free(&y);
 }
 
+/* Entries of tmp whose name starts with prefix (left-over build folders). */
+static int count_prefix(const char *prefix) {
+    DIR *d = opendir(tmp);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += !strncmp(e->d_name, prefix, strlen(prefix));
+    if (d) closedir(d);
+    return n;
+}
+
+static int n_classes(const char *out) {
+    sb_mm_index idx;
+    if (sb_mm_index_load(&idx, out)) return printf("# %s\n", sb_last_error()), -1;
+    int n = (int)idx.n_classes;
+    sb_mm_index_free(&idx);
+    return n;
+}
+
+/* An existing dataset is refused without --overwrite, replaced as a whole
+ * with it (no stale class files), and kept when the new one fails. */
+static void test_overwrite(void) {
+    char out[300], a[400], b[400], c[400], bad[400], sum[400], line[600];
+    snprintf(out, sizeof out, "%s/mm_over", tmp);
+    snprintf(a, sizeof a, "%s/synth/circle.npz", tmp);
+    snprintf(b, sizeof b, "%s/synth/star.npz", tmp);
+    snprintf(c, sizeof c, "%s/synth/house.npz", tmp);
+    snprintf(bad, sizeof bad, "%s/broken.npz", tmp);
+    const char *three[] = {"prepare", "--quiet", "--out", out, a, b, c};
+    t_check_true("prepare a dataset of 3 classes", prepare(7, three) == 0 && n_classes(out) == 3);
+    const char *two[] = {"prepare", "--quiet", "--out", out, a, b};
+    int rc = prepare(6, two);
+    snprintf(line, sizeof line, "--out %s is not empty", out);
+    t_check_error("prepare into it again is refused, naming the folder", rc == 1, line);
+    t_check_error("... and the --overwrite choice", rc == 1, "pass --overwrite to replace that dataset");
+    t_check_true("... and the dataset is as it was", n_classes(out) == 3 && count_files(out, ".dat") == 9);
+    const char *two_over[] = {"prepare", "--quiet", "--overwrite", "--out", out, a, b};
+    t_check_true("--overwrite replaces it", prepare(7, two_over) == 0 && n_classes(out) == 2);
+    t_check_true("... as a whole: no stale .dat of the class it no longer has", count_files(out, ".dat") == 6);
+    snprintf(sum, sizeof sum, "%s/memmap_sum.txt", out);
+    FILE *f = fopen(sum, "r");
+    char want[400];
+    snprintf(want, sizeof want, "%s/circle.dat\t", out);
+    t_check_true("... its sum file names the folder, not the one it was built in",
+                 f && fgets(line, sizeof line, f) && !strncmp(line, want, strlen(want)));
+    if (f) fclose(f);
+    t_check_true("... and leaves no build or old folder beside it", count_prefix("mm_over.") == 0);
+    const char *failing[] = {"prepare", "--quiet", "--overwrite", "--out", out, b, bad};
+    t_check_true("--overwrite with a corrupt input fails", prepare(7, failing) == 1);
+    t_check_true("... and the old dataset is intact", n_classes(out) == 2 && count_files(out, ".dat") == 6);
+    t_check_true("... with nothing left beside it", count_prefix("mm_over.") == 0);
+    snprintf(line, sizeof line, "%s/notes.txt", out);
+    f = fopen(line, "w");
+    if (f) fclose(f);
+    t_check_error("--overwrite refuses a folder holding other files", prepare(7, two_over) == 1,
+                  "holds notes.txt, which prepare did not write");
+    t_check_true("... and keeps them", access(line, F_OK) == 0 && n_classes(out) == 2);
+}
+
 static void test_errors(const char *data) {
     char bad[300], out[300], list[300];
     snprintf(bad, sizeof bad, "%s/broken.npz", tmp);
@@ -130,8 +188,7 @@ static void test_errors(const char *data) {
     snprintf(good, sizeof good, "%s/synth/circle.npz", tmp);
     const char *a1[] = {"prepare", "--quiet", "--out", out, good, bad};
     t_check_true("a corrupt npz fails the run", prepare(6, a1) == 1);
-    t_check_true("... and leaves no .dat, index or temporary file",
-                 count_files(out, ".dat") + count_files(out, ".tmp") + count_files(out, ".sbidx") == 0);
+    t_check_true("... and leaves no folder behind", access(out, F_OK) != 0 && count_prefix("mm_bad") == 0);
     snprintf(list, sizeof list, "%s/list.txt", tmp);
     f = fopen(list, "w");
     fprintf(f, "%s\n/nonexistent/cat.npz\n", good);
@@ -161,6 +218,7 @@ int main(int argc, char **argv) {
         printf("# SKIP real-data checks: %s not found (needs ../shared/data)\n", probe);
     }
     test_errors(data);
+    test_overwrite();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmp);

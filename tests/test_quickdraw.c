@@ -1,6 +1,6 @@
 /* QuickDraw drawings: .bin records decoded, drawings to stroke-3 as
- * sketch-rnn does, and the raw simplification on shapes whose answer is
- * known (a straight line, a circle). Real raw vs simplified pairs are
+ * sketch-rnn does, the raw simplification on shapes whose answer is
+ * known (a straight line, a circle), and the signs of raw drawings. Real raw vs simplified pairs are
  * checked in test_quickdraw_real when ../shared data is present. */
 #include <math.h>
 #include <stdlib.h>
@@ -96,8 +96,44 @@ static void test_simplify(void) {
     t_check_error("empty drawing rejected", sb_drawing_simplify(&empty, &out), "no points");
 }
 
+/* A circle of radius r about (cx, cy) in n + 1 points. */
+static sb_drawing circle_of(int n, float cx, float cy, float r) {
+    float *x, *y;
+    sb_drawing d = one_stroke(n + 1, &x, &y);
+    for (int i = 0; i <= n; i++) {
+        double a = 2 * M_PI * i / n;
+        x[i] = roundf((float)(cx + r * cos(a))), y[i] = roundf((float)(cy + r * sin(a)));
+    }
+    return d;
+}
+
+static void test_raw_signs(void) {
+    /* as Google simplifies: integers in 0..255, a few dozen points */
+    sb_drawing d = circle_of(24, 127.5f, 127.5f, 127);
+    t_check_true("a simplified circle shows no sign", sb_drawing_raw_signs(&d, 0) == 0);
+    t_check_true("a time array is a sign", sb_drawing_raw_signs(&d, 1) == SB_RAW_TIMED);
+    ((float *)d.x)[3] += 0.25f;
+    t_check_true("a fractional coordinate is a sign", sb_drawing_raw_signs(&d, 0) == SB_RAW_FRACTIONAL);
+    sb_drawing_free(&d);
+    d = circle_of(24, 400, 300, 120); /* screen coordinates */
+    t_check_true("coordinates past 255 are a sign", sb_drawing_raw_signs(&d, 0) == SB_RAW_RANGE);
+    sb_drawing_free(&d);
+    /* 400 points 2 px apart on the 0..255 scale: 50 per 100 px */
+    d = circle_of(400, 127.5f, 127.5f, 127);
+    t_check_true("dense points are a sign", sb_drawing_raw_signs(&d, 0) == SB_RAW_DENSE);
+    sb_drawing simple;
+    int rc = sb_drawing_simplify(&d, &simple);
+    t_check_true("and none once simplified", !rc && sb_drawing_raw_signs(&simple, 0) == 0);
+    if (!rc) sb_drawing_free(&simple);
+    sb_drawing_free(&d);
+    d = circle_of(18, 127.5f, 127.5f, 2); /* tiny, but too few points to call dense */
+    t_check_true("fewer than 20 points are never dense", sb_drawing_raw_signs(&d, 0) == 0);
+    sb_drawing_free(&d);
+}
+
 int main(void) {
     test_bin_and_stroke3();
     test_simplify();
+    test_raw_signs();
     return t_finish(NULL);
 }

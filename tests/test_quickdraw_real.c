@@ -1,7 +1,8 @@
 /* Raw QuickDraw drawings simplified here against Google's own simplified
- * lines for the same key_id (../shared/data pairs them up), and every
- * simplified drawing converted to stroke-3 and back. Skips without the
- * shared data. */
+ * lines for the same key_id (../shared/data pairs them up), every
+ * simplified drawing converted to stroke-3 and back, and the raw-drawing
+ * signs: every raw drawing shows one, no simplified drawing (Google's or
+ * ours) does. Skips without the shared data. */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -40,7 +41,8 @@ int main(void) {
         printf("SKIP test_quickdraw_real: %s not found (needs ../shared/data)\n", dir);
         return 77;
     }
-    int pairs = 0, same_strokes = 0, roundtrip_ok = 1, files = 0;
+    int pairs = 0, same_strokes = 0, roundtrip_ok = 1, files = 0, raw_signed = 0, simple_signed = 0;
+    unsigned raw_signs = 0;
     double sum_dist = 0, max_mean = 0;
     long n_dist = 0, points_ours = 0, points_google = 0;
     for (struct dirent *e; (e = readdir(d));) {
@@ -59,11 +61,15 @@ int main(void) {
         while (sb_ndjson_next(raw, &r) == 1 && sb_ndjson_next(simp, &s) == 1) {
             if (strcmp(r.key_id, s.key_id) != 0) break; /* raw holds the first lines only */
             sb_drawing rv = view_of(&r), sv = view_of(&s), ours;
+            unsigned signs = sb_drawing_raw_signs(&rv, r.t != NULL);
+            raw_signed += signs != 0, raw_signs |= signs;
+            simple_signed += sb_drawing_raw_signs(&sv, s.t != NULL) != 0;
             if (sb_drawing_simplify(&rv, &ours)) {
                 t_check_true(sb_last_error(), 0);
                 continue;
             }
             pairs++;
+            simple_signed += sb_drawing_raw_signs(&ours, 0) != 0;
             same_strokes += ours.n_strokes == sv.n_strokes;
             points_ours += ours.n_points, points_google += sv.n_points;
             if (ours.n_strokes == sv.n_strokes) {
@@ -101,5 +107,10 @@ int main(void) {
     t_check("worst drawing's mean distance (px)", max_mean, 1.0);
     t_check("point count relative to Google's", fabs((double)points_ours / (double)points_google - 1), 0.02);
     t_check_true("simplified drawings to stroke-3 and back", roundtrip_ok);
+    printf("# raw drawings with a sign %d of %d (signs seen: %#x); simplified ones with a sign %d\n", raw_signed, pairs,
+           raw_signs, simple_signed);
+    t_check_true("every raw drawing looks raw", raw_signed == pairs);
+    t_check_true("time stamps, fractions, range and density all seen", raw_signs == 15);
+    t_check_true("no simplified drawing looks raw, Google's or ours", simple_signed == 0);
     return t_finish(NULL);
 }

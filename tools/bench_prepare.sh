@@ -21,8 +21,8 @@ best() { # best of 3 wall-clock runs of "$@", in seconds
 }
 orig=$(cd "$tmp" && best "$py" "$script")
 imports=$(best "$py" -c "import numpy, torch, PIL.Image")
-ours=$(best build/sketchbert prepare --quiet --out "$tmp/ours" "$@")
-ours1=$(best build/sketchbert prepare --quiet --threads 1 --out "$tmp/ours1" "$@")
+ours=$(best build/sketchbert prepare --quiet --overwrite --out "$tmp/ours" "$@")
+ours1=$(best build/sketchbert prepare --quiet --overwrite --threads 1 --out "$tmp/ours1" "$@")
 same=yes
 for f in "$tmp"/QuickDraw/memmap/*_train.dat; do cmp -s "$f" "$tmp/ours/$(basename "$f")" || same=no; done
 printf 'original script: %.3f s, of which %.3f s importing numpy/torch/PIL\nsketchbert prepare, 1 thread: %.3f s (%.1fx faster)\nsketchbert prepare, %s threads: %.3f s (%.1fx faster)\n' \

@@ -10,7 +10,7 @@ job=${1:-demo}
 case "$job" in demo|test) ;; *) echo "usage: tools/setup.sh [demo|test]" >&2; exit 2 ;; esac
 
 packages="gcc libc6-dev pkg-config meson ninja-build python3 ocl-icd-opencl-dev opencl-c-headers \
-pocl-opencl-icd libclblast-dev libyaml-dev zlib1g-dev"
+pocl-opencl-icd libclblast-dev libopenblas-dev libyaml-dev zlib1g-dev"
 [ "$job" = test ] && packages="$packages oclgrind"
 
 missing=""
@@ -36,10 +36,11 @@ ninja -C build
 
 if [ "$job" = demo ]; then
   ./build/sketchbert devices
-  # Synthetic sketches in the QuickDraw npz format, prepared for training.
+  # Synthetic sketches in the QuickDraw npz format, prepared for training
+  # (again on a second run: --overwrite replaces the dataset made before).
   mkdir -p data/synth
   ./build/sketchbert-synth --out data/synth/npz
-  ./build/sketchbert prepare --out data/synth/memmap data/synth/npz/*.npz
+  ./build/sketchbert prepare --overwrite --out data/synth/memmap data/synth/npz/*.npz
   ./build/sketchbert data stats data/synth/memmap
   # A short real run of the tiny preset: SGM pre-training, then fine-tuning
   # classification from that encoder, then the test split's metrics.

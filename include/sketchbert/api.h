@@ -77,13 +77,27 @@ int sb_model_retrieval_dim(const sb_model_handle *m);
 
 /* Classes of the classification head (0 without it). Names come from, in
  * order: sb_model_set_class_names; the checkpoint's "class_names" metadata
- * (one a line); the training data's sum file named by the checkpoint's
- * config (sum_path, with its max_cls_cache and cls_limit_path) when it can
- * be read; else "class_<i>". */
+ * (one a line; `sketchbert train` writes it); for older checkpoints the
+ * training data's sum file named by the checkpoint's config (sum_path,
+ * with its max_cls_cache and cls_limit_path) when it can be read; else
+ * "class_<i>". */
 int sb_model_num_classes(const sb_model_handle *m);
 const char *sb_model_class_name(const sb_model_handle *m, int cls);
-/* Index of a class name; -1 (and an error message listing the classes)
- * when the model has no such class. */
+/* Where the class names came from. */
+typedef enum sb_class_source {
+    SB_CLASSES_NONE = 0,      /* no classification head */
+    SB_CLASSES_CHECKPOINT,    /* the checkpoint's "class_names" metadata */
+    SB_CLASSES_TRAINING_DATA, /* the sum file named by the checkpoint's config */
+    SB_CLASSES_FILE,          /* sb_model_set_class_names */
+    SB_CLASSES_GENERIC        /* none found: "class_<i>" */
+} sb_class_source;
+sb_class_source sb_model_class_source(const sb_model_handle *m);
+/* Whether two labels name the same class: equal once spaces and
+ * underscores count as the same character (QuickDraw's word "alarm clock"
+ * and the file and class name "alarm_clock"). */
+int sb_class_names_match(const char *a, const char *b);
+/* Index of a class name (sb_class_names_match); -1 (and an error message
+ * listing the classes) when the model has no such class. */
 int sb_model_class_index(const sb_model_handle *m, const char *name);
 /* Names from a file: a memmap_sum.txt (lines "<dir>/<class>.dat<TAB>n") or
  * one name a line. Extra names are ignored; missing ones stay "class_<i>". */
@@ -106,12 +120,40 @@ sb_status sb_sketches_add_f32(sb_sketches *s, const float *points, int n, const 
 /* Appends sketches read from a file, at most `limit` (<= 0: all):
  * - "*.npz" (sketch-rnn): split "train", "valid" or "test" (NULL: test);
  *   label: the file name without ".npz";
- * - "*.ndjson" (QuickDraw, simplified or raw coordinates): label: "word";
+ * - "*.ndjson" (QuickDraw, simplified or raw drawings): label: "word";
+ *   raw drawings are simplified first as `sketchbert prepare --simplify`
+ *   does (sb_sketches_set_simplify);
  * - a directory of `sketchbert prepare` output (memmap_sum.txt,
  *   offsets.sbidx): every class of the split (NULL: test) in the sum
  *   file's order, at most `limit` per class; label: the class.
  * Sketches with no points are skipped and counted (sb_sketches_skipped). */
 sb_status sb_sketches_load(sb_sketches *s, const char *path, const char *split, int limit);
+
+/* What sb_sketches_load does with QuickDraw ndjson drawings. Models are
+ * trained on Google's simplified drawings (aligned, scaled to 0..255,
+ * resampled, Ramer-Douglas-Peucker); raw ones (screen coordinates, dense
+ * points, time stamps) score like noise unless simplified the same way. */
+typedef enum sb_simplify {
+    SB_SIMPLIFY_AUTO = 0, /* the default: simplify the drawings that look raw */
+    SB_SIMPLIFY_ALL = 1,  /* simplify every drawing */
+    SB_SIMPLIFY_NONE = 2  /* use every drawing as it is */
+} sb_simplify;
+void sb_sketches_set_simplify(sb_sketches *s, sb_simplify mode);
+
+/* Counts over the ndjson drawings sb_sketches_load has read into s: how
+ * many looked raw, by sign (a drawing may show several), and how many were
+ * simplified. */
+typedef struct sb_raw_report {
+    int drawings;   /* ndjson drawings read (with points) */
+    int raw;        /* drawings with at least one sign below */
+    int timed;      /* a time array per stroke (raw ndjson files) */
+    int fractional; /* a coordinate that is not an integer */
+    int range;      /* a coordinate outside 0..255 */
+    int dense;      /* 20 points or more, over 40 per 100 px of path at 0..255 scale */
+    int simplified; /* drawings simplified before use */
+} sb_raw_report;
+void sb_sketches_raw_report(const sb_sketches *s, sb_raw_report *out);
+
 int sb_sketches_count(const sb_sketches *s);
 int sb_sketches_skipped(const sb_sketches *s);
 /* The points of sketch i ((n, 3) int16) and its label ("" when none). */
@@ -151,19 +193,28 @@ sb_status sb_retrieval_features(sb_model_handle *m, const sb_sketches *s, float 
 
 /* An empty index for m's retrieval features. */
 sb_status sb_index_create(const sb_model_handle *m, sb_index **out);
+/* An empty index for m's encoder features pooled by `pool` (as sb_encode),
+ * e.g. for a model without a retrieval head. Its fingerprint is a hash of
+ * the model's and the pooling, so sb_index_load knows which features a
+ * file holds and an index is only ever queried with the features it has. */
+sb_status sb_index_create_encoder(const sb_model_handle *m, sb_pool pool, sb_index **out);
+/* The features idx holds: "retrieval", "encoder mean" or "encoder first". */
+const char *sb_index_features(const sb_index *idx);
 /* Adds every sketch of s (its label kept) with m, which must be the model
  * the index is for (same fingerprint). */
 sb_status sb_index_add(sb_index *idx, sb_model_handle *m, const sb_sketches *s);
 void sb_index_destroy(sb_index *idx); /* NULL is fine */
 int sb_index_size(const sb_index *idx);
 const char *sb_index_label(const sb_index *idx, int item);
-/* The file holds the model fingerprint, the features and the labels;
- * written atomically. Loading refuses an index made by another model. */
+/* The points of an item as added ((n, 3) int16); NULL past the end. */
+const int16_t *sb_index_points(const sb_index *idx, int item, int *n);
+/* The file holds the model fingerprint, the features, the labels and the
+ * sketches; written atomically. Loading refuses an index made by another model. */
 sb_status sb_index_save(const sb_index *idx, const char *path);
 sb_status sb_index_load(const sb_model_handle *m, const char *path, sb_index **out);
 /* For each sketch of s the k nearest items, nearest first (ties: lower
  * item first): items and dists are (count, k), Euclidean distances of the
- * retrieval features. With fewer than k items the rest are -1 and
+ * features the index holds. With fewer than k items the rest are -1 and
  * INFINITY. */
 sb_status sb_index_query(const sb_index *idx, sb_model_handle *m, const sb_sketches *s, int k, int *items,
                          float *dists);

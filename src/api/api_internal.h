@@ -30,6 +30,8 @@ struct sb_sketches {
     int *n;             /* points of sketch i */
     char **label;       /* strdup'd; "" when none */
     int skipped;        /* empty sketches left out by sb_sketches_load */
+    sb_simplify simplify;   /* ndjson drawings: which to simplify */
+    sb_raw_report raw;      /* what the ndjson drawings looked like */
     int mask;           /* SGM-mask the inputs */
     uint64_t mask_seed;
 };
@@ -47,14 +49,17 @@ struct sb_model_handle {
     sb_model *model;
     sb_batch batch;               /* host side of one chunk */
     char **class_names;           /* cls_dim names */
+    sb_class_source class_source;
     char fingerprint[33];
 };
 
 struct sb_index {
     char fingerprint[33];
+    int features;                 /* retrieval or pooled encoder (api/index.c) */
     int dim, n, cap;
     float *feat;                  /* (n, dim) */
     char **label;
+    sb_sketches *sk;              /* the items' points (their labels are in label) */
 };
 
 /* Row r of m->batch from sketch i of s: transform, optional mask (mask

@@ -1,55 +1,112 @@
 /* sb_index: retrieval features of a collection with their labels, saved
  * and loaded with the model's fingerprint, queried by Euclidean distance
- * (exhaustive, on the host).
+ * (exhaustive, on the host). For models without a retrieval head an index
+ * may hold pooled encoder features instead; its fingerprint is then a hash
+ * of the model's and the pooling, which is how a loaded file tells which
+ * features it holds.
  *
- * File (little-endian; docs/api.md):
- *   "SBINDEX\0"  magic, 8 bytes
- *   u32 version (1), u32 dim, u64 n
- *   32 bytes     model fingerprint (hex digits)
- *   u64          bytes of the label block
- *   f32 (n, dim) features
- *   labels       n NUL-terminated strings */
+ * The items' sketches are kept too, so that query results can be drawn.
+ * The file format: index_file.c. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api_internal.h"
-#include "io/atomic_file.h"
+#include "api/index_file.h"
 
-#define INDEX_MAGIC "SBINDEX\0"
-#define INDEX_VERSION 1u
+/* x->features: the retrieval head's, or the encoder's pooled by 1 + sb_pool */
+enum { FEAT_RETRIEVAL, FEAT_ENCODER_MEAN, FEAT_ENCODER_FIRST, N_FEAT };
+static const char *const feature_names[N_FEAT] = {"retrieval", "encoder mean", "encoder first"};
+
+/* The fingerprint of an index of these features made with m. */
+static void features_fingerprint(const sb_model_handle *m, int features, char out[33]) {
+    if (features == FEAT_RETRIEVAL) {
+        memcpy(out, m->fingerprint, 33);
+        return;
+    }
+    uint64_t h[2] = {14695981039346656037ull, 0x9e3779b97f4a7c15ull};
+    for (int k = 0; k < 2; k++)
+        h[k] = api_fnv(api_fnv(h[k], m->fingerprint, 32), feature_names[features], strlen(feature_names[features]));
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
+}
+
+static sb_status new_index(const sb_model_handle *m, int features, sb_index **out) {
+    sb_index *x = calloc(1, sizeof *x);
+    if (!x) return (sb_status)sb_fail(SB_ERR_MEMORY, "index: out of host memory");
+    x->features = features;
+    if (sb_sketches_create(&x->sk)) {
+        free(x);
+        return (sb_status)sb_fail(SB_ERR_MEMORY, "index: out of host memory");
+    }
+    x->dim = features == FEAT_RETRIEVAL ? m->mc.rel_feat_dim : sb_model_hidden_size(m);
+    features_fingerprint(m, features, x->fingerprint);
+    *out = x;
+    return SB_OK;
+}
 
 sb_status sb_index_create(const sb_model_handle *m, sb_index **out) {
     if (!m || !out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_create: NULL argument");
     *out = NULL;
     SB_TRY(sb_model_require(m, SB_HEAD_RETRIEVAL));
-    sb_index *x = calloc(1, sizeof *x);
-    if (!x) return (sb_status)sb_fail(SB_ERR_MEMORY, "sb_index_create: out of host memory");
-    x->dim = m->mc.rel_feat_dim;
-    memcpy(x->fingerprint, m->fingerprint, sizeof x->fingerprint);
-    *out = x;
-    return SB_OK;
+    return new_index(m, FEAT_RETRIEVAL, out);
 }
+
+sb_status sb_index_create_encoder(const sb_model_handle *m, sb_pool pool, sb_index **out) {
+    if (!m || !out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_create_encoder: NULL argument");
+    *out = NULL;
+    if (pool != SB_POOL_MEAN && pool != SB_POOL_FIRST)
+        return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_create_encoder: unknown pooling %d", (int)pool);
+    return new_index(m, FEAT_ENCODER_MEAN + (int)pool, out);
+}
+
+const char *sb_index_features(const sb_index *x) { return x ? feature_names[x->features] : NULL; }
 
 void sb_index_destroy(sb_index *x) {
     if (!x) return;
     for (int i = 0; i < x->n; i++) free(x->label[i]);
-    free(x->label), free(x->feat), free(x);
+    free(x->label), free(x->feat);
+    sb_sketches_destroy(x->sk);
+    free(x);
+}
+
+const int16_t *sb_index_points(const sb_index *x, int i, int *n) {
+    if (n) *n = 0;
+    return x && i >= 0 && i < x->n ? sb_sketches_points(x->sk, i, n) : NULL;
+}
+
+/* Appends item x->n: its label and points (features are the caller's). */
+static int add_item(sb_index *x, const char *label, const int16_t *points, int n) {
+    char *l = strdup(label);
+    if (!l) return sb_fail(SB_ERR_MEMORY, "index: out of host memory");
+    int rc = sb_sketches_add_i16(x->sk, points, n, NULL);
+    if (rc) return free(l), rc;
+    x->label[x->n++] = l;
+    return 0;
 }
 
 int sb_index_size(const sb_index *x) { return x ? x->n : 0; }
 const char *sb_index_label(const sb_index *x, int i) { return x && i >= 0 && i < x->n ? x->label[i] : NULL; }
 
 static int same_model(const sb_index *x, const sb_model_handle *m, const char *what) {
-    if (strcmp(x->fingerprint, m->fingerprint) == 0) return 0;
-    return sb_fail(SB_ERR_INVALID, "%s was built by another model (index fingerprint %s, model %s has %s)", what,
-                   x->fingerprint, m->path, m->fingerprint);
+    char want[33];
+    features_fingerprint(m, x->features, want);
+    if (strcmp(x->fingerprint, want) == 0) return 0;
+    return sb_fail(SB_ERR_INVALID, "%s was built by another model (index fingerprint %s, model %s gives %s)", what,
+                   x->fingerprint, m->path, want);
+}
+
+/* The features of s that x holds: out is (count, x->dim). */
+static int features_of(const sb_index *x, sb_model_handle *m, const sb_sketches *s, float *out) {
+    if (x->features == FEAT_RETRIEVAL) return sb_retrieval_features(m, s, out);
+    return sb_encode(m, s, x->features == FEAT_ENCODER_MEAN ? SB_POOL_MEAN : SB_POOL_FIRST, out);
 }
 
 static int reserve(sb_index *x, int more) {
     if (x->n + more <= x->cap) return 0;
+    if (more > INT_MAX / 2 - x->n) return sb_fail(SB_ERR_INVALID, "index: more than %d items", INT_MAX / 2);
     int cap = x->cap ? x->cap : 64;
     while (cap < x->n + more) cap *= 2;
     float *f = realloc(x->feat, sizeof(float) * (size_t)cap * (size_t)x->dim);
@@ -66,110 +123,42 @@ sb_status sb_index_add(sb_index *x, sb_model_handle *m, const sb_sketches *s) {
     SB_TRY(same_model(x, m, "the index"));
     if (s->count == 0) return SB_OK;
     SB_TRY(reserve(x, s->count));
-    SB_TRY(sb_retrieval_features(m, s, x->feat + (size_t)x->n * x->dim));
-    for (int i = 0; i < s->count; i++) {
-        if (!(x->label[x->n] = strdup(s->label[i]))) return (sb_status)sb_fail(SB_ERR_MEMORY, "index: out of host memory");
-        x->n++;
-    }
+    SB_TRY(features_of(x, m, s, x->feat + (size_t)x->n * x->dim));
+    for (int i = 0; i < s->count; i++)
+        SB_TRY(add_item(x, s->label[i], s->data + s->start[i], s->n[i]));
     return SB_OK;
 }
 
-// ---- file
+// ---- file (the format: index_file.c)
 
-static void put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get_u32(const unsigned char *p) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-static uint64_t get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-enum { HEADER_BYTES = 8 + 4 + 4 + 8 + 32 + 8 };
-
-sb_status sb_index_save(const sb_index *x, const char *path) {
-    if (!x || !path) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_save: NULL argument");
-    uint64_t label_bytes = 0;
-    for (int i = 0; i < x->n; i++) label_bytes += strlen(x->label[i]) + 1;
-    unsigned char h[HEADER_BYTES];
-    memcpy(h, INDEX_MAGIC, 8);
-    put_u32(h + 8, INDEX_VERSION);
-    put_u32(h + 12, (uint32_t)x->dim);
-    put_u64(h + 16, (uint64_t)x->n);
-    memcpy(h + 24, x->fingerprint, 32);
-    put_u64(h + 56, label_bytes);
-    sb_atomic_file af;
-    SB_TRY(sb_atomic_open(&af, path));
-    fwrite(h, 1, sizeof h, af.f);
-    for (size_t k = 0; k < (size_t)x->n * x->dim; k++) {
-        uint32_t bits;
-        unsigned char b[4];
-        memcpy(&bits, &x->feat[k], 4);
-        put_u32(b, bits);
-        fwrite(b, 1, 4, af.f);
+/* Which features the index file f holds: those whose fingerprint with m
+ * its header has; else retrieval features where m has the head (loading
+ * then says the index is another model's). Leaves f at its start. */
+static int file_features(const sb_model_handle *m, FILE *f) {
+    unsigned char h[API_INDEX_HEADER_BYTES];
+    int whole = fread(h, 1, sizeof h, f) == sizeof h;
+    rewind(f);
+    int has_head = (m->heads & SB_HEAD_RETRIEVAL) != 0;
+    for (int k = has_head ? FEAT_RETRIEVAL : FEAT_ENCODER_MEAN; whole && k < N_FEAT; k++) {
+        char fp[33];
+        features_fingerprint(m, k, fp);
+        if (!memcmp(h + API_INDEX_FINGERPRINT_AT, fp, 32)) return k;
     }
-    for (int i = 0; i < x->n; i++) fwrite(x->label[i], 1, strlen(x->label[i]) + 1, af.f);
-    return (sb_status)sb_atomic_commit(&af);
-}
-
-static int read_exact(FILE *f, void *buf, size_t n, const char *path) {
-    if (fread(buf, 1, n, f) == n) return 0;
-    return sb_fail(SB_ERR_FORMAT, "%s: index file is truncated", path);
-}
-
-static int load(sb_index *x, FILE *f, const char *path, const sb_model_handle *m) {
-    unsigned char h[HEADER_BYTES];
-    SB_TRY(read_exact(f, h, sizeof h, path));
-    if (memcmp(h, INDEX_MAGIC, 8) != 0) return sb_fail(SB_ERR_FORMAT, "%s is not a sketchbert index file", path);
-    if (get_u32(h + 8) != INDEX_VERSION)
-        return sb_fail(SB_ERR_FORMAT, "%s: index version %u, this library reads %u", path, get_u32(h + 8), INDEX_VERSION);
-    uint32_t dim = get_u32(h + 12);
-    uint64_t n = get_u64(h + 16), label_bytes = get_u64(h + 56);
-    memcpy(x->fingerprint, h + 24, 32);
-    x->fingerprint[32] = '\0';
-    SB_TRY(same_model(x, m, path));
-    if (dim != (uint32_t)x->dim)
-        return sb_fail(SB_ERR_FORMAT, "%s: features of size %u, the model's are %d", path, dim, x->dim);
-    if (n > (uint64_t)INT32_MAX / (dim ? dim : 1) || label_bytes > ((uint64_t)1 << 40) || label_bytes < n)
-        return sb_fail(SB_ERR_FORMAT, "%s: %llu items with %llu label bytes is not a valid index", path,
-                       (unsigned long long)n, (unsigned long long)label_bytes);
-    SB_TRY(reserve(x, (int)n));
-    unsigned char *raw = malloc((size_t)n * dim * 4 + (size_t)label_bytes + 1);
-    if (!raw) return sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
-    int rc = read_exact(f, raw, (size_t)n * dim * 4 + (size_t)label_bytes, path);
-    if (!rc && fgetc(f) != EOF) rc = sb_fail(SB_ERR_FORMAT, "%s: bytes after the last label", path);
-    for (size_t k = 0; !rc && k < (size_t)n * dim; k++) {
-        uint32_t bits = get_u32(raw + 4 * k);
-        memcpy(&x->feat[k], &bits, 4);
-    }
-    const char *p = (const char *)raw + (size_t)n * dim * 4, *end = p + label_bytes;
-    for (uint64_t i = 0; !rc && i < n; i++) {
-        const char *z = memchr(p, '\0', (size_t)(end - p));
-        if (!z) rc = sb_fail(SB_ERR_FORMAT, "%s: label %llu is not terminated", path, (unsigned long long)i);
-        else if (!(x->label[x->n] = strdup(p))) rc = sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
-        else x->n++, p = z + 1;
-    }
-    if (!rc && p != end) rc = sb_fail(SB_ERR_FORMAT, "%s: %llu labels do not fill the label block", path, (unsigned long long)n);
-    free(raw);
-    return rc;
+    return has_head ? FEAT_RETRIEVAL : FEAT_ENCODER_MEAN;
 }
 
 sb_status sb_index_load(const sb_model_handle *m, const char *path, sb_index **out) {
     if (!m || !path || !out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_load: NULL argument");
     *out = NULL;
-    sb_index *x;
-    SB_TRY(sb_index_create(m, &x));
     FILE *f = fopen(path, "rb");
-    int rc = f ? load(x, f, path, m) : sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    if (f) fclose(f);
+    if (!f) return (sb_status)sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    sb_index *x = NULL;
+    int rc = new_index(m, file_features(m, f), &x), want_dim = x ? x->dim : 0;
+    if (!rc) rc = api_index_read(x, f, path);
+    fclose(f);
+    if (!rc) rc = same_model(x, m, path);
+    if (!rc && x->dim != want_dim)
+        rc = sb_fail(SB_ERR_FORMAT, "%s: features of size %d, the model's are %d", path, x->dim, want_dim);
     if (rc) {
         sb_index_destroy(x);
         return (sb_status)rc;
@@ -192,7 +181,7 @@ sb_status sb_index_query(const sb_index *x, sb_model_handle *m, const sb_sketche
         free(q), free(best);
         return (sb_status)sb_fail(SB_ERR_MEMORY, "sb_index_query: out of host memory");
     }
-    int rc = sb_retrieval_features(m, s, q);
+    int rc = features_of(x, m, s, q);
     for (int i = 0; i < s->count && !rc; i++) {
         int *it = items + (size_t)i * k;
         for (int j = 0; j < k; j++) it[j] = -1, best[j] = INFINITY;

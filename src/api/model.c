@@ -181,12 +181,16 @@ static int init_class_names(sb_model_handle *m, const char *meta_names) {
             SB_TRY(set_name(m, c, p, len));
             p += len + (p[len] == '\n');
         }
+        m->class_source = SB_CLASSES_CHECKPOINT;
         return 0;
     }
-    /* the training data's classes, when the sum file is still there */
+    /* an older checkpoint: the training data's classes, when the sum file
+     * is still where its config says */
+    m->class_source = SB_CLASSES_GENERIC;
     FILE *f = m->cfg.sum_path[0] ? fopen(m->cfg.sum_path, "r") : NULL;
     if (!f) return 0;
     fclose(f);
+    m->class_source = SB_CLASSES_TRAINING_DATA;
     return names_from_file(m, m->cfg.sum_path, 1);
 }
 
@@ -324,10 +328,21 @@ const char *sb_model_class_name(const sb_model_handle *m, int cls) {
     return m && cls >= 0 && cls < sb_model_num_classes(m) ? m->class_names[cls] : NULL;
 }
 
+sb_class_source sb_model_class_source(const sb_model_handle *m) {
+    return sb_model_num_classes(m) ? m->class_source : SB_CLASSES_NONE;
+}
+
+int sb_class_names_match(const char *a, const char *b) {
+    if (!a || !b) return 0;
+    for (; *a && *b; a++, b++)
+        if (*a != *b && !((*a == ' ' || *a == '_') && (*b == ' ' || *b == '_'))) return 0;
+    return *a == *b;
+}
+
 int sb_model_class_index(const sb_model_handle *m, const char *name) {
     int C = sb_model_num_classes(m);
     for (int c = 0; name && c < C; c++)
-        if (strcmp(m->class_names[c], name) == 0) return c;
+        if (sb_class_names_match(m->class_names[c], name)) return c;
     if (!C) {
         sb_model_require(m, SB_HEAD_CLASSIFY);
         return -1;
@@ -343,5 +358,7 @@ int sb_model_class_index(const sb_model_handle *m, const char *name) {
 sb_status sb_model_set_class_names(sb_model_handle *m, const char *path) {
     if (!m || !path) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_model_set_class_names: NULL argument");
     SB_TRY(sb_model_require(m, SB_HEAD_CLASSIFY));
-    return (sb_status)names_from_file(m, path, 0);
+    SB_TRY(names_from_file(m, path, 0));
+    m->class_source = SB_CLASSES_FILE;
+    return SB_OK;
 }

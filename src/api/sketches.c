@@ -113,6 +113,16 @@ int sb_sketches_truncated(const sb_sketches *s, const sb_model_handle *m) {
     return t;
 }
 
+void sb_sketches_set_simplify(sb_sketches *s, sb_simplify mode) {
+    if (s) s->simplify = mode;
+}
+
+void sb_sketches_raw_report(const sb_sketches *s, sb_raw_report *out) {
+    if (!out) return;
+    if (s) *out = s->raw;
+    else memset(out, 0, sizeof *out);
+}
+
 void sb_sketches_set_mask(sb_sketches *s, int enable, uint64_t seed) {
     if (!s) return;
     s->mask = enable != 0;
@@ -149,20 +159,40 @@ static int load_npz(sb_sketches *s, const char *path, const char *split, int lim
     return rc;
 }
 
+/* Counts the raw signs of d and simplifies it into *simple when the mode
+ * says so; *use is the drawing to convert. */
+static int maybe_simplify(sb_sketches *s, const sb_drawing *d, int timed, sb_drawing *simple, const sb_drawing **use) {
+    unsigned signs = sb_drawing_raw_signs(d, timed);
+    sb_raw_report *r = &s->raw;
+    r->drawings++;
+    r->raw += signs != 0;
+    r->timed += (signs & SB_RAW_TIMED) != 0, r->fractional += (signs & SB_RAW_FRACTIONAL) != 0;
+    r->range += (signs & SB_RAW_RANGE) != 0, r->dense += (signs & SB_RAW_DENSE) != 0;
+    *use = d;
+    if (s->simplify == SB_SIMPLIFY_NONE || (s->simplify == SB_SIMPLIFY_AUTO && !signs)) return 0;
+    SB_TRY(sb_drawing_simplify(d, simple));
+    r->simplified++;
+    *use = simple;
+    return 0;
+}
+
 static int load_ndjson(sb_sketches *s, const char *path, int limit) {
     sb_ndjson *r;
     SB_TRY(sb_ndjson_open(&r, path));
     sb_qd_drawing q;
     int rc = 0, got = 0;
     for (int k = 0; !rc && (limit <= 0 || k < limit) && (got = sb_ndjson_next(r, &q)) == 1; k++) {
-        sb_drawing d = {q.n_strokes, q.stroke_len, q.n_points, q.x, q.y, NULL};
+        sb_drawing d = {q.n_strokes, q.stroke_len, q.n_points, q.x, q.y, NULL}, simple = {0};
+        const sb_drawing *use;
         int16_t *p = NULL;
         uint32_t n = 0;
         if (q.n_points == 0) {
             s->skipped++;
             continue;
         }
-        rc = sb_drawing_to_stroke3(&d, &p, &n);
+        rc = maybe_simplify(s, &d, q.t != NULL, &simple, &use);
+        if (!rc) rc = sb_drawing_to_stroke3(use, &p, &n);
+        sb_drawing_free(&simple);
         if (!rc) rc = add_read(s, p, (int)n, q.word);
         if (rc) sb_fail_context(rc, "%s:%ld", path, q.line);
         free(p);
@@ -198,6 +228,7 @@ sb_status sb_sketches_load(sb_sketches *s, const char *path, const char *split, 
         return (sb_status)sb_fail(SB_ERR_INVALID, "%s: split '%s' is not train, valid or test", path, split);
     struct stat st;
     int before = s->count, skipped = s->skipped, rc;
+    sb_raw_report raw = s->raw;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) rc = load_memmap(s, path, split, limit);
     else if (ends_with(path, ".npz")) rc = load_npz(s, path, split, limit);
     else if (ends_with(path, ".ndjson")) rc = load_ndjson(s, path, limit);
@@ -207,7 +238,7 @@ sb_status sb_sketches_load(sb_sketches *s, const char *path, const char *split, 
     if (rc) {
         /* all or nothing: drop what this call added */
         while (s->count > before) free(s->label[--s->count]);
-        s->skipped = skipped;
+        s->skipped = skipped, s->raw = raw;
         s->n_data = s->count ? s->start[s->count - 1] + 3 * (size_t)s->n[s->count - 1] : 0;
     }
     return (sb_status)rc;

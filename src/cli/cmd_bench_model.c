@@ -12,23 +12,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli/commands.h"
 #include "data/rng.h"
 #include "io/config.h"
 #include "ops/adam.h"
+#include "ops/gemm.h"
 #include "runtime/profile.h"
 #include "train/train.h"
 
 static void bench_usage(FILE *f) {
-    fprintf(f, "usage: sketchbert bench model CONFIG.yml [--batch N] [--steps N] [--warmup N] [--train|--infer]\n"
+    fprintf(f, "usage: sketchbert bench model CONFIG.yml [--set KEY=VALUE]... [--batch N] [--steps N] [--warmup N]\n"
+               "                              [--train|--infer]\n"
                "\n"
                "Times the model of a config on synthetic batches: a training step (forward,\n"
                "backward, Adam on every parameter) and inference (forward, dropout off), each\n"
                "after warm-up steps, waiting for the device (sb_finish) before reading the clock;\n"
                "prints the best and the mean wall time per step and the mean process CPU time\n"
-               "per step (all threads).\n"
+               "per step (all threads), and the process's peak resident memory at the end.\n"
+               "  --set KEY=VALUE  overrides a config key, VALUE as in the YAML (repeatable;\n"
+               "               --set max_length=250 for the paper's sketch length)\n"
                "  --batch N    sketches per step (default: the config's batch_size; triplet\n"
                "               configs run 3N sketches per step)\n"
                "  --steps N    timed steps per phase (default 10)\n"
@@ -181,6 +186,13 @@ static void bench_close(bench *b) {
 
 static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
+/* Peak resident set of this process so far (Linux: ru_maxrss in KiB). On a
+ * CPU device it includes the device buffers, which live in host memory. */
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
+}
+
 static int bench_model(const cli_options *co, const sb_config *cfg, int batch_size, int steps, int warmup, int phases) {
     sb_model_config mc;
     if (sb_model_config_from(cfg, &mc)) {
@@ -207,6 +219,11 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
         printf("device: %s (%s)\n", rt->info.device_name, rt->info.platform_name);
         printf("model: %s, %d layers, hidden %d, %zu parameters; batch %d sketches of %d+%d tokens\n",
                mc.albert ? "albert" : "bert", mc.n_layers, mc.hidden[0], values, n, batch.tokens, mc.max_length);
+        sb_gemm_path path;
+        rc = sb_gemm_path_for(&rt->info, NULL, &path);
+        if (!rc)
+            printf("gemm: %s%s%s%s\n", sb_gemm_path_name(path), path == SB_GEMM_HOST ? " (" : "",
+                   path == SB_GEMM_HOST ? sb_gemm_host_blas() : "", path == SB_GEMM_HOST ? ")" : "");
         printf("device memory: parameters+gradients %.1f MiB, activations %.1f MiB, Adam moments %.1f MiB, "
                "total allocated %.1f MiB\n",
                mib(sb_model_param_bytes(b.model)), mib(sb_model_activation_bytes(b.model)),
@@ -233,6 +250,7 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
             if (rt->profile) sb_profile_print(rt->profile, stdout);
         }
     }
+    if (!rc) printf("peak RSS %.1f MiB\n", peak_rss_mib());
     if (rc) fprintf(stderr, "sketchbert bench model: %s\n", sb_last_error());
     free_batch(&batch);
     bench_close(&b);
@@ -243,6 +261,7 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
 int cmd_bench_model(const cli_options *co, int argc, char **argv) {
     const char *config_path = NULL;
     int batch_size = 0, steps = 10, warmup = 2, phases = 3;
+    cli_sets sets = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return bench_usage(stdout), 0;
@@ -261,6 +280,8 @@ int cmd_bench_model(const cli_options *co, int argc, char **argv) {
                 fprintf(stderr, "sketchbert bench model: --warmup needs a number >= 0\n");
                 return 2;
             }
+        } else if (!strcmp(a, "--set") && i + 1 < argc) {
+            if (cli_add_set(&sets, "bench model", argv[++i])) return 2;
         } else if (!strcmp(a, "--train")) {
             phases = 1;
         } else if (!strcmp(a, "--infer")) {
@@ -279,7 +300,7 @@ int cmd_bench_model(const cli_options *co, int argc, char **argv) {
     }
     sb_config cfg;
     sb_config_default(&cfg);
-    if (sb_config_load(&cfg, config_path)) {
+    if (sb_config_load_sets(&cfg, config_path, sets.v, sets.n)) {
         fprintf(stderr, "sketchbert bench model: %s\n", sb_last_error());
         return 1;
     }

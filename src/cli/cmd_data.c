@@ -51,7 +51,7 @@ static int cmd_stats(int argc, char **argv) {
             total[s] += k->count[s];
             for (uint32_t j = 0; j < k->count[s]; j++) {
                 uint64_t n = k->ranges[s][j].end - k->ranges[s][j].start;
-                int bin = (int)(n / (uint64_t)width);
+                uint64_t bin = n / (uint64_t)width;
                 hist[bin < BINS ? bin : BINS - 1]++;
                 over += n >= (uint64_t)max_length;
                 all++, points += n;

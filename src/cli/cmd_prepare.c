@@ -2,8 +2,10 @@
  * files to the memmap layout (src/data/memmap.h, docs/formats.md).
  * Inputs: sketch-rnn .npz (splits kept), QuickDraw ndjson (simplified or
  * raw) and .bin (seeded split). Classes are converted by worker threads and
- * written in input order by the main thread; nothing is renamed into place
- * until every class is done. */
+ * written in input order by the main thread into a folder beside --out,
+ * which is renamed to --out only when every class is done: a failure
+ * leaves no folder, or the dataset that was there, as it was. */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,7 +35,7 @@ typedef struct {
     split_size valid, test;
     long max_per_class; /* 0: all */
     uint64_t seed;
-    int simplify, threads, quiet;
+    int simplify, threads, quiet, overwrite;
 } options;
 
 /* The sketches of one split, points in one growing block. */
@@ -78,7 +80,9 @@ static void usage(FILE *f) {
             "options:\n"
             "  --list LIST       read input paths from LIST, one per line (first tab field,\n"
             "                    like the original's npz_sum.txt)\n"
-            "  --out DIR         output directory (created if needed)\n"
+            "  --out DIR         output directory (created; an existing one must be empty)\n"
+            "  --overwrite       replace the dataset in an existing DIR as a whole (only\n"
+            "                    when DIR holds nothing but prepare's files)\n"
             "  --valid N | P%%    valid sketches per class for ndjson/bin (default 5%%)\n"
             "  --test N | P%%     test sketches per class for ndjson/bin (default 5%%)\n"
             "  --max-per-class N use the first N drawings of each ndjson/bin file (default all)\n"
@@ -313,6 +317,112 @@ static int parse_split_size(const char *s, split_size *out) {
     return *end == '\0' && out->value >= 0 && (!out->percent || out->value < 100);
 }
 
+/* ---- the output folder: built beside it, then renamed into place */
+
+/* A file name that prepare writes: memmap_sum.txt, offsets.sbidx, *.dat,
+ * and their .tmp names. */
+static int is_dataset_file(const char *name) {
+    size_t n = strlen(name);
+    if (n > 4 && !strcmp(name + n - 4, ".tmp")) n -= 4;
+    return (n == strlen(SB_MM_SUM_FILE) && !strncmp(name, SB_MM_SUM_FILE, n)) ||
+           (n == strlen(SB_MM_INDEX_FILE) && !strncmp(name, SB_MM_INDEX_FILE, n)) ||
+           (n > 4 && !strncmp(name + n - 4, ".dat", 4));
+}
+
+/* Whether dir has entries (*n_entries) and, for the first that is not a
+ * dataset file, its name in other (else ""). */
+static int look_into(const char *dir, int *n_entries, char *other, size_t cap) {
+    DIR *d = opendir(dir);
+    if (!d) return sb_fail(SB_ERR_IO, "--out %s: %s", dir, strerror(errno));
+    *n_entries = 0;
+    other[0] = '\0';
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int file = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+        if (!other[0] && (!file || !is_dataset_file(e->d_name))) snprintf(other, cap, "%s", e->d_name);
+        ++*n_entries;
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Removes the files of a folder that holds only files, then the folder. */
+static int remove_folder(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return sb_fail(SB_ERR_IO, "cannot open %s: %s", dir, strerror(errno));
+    int rc = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0 && !rc) rc = sb_fail(SB_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    if (!rc && rmdir(dir) != 0) rc = sb_fail(SB_ERR_IO, "cannot remove %s: %s", dir, strerror(errno));
+    return rc;
+}
+
+/* "out" without trailing slashes, then suffix and the process id. */
+static void sibling(char *buf, size_t cap, const char *out, const char *suffix) {
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/') n--;
+    snprintf(buf, cap, "%.*s.%s-%ld", (int)n, out, suffix, (long)getpid());
+}
+
+/* Checks that out may be written (absent, empty, or with --overwrite a
+ * folder of dataset files only) and creates the folder to build in
+ * (build stays "" when there is none). */
+static int begin_output(const options *o, char *build, size_t cap) {
+    struct stat st;
+    if (stat(o->out_dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return sb_fail(SB_ERR_INVALID, "--out %s exists and is not a folder", o->out_dir);
+        int n = 0;
+        char other[256];
+        SB_TRY(look_into(o->out_dir, &n, other, sizeof other));
+        if (n && !o->overwrite)
+            return sb_fail(SB_ERR_INVALID, "--out %s is not empty (a dataset prepared before?): pass --overwrite to "
+                           "replace that dataset as a whole, or choose another folder", o->out_dir);
+        if (other[0])
+            return sb_fail(SB_ERR_INVALID, "--out %s holds %s, which prepare did not write: --overwrite only replaces "
+                           "a folder of prepare's files (%s, %s, *.dat); move it away or choose another folder",
+                           o->out_dir, other, SB_MM_SUM_FILE, SB_MM_INDEX_FILE);
+    } else if (errno != ENOENT) {
+        return sb_fail(SB_ERR_IO, "--out %s: %s", o->out_dir, strerror(errno));
+    }
+    sibling(build, cap, o->out_dir, "prepare");
+    if (mkdir(build, 0755) != 0) {
+        int rc = sb_fail(SB_ERR_IO, "cannot create %s: %s", build, strerror(errno));
+        build[0] = '\0';
+        return rc;
+    }
+    return 0;
+}
+
+/* Puts the finished folder build in place of out; the dataset that was
+ * there stays until the new one is in place, and is then removed. */
+static int swap_in(const char *build, const char *out) {
+    char old[4200];
+    sibling(old, sizeof old, out, "old");
+    int had = rename(build, out) != 0; /* succeeds when out is absent or empty */
+    if (had && (errno != ENOTEMPTY && errno != EEXIST))
+        return sb_fail(SB_ERR_IO, "cannot rename %s to %s: %s", build, out, strerror(errno));
+    if (had && rename(out, old) != 0)
+        return sb_fail(SB_ERR_IO, "cannot move the old dataset %s aside: %s", out, strerror(errno));
+    if (had && rename(build, out) != 0) {
+        int err = errno;
+        if (rename(old, out) != 0)
+            return sb_fail(SB_ERR_IO, "cannot rename %s to %s: %s; the old dataset is in %s", build, out,
+                           strerror(err), old);
+        return sb_fail(SB_ERR_IO, "cannot rename %s to %s: %s", build, out, strerror(err));
+    }
+    if (had && remove_folder(old))
+        fprintf(stderr, "sketchbert prepare: warning: the old dataset is left in %s: %s\n", old, sb_last_error());
+    return 0;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -351,6 +461,7 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
         else if (!strcmp(a, "--threads")) o.threads = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--simplify")) o.simplify = 1;
         else if (!strcmp(a, "--quiet")) o.quiet = 1;
+        else if (!strcmp(a, "--overwrite")) o.overwrite = 1;
         else if (a[0] == '-') {
             fprintf(stderr, "sketchbert prepare: unknown option %s (see --help)\n", a);
             return 2;
@@ -368,9 +479,12 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
         return 2;
     }
     sb_mm_writer *w = NULL;
-    if (!rc) rc = sb_mm_writer_open(&w, o.out_dir);
+    char build[4200] = "";
+    if (!rc) rc = begin_output(&o, build, sizeof build);
+    if (!rc) rc = sb_mm_writer_open_as(&w, build, o.out_dir);
     if (rc) {
         fprintf(stderr, "sketchbert prepare: %s\n", sb_last_error());
+        if (build[0]) remove_folder(build);
         for (int i = 0; i < n_jobs; i++) free(jobs[i].path);
         free(jobs);
         return 1;
@@ -424,7 +538,11 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
     for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
     if (!rc) rc = sb_mm_writer_finish(w);
     else sb_mm_writer_abort(w);
-    if (rc) fprintf(stderr, "sketchbert prepare: %s\n", sb_last_error());
+    if (!rc) rc = swap_in(build, o.out_dir);
+    if (rc) {
+        fprintf(stderr, "sketchbert prepare: %s\n", sb_last_error());
+        remove_folder(build);
+    }
     else
         printf("prepared %d classes into %s: %zu train, %zu valid, %zu test sketches; %zu skipped; %.2f s with %d "
                "threads\n",

@@ -110,7 +110,16 @@ int cmd_render(const cli_options *co, int argc, char **argv) {
         sb_mm_split sp = {0};
         rc = sb_mm_index_load(&index, memmap);
         int c = rc ? -1 : sb_mm_index_find(&index, cls);
-        if (!rc && c < 0) rc = sb_fail(SB_ERR_INVALID, "%s: no class '%s'", memmap, cls);
+        if (!rc && c < 0) {
+            /* the first classes, then a count */
+            char list[400] = "";
+            uint32_t k = 0;
+            for (; k < index.n_classes && strlen(list) + strlen(index.classes[k].name) < sizeof list - 8; k++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "", index.classes[k].name);
+            if (k < index.n_classes)
+                snprintf(list + strlen(list), sizeof list - strlen(list), ", ... %u more", index.n_classes - k);
+            rc = sb_fail(SB_ERR_INVALID, "%s: no class '%s' (its %u classes: %s)", memmap, cls, index.n_classes, list);
+        }
         if (!rc) rc = sb_mm_split_open(&sp, &index, (uint32_t)c, split);
         for (int k = 0; !rc && k < n; k++) {
             if ((uint32_t)idx[k] >= index.classes[c].count[split] || idx[k] > UINT32_MAX)

@@ -1,32 +1,45 @@
 /* `sketchbert retrieve index|query`: a retrieval index of a collection
- * (the retrieval head's features, with labels and the model fingerprint)
- * and nearest-neighbour queries against it by Euclidean distance. */
+ * (the retrieval head's features, or the mean-pooled encoder features of a
+ * model without that head, with labels and the model fingerprint) and
+ * nearest-neighbour queries against it by Euclidean distance, drawn to SVG
+ * on request. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/infer_common.h"
+#include "data/render_svg.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: sketchbert retrieve index CHECKPOINT INPUT... -o INDEX [input options]\n"
-               "       sketchbert retrieve query CHECKPOINT INDEX INPUT... [--top-k K] [input options]\n"
+               "       sketchbert retrieve query CHECKPOINT INDEX INPUT... [--top-k K] [--svg OUT.svg]\n"
+               "                                 [input options]\n"
                "\n"
-               "index: the retrieval features of every input sketch, with its label, into INDEX\n"
-               "       (the file records the model's fingerprint).\n"
+               "index: the retrieval features of every input sketch, with its label and points,\n"
+               "       into INDEX (the file records the model's fingerprint).\n"
                "query: for each input sketch, the K nearest items of INDEX, one line each:\n"
                "       query, query label, rank, item, item label, Euclidean distance (tab-separated);\n"
                "       then the share of queries whose nearest (and K nearest) hold an item of\n"
                "       their own label, where labels are known.\n"
-               "  --top-k K   neighbours per query (default 5)\n"
-               "The checkpoint needs a sketchretrieval head; an index made by another model is refused.\n");
+               "  --top-k K        neighbours per query (default 5)\n"
+               "  --svg OUT.svg    draws a row per query: the query, then its neighbours nearest\n"
+               "                   first, each captioned with rank, item, label and distance\n"
+               "Without a sketchretrieval head the index holds the encoder's features, mean-pooled\n"
+               "(as embed --features encoder), and says so. An index made by another model is refused.\n");
     cli_infer_usage(f);
-    fprintf(f, "exit codes: 0 done, 1 failure (no retrieval head, index of another model, input),\n"
-               "2 bad usage\n");
+    fprintf(f, "exit codes: 0 done, 1 failure (index of another model, input, output), 2 bad usage\n");
 }
 
-static int do_index(sb_model_handle *m, const sb_sketches *s, const char *out) {
+static int do_index(const char *cmd, sb_model_handle *m, const sb_sketches *s, const char *out) {
     sb_index *x = NULL;
-    int rc = sb_index_create(m, &x);
+    int rc;
+    if (sb_model_require(m, SB_HEAD_RETRIEVAL) == SB_OK) {
+        rc = sb_index_create(m, &x);
+    } else {
+        fprintf(stderr, "%s: %s: indexing the encoder's features, mean-pooled (%d values), instead\n", cmd,
+                sb_last_error(), sb_model_hidden_size(m));
+        rc = sb_index_create_encoder(m, SB_POOL_MEAN, &x);
+    }
     if (!rc) rc = sb_index_add(x, m, s);
     if (!rc) rc = sb_index_save(x, out);
     if (!rc) printf("%s: %d items, model %s\n", out, sb_index_size(x), sb_model_fingerprint(m));
@@ -34,9 +47,50 @@ static int do_index(sb_model_handle *m, const sb_sketches *s, const char *out) {
     return rc;
 }
 
-static int do_query(sb_model_handle *m, const sb_sketches *s, const char *path, int k) {
+/* Rows of the query sketch and its kk nearest items (items (n, k)). */
+static int draw(const char *out, const sb_index *x, const sb_sketches *s, int k, int kk, const int *items,
+                const float *d) {
+    int n = sb_sketches_count(s), cols = 1 + kk;
+    size_t size = (size_t)n * (size_t)cols;
+    if (kk < 1) return sb_fail(SB_ERR_INVALID, "--svg: the index is empty: no neighbours to draw");
+    if (size > 100000)
+        return sb_fail(SB_ERR_INVALID, "--svg: %d queries with %d neighbours each are too many cells to draw", n, kk);
+    int cells = (int)size;
+    size_t total = 0;
+    for (int c = 0; c < cells; c++) {
+        int len, j = c % cols - 1;
+        if (j < 0 ? sb_sketches_points(s, c / cols, &len) : sb_index_points(x, items[(size_t)(c / cols) * k + j], &len))
+            total += (size_t)len;
+    }
+    sb_svg_sketch *sk = calloc(size, sizeof *sk);
+    char (*cap)[96] = calloc(size, sizeof *cap);
+    float *f = malloc(sizeof *f * 3 * (total ? total : 1)), *next = f;
+    if (!sk || !cap || !f) {
+        free(sk), free(cap), free(f);
+        return sb_fail(SB_ERR_MEMORY, "out of host memory");
+    }
+    for (int c = 0; c < cells; c++) {
+        int q = c / cols, j = c % cols - 1, len = 0, it = j >= 0 ? items[(size_t)q * k + j] : -1;
+        const int16_t *p = j >= 0 ? sb_index_points(x, it, &len) : sb_sketches_points(s, q, &len);
+        for (int v = 0; v < 3 * len; v++) next[v] = p[v];
+        sk[c] = (sb_svg_sketch){next, (uint32_t)len, NULL, cap[c]};
+        next += 3 * len;
+        if (j < 0) snprintf(cap[c], sizeof cap[c], "query %d: %.60s", q, sb_sketches_label(s, q));
+        else snprintf(cap[c], sizeof cap[c], "%d. #%d %.40s %.3f", j + 1, it, sb_index_label(x, it),
+                      (double)d[(size_t)q * k + j]);
+    }
+    int rc = sb_render_svg(out, sk, cells, cols, 160);
+    free(sk), free(cap), free(f);
+    return rc;
+}
+
+static int do_query(const char *cmd, sb_model_handle *m, const sb_sketches *s, const char *path, int k,
+                    const char *svg) {
     sb_index *x = NULL;
     SB_TRY(sb_index_load(m, path, &x));
+    if (strcmp(sb_index_features(x), "retrieval"))
+        fprintf(stderr, "%s: %s holds %s-pooled encoder features, not retrieval features\n", cmd, path,
+                sb_index_features(x) + strlen("encoder "));
     int n = sb_sketches_count(s);
     int *items = malloc(sizeof(int) * (size_t)n * (size_t)k);
     float *d = malloc(sizeof(float) * (size_t)n * (size_t)k);
@@ -49,7 +103,7 @@ static int do_query(sb_model_handle *m, const sb_sketches *s, const char *path, 
             int it = items[(size_t)i * k + j];
             const char *il = sb_index_label(x, it);
             printf("%d\t%s\t%d\t%d\t%s\t%.4f\n", i, ql, j + 1, it, il, (double)d[(size_t)i * k + j]);
-            if (ql[0] && !strcmp(ql, il)) {
+            if (ql[0] && sb_class_names_match(ql, il)) {
                 hit1 += j == 0;
                 any = 1;
             }
@@ -59,6 +113,9 @@ static int do_query(sb_model_handle *m, const sb_sketches *s, const char *path, 
     if (!rc && known)
         printf("same label: top-1 %.4f top-%d %.4f (%ld labelled queries)\n", (double)hit1 / known, k,
                (double)hitk / known, known);
+    int kk = k < sb_index_size(x) ? k : sb_index_size(x);
+    if (!rc && svg && !(rc = draw(svg, x, s, k, kk, items, d)))
+        printf("%s: %d queries with %d neighbours each\n", svg, n, kk);
     free(items), free(d);
     sb_index_destroy(x);
     return rc;
@@ -75,7 +132,7 @@ int cmd_retrieve(const cli_options *co, int argc, char **argv) {
         return 2;
     }
     o.cmd = query ? "sketchbert retrieve query" : "sketchbert retrieve index";
-    const char *out = NULL;
+    const char *out = NULL, *svg = NULL;
     int k = 5;
     char *pos[64];
     int n_pos = 0;
@@ -85,11 +142,11 @@ int cmd_retrieve(const cli_options *co, int argc, char **argv) {
         int r = cli_infer_option(&o, argc, argv, &i);
         if (r < 0) return 2;
         if (r) continue;
-        if (!strcmp(a, "-o") || !strcmp(a, "--out") || !strcmp(a, "--top-k")) {
+        if (!strcmp(a, "-o") || !strcmp(a, "--out") || !strcmp(a, "--top-k") || !strcmp(a, "--svg")) {
             if (i + 1 >= argc) return fprintf(stderr, "%s: %s needs a value\n", o.cmd, a), 2;
             const char *v = argv[++i];
-            if (a[1] == 'o' || a[2] == 'o') {
-                out = v;
+            if (a[1] == 'o' || a[2] == 'o' || a[2] == 's') {
+                *(a[2] == 's' ? &svg : &out) = v;
                 continue;
             }
             char *end;
@@ -102,8 +159,10 @@ int cmd_retrieve(const cli_options *co, int argc, char **argv) {
             pos[n_pos++] = argv[i];
         }
     }
-    if (n_pos < (query ? 3 : 2) || (!query && !out) || (query && out)) {
-        fprintf(stderr, query ? "%s: needs CHECKPOINT, INDEX and INPUT (no -o)\n" : "%s: needs CHECKPOINT, INPUT and -o INDEX\n",
+    if (n_pos < (query ? 3 : 2) || (!query && (!out || svg)) || (query && out)) {
+        fprintf(stderr,
+                query ? "%s: needs CHECKPOINT, INDEX and INPUT (no -o)\n"
+                      : "%s: needs CHECKPOINT, INPUT and -o INDEX (no --svg)\n",
                 o.cmd);
         usage(stderr);
         return 2;
@@ -112,11 +171,10 @@ int cmd_retrieve(const cli_options *co, int argc, char **argv) {
     sb_model_handle *m;
     if (cli_open_model(co, &o, pos[0], &ctx, &m)) return 1;
     sb_sketches *s = NULL;
-    int first = query ? 2 : 1, rc = sb_model_require(m, SB_HEAD_RETRIEVAL);
-    if (rc) fprintf(stderr, "%s: %s\n", o.cmd, sb_last_error());
-    if (!rc && cli_load_sketches(&o, pos + first, n_pos - first, m, &s)) rc = -1;
+    int first = query ? 2 : 1, rc = 0;
+    if (cli_load_sketches(&o, pos + first, n_pos - first, m, &s)) rc = -1;
     if (!rc) {
-        rc = query ? do_query(m, s, pos[1], k) : do_index(m, s, out);
+        rc = query ? do_query(o.cmd, m, s, pos[1], k, svg) : do_index(o.cmd, m, s, out);
         if (rc) fprintf(stderr, "%s: %s\n", o.cmd, sb_last_error());
     }
     sb_sketches_destroy(s);

@@ -18,9 +18,12 @@ static void on_signal(int sig) {
 }
 
 static void train_usage(FILE *f) {
-    fprintf(f, "usage: sketchbert train CONFIG.yml [--steps N] [--log-dir DIR] [--continue] [--quiet]\n"
+    fprintf(f, "usage: sketchbert train CONFIG.yml [--set KEY=VALUE]... [--steps N] [--log-dir DIR] [--continue]\n"
+               "                        [--quiet]\n"
                "\n"
                "Trains as the config says (the original's keys; docs/training.md, docs/config.md).\n"
+               "  --set KEY=VALUE  overrides a config key, VALUE as in the YAML (repeatable;\n"
+               "                 e.g. --set batch_size=16 --set 'layers_setting=[[4, 128, 512]]')\n"
                "  --steps N      stop after N steps of this run (a checkpoint is written)\n"
                "  --log-dir DIR  overrides log_dir: checkpoints, log.jsonl, config.yml\n"
                "  --continue     resume the run in log_dir from latest_ckpt.safetensors\n"
@@ -42,6 +45,7 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
     const char *config_path = NULL, *log_dir = NULL;
     long long steps = 0;
     int resume = 0, quiet = 0;
+    cli_sets sets = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return train_usage(stdout), 0;
@@ -54,6 +58,8 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
             }
         } else if (!strcmp(a, "--log-dir") && i + 1 < argc) {
             log_dir = argv[++i];
+        } else if (!strcmp(a, "--set") && i + 1 < argc) {
+            if (cli_add_set(&sets, "train", argv[++i])) return 2;
         } else if (!strcmp(a, "--continue")) {
             resume = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -72,7 +78,7 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
     }
     sb_config cfg;
     sb_config_default(&cfg);
-    if (sb_config_load(&cfg, config_path)) {
+    if (sb_config_load_sets(&cfg, config_path, sets.v, sets.n)) {
         fprintf(stderr, "sketchbert train: %s\n", sb_last_error());
         return 1;
     }
@@ -105,23 +111,27 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
 }
 
 static void test_usage(FILE *f) {
-    fprintf(f, "usage: sketchbert test CONFIG.yml [--checkpoint PATH] [--split valid|test]\n"
+    fprintf(f, "usage: sketchbert test CONFIG.yml [--set KEY=VALUE]... [--checkpoint PATH] [--split valid|test]\n"
                "\n"
                "Evaluates the networks of a checkpoint (default: the config's\n"
                "restore_checkpoint_path) on a split (default test; the original's test\n"
                "command evaluated the valid split): the losses of the config's tasks,\n"
                "classification top-1/top-5, retrieval top-1/top-5 and mAP.\n"
+               "  --set KEY=VALUE  overrides a config key, VALUE as in the YAML (repeatable)\n"
                "exit codes: 0 done, 1 failure, 2 bad usage\n");
 }
 
 int cmd_test(const cli_options *co, int argc, char **argv) {
     const char *config_path = NULL, *checkpoint = NULL;
     int split = SB_SPLIT_TEST;
+    cli_sets sets = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return test_usage(stdout), 0;
         if (!strcmp(a, "--checkpoint") && i + 1 < argc) {
             checkpoint = argv[++i];
+        } else if (!strcmp(a, "--set") && i + 1 < argc) {
+            if (cli_add_set(&sets, "test", argv[++i])) return 2;
         } else if (!strcmp(a, "--split") && i + 1 < argc) {
             const char *s = argv[++i];
             if (!strcmp(s, "valid")) split = SB_SPLIT_VALID;
@@ -145,7 +155,7 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
     }
     sb_config cfg;
     sb_config_default(&cfg);
-    if (sb_config_load(&cfg, config_path)) {
+    if (sb_config_load_sets(&cfg, config_path, sets.v, sets.n)) {
         fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
         return 1;
     }

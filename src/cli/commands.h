@@ -2,7 +2,7 @@
  * name and returns the process exit code (0 ok, 1 failure, 2 usage).
  * defines: cli_options, cmd_devices, cmd_demo, cmd_data, cmd_import_torch,
  *          cmd_train, cmd_test, cmd_bench, cmd_bench_data, cmd_bench_model, cmd_embed, cmd_classify,
- *          cmd_retrieve, cmd_complete, cli_runtime */
+ *          cmd_retrieve, cmd_complete, cli_runtime, cli_sets, cli_add_set */
 #ifndef SB_CLI_COMMANDS_H
 #define SB_CLI_COMMANDS_H
 
@@ -16,6 +16,16 @@ typedef struct cli_options {
 
 /* Creates the runtime for the chosen device or prints the error. */
 sb_runtime *cli_runtime(const cli_options *o);
+
+/* The --set KEY=VALUE options of a command that reads a config, in order
+ * (pointers into argv), for sb_config_load_sets. */
+enum { CLI_MAX_SETS = 64 };
+typedef struct cli_sets {
+    const char *v[CLI_MAX_SETS];
+    int n;
+} cli_sets;
+/* Adds one; prints the error and returns 2 (bad usage) when full. */
+int cli_add_set(cli_sets *s, const char *cmd, const char *set);
 
 int cmd_devices(const cli_options *o, int argc, char **argv);
 int cmd_demo(const cli_options *o, int argc, char **argv);

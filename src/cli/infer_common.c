@@ -19,11 +19,19 @@ void cli_infer_usage(FILE *f) {
                "  --index LIST       only these of the loaded sketches: 0,3,7 or 0-15\n"
                "  --batch-size N     sketches per device batch (default 32)\n"
                "  --class-names F    class names: a memmap_sum.txt or one name a line (default:\n"
-               "                     the checkpoint's, else its training sum file, else class_<i>)\n");
+               "                     the checkpoint's, else its training sum file, else class_<i>)\n"
+               "  --simplify         simplify every ndjson drawing as `prepare --simplify` does\n"
+               "                     (default: only those that look raw: time stamps, fractional\n"
+               "                     coordinates or ones outside 0..255, dense points)\n"
+               "  --no-simplify      use ndjson drawings as they are, raw or not\n");
 }
 
 int cli_infer_option(cli_infer *o, int argc, char **argv, int *i) {
     const char *a = argv[*i];
+    if (!strcmp(a, "--simplify") || !strcmp(a, "--no-simplify")) {
+        o->simplify = a[2] == 's' ? SB_SIMPLIFY_ALL : SB_SIMPLIFY_NONE;
+        return 1;
+    }
     const char *names[] = {"--split", "--limit", "--index", "--batch-size", "--class-names"};
     int which = -1;
     for (int k = 0; k < 5; k++)
@@ -74,6 +82,37 @@ int cli_open_model(const cli_options *co, const cli_infer *o, const char *checkp
         return 1;
     }
     return 0;
+}
+
+void cli_warn_class_names(const cli_infer *o, const char *checkpoint, const sb_model_handle *m) {
+    if (sb_model_class_source(m) != SB_CLASSES_GENERIC) return;
+    fprintf(stderr,
+            "%s: warning: %s has no class names (a checkpoint of an older `sketchbert train`) and its "
+            "training sum file cannot be read from here: classes are called class_0 .. class_%d and "
+            "labels cannot be matched to them; give --class-names FILE (the training data's "
+            "memmap_sum.txt or one name a line)\n",
+            o->cmd, checkpoint, sb_model_num_classes(m) - 1);
+}
+
+/* Says what the ndjson drawings of one input looked like and what was done
+ * (`was` is the report before the input was read). */
+static void report_raw(const cli_infer *o, const char *input, const sb_raw_report *was, const sb_raw_report *now) {
+    int drawings = now->drawings - was->drawings, raw = now->raw - was->raw;
+    int simplified = now->simplified - was->simplified;
+    if (!raw && !simplified) return;
+    if (!raw) {
+        fprintf(stderr, "%s: %s: %d of %d drawings simplified (--simplify)\n", o->cmd, input, simplified, drawings);
+        return;
+    }
+    fprintf(stderr, "%s: %s: %d of %d drawings look like raw QuickDraw data (%d with time stamps, %d with "
+                    "fractional coordinates, %d outside 0..255, %d with dense points): ",
+            o->cmd, input, raw, drawings, now->timed - was->timed, now->fractional - was->fractional,
+            now->range - was->range, now->dense - was->dense);
+    if (simplified)
+        fprintf(stderr, "%d simplified as `sketchbert prepare --simplify` does\n", simplified);
+    else
+        fprintf(stderr, "kept as they are (--no-simplify); a model trained on simplified drawings does poorly "
+                        "on them\n");
 }
 
 int cli_parse_list(const char *s, int **out) {
@@ -131,7 +170,14 @@ int cli_load_sketches(const cli_infer *o, char **inputs, int n_inputs, const sb_
     sb_sketches *all = NULL;
     *out = NULL;
     int rc = sb_sketches_create(&all);
-    for (int k = 0; k < n_inputs && !rc; k++) rc = sb_sketches_load(all, inputs[k], o->split, o->limit);
+    if (!rc) sb_sketches_set_simplify(all, o->simplify);
+    for (int k = 0; k < n_inputs && !rc; k++) {
+        sb_raw_report was, now;
+        sb_sketches_raw_report(all, &was);
+        rc = sb_sketches_load(all, inputs[k], o->split, o->limit);
+        sb_sketches_raw_report(all, &now);
+        if (!rc) report_raw(o, inputs[k], &was, &now);
+    }
     if (rc) {
         fprintf(stderr, "%s: %s\n", o->cmd, sb_last_error());
         sb_sketches_destroy(all);

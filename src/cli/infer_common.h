@@ -2,7 +2,7 @@
  * their input and batch options, opening the model and reading the
  * sketches through the public API (sketchbert/sketchbert.h), warnings.
  * defines: cli_infer, cli_infer_option, cli_infer_usage, cli_open_model,
- *          cli_load_sketches, cli_parse_list */
+ *          cli_warn_class_names, cli_load_sketches, cli_parse_list */
 #ifndef SB_CLI_INFER_COMMON_H
 #define SB_CLI_INFER_COMMON_H
 
@@ -18,6 +18,7 @@ typedef struct cli_infer {
     const char *select;      /* --index LIST of the loaded sketches; NULL all */
     int batch_size;          /* --batch-size */
     const char *class_names; /* --class-names FILE */
+    sb_simplify simplify;    /* --simplify / --no-simplify; default auto */
 } cli_infer;
 
 void cli_infer_init(cli_infer *o, const char *cmd);
@@ -31,9 +32,13 @@ void cli_infer_usage(FILE *f);
  * --class-names; prints the error and returns 1 on failure. */
 int cli_open_model(const cli_options *co, const cli_infer *o, const char *checkpoint, sb_context **ctx,
                    sb_model_handle **m);
+/* A warning when the model's classes have only generic names (an older
+ * checkpoint away from its training data), for commands that print them. */
+void cli_warn_class_names(const cli_infer *o, const char *checkpoint, const sb_model_handle *m);
 /* Sketches of the input files (npz, ndjson, memmap directories), then
- * --index; warns about skipped and truncated sketches. Returns 1 after
- * printing the error. */
+ * --index; says which ndjson drawings looked raw and what was done, warns
+ * about skipped and truncated sketches. Returns 1 after printing the
+ * error. */
 int cli_load_sketches(const cli_infer *o, char **inputs, int n_inputs, const sb_model_handle *m, sb_sketches **out);
 
 /* "0,3,5-9" -> ascending list of ints (malloc'd); -1 on a bad list. */

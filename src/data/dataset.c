@@ -3,6 +3,7 @@
 #include "data/dataset.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@
 
 typedef struct {
     int cls;
-    uint32_t start, n; /* points in the class's split */
+    uint32_t n;     /* points */
+    uint64_t start; /* first point in the class's split, which may hold over 2^32 */
 } sample;
 
 struct sb_dataset {
@@ -46,6 +48,10 @@ static int read_lines(const char *path, char ***lines, int *n) {
         while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ')) buf[--len] = '\0';
         if (!len) continue;
         if (*n == cap) {
+            if (cap > INT_MAX / 2) {
+                fclose(f);
+                return sb_fail(SB_ERR_FORMAT, "%s: more than %d lines", path, INT_MAX / 2);
+            }
             cap = cap ? 2 * cap : 64;
             char **g = realloc(*lines, (size_t)cap * sizeof *g);
             if (!g) break;
@@ -103,7 +109,9 @@ static int add_class(sb_dataset *d, const char *name) {
     if (cc) d->class_count = cc;
     uint32_t take = mc->count[d->cfg.split];
     if (d->cfg.each_max_samples > 0 && take > (uint32_t)d->cfg.each_max_samples) take = (uint32_t)d->cfg.each_max_samples;
-    sample *s = realloc(d->samples, (d->n_samples + take + 1) * sizeof *s);
+    if (take > UINT32_MAX - 1 - d->n_samples)
+        return sb_fail(SB_ERR_INVALID, "class %s: more than %u sketches in all", name, UINT32_MAX - 1);
+    sample *s = realloc(d->samples, ((size_t)d->n_samples + take + 1) * sizeof *s);
     if (s) d->samples = s;
     if (!names || !maps || !cs || !cc || !s || !(d->names[c] = strdup(name)))
         return sb_fail(SB_ERR_MEMORY, "out of host memory");
@@ -117,7 +125,7 @@ static int add_class(sb_dataset *d, const char *name) {
             d->skipped++;
             continue;
         }
-        d->samples[d->n_samples++] = (sample){c, (uint32_t)r.start, n};
+        d->samples[d->n_samples++] = (sample){c, n, r.start};
     }
     d->class_count[c] = d->n_samples - d->class_start[c];
     return 0;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "runtime/checked.h"
 #include "runtime/error.h"
 
 const char *const sb_split_names[SB_N_SPLITS] = {"train", "valid", "test"};
@@ -64,6 +65,7 @@ static uint64_t get_u64(const unsigned char *p) { return get_u32(p) | (uint64_t)
 
 struct sb_mm_writer {
     char *dir;
+    char *final_dir; /* the folder the sum file names */
     sb_mm_index idx; /* what has been written so far */
     uint32_t cap_ranges[SB_N_SPLITS];
     FILE *files[SB_N_SPLITS];
@@ -89,18 +91,21 @@ static int remember_tmp(sb_mm_writer *w, char *path) {
     return 0;
 }
 
-int sb_mm_writer_open(sb_mm_writer **out, const char *dir) {
+int sb_mm_writer_open_as(sb_mm_writer **out, const char *dir, const char *final_dir) {
     *out = NULL;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return sb_fail(SB_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
     sb_mm_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->dir = strdup(dir))) {
+    if (!w || !(w->dir = strdup(dir)) || !(w->final_dir = strdup(final_dir))) {
+        if (w) free(w->dir);
         free(w);
         return sb_fail(SB_ERR_MEMORY, "out of host memory");
     }
     *out = w;
     return 0;
 }
+
+int sb_mm_writer_open(sb_mm_writer **out, const char *dir) { return sb_mm_writer_open_as(out, dir, dir); }
 
 static int close_class_files(sb_mm_writer *w) {
     int rc = 0;
@@ -201,7 +206,7 @@ int sb_mm_writer_finish(sb_mm_writer *w) {
     for (uint32_t i = 0; !rc && i < w->idx.n_classes; i++) {
         const sb_mm_class *c = &w->idx.classes[i];
         char line[4500];
-        int n = snprintf(line, sizeof line, "%s/%s.dat\t%u\n", w->dir, c->name,
+        int n = snprintf(line, sizeof line, "%s/%s.dat\t%u\n", w->final_dir, c->name,
                          c->count[0] + c->count[1] + c->count[2]);
         rc = put(&sum, line, (size_t)n);
     }
@@ -237,6 +242,7 @@ void sb_mm_writer_abort(sb_mm_writer *w) {
     free(w->tmp_paths);
     sb_mm_index_free(&w->idx);
     free(w->dir);
+    free(w->final_dir);
     free(w);
 }
 
@@ -277,29 +283,44 @@ static int read_whole(const char *path, unsigned char **data, size_t *n) {
     return 0;
 }
 
+/* The split's ranges against its .dat file (by division, so that no
+ * product of a point count from the file can wrap: 6 * (2^63 + 29) is 174),
+ * then each sketch's length, which readers hold in an int. */
 static int check_dat(const char *path, const sb_mm_class *c, int s) {
     struct stat st;
-    uint64_t points = c->count[s] ? c->ranges[s][c->count[s] - 1].end : 0;
     if (stat(path, &st) != 0) return sb_fail(SB_ERR_IO, "%s: %s", path, strerror(errno));
-    if ((uint64_t)st.st_size != points * 6)
+    uint64_t size = (uint64_t)st.st_size, in_file = size / 6;
+    const sb_mm_range *r = c->ranges[s];
+    uint32_t n = c->count[s];
+    if (n && r[n - 1].end > in_file) {
+        uint32_t k = 0;
+        while (r[k].end <= in_file) k++; /* the first one past the end */
         return sb_fail(SB_ERR_FORMAT,
-                       "%s: %lld bytes, but the offsets index says %llu points (%llu bytes): index and .dat do "
-                       "not match",
-                       path, (long long)st.st_size, (unsigned long long)points, (unsigned long long)points * 6);
+                       "%s: class %s split %s sketch %u: range [%llu, %llu) is past the end of the file (%llu "
+                       "bytes, %llu points): index and .dat do not match",
+                       path, c->name, sb_split_names[s], k, (unsigned long long)r[k].start,
+                       (unsigned long long)r[k].end, (unsigned long long)size, (unsigned long long)in_file);
+    }
+    uint64_t points = n ? r[n - 1].end : 0;
+    if (size != points * 6)
+        return sb_fail(SB_ERR_FORMAT,
+                       "%s: %llu bytes, but the offsets index says %llu points (%llu bytes) for class %s split %s: "
+                       "index and .dat do not match",
+                       path, (unsigned long long)size, (unsigned long long)points, (unsigned long long)points * 6,
+                       c->name, sb_split_names[s]);
+    for (uint32_t k = 0; k < n; k++)
+        if (r[k].end - r[k].start > SB_MM_MAX_SKETCH_POINTS)
+            return sb_fail(SB_ERR_FORMAT, "%s: class %s split %s sketch %u: range [%llu, %llu) has more than %u points",
+                           path, c->name, sb_split_names[s], k, (unsigned long long)r[k].start,
+                           (unsigned long long)r[k].end, SB_MM_MAX_SKETCH_POINTS);
     return 0;
 }
 
-int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
+int sb_mm_index_parse(sb_mm_index *idx, const char *dir, const char *path, const unsigned char *d, size_t n) {
     memset(idx, 0, sizeof *idx);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, SB_MM_INDEX_FILE);
-    unsigned char *d = NULL;
-    size_t n = 0;
-    SB_TRY(read_whole(path, &d, &n));
 #define BAD(...)                                                                                                     \
     do {                                                                                                             \
         int rc_ = sb_fail(SB_ERR_FORMAT, __VA_ARGS__);                                                               \
-        free(d);                                                                                                     \
         sb_mm_index_free(idx);                                                                                       \
         return rc_;                                                                                                  \
     } while (0)
@@ -322,6 +343,9 @@ int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
         if (!(c->name = malloc(len + 1))) BAD("out of host memory");
         memcpy(c->name, d + pos, len);
         c->name[len] = '\0';
+        /* The writer's rule: a name is part of a file name in dir. */
+        if (strlen(c->name) != len || strchr(c->name, '/') || strchr(c->name, '\t') || strchr(c->name, '\n'))
+            BAD("%s: class %u: name '%s' cannot be a file name", path, i, c->name);
         pos += len;
         for (int s = 0; s < SB_N_SPLITS; s++, pos += 4) c->count[s] = get_u32(d + pos);
         for (int s = 0; s < SB_N_SPLITS; s++) {
@@ -341,10 +365,22 @@ int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
     }
     if (pos != end) BAD("%s: %zu unexpected trailing bytes", path, end - pos);
 #undef BAD
+    return 0;
+}
+
+int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
+    memset(idx, 0, sizeof *idx);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, SB_MM_INDEX_FILE);
+    unsigned char *d = NULL;
+    size_t n = 0;
+    SB_TRY(read_whole(path, &d, &n));
+    int rc = sb_mm_index_parse(idx, dir, path, d, n);
     free(d);
+    SB_TRY(rc);
     for (uint32_t i = 0; i < idx->n_classes; i++)
         for (int s = 0; s < SB_N_SPLITS; s++) {
-            int rc = sb_mm_dat_path(path, sizeof path, dir, idx->classes[i].name, s);
+            rc = sb_mm_dat_path(path, sizeof path, dir, idx->classes[i].name, s);
             if (!rc) rc = check_dat(path, &idx->classes[i], s);
             if (rc) {
                 sb_mm_index_free(idx);
@@ -366,7 +402,13 @@ int sb_mm_split_open(sb_mm_split *s, const sb_mm_index *idx, uint32_t cls, int s
     SB_TRY(check_dat(path, c, split));
     int fd = open(path, O_RDONLY);
     if (fd < 0) return sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    s->map_bytes = (size_t)s->n_points * 6;
+    uint64_t bytes;
+    if (sb_mul_u64(s->n_points, 6, &bytes) || bytes >= SIZE_MAX) {
+        close(fd);
+        return sb_fail(SB_ERR_FORMAT, "%s: %llu points cannot be mapped on this machine", path,
+                       (unsigned long long)s->n_points);
+    }
+    s->map_bytes = (size_t)bytes;
     s->map = mmap(NULL, s->map_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (s->map == MAP_FAILED) {

@@ -6,9 +6,9 @@
  * <dir>/offsets.sbidx of our own (magic, version, per class and split the
  * [start, end) point range of every sketch).
  * Writers put everything under temporary names and rename when complete.
- * defines: sb_mm_writer, sb_mm_writer_open, sb_mm_writer_add,
+ * defines: sb_mm_writer, sb_mm_writer_open, sb_mm_writer_open_as, sb_mm_writer_add,
  *          sb_mm_writer_finish, sb_mm_writer_abort, sb_mm_index,
- *          sb_mm_index_load, sb_mm_index_free, sb_mm_split, sb_mm_split_open,
+ *          sb_mm_index_parse, sb_mm_index_load, sb_mm_index_free, sb_mm_split, sb_mm_split_open,
  *          sb_mm_split_close */
 #ifndef SB_DATA_MEMMAP_H
 #define SB_DATA_MEMMAP_H
@@ -25,6 +25,10 @@ int sb_split_from_name(const char *name);
 #define SB_MM_INDEX_VERSION 1u
 #define SB_MM_SUM_FILE "memmap_sum.txt"
 #define SB_MM_INDEX_FILE "offsets.sbidx"
+
+/* The longest sketch a reader accepts (the writer takes uint32 lengths;
+ * readers hold them in an int). */
+#define SB_MM_MAX_SKETCH_POINTS 2147483647u
 
 typedef struct sb_mm_range {
     uint64_t start, end; /* points, [start, end) */
@@ -48,6 +52,9 @@ typedef struct sb_mm_writer sb_mm_writer;
 
 /* Creates dir if needed. Classes are written one after another. */
 int sb_mm_writer_open(sb_mm_writer **out, const char *dir);
+/* The same, for a dataset built in dir that will then be renamed to
+ * final_dir: the sum file names final_dir's files. */
+int sb_mm_writer_open_as(sb_mm_writer **out, const char *dir, const char *final_dir);
 /* Starts a class; its splits may then be added in any order. */
 int sb_mm_writer_begin_class(sb_mm_writer *w, const char *class_name);
 /* Appends one sketch of n stroke-3 points to the current class's split. */
@@ -59,7 +66,13 @@ void sb_mm_writer_abort(sb_mm_writer *w);
 
 /* ---- reading */
 
-/* Loads dir/offsets.sbidx and checks it against every .dat file's size. */
+/* The offsets index held in memory (n bytes of the file `path`) for the
+ * .dat files in dir, without looking at them: magic, version, CRC, class
+ * names that can be file names, ranges contiguous from 0. */
+int sb_mm_index_parse(sb_mm_index *idx, const char *dir, const char *path, const unsigned char *d, size_t n);
+/* Loads dir/offsets.sbidx and checks it against every .dat file's size:
+ * ranges contiguous from 0, no sketch over SB_MM_MAX_SKETCH_POINTS, every
+ * range within its .dat file, which holds exactly the split's points. */
 int sb_mm_index_load(sb_mm_index *idx, const char *dir);
 void sb_mm_index_free(sb_mm_index *idx);
 int sb_mm_index_find(const sb_mm_index *idx, const char *class_name);

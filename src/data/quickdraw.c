@@ -56,6 +56,38 @@ int sb_drawing_to_stroke3(const sb_drawing *d, int16_t **points, uint32_t *n) {
 
 /* ---- simplification */
 
+/* Bounds of the drawing and the factor that scales its larger side to 255. */
+static float scale_to_255(const sb_drawing *d, float *minx, float *miny) {
+    float maxv = 0;
+    *minx = *miny = INFINITY;
+    for (int k = 0; k < d->n_points; k++) *minx = fminf(*minx, d->x[k]), *miny = fminf(*miny, d->y[k]);
+    for (int k = 0; k < d->n_points; k++) maxv = fmaxf(maxv, fmaxf(d->x[k] - *minx, d->y[k] - *miny));
+    return maxv > 0 ? 255.0f / maxv : 1.0f;
+}
+
+/* Length of every stroke's polyline, times scale. */
+static double path_length(const sb_drawing *d, float scale) {
+    double length = 0;
+    for (int s = 0, at = 0; s < d->n_strokes; at += d->stroke_len[s++])
+        for (int i = at + 1; i < at + d->stroke_len[s]; i++)
+            length += hypot(d->x[i] - d->x[i - 1], d->y[i] - d->y[i - 1]) * scale;
+    return length;
+}
+
+unsigned sb_drawing_raw_signs(const sb_drawing *d, int timed) {
+    unsigned signs = timed ? SB_RAW_TIMED : 0;
+    for (int k = 0; k < d->n_points; k++) {
+        float x = d->x[k], y = d->y[k];
+        if (x != floorf(x) || y != floorf(y)) signs |= SB_RAW_FRACTIONAL;
+        if (!(x >= 0 && x <= 255 && y >= 0 && y <= 255)) signs |= SB_RAW_RANGE;
+    }
+    if (d->n_points >= 20) {
+        float minx, miny;
+        if ((double)d->n_points * 100 > 40 * path_length(d, scale_to_255(d, &minx, &miny))) signs |= SB_RAW_DENSE;
+    }
+    return signs;
+}
+
 /* Resamples a polyline at `step` spacing along its length; keeps the first
  * and last points. out must hold floor(length/step) + n + 1 points. */
 static int resample(const float *x, const float *y, int n, float step, float *ox, float *oy) {
@@ -107,19 +139,13 @@ static void rdp(const float *x, const float *y, int n, double eps, unsigned char
 int sb_drawing_simplify(const sb_drawing *raw, sb_drawing *out) {
     memset(out, 0, sizeof *out);
     if (raw->n_points <= 0) return sb_fail(SB_ERR_INVALID, "drawing has no points");
-    float minx = INFINITY, miny = INFINITY, maxv = 0;
-    for (int k = 0; k < raw->n_points; k++) minx = fminf(minx, raw->x[k]), miny = fminf(miny, raw->y[k]);
-    for (int k = 0; k < raw->n_points; k++) maxv = fmaxf(maxv, fmaxf(raw->x[k] - minx, raw->y[k] - miny));
-    float scale = maxv > 0 ? 255.0f / maxv : 1.0f;
+    float minx, miny, scale = scale_to_255(raw, &minx, &miny);
     /* Scaled coordinates; resampled polylines of every stroke one after
      * another; RDP keeps a subset of those. */
-    double length = 0;
+    double length = path_length(raw, scale);
     int longest = 0;
-    for (int s = 0, at = 0; s < raw->n_strokes; at += raw->stroke_len[s++]) {
+    for (int s = 0; s < raw->n_strokes; s++)
         if (raw->stroke_len[s] > longest) longest = raw->stroke_len[s];
-        for (int i = at + 1; i < at + raw->stroke_len[s]; i++)
-            length += hypot(raw->x[i] - raw->x[i - 1], raw->y[i] - raw->y[i - 1]) * scale;
-    }
     size_t cap = (size_t)length + (size_t)raw->n_points + (size_t)raw->n_strokes + 2;
     float *sx = malloc((size_t)longest * 2 * sizeof *sx + 1), *rx = malloc(cap * 2 * sizeof *rx);
     unsigned char *keep = malloc(cap);

@@ -4,7 +4,7 @@
  * the largest coordinate is 255, resample every stroke at 1 px spacing,
  * Ramer-Douglas-Peucker with epsilon 2.0, round to integers.
  * defines: sb_drawing, sb_drawing_free, sb_drawing_to_stroke3,
- *          sb_drawing_simplify */
+ *          sb_drawing_simplify, sb_drawing_raw_signs, SB_RAW_* */
 #ifndef SB_DATA_QUICKDRAW_H
 #define SB_DATA_QUICKDRAW_H
 
@@ -36,5 +36,14 @@ int sb_drawing_to_stroke3(const sb_drawing *d, int16_t **points, uint32_t *n);
 
 /* Google's simplification of a raw drawing into out (caller frees). */
 int sb_drawing_simplify(const sb_drawing *raw, sb_drawing *out);
+
+/* Signs that a drawing is raw rather than simplified (bits; 0: it looks
+ * simplified): a time array (`timed`, from the ndjson reader), a
+ * coordinate that is not an integer, one outside 0..255, or dense points:
+ * at least 20 points and more than 40 per 100 px of path once scaled to
+ * 255 as sb_drawing_simplify does (Google's simplified drawings have at
+ * most ~15, raw ones up to ~90, 1 px resampling 100). */
+enum { SB_RAW_TIMED = 1, SB_RAW_FRACTIONAL = 2, SB_RAW_RANGE = 4, SB_RAW_DENSE = 8 };
+unsigned sb_drawing_raw_signs(const sb_drawing *d, int timed);
 
 #endif

@@ -24,11 +24,14 @@ static void xml_text(FILE *f, const char *s) {
 }
 
 static void draw_cell(FILE *f, const sb_svg_sketch *s, double ox, double oy, double cell) {
-    double x = 0, y = 0, minx = 0, maxx = 0, miny = 0, maxy = 0;
+    /* the box of the points only: the pen starts at the origin, lifted, so
+     * the origin is not drawn (raw drawings start far from it) */
+    double x = 0, y = 0, minx = INFINITY, maxx = -INFINITY, miny = INFINITY, maxy = -INFINITY;
     for (uint32_t i = 0; i < s->n; i++) {
         x += s->points[3 * i], y += s->points[3 * i + 1];
         minx = fmin(minx, x), maxx = fmax(maxx, x), miny = fmin(miny, y), maxy = fmax(maxy, y);
     }
+    if (!s->n) minx = maxx = miny = maxy = 0;
     double pad = cell * 0.08, caption = s->caption ? 16 : 0;
     double span = fmax(fmax(maxx - minx, maxy - miny), 1e-9);
     double scale = (cell - 2 * pad - caption) / span;

@@ -9,7 +9,7 @@
  * freely, nothing to free. Unused bytes (past a string's end, list entries
  * past n) are zero after sb_config_default and sb_config_load, so two
  * configs holding the same values compare equal with memcmp.
- * defines: sb_config, sb_config_default, sb_config_load,
+ * defines: sb_config, sb_config_default, sb_config_load, sb_config_load_sets,
  *          sb_config_load_string, sb_config_write_yaml, sb_config_has_task */
 #ifndef SB_IO_CONFIG_H
 #define SB_IO_CONFIG_H
@@ -121,7 +121,6 @@ typedef struct sb_config {
     /* ---- output */
     char log_dir[SB_CONFIG_PATH_MAX];
     int print_every, checkpoint_every, save_model_every; /* in steps */
-    int num_display_samples; /* sketches drawn per evaluation */
 
     /* ---- our extras (the original has none of these); all off by default */
     uint64_t seed;                /* data order, masks, dropout, init */
@@ -142,16 +141,26 @@ void sb_config_default(sb_config *cfg);
 
 /* Defaults, then the keys of the YAML file at path. `!include name` (any
  * value) reads name relative to the including file: .yml/.yaml as YAML,
- * anything else as text. Unknown keys give a warning on stderr
- * ("file:line: warning: ..."); keys of the original that we do not use are
- * accepted silently. Errors: "file:line: key: what is wrong (allowed: ...)",
- * "file:line:column: YAML syntax error: ...", or a file that cannot be read.
- * On error *cfg is left unchanged. */
+ * anything else as text. An unknown key is an error that names the
+ * nearest known key ("file:line: unknown key 'learning_rat' (did you mean
+ * learning_rate?)"); keys of the original that we do not use are accepted
+ * silently. Errors: "file:line: key: what is wrong (allowed: ...)",
+ * "file:line:column: YAML syntax error: ...", or a file that cannot be read
+ * (missing, unreadable, a directory). On error *cfg is left unchanged. */
 int sb_config_load(sb_config *cfg, const char *path);
 
-/* The same from YAML text; `label` stands for the file name in messages
- * and for `!include` (NULL: "<string>", includes relative to the current
- * directory). */
+/* sb_config_load, then the n_sets overrides "KEY=VALUE" in order (the
+ * CLI's --set): VALUE is YAML as in a file (`16`, `0.5`, `[[4, 128, 512]]`,
+ * `'text'`; empty is null), checked as the file's values are; the rules
+ * across keys are checked last. Errors about a set name it:
+ * "--set batch_size=0: batch_size: 0 is out of range (allowed: ...)". */
+int sb_config_load_sets(sb_config *cfg, const char *path, const char *const *sets, int n_sets);
+
+/* The same from YAML text, for checkpoint metadata: `label` stands for the
+ * file name in messages and for `!include` (NULL: "<string>", includes
+ * relative to the current directory). An unknown key only warns on stderr:
+ * metadata converted from an original checkpoint carries its run's
+ * arguments (log_id, any key of the config it was trained with). */
 int sb_config_load_string(sb_config *cfg, const char *text, const char *label);
 
 /* Every key of cfg as YAML that sb_config_load reads back to the same

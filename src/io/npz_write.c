@@ -127,6 +127,38 @@ static void pk_sketch(bytes *b, const int16_t *pts, size_t n, int first) {
     put_lit(b, "tb");
 }
 
+/* .npy v1.0 header, padded with spaces so the data starts at a multiple
+ * of 64 bytes; the shape as Python writes tuples: (n,) or (a, b). */
+static void npy_header(bytes *b, const char *descr, const int64_t *shape, int ndim) {
+    char dict[256];
+    int dlen = snprintf(dict, sizeof dict, "{'descr': '%.16s', 'fortran_order': False, 'shape': (", descr);
+    for (int i = 0; i < ndim && i < 8; i++)
+        dlen += snprintf(dict + dlen, sizeof dict - (size_t)dlen, i ? ", %lld" : "%lld", (long long)shape[i]);
+    dlen += snprintf(dict + dlen, sizeof dict - (size_t)dlen, "%s), }", ndim == 1 ? "," : "");
+    size_t hlen = (size_t)dlen + 1;
+    hlen += (64 - (10 + hlen) % 64) % 64;
+    put_lit(b, "\x93NUMPY\x01");
+    put_u8(b, 0), put_le(b, hlen, 2), put(b, dict, (size_t)dlen);
+    for (size_t i = (size_t)dlen; i + 1 < hlen; i++) put_u8(b, ' ');
+    put_u8(b, '\n');
+}
+
+int sb_npy_encode(const char *descr, const int64_t *shape, int ndim, const void *data, size_t data_size,
+                  uint8_t **out, size_t *out_size) {
+    *out = NULL, *out_size = 0;
+    if (ndim < 1 || ndim > 8 || strlen(descr) > 16 || (data_size && !data))
+        return sb_fail(SB_ERR_INVALID, "npy_encode: %d dimensions of '%s' (or no data)", ndim, descr);
+    bytes b = {0};
+    npy_header(&b, descr, shape, ndim);
+    put(&b, data, data_size);
+    if (b.failed) {
+        free(b.data);
+        return sb_fail(SB_ERR_MEMORY, "npy_encode: out of memory for %zu bytes", data_size);
+    }
+    *out = b.data, *out_size = b.len;
+    return SB_OK;
+}
+
 int sb_npy_encode_sketches(const int16_t *points, const size_t *starts, size_t count, uint8_t **out,
                            size_t *out_size) {
     *out = NULL, *out_size = 0;
@@ -137,19 +169,9 @@ int sb_npy_encode_sketches(const int16_t *points, const size_t *starts, size_t c
             return sb_fail(SB_ERR_INVALID, "npy_encode_sketches: sketch %zu has bad bounds [%zu, %zu)", i, starts[i],
                            starts[i + 1]);
     bytes b = {0};
-    /* .npy v1.0 header, padded with spaces so the data starts at a
-     * multiple of 64 bytes. */
-    char dict[128];
-    int dlen = snprintf(dict, sizeof dict, "{'descr': '|O', 'fortran_order': False, 'shape': (%zu,), }", count);
-    size_t hlen = (size_t)dlen + 1;
-    hlen += (64 - (10 + hlen) % 64) % 64;
-    put_lit(&b, "\x93NUMPY\x01");
-    put_u8(&b, 0), put_le(&b, hlen, 2), put(&b, dict, (size_t)dlen);
-    for (size_t i = (size_t)dlen; i + 1 < hlen; i++) put_u8(&b, ' ');
-    put_u8(&b, '\n');
-
-    put_lit(&b, "\x80\x02"); /* PROTO 2 */
     int64_t shape[1] = {(int64_t)count};
+    npy_header(&b, "|O", shape, 1);
+    put_lit(&b, "\x80\x02"); /* PROTO 2 */
     pk_array_begin(&b, shape, 1, 1);
     pk_dtype(&b, "O8", "|", 63, MEMO_OBJECT, 1);
     put_u8(&b, 0x89); /* NEWFALSE */

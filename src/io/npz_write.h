@@ -8,9 +8,11 @@
  * sb_npz_writer_close succeeds, so a half-written file never has the final
  * name. No zip64: members and the archive must stay below 4 GiB.
  * The readers are elsewhere (io/zip.c, io/npy.c, io/pickle.c, io/npz.c).
+ * Plain numeric and string arrays (sb_npy_encode) go into an archive
+ * with sb_npz_writer_add or alone into a .npy file (`embed`).
  * defines: sb_npz_writer, sb_npz_writer_open, sb_npz_writer_add,
  *          sb_npz_writer_add_sketches, sb_npz_writer_close,
- *          sb_npz_writer_abort, sb_npy_encode_sketches */
+ *          sb_npz_writer_abort, sb_npy_encode, sb_npy_encode_sketches */
 #ifndef SB_IO_NPZ_WRITE_H
 #define SB_IO_NPZ_WRITE_H
 
@@ -39,6 +41,13 @@ int sb_npz_writer_close(sb_npz_writer *w);
 
 /* Drops the archive: removes "<path>.tmp" and frees w (NULL is fine). */
 void sb_npz_writer_abort(sb_npz_writer *w);
+
+/* The .npy v1.0 bytes of a plain array, in a malloc'd buffer the caller
+ * frees: descr as NumPy spells the dtype ("<f4", "<i4", "<U12"), shape
+ * of ndim (1..8) sizes, data the data_size payload bytes already in that
+ * layout (C order). */
+int sb_npy_encode(const char *descr, const int64_t *shape, int ndim, const void *data, size_t data_size,
+                  uint8_t **out, size_t *out_size);
 
 /* The .npy bytes of such an object array, in a malloc'd buffer the caller
  * frees. */

@@ -38,6 +38,9 @@ static void read_device_info(sb_device_info *d) {
     cl_uint align_bits = 0;
     clGetDeviceInfo(id, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL);
     d->base_align_bytes = align_bits >= 8 ? align_bits / 8 : 128;
+    cl_bool unified = CL_FALSE;
+    clGetDeviceInfo(id, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL);
+    d->host_unified = unified == CL_TRUE;
     size_t ext_len = 0;
     clGetDeviceInfo(id, CL_DEVICE_EXTENSIONS, 0, NULL, &ext_len);
     char *ext = calloc(ext_len + 1, 1);

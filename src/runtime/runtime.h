@@ -31,6 +31,7 @@ typedef struct sb_device_info {
     size_t max_wg_size;
     cl_uint base_align_bytes; /* sub-buffer origin alignment */
     int has_fp16, has_fp64;
+    int host_unified;         /* CL_DEVICE_HOST_UNIFIED_MEMORY: device memory is host memory */
 } sb_device_info;
 
 struct sb_profile;
@@ -46,6 +47,7 @@ typedef struct sb_runtime {
     int use_binary_cache;
     size_t device_bytes;              /* live device allocations */
     int gemm_ready;                   /* tuned GEMM parameters applied */
+    int gemm_path;                    /* sb_gemm_path (ops/gemm.h); 0 until the first GEMM */
 } sb_runtime;
 
 enum { SB_RUNTIME_PROFILE = 1 };

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/safetensors.h"
@@ -49,7 +50,7 @@ static int add_tensor(sb_runtime *rt, sb_st_writer *w, const char *name, const s
 }
 
 int sb_checkpoint_save(sb_runtime *rt, const char *path, const sb_ckpt_model *m, const sb_ckpt_counters *c,
-                       const char *config_yaml) {
+                       const char *config_yaml, const char *class_names) {
     size_t max_numel = 1;
     for (int i = 0; i < m->n_params; i++)
         if (m->params[i].value.numel > max_numel) max_numel = m->params[i].value.numel;
@@ -75,6 +76,7 @@ int sb_checkpoint_save(sb_runtime *rt, const char *path, const sb_ckpt_model *m,
     if (!rc) rc = sb_st_writer_meta(w, "format", "pt");
     if (!rc) rc = sb_st_writer_meta(w, "sketchbert_checkpoint", SB_CKPT_VERSION);
     if (!rc && config_yaml) rc = sb_st_writer_meta(w, "config", config_yaml);
+    if (!rc && class_names) rc = sb_st_writer_meta(w, "class_names", class_names);
     struct { const char *key; int64_t v; } ints[] = {{"counters.t", c->step}, {"counters.epoch", c->epoch}, {"best_t", c->best_step}};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !rc; k++) {
         snprintf(num, sizeof num, "%" PRId64, ints[k].v);
@@ -156,8 +158,41 @@ static int upload(sb_runtime *rt, const sb_st_file *f, const sb_st_tensor *ft, c
     return sb_tensor_write(rt, t, host);
 }
 
+/* What a file that failed to open as safetensors is, from its first bytes
+ * (*hint: what to do instead, or ""); NULL when it starts like a
+ * safetensors file, whose own error says what is wrong, or is unreadable. */
+static const char *file_kind(const char *path, const char **hint) {
+    static const char torch[] = "; a PyTorch checkpoint is converted when named .pth, .pth.tar or .pt, or by "
+                                "`sketchbert import-torch`";
+    struct stat st;
+    *hint = "";
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        *hint = "; give the checkpoint file in it, e.g. latest_ckpt.safetensors";
+        return "a directory";
+    }
+    unsigned char b[64];
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0, len = strlen(path);
+    if (f) fclose(f);
+    if (n >= 4 && !memcmp(b, "PK\3\4", 4)) {
+        if (len > 4 && !strcmp(path + len - 4, ".npz")) return "a NumPy .npz archive (sketch data?)";
+        *hint = torch;
+        return "a zip archive";
+    }
+    if (n >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5) return *hint = torch, "a Python pickle";
+    if (n >= 6 && !memcmp(b, "\x93NUMPY", 6)) return "a NumPy .npy array";
+    if (n < 9 || b[8] == '{') return NULL;
+    size_t text = 0;
+    while (text < n && (b[text] >= 32 || b[text] == '\n' || b[text] == '\r' || b[text] == '\t') && b[text] < 127) text++;
+    return text == n ? "a text file (a YAML config?)" : "a file of another kind (no safetensors header)";
+}
+
 int sb_checkpoint_open(sb_st_file **f, const char *path) {
-    if (!sb_is_torch_path(path)) return sb_st_open(f, path);
+    if (!sb_is_torch_path(path)) {
+        int rc = sb_st_open(f, path);
+        const char *hint, *kind = rc && rc != SB_ERR_MEMORY ? file_kind(path, &hint) : NULL;
+        return kind ? sb_fail(SB_ERR_FORMAT, "%s is %s, not a safetensors checkpoint%s", path, kind, hint) : rc;
+    }
     /* An original PyTorch checkpoint: converted to a temporary safetensors
      * file, opened, and unlinked at once (the open file stays readable). */
     const char *dir = getenv("TMPDIR");

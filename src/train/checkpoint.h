@@ -9,7 +9,9 @@
  *   "<opt>_state.<key>.exp_avg"        Adam first moment
  *   "<opt>_state.<key>.exp_avg_sq"     Adam second moment
  * Metadata (strings): "format" "pt", "sketchbert_checkpoint" (format
- * version, "1"), "config" (the effective config as YAML), "counters.t"
+ * version, "1"), "config" (the effective config as YAML: it also holds the
+ * transform settings inference needs), "class_names" (the training data's
+ * classes in label order, one a line; absent in older files), "counters.t"
  * (completed steps), "counters.epoch" (1-based epoch of the next step),
  * "best_t", "best_metric", "<opt>_state.step" (Adam steps per optimizer).
  *
@@ -59,9 +61,9 @@ typedef struct sb_ckpt_model {
     const sb_tensor *exp_avg, *exp_avg_sq;
 } sb_ckpt_model;
 
-/* Writes path atomically. config_yaml may be NULL. */
+/* Writes path atomically. config_yaml and class_names may be NULL. */
 int sb_checkpoint_save(sb_runtime *rt, const char *path, const sb_ckpt_model *m, const sb_ckpt_counters *c,
-                       const char *config_yaml);
+                       const char *config_yaml, const char *class_names);
 
 /* Restores from path what `which` (SB_RESTORE_* bits) asks; with
  * restore_counters (load_pretrained 'continue') also *c's step, epoch and

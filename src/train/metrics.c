@@ -2,7 +2,9 @@
 #include "train/metrics.h"
 
 #include <stdlib.h>
+#include <string.h>
 
+#include "io/atomic_file.h"
 #include "runtime/error.h"
 
 int sb_topk_correct(const float *scores, int classes, int label, int k) {
@@ -74,4 +76,41 @@ int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, i
     out->map = with_ap ? ap_sum / (double)with_ap : 0.0;
     free(count), free(nb);
     return 0;
+}
+
+void sb_confusion_print(FILE *f, const int64_t *counts, int classes, const char *const *names) {
+    for (int c = 0; c < classes; c++) {
+        int64_t row = 0;
+        for (int p = 0; p < classes; p++) row += counts[(size_t)c * classes + p];
+        if (row)
+            fprintf(f, "class %s: top-1 %.4f (%lld sketches)\n", names[c],
+                    (double)counts[(size_t)c * classes + c] / (double)row, (long long)row);
+    }
+}
+
+static void csv_field(FILE *f, const char *s) {
+    if (!s[strcspn(s, ",\"\r\n")]) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int sb_confusion_write_csv(const char *path, const int64_t *counts, int classes, const char *const *names) {
+    sb_atomic_file af;
+    SB_TRY(sb_atomic_open(&af, path));
+    fputs("true\\predicted", af.f);
+    for (int c = 0; c < classes; c++) fputc(',', af.f), csv_field(af.f, names[c]);
+    fputc('\n', af.f);
+    for (int c = 0; c < classes; c++) {
+        csv_field(af.f, names[c]);
+        for (int p = 0; p < classes; p++) fprintf(af.f, ",%lld", (long long)counts[(size_t)c * classes + p]);
+        fputc('\n', af.f);
+    }
+    return sb_atomic_commit(&af);
 }

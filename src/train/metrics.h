@@ -12,11 +12,15 @@
  * - a query whose class has no other feature has no AP: the original
  *   divides by zero there; we leave it out of the mAP and count it.
  * Cost: O(n^2 (dim + log n)) for n features.
- * defines: sb_topk_correct, sb_retrieval_result, sb_retrieval_evaluate */
+ * Also the confusion matrix of a classification as per-class accuracy
+ * lines and a CSV file (`classify --confusion`, `test`).
+ * defines: sb_topk_correct, sb_retrieval_result, sb_retrieval_evaluate,
+ *          sb_confusion_print, sb_confusion_write_csv */
 #ifndef SB_TRAIN_METRICS_H
 #define SB_TRAIN_METRICS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* 1 when `label` is among the k highest of scores[classes]; ties go to the
  * lower class index (as a stable descending sort). */
@@ -30,5 +34,15 @@ typedef struct sb_retrieval_result {
 
 /* features: (n, dim) row-major; labels: n class indices >= 0. */
 int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, int dim, sb_retrieval_result *out);
+
+/* A confusion matrix is counts (classes, classes) row-major: row = true
+ * class, column = the predicted (top-1) class; names has `classes` names.
+ * Prints "class NAME: top-1 ACC (N sketches)" for each class with at
+ * least one sketch: ACC = counts[c][c] / the row's sum. */
+void sb_confusion_print(FILE *f, const int64_t *counts, int classes, const char *const *names);
+/* Writes the matrix as CSV to path (atomically): a header
+ * "true\predicted,NAME,...", then per true class its name and its row.
+ * Names holding a comma, quote or line break are quoted (RFC 4180). */
+int sb_confusion_write_csv(const char *path, const int64_t *counts, int classes, const char *const *names);
 
 #endif

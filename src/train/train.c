@@ -31,6 +31,7 @@ typedef struct trainer {
     const sb_tensor **grads;
     sb_ckpt_counters counters;
     char *config_yaml;
+    char *class_names;                           /* the data's classes, one a line */
     FILE *log;                                   /* log.jsonl */
     char last_ckpt[SB_CONFIG_PATH_MAX + 64];     /* the last checkpoint written ("" none) */
 } trainer;
@@ -125,6 +126,7 @@ static void trainer_close(trainer *tr) {
     if (tr->norm.buf) sb_tensor_release(tr->rt, &tr->norm);
     if (tr->norm_work.buf) sb_tensor_release(tr->rt, &tr->norm_work);
     free(tr->exp_avg), free(tr->exp_avg_sq), free(tr->grads), free(tr->config_yaml);
+    free(tr->class_names);
     sb_model_destroy(tr->model);
     sb_dataset_close(tr->train_set);
     sb_dataset_close(tr->val_set);
@@ -157,6 +159,12 @@ static int trainer_open(trainer *tr, sb_runtime *rt, const sb_config *cfg, int t
     rc = sb_config_write_yaml(cfg, y);
     fclose(y);
     SB_TRY(rc);
+    /* checkpoints name the classes: inference needs neither the data nor its path */
+    FILE *names = open_memstream(&tr->class_names, &yaml_len);
+    if (!names) return sb_fail(SB_ERR_MEMORY, "out of host memory");
+    for (int c = 0; c < sb_dataset_num_classes(tr->val_set); c++)
+        fprintf(names, "%s%s", c ? "\n" : "", sb_dataset_class_name(tr->val_set, c));
+    fclose(names);
     if (!training) return 0;
     tr->exp_avg = calloc((size_t)tr->n_params, sizeof *tr->exp_avg);
     tr->exp_avg_sq = calloc((size_t)tr->n_params, sizeof *tr->exp_avg_sq);
@@ -334,7 +342,7 @@ static double best_metric_of(const trainer *tr, const sb_eval_result *r) {
 static int save(trainer *tr, const char *name, char *path, size_t cap) {
     snprintf(path, cap, "%s/%s_ckpt.safetensors", tr->cfg->log_dir, name);
     sb_ckpt_model cm = ckpt_model(tr);
-    SB_TRY(sb_checkpoint_save(tr->rt, path, &cm, &tr->counters, tr->config_yaml));
+    SB_TRY(sb_checkpoint_save(tr->rt, path, &cm, &tr->counters, tr->config_yaml, tr->class_names));
     snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
     if (tr->log) {
         fprintf(tr->log, "{\"event\":\"checkpoint\",\"step\":%lld,\"path\":", (long long)tr->counters.step);
