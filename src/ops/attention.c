@@ -1,5 +1,5 @@
 /* Multi-head attention core: the unfused form (head permutes from
- * cl/attention.cl, batched CLBlast GEMMs, the softmax and dropout ops) and
+ * cl/attention.cl, batched GEMMs, the softmax and dropout ops) and
  * the launchers of the fused kernels. */
 #include "ops/attention.h"
 

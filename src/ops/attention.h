@@ -7,7 +7,7 @@
  *   out = merge heads of probs_dropped v_h          (B, T, H)
  * Three forms (sb_attention_impl), the same results up to rounding and the
  * same dropout mask bit for bit:
- *   unfused: head permutes, CLBlast GEMMs (strided batched over B*heads),
+ *   unfused: head permutes, GEMMs (sb_gemm_batched, over B*heads),
  *     softmax and dropout kernels over the (B*heads, T, T) probabilities;
  *   rows, tiles: one fused kernel for the forward and two for the backward
  *     (flash-attention style, cl/attention.cl), keeping only the log-sum-exp
