@@ -1,8 +1,10 @@
-// Dropout with a counter-based RNG (prelude cl/philox.cl): the keep mask is
+// Dropout with a counter-based RNG (cl/philox.cl): the keep mask is
 // a pure function of (seed, stream, element index), the same on every
 // device and recomputed in the backward instead of stored.
 // x, y are flat arrays of n floats; work-item g handles elements 4g..4g+3,
 // the four words of Philox block g.
+
+#include "philox.cl"
 
 // y[i] = x[i] * scale if its word >= threshold, else 0; scale = 1 / (1 - p).
 // The backward is the same map applied to dy, so both directions launch

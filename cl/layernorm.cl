@@ -2,7 +2,7 @@
 // variance): y = (x - mean) * rstd * gamma + beta, rstd = 1 / sqrt(var + eps).
 // x, y, dy, dx are (N, C) row-major (N = all leading dimensions); gamma,
 // beta, dgamma, dbeta are (C); mean and rstd are (N), saved by the forward.
-// Fused into the encoder's output blocks (prelude cl/philox.cl): with
+// Fused into the encoder's output blocks (cl/philox.cl): with
 // has_pre the forward's input row is sum = dropout(x + bias) + residual,
 // written out for the backward; with has_dz the backward also writes
 // dz = dropout(dx), the gradient of x + bias. Dropout keys element i = row *
@@ -12,6 +12,8 @@
 // row (scratch holds get_local_size(0) floats), *_item kernels one
 // work-item per row and no barriers; both run the row loops below over
 // columns c0, c0 + step, ... with (c0, step) = (lid, L) or (0, 1).
+
+#include "philox.cl"
 
 // Sum of v over `lanes` work-items (a power of two) of one work-group; the
 // work-item of lane l keeps its value at p[l * stride]. Every work-item of

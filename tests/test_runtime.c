@@ -1,8 +1,9 @@
 /* Runtime, tensors and planner: device choice errors, the row-kernel launch
- * shape and its override, kernel build failures
- * with their log, allocations over the device limit, the planner's
- * sub-buffers, and the on-disk binary cache (hit, and fallback when the
- * cached file is corrupt). */
+ * shape and its override, kernel build failures with their log,
+ * `#include "x.cl"` in sources and programs built with defines,
+ * allocations over the device limit, the planner's sub-buffers, and the
+ * on-disk binary cache (hit, and fallback when the cached file is
+ * corrupt). */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -163,6 +164,44 @@ static void test_kernel_dir_errors(void) {
     remove(path);
 }
 
+/* x[0] from kernel prog_k of cl/prog.cl built with `defines`. */
+static int run_prog(sb_runtime *rt, const char *defines, float *out) {
+    cl_kernel k;
+    sb_tensor t;
+    int shape[1] = {1};
+    SB_TRY(sb_kernel_defs(rt, "prog", defines, "prog_k", &k));
+    SB_TRY(sb_tensor_alloc(rt, &t, "x", SB_F32, 1, shape));
+    size_t global = 1;
+    int rc = SB_ARG(k, 0, t.buf);
+    if (!rc) rc = sb_launch(rt, k, 1, &global, NULL);
+    if (!rc) rc = sb_tensor_read(rt, &t, out);
+    sb_tensor_release(rt, &t);
+    return rc;
+}
+
+static void test_includes_and_defines(sb_runtime *rt) {
+    char path[256];
+    setenv("SKETCHBERT_KERNEL_DIR", tmpdir, 1);
+    snprintf(path, sizeof path, "%s/twice.cl", tmpdir);
+    write_file(path, "#define TWICE(x) (2.0f * (x))\n");
+    snprintf(path, sizeof path, "%s/prog.cl", tmpdir);
+    write_file(path, "#include \"twice.cl\"\n__kernel void prog_k(__global float *x) { x[0] = TWICE(VALUE); }\n");
+    char *text = NULL;
+    int rc = sb_program_source("prog", &text);
+    t_check_true("an included file's text replaces its #include line",
+                 !rc && strstr(text, "#define TWICE") && !strstr(text, "#include"));
+    free(text);
+    float three = 0, five = 0;
+    rc = run_prog(rt, "-DVALUE=3.0f", &three);
+    if (!rc) rc = run_prog(rt, "-DVALUE=5.0f", &five);
+    t_check_true("each defines string builds its own program", !rc && three == 6.0f && five == 10.0f);
+    write_file(path, "#include \"absent.cl\"\n");
+    t_check_error("an include of a missing file", sb_program_source("prog", &text), "absent.cl: No such file");
+    write_file(path, "#include \"prog.cl\"\n");
+    t_check_error("an include of itself", sb_program_source("prog", &text), "nested deeper than");
+    unsetenv("SKETCHBERT_KERNEL_DIR");
+}
+
 static void test_binary_cache(void) {
     char cache_dir[300];
     snprintf(cache_dir, sizeof cache_dir, "%s/sketchbert", tmpdir);
@@ -205,6 +244,7 @@ int main(int argc, char **argv) {
     test_tensor_limits(rt);
     test_planner(rt);
     test_kernel_dir_errors();
+    test_includes_and_defines(rt);
     if (!t_small) test_binary_cache(); /* Oclgrind offers no program binaries */
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

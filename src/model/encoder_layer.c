@@ -18,7 +18,8 @@
 
 // ---- planning
 
-int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w) {
+int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w,
+                  sb_attention_impl impl) {
     int H = w->hidden, I = w->inter;
     int bth[3] = {B, Tin, H}, bti[3] = {B, Tin, I}, rows[1] = {B * Tin};
     char full[48];
@@ -42,11 +43,12 @@ int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int 
     PLAN(out_mean, 1, rows);
     PLAN(out_rstd, 1, rows);
 #undef PLAN
-    // the forward buffers of the attention, and the dropped probabilities
-    // (its backward checks for them even at p = 0); the backward-only ones
-    // are shared by all uses
+    // the forward buffers of the attention, and for the unfused form the
+    // dropped probabilities (its backward checks for them even at p = 0);
+    // the backward-only ones are shared by all uses
     snprintf(full, sizeof full, "%s.att", name);
-    SB_TRY(sb_attention_plan(plan, &a->att_plan, full, B, Tin, H, w->heads, 0));
+    SB_TRY(sb_attention_plan(plan, &a->att_plan, full, B, Tin, H, w->heads, impl, 0));
+    if (impl != SB_ATTENTION_UNFUSED) return 0;
     int probs[3] = {B * w->heads, Tin, Tin};
     snprintf(full, sizeof full, "%s.att.probs_dropped", name);
     return sb_plan_add(plan, &a->att_plan.probs_dropped, full, SB_F32, 3, probs);
@@ -57,8 +59,13 @@ int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int 
 static sb_attention_buffers attention_view(const sb_attention_buffers *full, int B, const sb_layer_grads *g) {
     sb_attention_buffers v = *full;
     int heads = full->heads, T = full->T, d = full->H / heads;
-    int head_shape[4] = {B, heads, T, d}, prob_shape[3] = {B * heads, T, T};
+    int head_shape[4] = {B, heads, T, d}, prob_shape[3] = {B * heads, T, T}, row_shape[2] = {B * heads, T};
     v.B = B;
+    if (full->impl != SB_ATTENTION_UNFUSED) {
+        v.lse = sb_rows(&v.lse, B * heads);
+        v.drow = sb_view(&g->att_drow, 2, row_shape);
+        return v;
+    }
     sb_tensor *per_head[] = {&v.q_h, &v.k_h, &v.v_h, &v.ctx_h};
     for (int i = 0; i < 4; i++) *per_head[i] = sb_rows(per_head[i], B);
     v.probs = sb_rows(&v.probs, B * heads);

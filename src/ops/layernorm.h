@@ -2,7 +2,7 @@
  * variance), forward and backward, with the encoder's bias + dropout +
  * residual in front fused into the same kernels.
  * x, y, dy, dx are (..., C); all leading dimensions fold into N rows.
- * kernels: cl/layernorm.cl (prelude cl/philox.cl); test:
+ * kernels: cl/layernorm.cl (includes cl/philox.cl); test:
  * tests/test_layernorm.c
  * defines: sb_ln_pre, sb_ln_dz, sb_layernorm_forward, sb_layernorm_backward */
 #ifndef SB_OPS_LAYERNORM_H

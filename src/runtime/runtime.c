@@ -10,7 +10,7 @@
 #include "runtime/program.h"
 
 struct sb_program_slot {
-    char name[64];
+    char name[64], defines[64];
     cl_program program;
     struct kernel_slot {
         char name[64];
@@ -33,6 +33,8 @@ static void read_device_info(sb_device_info *d) {
     clGetDeviceInfo(id, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof d->max_alloc, &d->max_alloc, NULL);
     clGetDeviceInfo(id, CL_DEVICE_LOCAL_MEM_SIZE, sizeof d->local_mem, &d->local_mem, NULL);
     clGetDeviceInfo(id, CL_DEVICE_LOCAL_MEM_TYPE, sizeof d->local_mem_type, &d->local_mem_type, NULL);
+    /* the one CPU/GPU decision every op with per-device forms follows */
+    d->device_class = (d->type & CL_DEVICE_TYPE_CPU) || d->local_mem_type == CL_GLOBAL ? SB_DEVICE_CPU : SB_DEVICE_GPU;
     clGetDeviceInfo(id, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof d->compute_units, &d->compute_units, NULL);
     clGetDeviceInfo(id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof d->max_wg_size, &d->max_wg_size, NULL);
     cl_uint align_bits = 0;
@@ -143,9 +145,9 @@ int sb_device_pick(const sb_device_info *list, int count, const char *selector, 
 
 /* ---- runtime */
 
-/* SKETCHBERT_ROW_VARIANT=wg|item, else by device: CPUs, and devices whose
- * local memory is global memory, get the barrier-free one-item-per-row
- * kernels; GPUs and accelerators one work-group per row. */
+/* SKETCHBERT_ROW_VARIANT=wg|item, else by device class: CPU-class devices
+ * get the barrier-free one-item-per-row kernels; GPUs and accelerators one
+ * work-group per row. */
 static int pick_row_variant(const sb_device_info *d, sb_row_variant *out) {
     const char *env = getenv("SKETCHBERT_ROW_VARIANT");
     if (env && *env) {
@@ -153,8 +155,7 @@ static int pick_row_variant(const sb_device_info *d, sb_row_variant *out) {
         if (strcmp(env, "item") == 0) return *out = SB_ROW_ITEM, 0;
         return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ROW_VARIANT='%s': expected 'wg' or 'item'", env);
     }
-    int cpu = (d->type & CL_DEVICE_TYPE_CPU) || d->local_mem_type == CL_GLOBAL;
-    *out = cpu ? SB_ROW_ITEM : SB_ROW_WG;
+    *out = d->device_class == SB_DEVICE_CPU ? SB_ROW_ITEM : SB_ROW_WG;
     return 0;
 }
 
@@ -227,15 +228,18 @@ void sb_runtime_destroy(sb_runtime *rt) {
     free(rt);
 }
 
-static int get_program(sb_runtime *rt, const char *name, struct sb_program_slot **out) {
+/* The program built from cl/<name>.cl with `defines`: one per pair. */
+static int get_program(sb_runtime *rt, const char *name, const char *defines, struct sb_program_slot **out) {
+    if (strlen(name) >= sizeof rt->programs[0].name || strlen(defines) >= sizeof rt->programs[0].defines)
+        return sb_fail(SB_ERR_INVALID, "program cl/%s.cl (%s): name or defines too long", name, defines);
     for (int i = 0; i < rt->n_programs; i++)
-        if (strcmp(rt->programs[i].name, name) == 0) return *out = &rt->programs[i], 0;
-    const char *text;
-    char *owned = NULL;
-    SB_TRY(sb_program_source(name, &text, &owned));
+        if (strcmp(rt->programs[i].name, name) == 0 && strcmp(rt->programs[i].defines, defines) == 0)
+            return *out = &rt->programs[i], 0;
+    char *text;
+    SB_TRY(sb_program_source(name, &text));
     cl_program prog;
-    int rc = sb_program_build(rt, name, text, &prog);
-    free(owned);
+    int rc = sb_program_build(rt, name, defines, text, &prog);
+    free(text);
     if (rc) return rc;
     struct sb_program_slot *grown = realloc(rt->programs, (size_t)(rt->n_programs + 1) * sizeof *grown);
     if (!grown) {
@@ -246,21 +250,26 @@ static int get_program(sb_runtime *rt, const char *name, struct sb_program_slot 
     struct sb_program_slot *s = &rt->programs[rt->n_programs++];
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
+    snprintf(s->defines, sizeof s->defines, "%s", defines);
     s->program = prog;
     *out = s;
     return 0;
 }
 
 int sb_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *out) {
+    return sb_kernel_defs(rt, program, "", name, out);
+}
+
+int sb_kernel_defs(sb_runtime *rt, const char *program, const char *defines, const char *name, cl_kernel *out) {
     struct sb_program_slot *s = NULL;
-    SB_TRY(get_program(rt, program, &s));
+    SB_TRY(get_program(rt, program, defines ? defines : "", &s));
     for (int k = 0; k < s->n_kernels; k++)
         if (strcmp(s->kernels[k].name, name) == 0) return *out = s->kernels[k].kernel, 0;
     cl_int err;
     cl_kernel k = clCreateKernel(s->program, name, &err);
     if (err != CL_SUCCESS)
-        return sb_fail(SB_ERR_OPENCL, "clCreateKernel(%s) in cl/%s.cl failed: %s", name, program,
-                       sb_cl_error_name(err));
+        return sb_fail(SB_ERR_OPENCL, "clCreateKernel(%s) in cl/%s.cl%s%s failed: %s", name, program,
+                       s->defines[0] ? " " : "", s->defines, sb_cl_error_name(err));
     struct kernel_slot *grown = realloc(s->kernels, (size_t)(s->n_kernels + 1) * sizeof *grown);
     if (!grown) {
         clReleaseKernel(k);

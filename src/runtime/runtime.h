@@ -1,8 +1,8 @@
 /* OpenCL runtime: device choice, context and in-order queue, kernel
  * programs built from cl/ sources (embedded, or SKETCHBERT_KERNEL_DIR) with
  * an on-disk binary cache, launches with optional per-kernel profiling.
- * defines: sb_device_info, sb_runtime, sb_devices_list, sb_device_pick,
- *          sb_runtime_create, sb_runtime_destroy, sb_kernel, sb_launch,
+ * defines: sb_device_class, sb_device_info, sb_runtime, sb_devices_list, sb_device_pick,
+ *          sb_runtime_create, sb_runtime_destroy, sb_kernel, sb_kernel_defs, sb_launch,
  *          sb_kernel_wg_size, sb_row_kernel, sb_launch_items,
  *          sb_launch_rows, sb_launch_columns,
  *          sb_finish, sb_row_variant */
@@ -14,6 +14,12 @@
 
 #include "runtime/error.h"
 
+/* What kernels with several forms are chosen by: CPU (CL_DEVICE_TYPE_CPU,
+ * or a device whose local memory is global memory: many work-items per
+ * core, wide vectors, barriers and work-groups costly) or GPU (everything
+ * else: local memory and barriers cheap). Set once in sb_devices_list. */
+typedef enum { SB_DEVICE_CPU, SB_DEVICE_GPU } sb_device_class;
+
 typedef struct sb_device_info {
     cl_platform_id platform;
     cl_device_id device;
@@ -21,6 +27,7 @@ typedef struct sb_device_info {
     char platform_name[128], platform_version[128];
     char device_name[128], driver_version[128], opencl_c_version[64];
     cl_device_type type;
+    sb_device_class device_class;
     cl_ulong global_mem, max_alloc, local_mem;
     cl_device_local_mem_type local_mem_type;
     cl_uint compute_units;
@@ -74,6 +81,10 @@ void sb_runtime_destroy(sb_runtime *rt);
  * is owned by the runtime. */
 int sb_kernel(sb_runtime *rt, const char *program, const char *name,
               cl_kernel *out);
+/* The same from cl/<program>.cl built with extra compiler options
+ * `defines` ("-DNAME=VALUE ..."; each distinct string is its own build). */
+int sb_kernel_defs(sb_runtime *rt, const char *program, const char *defines, const char *name,
+                   cl_kernel *out);
 
 /* Kernel `name`_wg or `name`_item of cl/<program>.cl, as rt->row_variant
  * says. */
