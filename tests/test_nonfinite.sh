@@ -24,7 +24,7 @@ contains "at step 2" "step 2: not finite: loss"
 contains "naming the loss terms" "mask_axis nan"
 contains "and the gradient tensor" "first non-finite gradient: netE\."
 check "no checkpoint written" 1 test -e "$tmp/div/latest_ckpt.safetensors"
-check "the log names the cause" 0 grep -q '"event":"nonfinite","step":2,.*"cause":"loss mask_axis nan' "$tmp/div/log.jsonl"
+check "the log names the cause" 0 grep -q '"event":"nonfinite",.*"step":2,.*"cause":"loss mask_axis nan' "$tmp/div/log.jsonl"
 
 config inf maskrec 6 inf "max_scale_factor: 1e39"
 check "an infinite batch stops the run" 1 "$sb" train "$tmp/inf.yml" --quiet
@@ -40,7 +40,7 @@ cp "$tmp/good/best_ckpt.safetensors" "$tmp/best_before"
 check "then diverging with skip_nonfinite" 0 "$sb" train "$tmp/good.yml" --continue --set learning_rate=1e30 --quiet
 check "steps were skipped" 0 grep -q '"event":"nonfinite".*"skipped":true' "$tmp/good/log.jsonl"
 check "best was not replaced" 0 cmp "$tmp/best_before" "$tmp/good/best_ckpt.safetensors"
-check "no validation after divergence is best" 1 grep -q '"event":"valid","step":\([6-9]\|1[0-2]\),.*"best":true' \
+check "no validation after divergence is best" 1 grep -q '"event":"valid",.*"step":\([6-9]\|1[0-2]\),.*"best":true' \
   "$tmp/good/log.jsonl"
 check "every checkpoint is finite and verifies" 0 "$sb" check "$tmp"/good/*.safetensors
 finish
