@@ -31,7 +31,7 @@ void cli_infer_usage(FILE *f);
  * --class-names; prints the error and returns 1 on failure. */
 int cli_open_model(const cli_options *co, const cli_infer *o, const char *checkpoint, sb_context **ctx,
                    sb_model_handle **m);
-/* Sketches of the input files (npz, ndjson, memmap directories), then
+/* Sketches of the input files (npz, ndjson, svg, svg and memmap folders), then
  * --index; warns about skipped and truncated sketches. Returns 1 after
  * printing the error. */
 int cli_load_sketches(const cli_infer *o, char **inputs, int n_inputs, const sb_model_handle *m, sb_sketches **out);
