@@ -40,6 +40,9 @@ static int fail_at(const parser *P, const char *at, const char *fmt, ...) {
     return sb_fail(SB_ERR_INVALID, "%s:%d: svg: %s", P->label, line, msg);
 }
 
+/* How many of the 12 bytes at s a message may quote (the text has no NUL). */
+static int snip(const char *s, const char *end) { return end - s < 12 ? (int)(end - s) : 12; }
+
 static affine mul(affine m, affine n) { /* m after n */
     return (affine){m.a * n.a + m.c * n.b, m.b * n.a + m.d * n.b, m.a * n.c + m.c * n.d,
                     m.b * n.c + m.d * n.d, m.a * n.e + m.c * n.f + m.e, m.b * n.e + m.d * n.f + m.f};
@@ -74,7 +77,8 @@ static int number(const parser *P, const char **p, const char *end, double *v) {
             q = e;
         }
     }
-    if (!digits) return fail_at(P, s, "expected a number at '%.12s'", s < end ? s : "(end)");
+    if (!digits) return s < end ? fail_at(P, s, "expected a number at '%.*s'", snip(s, end), s)
+                                : fail_at(P, s, "expected a number at the end");
     if (q - s > MAX_NUMBER_CHARS) return fail_at(P, s, "number of more than %d characters", MAX_NUMBER_CHARS);
     char buf[MAX_NUMBER_CHARS + 1];
     memcpy(buf, s, (size_t)(q - s));
@@ -217,7 +221,7 @@ static int transform(parser *P, const char *s, const char *end, affine *m) {
         while (p < end && isalpha((unsigned char)*p)) p++;
         size_t len = (size_t)(p - name);
         while (p < end && isspace((unsigned char)*p)) p++;
-        if (p >= end || *p != '(') return fail_at(P, name, "transform: expected name(values) at '%.12s'", name);
+        if (p >= end || *p != '(') return fail_at(P, name, "transform: expected name(values) at '%.*s'", snip(name, end), name);
         p++;
         double v[6];
         int n = 0;
@@ -281,7 +285,7 @@ typedef struct {
 static const char *declaration(parser *P, const char *p, int *rc) {
     const char *start = p;
     if (P->end - p < 9 || strncmp(p, "<!DOCTYPE", 9)) {
-        *rc = fail_at(P, start, "markup declaration '%.10s' is not supported", start);
+        *rc = fail_at(P, start, "markup declaration '%.*s' is not supported", snip(start, P->end), start);
         return NULL;
     }
     for (; p < P->end && *p != '>'; p++)
@@ -316,7 +320,7 @@ static int start_tag(parser *P, const char **pp, element *stack, int *depth, int
         while (p < end && is_name_char(*p)) p++;
         size_t alen = (size_t)(p - an);
         while (p < end && isspace((unsigned char)*p)) p++;
-        if (!alen || p >= end || *p != '=') return fail_at(P, an, "malformed attribute at '%.12s'", an);
+        if (!alen || p >= end || *p != '=') return fail_at(P, an, "malformed attribute at '%.*s'", snip(an, end), an);
         for (p++; p < end && isspace((unsigned char)*p); p++) {}
         if (p >= end || (*p != '"' && *p != '\'')) return fail_at(P, an, "attribute value without quotes");
         char quote = *p++;
