@@ -137,7 +137,7 @@ static void check_hostile(void) {
                         "<svg><path d='M &b; 0'/></svg>"),
                   "mem.svg:2: svg: DOCTYPE with an internal subset");
     t_check_error("entity reference in path data", fails("<svg><path d='M &lt; 0'/></svg>"), "expected a number");
-    t_check_error("ENTITY outside a DOCTYPE", fails("<!ENTITY a 'x'><svg/>"), "markup declaration '<!ENTITY a 'x");
+    t_check_error("ENTITY outside a DOCTYPE", fails("<!ENTITY a 'x'><svg/>"), "markup declaration '<!ENTITY a '' is not");
     buf deep = {0};
     buf_str(&deep, "<svg>");
     for (int i = 0; i < 10000; i++) buf_str(&deep, "<g>");
