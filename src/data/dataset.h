@@ -7,9 +7,11 @@
  * src/data/sgm_mask.h); leading task tokens are prepended like the
  * original: a retrieval row of -2s first, then a classification row of -1s.
  *
- * Batches come in a seeded shuffled order per epoch, built by a background
- * thread one batch ahead. Masks and triplet choices are keyed by (seed,
- * step, sample index), so a resumed run sees exactly the same batches.
+ * Batches come in a seeded shuffled order per epoch, built ahead by
+ * loader_threads background threads (each one batch at a time). Masks and
+ * triplet choices are keyed by (seed, step, sample index), so a resumed
+ * run, or one with another number of threads, sees exactly the same
+ * batches.
  *
  * Shapes (B batch, T max_length, K leading tokens, T_in = K + T):
  *   input (B, T_in, 5) masked stroke-5 with tokens; stroke (B, T, 5);
@@ -19,7 +21,7 @@
  * then negatives (another class).
  * defines: sb_dataset_config, sb_dataset, sb_batch, sb_dataset_open,
  *          sb_dataset_close, sb_loader, sb_loader_open, sb_loader_next,
- *          sb_loader_close */
+ *          sb_loader_threads, sb_loader_close */
 #ifndef SB_DATA_DATASET_H
 #define SB_DATA_DATASET_H
 
@@ -44,6 +46,7 @@ typedef struct sb_dataset_config {
     int cls_token, rel_token;   /* leading tokens for sketchclsinput / sketchretrieval */
     int triplet;                /* batches of (anchor, positive, negative) */
     uint64_t seed;
+    int loader_threads;         /* sb_loader's prefetch threads; <= 0: cores - 1, 1 to 4 */
 } sb_dataset_config;
 
 typedef struct sb_dataset sb_dataset;
@@ -74,7 +77,7 @@ int sb_batch_alloc(sb_batch *b, const sb_dataset *d, int batch_size);
 void sb_batch_free(sb_batch *b);
 int sb_dataset_fill(const sb_dataset *d, const uint32_t *indices, int count, uint64_t step, sb_batch *out);
 
-/* ---- loader: shuffled epochs, one batch prefetched by a thread */
+/* ---- loader: shuffled epochs, batches prefetched by worker threads */
 
 typedef struct sb_loader sb_loader;
 
@@ -86,6 +89,7 @@ int sb_loader_open(sb_loader **out, const sb_dataset *d, int batch_size, int shu
  * belongs to. Returns SB_OK, or an error from the worker. */
 int sb_loader_next(sb_loader *l, const sb_batch **batch, uint64_t *step, uint64_t *epoch);
 uint64_t sb_loader_batches_per_epoch(const sb_loader *l);
+int sb_loader_threads(const sb_loader *l);
 void sb_loader_close(sb_loader *l);
 
 #endif
