@@ -197,14 +197,16 @@ static void test_loader(void) {
     sb_dataset_close(d);
 }
 
-/* Batches depend on the step only: 1 and 3 prefetch threads serve the same
- * ones, over an epoch boundary, whatever order the workers finish in. */
+/* Batches depend on the step only: 1 and 3 prefetch threads (the latter
+ * with read-ahead) serve the same ones, over an epoch boundary, whatever
+ * order the workers finish in. */
 static void test_loader_threads(void) {
     sb_dataset_config c = base_config();
     sb_dataset *d[2];
     c.loader_threads = 1;
     if (sb_dataset_open(&d[0], &c)) return;
     c.loader_threads = 3;
+    c.read_ahead = 1;
     if (sb_dataset_open(&d[1], &c)) return;
     sb_loader *l[2];
     int ok = sb_loader_open(&l[0], d[0], 7, 1, 0, 0) == 0 && sb_loader_open(&l[1], d[1], 7, 1, 0, 0) == 0;
@@ -218,7 +220,7 @@ static void test_loader_threads(void) {
         if (k % 5 == 0) usleep(2000); /* let the workers run ahead and finish out of order */
     }
     char what[96];
-    snprintf(what, sizeof what, "1 and 3 loader threads serve the same batches (%llu steps)",
+    snprintf(what, sizeof what, "1 and 3 loader threads (read-ahead on) serve the same batches (%llu steps)",
              (unsigned long long)(2 * per + 3));
     t_check_true(what, ok);
     sb_loader_close(l[0]);

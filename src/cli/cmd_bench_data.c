@@ -13,15 +13,16 @@
 #include "data/dataset.h"
 #include "data/rng.h"
 
-static double now_s(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
 #define USAGE                                                                                                   \
     "usage: sketchbert bench data DIR [--batch N] [--max-length T] [--seconds S] [--threads N]\n"         \
-    "                             [--sequential] [--cold]\n"
+    "                             [--read-ahead auto|on|off] [--sequential] [--cold]\n"
 
 /* Drops the train split's files from the page cache (clean pages of files
  * we may read: no privileges needed, other files untouched). */
@@ -43,7 +44,7 @@ static int evict(const char *dir) {
 
 int cmd_bench_data(int argc, char **argv) {
     const char *dir = NULL;
-    int batch = 64, max_length = 250, sequential = 0, cold = 0, threads = 0;
+    int batch = 64, max_length = 250, sequential = 0, cold = 0, threads = 0, read_ahead = 0;
     double seconds = 2.0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -52,14 +53,17 @@ int cmd_bench_data(int argc, char **argv) {
                    "prepared dataset: on one core (sb_dataset_fill) in a shuffled order like training\n"
                    "(--sequential: file order), then through the prefetching loader (shuffled; --threads\n"
                    "workers, default as in training), with its rate in each second. --cold drops the\n"
-                   "split's files from the page cache before each.\n");
+                   "split's files from the page cache before each. --read-ahead: the dataset's read_ahead.\n");
             return 0;
         }
         if (i + 1 < argc && !strcmp(argv[i], "--batch")) batch = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--max-length")) max_length = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--seconds")) seconds = atof(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--sequential")) sequential = 1;
+        else if (i + 1 < argc && !strcmp(argv[i], "--read-ahead")) {
+            const char *v = argv[++i];
+            read_ahead = !strcmp(v, "on") ? 1 : !strcmp(v, "off") ? -1 : !strcmp(v, "auto") ? 0 : 2;
+        } else if (!strcmp(argv[i], "--sequential")) sequential = 1;
         else if (!strcmp(argv[i], "--cold")) cold = 1;
         else if (argv[i][0] != '-' && !dir) dir = argv[i];
         else {
@@ -67,14 +71,15 @@ int cmd_bench_data(int argc, char **argv) {
             return 2;
         }
     }
-    if (!dir || batch < 1 || max_length < 2 || !(seconds > 0) || threads < 0) {
+    if (!dir || batch < 1 || max_length < 2 || !(seconds > 0) || threads < 0 || read_ahead == 2) {
         fprintf(stderr, USAGE);
         return 2;
     }
     char sum[4096];
     snprintf(sum, sizeof sum, "%s/memmap_sum.txt", dir);
     sb_dataset_config c = {.sum_path = sum, .split = SB_SPLIT_TRAIN, .mask_type = SB_MASK_TASK, .mask_prob = 0.85,
-                           .apply_mask = 1, .cls_token = 1, .seed = 1, .loader_threads = threads};
+                           .apply_mask = 1, .cls_token = 1, .seed = 1, .loader_threads = threads,
+                           .read_ahead = read_ahead};
     c.transform = sb_transform_config_default();
     c.transform.max_length = max_length;
     sb_dataset *d;
@@ -108,7 +113,10 @@ int cmd_bench_data(int argc, char **argv) {
                sb_dataset_num_classes(d));
     sb_batch_free(&b);
     sb_loader *l = NULL;
+    /* Pages this process has mapped stay cached: reopen to drop them. */
+    sb_dataset_close(d), d = NULL;
     if (!rc && cold) rc = evict(dir);
+    if (!rc && sb_dataset_open(&d, &c)) rc = 1;
     /* From the first batch on: the first waits for the epoch's shuffle. */
     double t_open = now_s();
     const sb_batch *bb;
@@ -117,10 +125,11 @@ int cmd_bench_data(int argc, char **argv) {
     sketches = 0;
     long window = 0;
     t0 = t = now_s();
-    double t_window = t0;
+    double t_window = t0, cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     if (!rc)
-        printf("loader (%d prefetch threads, consumer idle%s; first batch after %.2f s), sketches/s in each second:",
-               sb_loader_threads(l), cold ? ", cold" : "", t0 - t_open);
+        printf("loader (%d prefetch threads, read-ahead %s, consumer idle%s; first batch after %.2f s), sketches/s in "
+               "each second:", sb_loader_threads(l), sb_dataset_reads_ahead(d) ? "on" : "off", cold ? ", cold" : "",
+               t0 - t_open);
     while (!rc && t - t0 < seconds) {
         rc = sb_loader_next(l, &bb, NULL, NULL);
         if (!rc) sketches += bb->size, window += bb->size;
@@ -131,7 +140,9 @@ int cmd_bench_data(int argc, char **argv) {
             window = 0, t_window = t;
         }
     }
-    if (!rc) printf("\nloader overall: %.0f sketches/s\n", sketches / (t - t0));
+    if (!rc)
+        printf("\nloader overall: %.0f sketches/s, %.0f per CPU-second of the process (the rate one free core gives)\n",
+               sketches / (t - t0), sketches / (clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0));
     sb_loader_close(l);
     if (rc) fprintf(stderr, "sketchbert bench data: %s\n", sb_last_error());
     free(order);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "data/rng.h"
@@ -26,6 +27,7 @@ struct sb_dataset {
     sample *samples;
     uint32_t n_samples, skipped;
     uint32_t *class_start, *class_count; /* samples of class c are contiguous */
+    int read_ahead;
 };
 
 /* ---- opening */
@@ -158,6 +160,8 @@ static int load(sb_dataset *d) {
     return 0;
 }
 
+static void choose_read_ahead(sb_dataset *d);
+
 int sb_dataset_open(sb_dataset **out, const sb_dataset_config *cfg) {
     *out = NULL;
     if (cfg->split < 0 || cfg->split >= SB_N_SPLITS) return sb_fail(SB_ERR_INVALID, "dataset: bad split %d", cfg->split);
@@ -172,6 +176,7 @@ int sb_dataset_open(sb_dataset **out, const sb_dataset_config *cfg) {
         sb_dataset_close(d);
         return rc;
     }
+    choose_read_ahead(d);
     *out = d;
     return 0;
 }
@@ -197,6 +202,34 @@ const char *sb_dataset_class_name(const sb_dataset *d, int cls) {
     return cls >= 0 && cls < d->n_classes ? d->names[cls] : NULL;
 }
 uint32_t sb_dataset_skipped(const sb_dataset *d) { return d->skipped; }
+
+/* Larger than half the RAM, the files will not stay in the page cache, and
+ * the kernel's read-around (128 KiB per fault) mostly reads sketches that
+ * no batch asks for soon: random-access advice, then explicit read-ahead
+ * of each batch (docs/performance.md: 20x on a 763 MB set with 640 MB of
+ * memory). Smaller sets keep read-around, which warms them quickly. */
+static void choose_read_ahead(sb_dataset *d) {
+    size_t bytes = 0;
+    for (int c = 0; c < d->n_classes; c++) bytes += d->maps[c].map_bytes;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    d->read_ahead = d->cfg.read_ahead > 0 ||
+                    (d->cfg.read_ahead == 0 && pages > 0 && page > 0 && bytes > (size_t)pages / 2 * (size_t)page);
+    for (int c = 0; d->read_ahead && c < d->n_classes; c++)
+        if (d->maps[c].map) madvise(d->maps[c].map, d->maps[c].map_bytes, MADV_RANDOM);
+}
+
+int sb_dataset_reads_ahead(const sb_dataset *d) { return d->read_ahead; }
+
+void sb_dataset_read_ahead(const sb_dataset *d, const uint32_t *indices, int count) {
+    if (!d->read_ahead) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (int k = 0; k < count; k++) {
+        if (indices[k] >= d->n_samples) continue;
+        uint32_t n;
+        uintptr_t a = (uintptr_t)sb_dataset_points(d, indices[k], &n, NULL), start = a & ~(page - 1);
+        madvise((void *)start, a + 6 * (uintptr_t)n - start, MADV_WILLNEED);
+    }
+}
 
 const int16_t *sb_dataset_points(const sb_dataset *d, uint32_t i, uint32_t *n, int *label) {
     const sample *s = &d->samples[i];
@@ -362,6 +395,7 @@ static void *worker(void *arg) {
         if (idx) memcpy(idx, l->order + first, (size_t)count * sizeof *idx);
         l->slot_state[s] = SLOT_FILLING;
         pthread_mutex_unlock(&l->mu);
+        if (idx) sb_dataset_read_ahead(l->d, idx, count);
         int rc = idx ? sb_dataset_fill(l->d, idx, count, step, &l->slots[s]) : sb_fail(SB_ERR_MEMORY, "out of host memory");
         pthread_mutex_lock(&l->mu);
         /* Error messages are per thread: hand this one to the consumer. */

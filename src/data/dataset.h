@@ -20,7 +20,7 @@
  * A triplet batch holds 3B sketches: anchors, then positives (same class),
  * then negatives (another class).
  * defines: sb_dataset_config, sb_dataset, sb_batch, sb_dataset_open,
- *          sb_dataset_close, sb_loader, sb_loader_open, sb_loader_next,
+ *          sb_dataset_close, sb_dataset_read_ahead, sb_loader, sb_loader_open, sb_loader_next,
  *          sb_loader_threads, sb_loader_close */
 #ifndef SB_DATA_DATASET_H
 #define SB_DATA_DATASET_H
@@ -47,6 +47,9 @@ typedef struct sb_dataset_config {
     int triplet;                /* batches of (anchor, positive, negative) */
     uint64_t seed;
     int loader_threads;         /* sb_loader's prefetch threads; <= 0: cores - 1, 1 to 4 */
+    int read_ahead;             /* 0: on when the split's files exceed half the RAM; 1 on; -1 off.
+                                   On: the files are mapped for random access (no read-around)
+                                   and the loader asks for each batch's pages before building it */
 } sb_dataset_config;
 
 typedef struct sb_dataset sb_dataset;
@@ -60,6 +63,10 @@ const char *sb_dataset_class_name(const sb_dataset *d, int cls);
 uint32_t sb_dataset_skipped(const sb_dataset *d);
 /* The raw stroke-3 points of sample i (points into the mapped file). */
 const int16_t *sb_dataset_points(const sb_dataset *d, uint32_t i, uint32_t *n, int *label);
+/* With read_ahead on, starts reading the pages of these samples (async);
+ * otherwise does nothing. */
+void sb_dataset_read_ahead(const sb_dataset *d, const uint32_t *indices, int count);
+int sb_dataset_reads_ahead(const sb_dataset *d); /* whether read_ahead is on */
 
 typedef struct sb_batch {
     int size;     /* sketches in the batch: B, or 3B for triplets */
