@@ -433,7 +433,7 @@ static void check_bad_input(sb_context *ctx) {
     t_check_error("a pen state of 2", sb_sketches_add_i16(s, bad, 2, NULL), "pen state 2 is not 0 or 1");
     t_check_error("a float outside int16", sb_sketches_add_f32(s, big, 1, NULL), "outside int16");
     t_check_true("none of them added", sb_sketches_count(s) == 2 * NCLS);
-    t_check_error("an unknown file kind", sb_sketches_load(s, path[0], NULL, 0), "not an .npz or .ndjson file");
+    t_check_error("an unknown file kind", sb_sketches_load(s, path[0], NULL, 0), "not an .npz, .ndjson or .svg file");
     t_check_error("a bad split", sb_sketches_load(s, dir, "training", 0), "split 'training'");
     t_check_error("a missing npz", sb_sketches_load(s, "/nonexistent/a.npz", NULL, 0), "/nonexistent/a.npz");
     snprintf(p, sizeof p, "%s/x.ndjson", dir);
