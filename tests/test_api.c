@@ -444,7 +444,7 @@ static void check_bad_input(sb_context *ctx) {
     t_check_error("a pen state of 2", sb_sketches_add_i16(s, bad, 2, NULL), "pen state 2 is not 0 or 1");
     t_check_error("a float outside int16", sb_sketches_add_f32(s, big, 1, NULL), "outside int16");
     t_check_true("none of them added", sb_sketches_count(s) == 2 * NCLS);
-    t_check_error("an unknown file kind", sb_sketches_load(s, path[0], NULL, 0), "not an .npz or .ndjson file");
+    t_check_error("an unknown file kind", sb_sketches_load(s, path[0], NULL, 0), "not an .npz, .ndjson or .svg file");
     t_check_error("a bad split", sb_sketches_load(s, dir, "training", 0), "split 'training'");
     t_check_error("a missing npz", sb_sketches_load(s, "/nonexistent/a.npz", NULL, 0), "/nonexistent/a.npz");
     snprintf(p, sizeof p, "%s/x.ndjson", dir);
@@ -453,6 +453,32 @@ static void check_bad_input(sb_context *ctx) {
     fclose(f);
     t_check_error("a malformed ndjson line", sb_sketches_load(s, p, NULL, 0), "x.ndjson:3");
     t_check_true("leaves the set as it was", sb_sketches_count(s) == 2 * NCLS);
+    /* SVGs (TU-Berlin layout): simplified as prepare --simplify, so a
+     * 100-unit corner becomes (0,0) (255,0) (255,255); labelled by folder */
+    snprintf(p, sizeof p, "mkdir -p '%s/svg/house'", dir);
+    if (system(p) != 0) printf("# %s failed\n", p);
+    for (int k = 1; k <= 2; k++) {
+        snprintf(p, sizeof p, "%s/svg/house/%d.svg", dir, k);
+        f = fopen(p, "w");
+        fputs("<svg viewBox='0 0 800 800'><g transform='translate(50 60)'><path d='M 0 0 L 100 0 L 100 100'/></g></svg>", f);
+        fclose(f);
+    }
+    sb_sketches *sv;
+    snprintf(p, sizeof p, "%s/svg", dir);
+    int rc = sb_sketches_create(&sv);
+    if (!rc) rc = sb_sketches_load(sv, p, NULL, 0);
+    const int16_t *sp = rc ? NULL : sb_sketches_points(sv, 1, &n);
+    const int16_t corner[9] = {0, 0, 0, 255, 0, 0, 0, 255, 1};
+    t_check_true("a folder of class folders of SVGs: simplified, labelled by folder",
+                 sp && sb_sketches_count(sv) == 2 && n == 3 && !memcmp(sp, corner, sizeof corner) &&
+                     !strcmp(sb_sketches_label(sv, 0), "house"));
+    snprintf(p, sizeof p, "%s/svg/house/3.svg", dir);
+    f = fopen(p, "w");
+    fputs("<svg><path d='M 0 0 C 1'/></svg>", f);
+    fclose(f);
+    t_check_error("a broken SVG names the file", sb_sketches_load(sv, p, NULL, 0), "house/3.svg:1: svg:");
+    t_check_true("... and leaves the set as it was", sb_sketches_count(sv) == 2);
+    sb_sketches_destroy(sv);
     t_check_true("no points are a NULL sketch", sb_sketches_points(s, 99, &n) == NULL && n == 0);
     sb_sketches *e;
     sb_sketches_create(&e);
