@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ops/attention.h"
+#include "ops/gemm.h"
 #include "test_util.h"
 
 // ---- double-precision reference; q, k, v, out are (B, T, H), mask (B, T),
@@ -226,8 +227,11 @@ static void check_choice(sb_runtime *rt) {
     sb_attention_impl impl;
     unsetenv("SKETCHBERT_ATTENTION");
     int rc = sb_attention_choose(rt, &impl);
-    t_check_true("default form: tiles on GPUs, rows on CPUs",
-                 !rc && impl == (rt->info.device_class == SB_DEVICE_GPU ? SB_ATTENTION_TILES : SB_ATTENTION_ROWS));
+    sb_gemm_path gemm;
+    rc = rc ? rc : sb_gemm_path_for(&rt->info, NULL, &gemm);
+    sb_attention_impl cpu = !rc && gemm == SB_GEMM_HOST ? SB_ATTENTION_UNFUSED : SB_ATTENTION_ROWS;
+    t_check_true("default form: tiles on GPUs; on CPUs unfused with host BLAS GEMMs, else rows",
+                 !rc && impl == (rt->info.device_class == SB_DEVICE_GPU ? SB_ATTENTION_TILES : cpu));
     const sb_attention_impl all[3] = {SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES};
     int ok = 1;
     for (int i = 0; i < 3; i++) {

@@ -21,8 +21,17 @@ const char *sb_attention_impl_name(sb_attention_impl impl) { return impl_names[i
 
 int sb_attention_choose(const sb_runtime *rt, sb_attention_impl *out) {
     const char *env = getenv("SKETCHBERT_ATTENTION");
-    *out = rt->info.device_class == SB_DEVICE_GPU ? SB_ATTENTION_TILES : SB_ATTENTION_ROWS;
-    if (!env || !*env) return 0;
+    if (!env || !*env) {
+        /* On a CPU the unfused form wins when its GEMMs go to the host BLAS
+         * (1.35x in training, 1.6x in inference, at twice the activation
+         * memory; docs/performance.md); the fused rows form wins against
+         * CLBlast's GEMMs. */
+        sb_gemm_path gemm = (sb_gemm_path)rt->gemm_path;
+        if (!gemm) SB_TRY(sb_gemm_path_for(&rt->info, NULL, &gemm));
+        if (rt->info.device_class == SB_DEVICE_GPU) *out = SB_ATTENTION_TILES;
+        else *out = gemm == SB_GEMM_HOST ? SB_ATTENTION_UNFUSED : SB_ATTENTION_ROWS;
+        return 0;
+    }
     for (int i = 0; i < 3; i++)
         if (strcmp(env, impl_names[i]) == 0) return *out = (sb_attention_impl)i, 0;
     return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION=%s: expected unfused, rows or tiles", env);

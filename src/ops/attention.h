@@ -29,7 +29,8 @@
 typedef enum { SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES } sb_attention_impl;
 
 /* The form for rt's device: SKETCHBERT_ATTENTION=unfused|rows|tiles when
- * set, else rows on CPU-class devices and tiles on GPU-class ones
+ * set, else tiles on GPU-class devices, and on CPU-class ones unfused when
+ * the GEMMs go to the host BLAS, rows when they go to CLBlast
  * (docs/performance.md has the measurements). Any other value is an error. */
 int sb_attention_choose(const sb_runtime *rt, sb_attention_impl *out);
 const char *sb_attention_impl_name(sb_attention_impl impl);
