@@ -11,7 +11,7 @@
 
 static const char *const colours[3] = {"#222222", "#d62728", "#1f77b4"};
 
-static void xml_text(FILE *f, const char *s) {
+void sb_svg_text(FILE *f, const char *s) {
     for (; *s; s++) {
         switch (*s) {
         case '<': fputs("&lt;", f); break;
@@ -60,7 +60,7 @@ static void draw_cell(FILE *f, const sb_svg_sketch *s, double ox, double oy, dou
     if (s->caption) {
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-family=\"sans-serif\" font-size=\"12\" text-anchor=\"middle\">",
                 ox + cell / 2, oy + cell - 6);
-        xml_text(f, s->caption);
+        sb_svg_text(f, s->caption);
         fputs("</text>\n", f);
     }
 }
