@@ -12,6 +12,7 @@ sb=$1 synth=$2 dump=$3
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/check.sh"
+. "$(dirname "$0")/check_report.sh"
 metric() { # metric KEY: its value in the last `sketchbert test` output
   awk -v k="$1" '$1 == k { print $2 }' "$tmp/out"
 }
@@ -61,6 +62,7 @@ truth "test accuracy of at least 0.8 on 4 classes" "acc >= 0.8" "acc = $acc"
 check "test refuses a checkpoint without the classifier" 1 "$sb" test "$tmp/cls.yml" --checkpoint \
   "$tmp/pre/latest_ckpt.safetensors"
 contains "naming the missing network" "has no weights for net_sketchclsinput"
+report_checks "$tmp/cls"
 
 # ---- retrieval from the pre-trained encoder: mAP far above chance (about
 # 0.27 for 4 classes of 16 test sketches, each query ranking the other 63)

@@ -1,0 +1,57 @@
+# `sketchbert report` checks on a finished run, sourced by test_train.sh
+# after its classification run (reused to keep the test short).
+# usage: report_checks RUN_DIR   (needs $sb, $tmp and tests/check.sh)
+report_checks() {
+  run=$1
+  check "report of a run" 0 "$sb" report "$run" --log-scale -o "$tmp/report.html"
+  for id in summary curves checkpoints resume config; do
+    check "report section $id" 0 grep -q "<h2 id=\"$id\">" "$tmp/report.html"
+  done
+  check "report is self-contained (no script, no external resource)" 1 grep -Eqi '<script|src=|href=|@import' \
+    "$tmp/report.html"
+  check "report names the resume command" 0 grep -q "sketchbert train $run/config.yml --log-dir $run --continue" \
+    "$tmp/report.html"
+  check "report lists the best checkpoint" 0 grep -q "<td>best_ckpt.safetensors</td>" "$tmp/report.html"
+  # every curve: as many M/L points in its path as data-points says, and
+  # the train curves one point per train line of the log
+  steps=$(grep -c '"event":"train"' "$run/log.jsonl")
+  valids=$(grep -c '"event":"valid"' "$run/log.jsonl")
+  grep -o 'data-series="[^"]*" data-points="[0-9]*" stroke="[^"]*" d="[^"]*"' "$tmp/report.html" |
+    awk -F'"' '{ n = gsub(/[ML]/, "", $8); print $2, $4, n }' >"$tmp/curves.txt"
+  check "report has curves" 0 test -s "$tmp/curves.txt"
+  check "each curve path has data-points points" 0 awk '$2 != $3 { exit 1 }' "$tmp/curves.txt"
+  check "train curves have one point per logged train step ($steps)" 0 \
+    awk -v n="$steps" '$1 ~ /^train\// && $3 != n { exit 1 }' "$tmp/curves.txt"
+  check "valid curves have one point per validation ($valids)" 0 \
+    awk -v n="$valids" '$1 ~ /^valid\// && $3 != n { exit 1 }' "$tmp/curves.txt"
+  for s in train/prediction train/total train/lr train/steps_per_s valid/prediction valid/accuracy_1; do
+    check "curve $s" 0 grep -q "^$s " "$tmp/curves.txt"
+  done
+
+  # bad input: an empty folder, a truncated last line, a missing checkpoint, no config
+  mkdir -p "$tmp/empty"
+  check "report of an empty folder fails" 1 "$sb" report "$tmp/empty"
+  contains "saying it is not a run" "holds no log.jsonl, config.yml or checkpoint"
+  check "report of a missing folder fails" 1 "$sb" report "$tmp/nowhere"
+  mkdir -p "$tmp/broken"
+  head -c -25 "$run/log.jsonl" >"$tmp/broken/log.jsonl"
+  cp "$run/latest_ckpt.safetensors" "$tmp/broken/"
+  check "report of a damaged run" 0 "$sb" report "$tmp/broken"
+  contains "warns of the truncated line" "unreadable line(s) left out; line [0-9]*: .*truncated?"
+  contains "warns of the missing checkpoint" "checkpoint $tmp/broken/best_ckpt.safetensors named in the log is missing"
+  contains "warns of the missing config" "config.yml is missing"
+  check "the page says the checkpoint is missing" 0 grep -q "missing (named in the log)" "$tmp/broken/report.html"
+  check "the page says the run cannot be resumed" 0 grep -q "Cannot resume" "$tmp/broken/report.html"
+
+  # the page drawn by headless Chromium: the expected size, not blank, the
+  # train (blue) and valid (orange) curves visible
+  chromium=$(command -v chromium || command -v chromium-browser)
+  if [ -n "$chromium" ]; then
+    timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,900 \
+      --screenshot="$tmp/report.png" "file://$tmp/report.html" >"$tmp/chromium.log" 2>&1
+    check "screenshot of the report" 0 python3 "$(dirname "$0")/../tools/check_screenshot.py" "$tmp/report.png" \
+      1000 900 '#1f77b4' '#ff7f0e'
+  else
+    echo "# SKIP report screenshot: chromium not installed (apt-get install chromium)"
+  fi
+}
