@@ -28,13 +28,34 @@ report_checks() {
     check "curve $s" 0 grep -q "^$s " "$tmp/curves.txt"
   done
 
+  # the model section: the best checkpoint on the validation split agrees
+  # with the log's validation of that step (a classification-only run: its
+  # validation inputs are not masked)
+  for h in "Per-class accuracy" "Confusion matrix" "Misclassified sketches"; do
+    check "report section $h" 0 grep -q "<h3>$h</h3>" "$tmp/report.html"
+  done
+  logged=$(grep '"event":"valid".*"best":true' "$run/log.jsonl" | tail -n 1 | sed 's/.*"accuracy_1":\([0-9.e-]*\).*/\1/')
+  page=$(sed -n 's/.*Top-1 accuracy \([0-9.]*\) on \([0-9]*\) sketches.*/\1 \2/p' "$tmp/report.html")
+  truth "page accuracy equals the logged best validation accuracy_1" "a == b + 0 && n == 64 || (a - b) ^ 2 < 1e-8 && n == 64" \
+    "split(\"$page\", p, \" \"); a = p[1]; n = p[2]; b = $logged"
+  cells=$(grep -o '<td style="[^"]*">[0-9]*</td>' "$tmp/report.html" | sed 's/.*">\([0-9]*\)<.*/\1/' |
+    awk '{ s += $1; n++ } END { print n, s }')
+  check "confusion matrix is 4 x 4 and counts the 64 validation sketches" 0 test "$cells" = "16 64"
+  shown=$(sed -n 's/.*<p>\([0-9]*\) shown.*/\1/p' "$tmp/report.html")
+  drawn=$(grep -c '<text [^>]*>[a-z]* &gt; [a-z]*</text>' "$tmp/report.html")
+  truth "misclassified grid: one captioned cell per sketch shown, as many as errors (up to 24)" \
+    "s == d && s == (w > 24 ? 24 : w)" "s = $shown; d = $drawn; split(\"$page\", p, \" \"); w = int((1 - p[1]) * 64 + 0.5)"
+  check "report --no-model" 0 "$sb" report "$run" --no-model -o "$tmp/plain.html"
+  check "has no model section" 1 grep -q '<h2 id="model">' "$tmp/plain.html"
+
   # bad input: an empty folder, a truncated last line, a missing checkpoint, no config
   mkdir -p "$tmp/empty"
   check "report of an empty folder fails" 1 "$sb" report "$tmp/empty"
   contains "saying it is not a run" "holds no log.jsonl, config.yml or checkpoint"
   check "report of a missing folder fails" 1 "$sb" report "$tmp/nowhere"
   mkdir -p "$tmp/broken"
-  head -c -25 "$run/log.jsonl" >"$tmp/broken/log.jsonl"
+  cp "$run/log.jsonl" "$tmp/broken/log.jsonl"
+  printf '{"event":"train","step":9' >>"$tmp/broken/log.jsonl" # a crash in mid-line
   cp "$run/latest_ckpt.safetensors" "$tmp/broken/"
   check "report of a damaged run" 0 "$sb" report "$tmp/broken"
   contains "warns of the truncated line" "unreadable line(s) left out; line [0-9]*: .*truncated?"
@@ -47,10 +68,10 @@ report_checks() {
   # train (blue) and valid (orange) curves visible
   chromium=$(command -v chromium || command -v chromium-browser)
   if [ -n "$chromium" ]; then
-    timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,900 \
+    timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,1600 \
       --screenshot="$tmp/report.png" "file://$tmp/report.html" >"$tmp/chromium.log" 2>&1
     check "screenshot of the report" 0 python3 "$(dirname "$0")/../tools/check_screenshot.py" "$tmp/report.png" \
-      1000 900 '#1f77b4' '#ff7f0e'
+      1000 1600 '#1f77b4' '#ff7f0e'
   else
     echo "# SKIP report screenshot: chromium not installed (apt-get install chromium)"
   fi

@@ -8,21 +8,29 @@
 #include <sys/stat.h>
 
 #include "cli/commands.h"
+#include "cli/report_model.h"
 #include "runtime/error.h"
 #include "train/report.h"
 
 enum { MAX_CKPTS = 256 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: sketchbert report RUN_DIR [-o OUT.html] [--log-scale]\n"
+    fprintf(f, "usage: sketchbert report RUN_DIR [-o OUT.html] [--log-scale] [--checkpoint CKPT]\n"
+               "                         [--limit N] [--no-model]\n"
                "\n"
                "Writes one self-contained HTML page (inline SVG and CSS, no script, no network)\n"
                "of a training run: curves of every loss term and metric in RUN_DIR/log.jsonl\n"
                "(train and valid) over steps, learning rate and steps/s, the checkpoints, the\n"
                "command to resume, the device and RUN_DIR/config.yml. What is missing or\n"
-               "unreadable is said on the page (and on stderr).\n"
-               "  -o OUT.html    output file (default RUN_DIR/report.html)\n"
-               "  --log-scale    loss curves on a log10 axis\n"
+               "unreadable is said on the page (and on stderr). A classification model is also\n"
+               "run on the validation split of the config's data (on the global --device):\n"
+               "per-class accuracy, the confusion matrix, misclassified sketches.\n"
+               "  -o OUT.html        output file (default RUN_DIR/report.html)\n"
+               "  --log-scale        loss curves on a log10 axis\n"
+               "  --checkpoint CKPT  the model to draw (default RUN_DIR/best_ckpt.safetensors,\n"
+               "                     else RUN_DIR/latest_ckpt.safetensors)\n"
+               "  --limit N          validation sketches per class (default 100; 0 all)\n"
+               "  --no-model         curves and run facts only; no model is run\n"
                "exit codes: 0 written, 1 failure (RUN_DIR holds no run, output), 2 bad usage\n");
 }
 
@@ -45,12 +53,13 @@ static char *read_text(const char *path) {
     return s;
 }
 
-/* The value of a top-level `device:` line of the config text, unquoted. */
-static void config_device(const char *text, char *out, size_t cap) {
+/* The value of a top-level `KEY:` line of the config text, unquoted. */
+static void config_value(const char *text, const char *key, char *out, size_t cap) {
     out[0] = 0;
+    size_t k = strlen(key);
     for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-        if (strncmp(l, "device:", 7)) continue;
-        const char *v = l + 7;
+        if (strncmp(l, key, k) || l[k] != ':') continue;
+        const char *v = l + k + 1;
         while (*v == ' ') v++;
         size_t n = strcspn(v, "\r\n#");
         while (n && (v[n - 1] == ' ' || v[n - 1] == '\'' || v[n - 1] == '"')) n--;
@@ -117,17 +126,27 @@ static void shell_word(char *out, size_t cap, const char *s) {
 }
 
 int cmd_report(const cli_options *o, int argc, char **argv) {
-    (void)o;
-    const char *dir = NULL, *out = NULL;
-    int log_scale = 0;
+    const char *dir = NULL, *out = NULL, *checkpoint = NULL;
+    int log_scale = 0, model = 1, limit = 100;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
         } else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) {
             out = argv[++i];
+        } else if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc) {
+            checkpoint = argv[++i];
+        } else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
+            char *end;
+            limit = (int)strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || limit < 0) {
+                fprintf(stderr, "sketchbert report: --limit '%s' is not a count\n", argv[i]);
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--log-scale")) {
             log_scale = 1;
+        } else if (!strcmp(argv[i], "--no-model")) {
+            model = 0;
         } else if (argv[i][0] == '-' || dir) {
             fprintf(stderr, "sketchbert report: unexpected argument '%s'\n", argv[i]);
             usage(stderr);
@@ -152,7 +171,7 @@ int cmd_report(const cli_options *o, int argc, char **argv) {
     if (!have_log) snprintf(problem, sizeof problem, "%s", sb_last_error());
     snprintf(path, sizeof path, "%s/config.yml", dir);
     char *config = read_text(path);
-    if (config) config_device(config, device, sizeof device);
+    if (config) config_value(config, "device", device, sizeof device);
     static sb_report_checkpoint ckpts[MAX_CKPTS];
     static char names[MAX_CKPTS][256];
     int n_ckpts = list_checkpoints(dir, have_log ? &log : NULL, ckpts, names);
@@ -169,6 +188,19 @@ int cmd_report(const cli_options *o, int argc, char **argv) {
         if (ckpts[i].bytes < 0)
             fprintf(stderr, "sketchbert report: warning: checkpoint %s/%s named in the log is missing\n", dir,
                     ckpts[i].name);
+    char *model_html = NULL, ckpt[4096], data[4096] = "";
+    if (model) {
+        if (!checkpoint) {
+            snprintf(ckpt, sizeof ckpt, "%s/best_ckpt.safetensors", dir);
+            if (stat(ckpt, &st)) snprintf(ckpt, sizeof ckpt, "%s/latest_ckpt.safetensors", dir);
+            if (!stat(ckpt, &st)) checkpoint = ckpt;
+        }
+        if (config) config_value(config, "sum_path", data, sizeof data);
+        char *slash = strrchr(data, '/');
+        if (slash) *slash = 0;
+        else if (data[0]) snprintf(data, sizeof data, ".");
+        model_html = cli_report_model(o, checkpoint, data[0] ? data : NULL, limit);
+    }
     char word[2048], resume[4600];
     snprintf(path, sizeof path, "%s/latest_ckpt.safetensors", dir);
     int can_resume = config && stat(path, &st) == 0;
@@ -176,11 +208,12 @@ int cmd_report(const cli_options *o, int argc, char **argv) {
     snprintf(resume, sizeof resume, "sketchbert train %s/config.yml --log-dir %s --continue", word, word);
     if (!out) snprintf(default_out, sizeof default_out, "%s/report.html", dir), out = default_out;
     sb_report_input in = {dir, have_log ? &log : NULL, have_log ? NULL : problem, config, device, ckpts, n_ckpts,
-                          can_resume ? resume : NULL, log_scale, NULL};
+                          can_resume ? resume : NULL, log_scale, model_html};
     int rc = sb_report_write(out, &in);
     if (rc) fprintf(stderr, "sketchbert report: %s\n", sb_last_error());
     else printf("wrote %s\n", out);
     if (have_log) sb_run_log_free(&log);
     free(config);
+    free(model_html);
     return rc ? 1 : 0;
 }

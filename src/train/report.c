@@ -18,7 +18,7 @@ static const char *const css =
     "svg.chart{border:1px solid #eee}svg.chart text{font-size:11px}svg.chart .title{font-size:13px;font-weight:bold}"
     "svg.chart .xt{text-anchor:middle}svg.chart .yt{text-anchor:end}svg.chart .legend{font-size:12px}"
     "svg.chart .frame{fill:none;stroke:#999}svg.chart .grid{stroke:#eee}"
-    "svg.chart .curve{fill:none;stroke-width:1.5}";
+    "svg.chart .curve{fill:none;stroke-width:1.5}table.confusion td{text-align:right}";
 
 static const char *const loss_keys[] = {"mask_axis", "rec_axis", "mask_type", "rec_type", "prediction", "triplet", "total"};
 static const char *const metric_prefixes[] = {"accuracy", "retrieval", "map"};
