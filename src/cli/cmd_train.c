@@ -19,7 +19,7 @@ static void on_signal(int sig) {
 
 static void train_usage(FILE *f) {
     fprintf(f, "usage: sketchbert train CONFIG.yml [--set KEY=VALUE]... [--steps N] [--log-dir DIR] [--continue]\n"
-               "                        [--quiet]\n"
+               "                        [--quiet] [--tensorboard]\n"
                "\n"
                "Trains as the config says (the original's keys; docs/training.md, docs/config.md).\n"
                "  --set KEY=VALUE  overrides a config key, VALUE as in the YAML (repeatable;\n"
@@ -29,6 +29,8 @@ static void train_usage(FILE *f) {
                "  --continue     resume the run in log_dir from latest_ckpt.safetensors\n"
                "                 (load_pretrained continue with every which_pretrained part)\n"
                "  --quiet        no progress lines\n"
+               "  --tensorboard  also write TensorBoard event files of the logged scalars to\n"
+               "                 log_dir (the config key tensorboard: true)\n"
                "Ctrl-C (SIGINT) or SIGTERM writes latest_ckpt.safetensors and stops; a second one\n"
                "kills at once.\n"
                "exit codes: 0 done or stopped cleanly, 1 failure, 2 bad usage\n");
@@ -64,6 +66,9 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
             resume = 1;
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
+        } else if (!strcmp(a, "--tensorboard")) {
+            static char on[] = "tensorboard=true";
+            if (cli_add_set(&sets, "train", on)) return 2;
         } else if (a[0] != '-' && !config_path) {
             config_path = a;
         } else {

@@ -207,9 +207,36 @@ static int take(sb_run_log *log, const field *f, int n) {
     return 0;
 }
 
-int sb_run_log_read(const char *path, sb_run_log *log) {
+static int add_line(sb_run_log *log, const char *line, long no, int last, field *fields) {
+    scanner s = {line, NULL};
+    ws(&s);
+    if (!*s.p) return 0;
+    log->lines++;
+    int n;
+    if (object(&s, fields, &n)) {
+        if (!log->bad_lines++)
+            snprintf(log->first_bad, sizeof log->first_bad, "line %ld: %s at column %ld%s", no, s.err,
+                     (long)(s.p - line) + 1, last ? " (the last line, without a line end: truncated?)" : "");
+        return 0;
+    }
+    return take(log, fields, n);
+}
+
+void sb_run_log_init(sb_run_log *log) {
     memset(log, 0, sizeof *log);
     log->last_step = log->best_step = -1;
+}
+
+int sb_run_log_add_line(sb_run_log *log, const char *line, long line_no) {
+    field *fields = malloc(MAX_FIELDS * sizeof *fields);
+    if (!fields) return sb_fail(SB_ERR_MEMORY, "out of host memory reading a run log");
+    int rc = add_line(log, line, line_no, 0, fields);
+    free(fields);
+    return rc;
+}
+
+int sb_run_log_read(const char *path, sb_run_log *log) {
+    sb_run_log_init(log);
     FILE *in = fopen(path, "rb");
     if (!in) return sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     field *fields = malloc(MAX_FIELDS * sizeof *fields);
@@ -232,18 +259,7 @@ int sb_run_log_read(const char *path, sb_run_log *log) {
         }
         if (rc || (c == EOF && len == 0)) break;
         line[len] = 0;
-        scanner s = {line, NULL};
-        ws(&s);
-        if (!*s.p) continue;
-        log->lines++;
-        int n;
-        if (object(&s, fields, &n)) {
-            if (!log->bad_lines++)
-                snprintf(log->first_bad, sizeof log->first_bad, "line %ld: %s at column %ld%s", no, s.err,
-                         (long)(s.p - line) + 1, c == EOF ? " (the last line, without a line end: truncated?)" : "");
-            continue;
-        }
-        rc = take(log, fields, n);
+        rc = add_line(log, line, no, c == EOF, fields);
     }
     if (!rc && ferror(in)) rc = sb_fail(SB_ERR_IO, "reading %s failed", path);
     fclose(in);
@@ -264,6 +280,5 @@ void sb_run_log_free(sb_run_log *log) {
     for (int i = 0; i < log->n_ckpt; i++) free(log->ckpt[i].path);
     free(log->series);
     free(log->ckpt);
-    memset(log, 0, sizeof *log);
-    log->last_step = log->best_step = -1;
+    sb_run_log_init(log);
 }

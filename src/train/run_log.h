@@ -3,8 +3,8 @@
  * events, and the lines that could not be read. Tolerant by design: unknown
  * events and fields, strings, arrays and objects are skipped, a truncated or
  * broken line is counted (the first is named) and reading goes on.
- * defines: sb_run_series, sb_run_checkpoint, sb_run_log, sb_run_log_read,
- *          sb_run_log_find, sb_run_log_free */
+ * defines: sb_run_series, sb_run_checkpoint, sb_run_log, sb_run_log_init,
+ *          sb_run_log_add_line, sb_run_log_read, sb_run_log_find, sb_run_log_free */
 #ifndef SB_TRAIN_RUN_LOG_H
 #define SB_TRAIN_RUN_LOG_H
 
@@ -35,6 +35,9 @@ typedef struct sb_run_log {
     int64_t best_step;     /* the last valid event with "best":true, or -1 */
 } sb_run_log;
 
+/* An empty log; then lines one at a time (line_no names a bad line). */
+void sb_run_log_init(sb_run_log *log);
+int sb_run_log_add_line(sb_run_log *log, const char *line, long line_no);
 /* Fails only when the file cannot be read or memory runs out. */
 int sb_run_log_read(const char *path, sb_run_log *out);
 /* The series of `key` in `event` events, or NULL. */

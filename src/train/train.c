@@ -16,6 +16,7 @@
 #include "ops/grad_norm.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
+#include "train/tensorboard.h"
 
 typedef struct trainer {
     sb_runtime *rt;
@@ -33,6 +34,7 @@ typedef struct trainer {
     char *config_yaml;
     char *class_names;                           /* the data's classes, one a line */
     FILE *log;                                   /* log.jsonl */
+    sb_tb_writer *tb;                            /* TensorBoard events of the log, or NULL */
     char last_ckpt[SB_CONFIG_PATH_MAX + 64];     /* the last checkpoint written ("" none) */
 } trainer;
 
@@ -122,6 +124,7 @@ static int memory_hint(int rc, const sb_config *cfg) {
 
 static void trainer_close(trainer *tr) {
     if (tr->log) fclose(tr->log);
+    sb_tb_close(tr->tb);
     sb_plan_release(tr->rt, &tr->opt_plan);
     if (tr->norm.buf) sb_tensor_release(tr->rt, &tr->norm);
     if (tr->norm_work.buf) sb_tensor_release(tr->rt, &tr->norm_work);
@@ -430,7 +433,7 @@ static int validate_and_save(trainer *tr, FILE *out) {
     char path[SB_CONFIG_PATH_MAX + 64];
     SB_TRY(save(tr, "latest", path, sizeof path));
     if (tr->counters.best_step == t) SB_TRY(save(tr, "best", path, sizeof path));
-    return 0;
+    return tr->tb ? sb_tb_follow(tr->tb) : 0;
 }
 
 static int run(trainer *tr, const sb_train_options *opt) {
@@ -520,10 +523,11 @@ static int run(trainer *tr, const sb_train_options *opt) {
             jnum(tr->log, "sketches_per_s", window_sketches / (dt > 0 ? dt : 1e-9));
             fprintf(tr->log, "}\n");
             fflush(tr->log);
+            if (tr->tb) rc = sb_tb_follow(tr->tb);
             window_start = now(), window_steps = window_sketches = 0;
         }
         saved_at_end = 0;
-        if (cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) {
+        if (!rc && cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) {
             rc = validate_and_save(tr, out);
             saved_at_end = 1;
         }
@@ -551,6 +555,7 @@ int sb_train(sb_runtime *rt, const sb_config *cfg, const sb_train_options *opt) 
         snprintf(path, sizeof path, "%s/log.jsonl", cfg->log_dir);
         tr.log = fopen(path, "a");
         if (!tr.log) rc = sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+        if (!rc && cfg->tensorboard) rc = sb_tb_open(&tr.tb, cfg->log_dir, path);
     }
     if (!rc && cfg->load_pretrained != SB_LOAD_SCRATCH) {
         int cont = cfg->load_pretrained == SB_LOAD_CONTINUE;
