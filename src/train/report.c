@@ -101,6 +101,14 @@ static void checkpoints(FILE *f, const sb_report_input *in) {
     fputs("</table>\n", f);
 }
 
+/* A heading, then text in <pre>, or the warning when text is NULL. */
+static void section(FILE *f, const char *id, const char *title, const char *text, const char *missing) {
+    fprintf(f, "<h2 id=\"%s\">%s</h2>\n", id, title);
+    fputs(text ? "<pre>" : "<p class=\"warn\">", f);
+    sb_svg_text(f, text ? text : missing);
+    fputs(text ? "</pre>\n" : "</p>\n", f);
+}
+
 int sb_report_write(const char *path, const sb_report_input *in) {
     sb_atomic_file af;
     SB_TRY(sb_atomic_open(&af, path));
@@ -116,22 +124,9 @@ int sb_report_write(const char *path, const sb_report_input *in) {
     else fputs("<p class=\"warn\">No train or valid values in the log.</p>\n", f);
     if (in->model_html) fputs(in->model_html, f);
     checkpoints(f, in);
-    fputs("<h2 id=\"resume\">Resume</h2>\n", f);
-    if (in->resume_command) {
-        fputs("<pre>", f);
-        sb_svg_text(f, in->resume_command);
-        fputs("</pre>\n", f);
-    } else {
-        fputs("<p class=\"warn\">Cannot resume: the run folder needs config.yml and latest_ckpt.safetensors.</p>\n", f);
-    }
-    fputs("<h2 id=\"config\">Configuration</h2>\n", f);
-    if (in->config_text) {
-        fputs("<pre>", f);
-        sb_svg_text(f, in->config_text);
-        fputs("</pre>\n", f);
-    } else {
-        fputs("<p class=\"warn\">config.yml is missing from the run folder.</p>\n", f);
-    }
+    section(f, "resume", "Resume", in->resume_command,
+            "Cannot resume: the run folder needs config.yml and latest_ckpt.safetensors.");
+    section(f, "config", "Configuration", in->config_text, "config.yml is missing from the run folder.");
     fputs("</body>\n</html>\n", f);
     return sb_atomic_commit(&af);
 }
