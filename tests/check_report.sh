@@ -3,7 +3,11 @@
 # usage: report_checks RUN_DIR   (needs $sb, $tmp and tests/check.sh)
 report_checks() {
   run=$1
+  check "report --help" 0 "$sb" report --help
+  check "report without RUN_DIR" 2 "$sb" report
   check "report of a run" 0 "$sb" report "$run" --log-scale -o "$tmp/report.html"
+  check "report shows the start event's fields" 0 grep -q "<tr><th>start: param_bytes</th><td>[0-9]*</td>" \
+    "$tmp/report.html"
   for id in summary curves checkpoints resume config; do
     check "report section $id" 0 grep -q "<h2 id=\"$id\">" "$tmp/report.html"
   done

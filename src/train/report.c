@@ -68,6 +68,13 @@ static void summary(FILE *f, const sb_report_input *in) {
         fprintf(f,
                 "<tr><th>log</th><td>%ld lines: %ld train, %ld valid, %ld starts, %ld stopped, %ld non-finite</td></tr>\n",
                 log->lines, log->n_train, log->n_valid, log->n_start, log->n_stopped, log->n_nonfinite);
+        for (int i = 0; i < log->n_start_info; i++) { /* whatever the trainer logged at its last start */
+            fputs("<tr><th>start: ", f);
+            sb_svg_text(f, log->start_info[i].key);
+            fputs("</th><td>", f);
+            sb_svg_text(f, log->start_info[i].value);
+            fputs("</td></tr>\n", f);
+        }
     }
     fputs("</table>\n", f);
     if (!log) {

@@ -192,6 +192,19 @@ static int take(sb_run_log *log, const field *f, int n) {
     if (!strcmp(event, "stopped")) log->n_stopped++;
     if (!strcmp(event, "nonfinite")) log->n_nonfinite++;
     if (!strcmp(event, "valid") && best) log->best_step = step;
+    if (!strcmp(event, "start")) {
+        log->n_start_info = 0;
+        for (int i = 0; i < n && log->n_start_info < 16; i++) {
+            if (!strcmp(f[i].key, "event") || f[i].type == V_OTHER) continue;
+            char *v = log->start_info[log->n_start_info].value;
+            size_t cap = sizeof log->start_info[0].value;
+            snprintf(log->start_info[log->n_start_info].key, sizeof log->start_info[0].key, "%s", f[i].key);
+            if (f[i].type == V_NUM) snprintf(v, cap, "%.10g", f[i].num);
+            else if (f[i].type == V_STR) snprintf(v, cap, "%s", f[i].str);
+            else snprintf(v, cap, "%s", f[i].type == V_TRUE ? "true" : f[i].type == V_FALSE ? "false" : "null");
+            log->n_start_info++;
+        }
+    }
     if (!strcmp(event, "checkpoint"))
         for (int i = 0; i < n; i++)
             if (!strcmp(f[i].key, "path") && f[i].type == V_STR) {

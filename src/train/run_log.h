@@ -33,6 +33,10 @@ typedef struct sb_run_log {
     long n_train, n_valid, n_start, n_stopped, n_nonfinite;
     int64_t last_step;     /* -1 when no event had a step */
     int64_t best_step;     /* the last valid event with "best":true, or -1 */
+    struct {
+        char key[48], value[80];
+    } start_info[16];      /* the fields of the last "start" event, as text */
+    int n_start_info;
 } sb_run_log;
 
 /* An empty log; then lines one at a time (line_no names a bad line). */
