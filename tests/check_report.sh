@@ -80,3 +80,14 @@ report_checks() {
     echo "# SKIP report screenshot: chromium not installed (apt-get install chromium)"
   fi
 }
+
+# The model section of a pre-training (maskrec) run: one original / masked /
+# completed row per class (4 classes), as `sketchbert complete` draws them.
+# usage: report_completion_checks RUN_DIR
+report_completion_checks() {
+  check "report of a pre-training run" 0 "$sb" report "$1" -o "$tmp/pre_report.html"
+  check "report draws gestalt completions" 0 grep -q "<h3>Gestalt completion</h3>" "$tmp/pre_report.html"
+  truth "one masked and one completed cell per class" "m == 4 && c == 4" \
+    "m = $(grep -c '>masked</text>' "$tmp/pre_report.html"); c = $(grep -c '>completed</text>' "$tmp/pre_report.html")"
+  check "with the completion errors" 0 grep -q "masked points: mean |dx error| [0-9.]*" "$tmp/pre_report.html"
+}

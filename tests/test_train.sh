@@ -46,6 +46,7 @@ echo "# valid mask_axis $axis0 -> $axis1, mask_type $type0 -> $type1"
 truth "masked axis loss falls below 0.8 of the untrained model's" "a1 < 0.8 * a0" "a0 = $axis0; a1 = $axis1"
 truth "masked pen-state loss falls below 0.5 of the untrained model's" "t1 < 0.5 * t0" "t0 = $type0; t1 = $type1"
 check "the JSONL log has train lines" 0 grep -q '"event":"train","step":300' "$tmp/pre/log.jsonl"
+report_completion_checks "$tmp/pre"
 
 # ---- classification from the pre-trained encoder (position rows remapped past the CLS token)
 config cls sketchclsinput 150 cls "checkpoint_every: 75" "load_pretrained: pretrained" "which_pretrained: [enc_net]" \

@@ -10,7 +10,7 @@
 #include "runtime/error.h"
 #include "train/metrics.h"
 
-enum { MAX_WRONG = 24, WRONG_COLUMNS = 8, CELL = 120 };
+enum { MAX_WRONG = 24, WRONG_COLUMNS = 8, CELL = 120, MAX_COMPLETED = 6 };
 
 
 /* Per-class accuracy as sb_confusion_print writes it, inside <pre>. */
@@ -103,6 +103,35 @@ static int classification(FILE *f, sb_model_handle *m, const sb_sketches *s) {
     return rc;
 }
 
+/* Gestalt completion of the first sketch of up to MAX_COMPLETED classes,
+ * as `sketchbert complete` draws it (15% of the points masked, seed 0). */
+static int completion(FILE *f, sb_model_handle *m, const sb_sketches *s) {
+    int n = sb_sketches_count(s), picked[MAX_COMPLETED], k = 0;
+    for (int i = 0; i < n && k < MAX_COMPLETED; i++) {
+        int seen = 0;
+        for (int j = 0; j < k; j++) seen |= !strcmp(sb_sketches_label(s, picked[j]), sb_sketches_label(s, i));
+        if (!seen) picked[k++] = i;
+    }
+    sb_svg_sketch cells[3 * MAX_COMPLETED];
+    float *bufs[2 * MAX_COMPLETED] = {0};
+    unsigned char *states[2 * MAX_COMPLETED] = {0};
+    double err[3] = {0};
+    long count = 0;
+    int rc = 0;
+    for (int j = 0; j < k && !rc; j++)
+        rc = cli_complete_cells(m, s, picked[j], NULL, 0, 0.15, 0, NULL, cells + 3 * j, bufs + 2 * j, states + 2 * j,
+                                err, &count);
+    if (!rc && count) {
+        fprintf(f,
+                "<h3>Gestalt completion</h3>\n<p>Original, masked (red) and completed (predicted points blue); %ld "
+                "masked points: mean |dx error| %.3f, mean |dy error| %.3f, pen accuracy %.3f.</p>\n",
+                count, err[0] / count, err[1] / count, err[2] / count);
+        rc = sb_render_svg_to(f, cells, 3 * k, 6, CELL);
+    }
+    for (int j = 0; j < 2 * k; j++) free(bufs[j]), free(states[j]);
+    return rc;
+}
+
 char *cli_report_model(const cli_options *co, const char *checkpoint, const char *data_dir, int limit) {
     char *html = NULL;
     size_t len = 0;
@@ -120,7 +149,8 @@ char *cli_report_model(const cli_options *co, const char *checkpoint, const char
     if (!checkpoint) why = "no checkpoint (best or latest) in the run folder";
     else if (!data_dir) why = "the config names no sum_path (the data)";
     else if (cli_open_model(co, &o, checkpoint, &ctx, &m)) why = "the checkpoint could not be opened (see stderr)";
-    else if (!(sb_model_heads(m) & SB_HEAD_CLASSIFY)) why = "only classification models are drawn so far";
+    else if (!(sb_model_heads(m) & (SB_HEAD_CLASSIFY | SB_HEAD_MASKREC)))
+        why = "only classification and maskrec models are drawn so far";
     else if (cli_load_sketches(&o, &dir, 1, m, &s)) why = "the validation sketches could not be read (see stderr)";
     if (!why) {
         fputs("<p>Checkpoint ", f);
@@ -128,7 +158,9 @@ char *cli_report_model(const cli_options *co, const char *checkpoint, const char
         fputs(", data ", f);
         sb_svg_text(f, data_dir);
         fputs(".</p>\n", f);
-        if (classification(f, m, s)) why = sb_last_error();
+        int rc = sb_model_heads(m) & SB_HEAD_CLASSIFY ? classification(f, m, s) : 0;
+        if (!rc && sb_model_heads(m) & SB_HEAD_MASKREC) rc = completion(f, m, s);
+        if (rc) why = sb_last_error();
     }
     if (why) {
         fputs("<p class=\"warn\">No model pictures: ", f);

@@ -1,7 +1,8 @@
 /* The model section of `sketchbert report`: a checkpoint of the run run on
  * the validation split of its data, as HTML. For a classifier: per-class
  * accuracy (sb_confusion_print), the confusion matrix, a grid of
- * misclassified sketches (src/data/render_svg.c).
+ * misclassified sketches (src/data/render_svg.c); for a maskrec model:
+ * original, masked and completed sketches as `sketchbert complete`.
  * defines: cli_report_model */
 #ifndef SB_CLI_REPORT_MODEL_H
 #define SB_CLI_REPORT_MODEL_H
