@@ -48,6 +48,13 @@ check "render index out of range" 1 "$sb" render --npz "$tmp/npz/circle.npz" --s
 contains "names the file and index" "circle.npz: split test has 5 sketches, no index 5"
 check "render without -o" 2 "$sb" render --npz "$tmp/npz/circle.npz"
 check "stats of a missing dataset" 1 "$sb" data stats "$tmp/nothing"
+# A fuzzed dataset (tests/data/memmap_overflow): circle's test range ends at
+# 2^63 + 29, and 6 bytes a point wraps to the 174 bytes of circle_test.dat.
+check "stats of a dataset whose range overflows" 1 "$sb" data stats "$fixtures/memmap_overflow"
+contains "names class, split and range" "class circle split test sketch 0: range \[0, 9223372036854775837) is past the end"
+check "render from it" 1 "$sb" render --memmap "$fixtures/memmap_overflow" --class circle --split test --index 0 \
+  -o "$tmp/overflow.svg"
+contains "says why" "class circle split test sketch 0: range \[0, 9223372036854775837) is past the end"
 check "classify straight from a PyTorch .pth.tar (converted on the fly)" 0 \
   "$sb" classify "$fixtures/torch_ckpt_zip.pth.tar" "$tmp/npz/circle.npz" --top-k 2
 contains "one line per sketch" "^4	circle	class_"

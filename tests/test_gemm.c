@@ -1,11 +1,13 @@
-/* GEMM through CLBlast: sb_gemm and sb_gemm_batched vs a double-precision
- * reference for all four transpose combinations, at odd sizes, with non-zero
+/* GEMM on both paths (CLBlast, and the host BLAS where the build has one):
+ * sb_gemm and sb_gemm_batched vs a double-precision reference for all four transpose combinations, at odd sizes, with non-zero
  * offsets, leading dimensions larger than the columns and batch strides
  * larger than a matrix. beta = 0 runs on a NaN-poisoned C (BLAS semantics:
  * C is not read, so no NaN may come through); beta = 1 accumulates into a
  * random C. Elements of C outside the product (padding columns, gaps
- * between batch items, the offset) must be left as they were. Then bad
- * leading dimensions and too-small buffers are rejected.
+ * between batch items, the offset) must be left as they were. The
+ * operands are also taken as sub-buffers of one arena, as the planner hands
+ * them out (the host path maps them). Then bad leading dimensions and
+ * too-small buffers are rejected.
  *
  * CLBlast has two code paths: a direct kernel for products smaller than
  * XGEMM_MIN_INDIRECT_SIZE^3 multiply-adds (CLBlast's switch: 192^3 in the
@@ -17,7 +19,8 @@
  * shipped tuning, so the tuned parameters of both kernels are the ones
  * tested. The batched form is not repeated on the tiled path: the model's
  * batched products (attention, per head T x T x d) are all below the switch,
- * and each extra CLBlast program costs PoCL tens of seconds to compile. */
+ * and each extra CLBlast program costs PoCL tens of seconds to compile.
+ * The host path runs every case once (the BLAS has no such switch). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +124,48 @@ static void run_case(sb_runtime *rt, int ta, int tb, size_t M, size_t N, size_t 
     free(a), free(b), free(c0), free(ref), free(got);
 }
 
+/* A, B and C as sub-buffers of one arena at aligned origins, each with an
+ * offset of its own inside: NT, beta 1, batched. */
+static void run_subbuffers(sb_runtime *rt, size_t M, size_t N, size_t K, size_t batch) {
+    layout la = make_layout(M, K, batch, 0), lb = make_layout(N, K, batch, 1), lc = make_layout(M, N, batch, 2);
+    size_t n[3] = {layout_numel(&la), layout_numel(&lb), layout_numel(&lc)}, origin[3], total = 0;
+    size_t align = rt->info.base_align_bytes / sizeof(float);
+    for (int i = 0; i < 3; i++) origin[i] = total, total = sb_round_up(total + n[i] + 1, align);
+    float *host = malloc(total * sizeof *host), *ab = malloc(total * sizeof *ab);
+    double *ref = malloc(batch * M * N * sizeof *ref);
+    t_uniform(host, total, -1.0f, 1.0f);
+    int shape[1] = {(int)total};
+    sb_tensor arena = t_upload(rt, "arena", SB_F32, 1, shape, host);
+    cl_mem sub[3] = {NULL, NULL, NULL};
+    int ok = 1;
+    for (int i = 0; i < 3 && ok; i++) {
+        cl_buffer_region r = {origin[i] * sizeof(float), n[i] * sizeof(float)};
+        cl_int err;
+        sub[i] = clCreateSubBuffer(arena.buf, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
+        ok = t_check_true("clCreateSubBuffer", err == CL_SUCCESS);
+    }
+    sb_mat A = {sub[0], la.offset, la.ld}, B = {sub[1], lb.offset, lb.ld}, C = {sub[2], lc.offset, lc.ld};
+    if (ok && t_check_true("batched NT on sub-buffers runs",
+                           sb_gemm_batched(rt, 0, 1, M, N, K, 0.5f, A, la.stride, B, lb.stride, 1.0f, C, lc.stride,
+                                           batch) == 0)) {
+        float *got = t_download(rt, &arena);
+        gemm_ref(0, 1, M, N, K, 0.5, host + origin[0], &la, host + origin[1], &lb, 1.0, host + origin[2], &lc, ref);
+        for (size_t b = 0; b < batch; b++)
+            for (size_t i = 0; i < M; i++)
+                memcpy(ab + (b * M + i) * N, got + origin[2] + lc.offset + b * lc.stride + i * lc.ld, N * sizeof *ab);
+        t_check("batched NT on sub-buffers vs reference", t_rel_err(ab, ref, batch * M * N), 1e-5);
+        int untouched = 1; /* the rest of the arena: A, B, gaps, padding */
+        for (size_t i = 0; i < total; i++)
+            if ((i < origin[2] || i >= origin[2] + n[2] || !in_matrix(&lc, i - origin[2])) && got[i] != host[i])
+                untouched = 0;
+        t_check_true("sub-buffer GEMM leaves the rest of the arena unchanged", untouched);
+        free(got);
+    }
+    for (int i = 0; i < 3; i++)
+        if (sub[i]) clReleaseMemObject(sub[i]);
+    free(host), free(ab), free(ref);
+}
+
 // ---- bad arguments
 
 static void run_errors(sb_runtime *rt) {
@@ -142,7 +187,11 @@ static void run_errors(sb_runtime *rt) {
                   "leading dimension of C is 3");
     sb_mat far = {buf.buf, 60, 4};
     t_check_error("C past the end of its buffer rejected", sb_gemm(rt, 0, 0, 4, 4, 4, 1.0f, m4, m4, 0.0f, far),
-                  "InsufficientMemoryC");
+                  "C needs 76 floats (offset 60, 4 x 4 with ld 4, batch 1), its buffer holds 64");
+    t_check_error("batched B past the end of its buffer rejected",
+                  sb_gemm_batched(rt, 0, 0, 4, 4, 4, 1.0f, m4, 16, m4, 30, 0.0f, m4, 16, 3),
+                  "B needs 76 floats");
+    t_check_error("K = 0 rejected", sb_gemm(rt, 0, 0, 4, 4, 0, 1.0f, m4, m4, 0.0f, m4), "K is 0");
 }
 
 /* Makes CLBlast take its tiled kernel for every size; 0 on success. */
@@ -159,17 +208,24 @@ int main(int argc, char **argv) {
      * stand-ins for hidden sizes that are not multiples of any tile). */
     const size_t shapes[2][3] = {{37, 29, 19}, {251, 130, 67}}, small_shapes[2][3] = {{7, 5, 3}, {13, 11, 9}};
     const size_t(*sh)[3] = t_small ? small_shapes : shapes;
-    if (!t_check_true("shipped GEMM tuning applied", sb_gemm_apply_tuning(rt) == 0)) return t_finish(rt);
-    for (int tiled = 0; tiled <= 1; tiled++) {
-        printf("# CLBlast %s kernel\n", tiled ? "tiled" : "direct");
-        if (tiled && !t_check_true("CLBlast switched to its tiled kernel", force_tiled_gemm(rt) == 0)) break;
-        for (int s = 0; s < 2; s++)
-            for (int t = 0; t < 4; t++)
+    const char *paths[2] = {"clblast", sb_gemm_host_blas() ? "host" : NULL};
+    for (int p = 0; p < 2 && paths[p]; p++) {
+        if (!t_check_true(paths[p], sb_gemm_use(rt, paths[p]) == 0)) break;
+        int host = rt->gemm_path == SB_GEMM_HOST;
+        if (!host && !t_check_true("shipped GEMM tuning applied", sb_gemm_apply_tuning(rt) == 0)) break;
+        for (int tiled = 0; tiled <= !host; tiled++) {
+            printf("# %s\n", host ? sb_gemm_host_blas() : tiled ? "CLBlast tiled kernel" : "CLBlast direct kernel");
+            if (tiled && !t_check_true("CLBlast switched to its tiled kernel", force_tiled_gemm(rt) == 0)) break;
+            for (int s = 0; s < 2; s++)
+                for (int t = 0; t < 4; t++)
+                    for (int beta = 0; beta <= 1; beta++)
+                        run_case(rt, t >> 1, t & 1, sh[s][0], sh[s][1], sh[s][2], 0, beta);
+            for (int t = 0; !tiled && t < 4; t++)
                 for (int beta = 0; beta <= 1; beta++)
-                    run_case(rt, t >> 1, t & 1, sh[s][0], sh[s][1], sh[s][2], 0, beta);
-        for (int t = 0; !tiled && t < 4; t++)
-            for (int beta = 0; beta <= 1; beta++) run_case(rt, t >> 1, t & 1, sh[0][0], sh[0][1], sh[0][2], 3, beta);
+                    run_case(rt, t >> 1, t & 1, sh[0][0], sh[0][1], sh[0][2], 3, beta);
+            if (!tiled) run_subbuffers(rt, sh[0][0], sh[0][1], sh[0][2], 3);
+        }
+        run_errors(rt);
     }
-    run_errors(rt);
     return t_finish(rt);
 }

@@ -1,9 +1,13 @@
-/* Memmap layout: write random sketches, read back every point; damaged
- * index, .dat of the wrong size and aborted writes are caught. */
+/* Memmap layout: write random sketches, read back every point; the .dat
+ * checksums match and a flipped bit is named; damaged index, .dat of the
+ * wrong size, hostile ranges (the fuzzed tests/data/memmap_overflow among
+ * them) and aborted writes are caught. */
 #include <dirent.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data/memmap.h"
@@ -39,6 +43,92 @@ static int write_all(const char *dir) {
     return rc;
 }
 
+static size_t put_le(unsigned char *b, size_t at, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; i++) b[at + i] = (unsigned char)(v >> (8 * i));
+    return at + bytes;
+}
+
+/* dir/offsets.sbidx with one class `name` whose test split holds the given
+ * [start, end) ranges (train and valid empty, so no .dat for them is
+ * needed beyond an empty one), with a valid CRC; dir/<name>_test.dat
+ * of dat_bytes zero bytes; empty train and valid .dat files. */
+static void write_named(const char *dir, const char *name, const uint64_t *ranges, uint32_t n, uint64_t dat_bytes) {
+    unsigned char b[256];
+    memcpy(b, "SBMMIDX\0", 8);
+    size_t len = put_le(b, 8, 1, 4); /* version */
+    len = put_le(b, len, 1, 4);      /* classes */
+    len = put_le(b, len, strlen(name), 2);
+    memcpy(b + len, name, strlen(name)), len += strlen(name);
+    len = put_le(b, put_le(b, put_le(b, len, 0, 4), 0, 4), n, 4); /* train, valid, test counts */
+    for (uint32_t k = 0; k < 2 * n; k++) len = put_le(b, len, ranges[k], 8);
+    len = put_le(b, len, crc32(0, b, (uInt)len), 4);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, SB_MM_INDEX_FILE);
+    FILE *f = fopen(path, "wb");
+    if (f) fwrite(b, 1, len, f), fclose(f);
+    for (int s = 0; s < SB_N_SPLITS && !strchr(name, '/'); s++) {
+        sb_mm_dat_path(path, sizeof path, dir, name, s);
+        f = fopen(path, "wb");
+        if (f) fclose(f);
+        if (s == SB_SPLIT_TEST && truncate(path, (off_t)dat_bytes) != 0) perror(path);
+    }
+}
+
+static void write_hostile(const char *dir, const uint64_t *ranges, uint32_t n, uint64_t dat_bytes) {
+    write_named(dir, "cat", ranges, n, dat_bytes);
+}
+
+/* Ranges from a file are bounded by the .dat file without overflow, and
+ * the refusal names class, split and range. */
+static void hostile_ranges(const char *tmp) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/hostile", tmp);
+    if (mkdir(dir, 0755) != 0) perror(dir);
+    sb_mm_index idx;
+    const uint64_t fits_none[1] = {0};
+    /* 6 * (2^63 + 5) wraps to 30, the .dat file's size. */
+    uint64_t wrap[] = {0, 3, 3, ((uint64_t)1 << 63) + 5};
+    write_hostile(dir, wrap, 2, 30);
+    t_check_error("a range whose byte size wraps to the file size", sb_mm_index_load(&idx, dir),
+                  "class cat split test sketch 1: range [3, 9223372036854775813) is past the end");
+    /* 6 * (2^64 / 3 + 1) wraps to 4: past the end, not a match. */
+    uint64_t third[] = {0, UINT64_MAX / 3 + 1};
+    write_hostile(dir, third, 1, 4);
+    t_check_error("a range whose byte size wraps below the file size", sb_mm_index_load(&idx, dir),
+                  "class cat split test sketch 0: range [0, 6148914691236517206) is past the end");
+    /* A sketch longer than an int holds, in a sparse .dat file of 12 GiB
+     * that holds its points. */
+    uint64_t longest[] = {0, (uint64_t)SB_MM_MAX_SKETCH_POINTS + 1};
+    write_hostile(dir, longest, 1, 6 * longest[1]);
+    t_check_error("a sketch of 2^31 points", sb_mm_index_load(&idx, dir),
+                  "sketch 0: range [0, 2147483648) has more than 2147483647 points");
+    write_named(dir, "../cat", fits_none, 0, 0);
+    t_check_error("a class name with a slash", sb_mm_index_load(&idx, dir), "class 0: name '../cat' cannot be a file name");
+    uint64_t gap[] = {0, 2, 3, 5};
+    write_hostile(dir, gap, 2, 30);
+    t_check_error("ranges with a gap", sb_mm_index_load(&idx, dir), "sketch 1: range [3, 5) is not contiguous");
+    uint64_t fits[] = {0, 2, 2, 5};
+    write_hostile(dir, fits, 2, 30);
+    int rc = sb_mm_index_load(&idx, dir);
+    t_check_true("the same ranges within the file load", rc == 0 && idx.classes[0].count[SB_SPLIT_TEST] == 2);
+    if (rc) printf("# %s\n", sb_last_error());
+    else sb_mm_index_free(&idx);
+
+    /* The fuzzed dataset: circle's test range ends at 2^63 + 29, and
+     * 6 * that wraps to 174, the size of circle_test.dat. */
+    const char *root = getenv("SKETCHBERT_SOURCE_ROOT");
+    if (!root) {
+        printf("# SKETCHBERT_SOURCE_ROOT not set: skipping tests/data/memmap_overflow\n");
+        return;
+    }
+    snprintf(dir, sizeof dir, "%s/tests/data/memmap_overflow", root);
+    rc = sb_mm_index_load(&idx, dir);
+    t_check_error("fuzzed index (tests/data/memmap_overflow) refused", rc,
+                  "class circle split test sketch 0: range [0, 9223372036854775837) is past the end of the file "
+                  "(174 bytes, 29 points)");
+    if (!rc) sb_mm_index_free(&idx);
+}
+
 int main(void) {
     char dir[] = "/tmp/sketchbert_test_memmap_XXXXXX";
     if (!mkdtemp(dir)) return 1;
@@ -55,7 +145,7 @@ int main(void) {
             }
         }
     t_check_true("write three classes", write_all(dir) == 0);
-    t_check_true("no temporary file left", count_files(dir) == CLASSES * SB_N_SPLITS + 2);
+    t_check_true("no temporary file left", count_files(dir) == CLASSES * SB_N_SPLITS + 3);
 
     sb_mm_index idx;
     int rc = sb_mm_index_load(&idx, dir);
@@ -76,6 +166,20 @@ int main(void) {
         }
     }
     t_check_true("every point read back as written", same);
+
+    /* checksums.crc32: all files match; a flipped bit is named; none is fine */
+    int files = -1;
+    t_check_true("every .dat file matches its checksum",
+                 !rc && sb_mm_verify_checksums(&idx, &files) == 0 && files == CLASSES * SB_N_SPLITS);
+    char dat[512], sums[512];
+    sb_mm_dat_path(dat, sizeof dat, dir, names[1], SB_SPLIT_VALID);
+    FILE *df = fopen(dat, "r+b");
+    int byte = df ? fgetc(df) : EOF;
+    if (df) fseek(df, 0, SEEK_SET), fputc(byte ^ 4, df), fclose(df);
+    t_check_error("a flipped bit in a .dat file is named", rc ? -1 : sb_mm_verify_checksums(&idx, &files), dat);
+    snprintf(sums, sizeof sums, "%s/%s", dir, SB_MM_CHECKSUM_FILE);
+    t_check_true("a dataset without checksums verifies nothing",
+                 !rc && remove(sums) == 0 && sb_mm_verify_checksums(&idx, &files) == 0 && files == 0);
     sb_mm_index_free(&idx);
 
     char path[512], sum[512];
@@ -117,6 +221,8 @@ int main(void) {
     t_check_error("class name with a slash rejected", sb_mm_writer_begin_class(w, "a/b"), "cannot be a file name");
     sb_mm_writer_abort(w);
     t_check_true("aborted write leaves no file", count_files(dir2) == 0);
+
+    hostile_ranges(dir);
 
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

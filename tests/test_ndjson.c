@@ -132,6 +132,15 @@ static void check_text(void) {
     t_check_error("bad escape", read_all("{\"word\":\"c\\qt\",\"drawing\":[]}"), "bad escape '\\q'");
     t_check_error("lone surrogate", read_all("{\"word\":\"\\ud800x\",\"drawing\":[]}"), "unpaired surrogate");
     t_check_error("malformed number", read_all("{\"drawing\":[[[1.2.3],[4]]]}"), "malformed number '1.2.3'");
+    /* Out-of-range values would make later float-to-integer conversions
+     * undefined (lround of inf, NaN lengths in the simplifier). */
+    t_check_error("x beyond 2^24", read_all("{\"drawing\":[[[100,1e300],[0,5]]]}"),
+                  "value 1e300 is out of range (+-16777216)");
+    t_check_error("y beyond -2^24", read_all("{\"drawing\":[[[0,5],[100,-16777217]]]}"),
+                  "value -16777217 is out of range (+-16777216)");
+    t_check_error("time beyond a float", read_all("{\"drawing\":[[[0,5],[1,2],[0,1e39]]]}"),
+                  "value 1e39 is out of range (+-3.40282347e+38)");
+    t_check_true("x at 2^24 and a large time are read", read_all("{\"drawing\":[[[0,-16777216],[1,2],[0,1e30]]]}") == 1);
     t_check_error("number where a string is expected", read_all("{\"word\":5,\"drawing\":[]}"), "expected '\"'");
     t_check_error("control character in a string", read_all("{\"word\":\"a\tb\",\"drawing\":[]}"),
                   "control character in string");

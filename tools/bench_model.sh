@@ -1,87 +1,139 @@
 #!/bin/sh
-# Training-step and inference speed of sketchbert vs PyTorch on the CPU,
-# for the tiny, small and base (sketch_transformer.yml) pretraining models:
-# runs `sketchbert bench model` and tools/bench_model_torch.py on the same
-# configs and batch shapes, alternating, several times, and prints a
-# markdown table of the best step of all runs (other processes share the
-# cores, so the best is the least disturbed) and of the process CPU time
-# per step (all threads: the work done); ratio = ours / PyTorch time, > 1
-# means we are slower. A benchmark, not a test: about 8 minutes on 2
-# busy cores.
+# Training-step and inference speed and memory of sketchbert vs PyTorch on
+# the same CPU cores and thread count, at the paper's shapes: max_length
+# 250, batches of 10 and 32 sketches, for the tiny, small and base
+# (sketch_transformer.yml) pretraining models. For each model, batch, phase
+# and repetition it runs `sketchbert bench model` and then
+# tools/bench_model_torch.py, each in a process of its own (so the peak
+# memory is that phase's), alternating, and prints a markdown table: best
+# wall time per step (other processes share the cores, so the best is the
+# least disturbed), the least process CPU time per step (all threads: the
+# work done), peak resident memory of each process, our planned activation
+# memory and PyTorch's saved activations (training), and ratios ours /
+# PyTorch (> 1: we are slower). A benchmark, not a test.
 #
-# usage: tools/bench_model.sh [BUILD_DIR]      (default: build)
-# environment: PYTHON   a python with torch and pyyaml (default python3)
-#              THREADS  PyTorch threads (default: nproc)
-#              MODELS   subset of "tiny small base" (default: all three)
-#              REPS     runs of each side for tiny and small (default 2; base runs once)
+# usage: tools/bench_model.sh [options] [BUILD_DIR]      (default: build)
+#   --models "tiny small base"  models (env MODELS)
+#   --batches "10 32"           sketches per step (env BATCHES)
+#   --max-length T              points per sketch (env MAX_LENGTH, default 250)
+#   --phases "train infer"      (env PHASES)
+#   --steps N --warmup N        timed and untimed steps per process (env STEPS,
+#                               WARMUP; default: tiny 5 and 1, small 3 and 1, base 2 and 1)
+#   --reps N                    runs of each side per row (env REPS, default 1)
+#   --threads N                 threads of both sides (env THREADS, default nproc):
+#                               PoCL's workers (POCL_MAX_PTHREAD_COUNT), the host
+#                               BLAS's (SKETCHBERT_BLAS_THREADS) and PyTorch's
+#   --gemm auto|host|clblast    our GEMM path (env SKETCHBERT_GEMM, default auto)
+# environment: PYTHON, a python with torch and pyyaml (default python3).
+# A short check: tools/bench_model.sh --models tiny --batches 10 --steps 1 --warmup 0
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$root/build}
-bin=$build/sketchbert
-PYTHON=${PYTHON:-python3}
-threads=${THREADS:-$(nproc)}
 models=${MODELS:-tiny small base}
-reps=${REPS:-2}
+batches=${BATCHES:-10 32}
+max_length=${MAX_LENGTH:-250}
+phases=${PHASES:-train infer}
+steps=${STEPS:-}
+warmup=${WARMUP:-}
+reps=${REPS:-1}
+threads=${THREADS:-$(nproc)}
+gemm=${SKETCHBERT_GEMM:-auto}
+PYTHON=${PYTHON:-python3}
+build=$root/build
+while [ $# -gt 0 ]; do
+    case $1 in
+        --models) models=$2; shift 2 ;;
+        --batches) batches=$2; shift 2 ;;
+        --max-length) max_length=$2; shift 2 ;;
+        --phases) phases=$2; shift 2 ;;
+        --steps) steps=$2; shift 2 ;;
+        --warmup) warmup=$2; shift 2 ;;
+        --reps) reps=$2; shift 2 ;;
+        --threads) threads=$2; shift 2 ;;
+        --gemm) gemm=$2; shift 2 ;;
+        -h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "bench_model.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+        *) build=$1; shift ;;
+    esac
+done
+bin=$build/sketchbert
 [ -x "$bin" ] || { echo "bench_model.sh: no $bin (build first: ninja -C $build)" >&2; exit 1; }
 
-# name config batch steps warmup
+# name -> "config steps warmup"
 spec() {
     case $1 in
-        tiny) echo "configs/tiny_pretrain.yml 16 10 2" ;;
-        small) echo "configs/small_pretrain.yml 16 5 1" ;;
-        base) echo "configs/sketch_transformer.yml 2 2 1" ;;
+        tiny) echo "configs/tiny_pretrain.yml 5 1" ;;
+        small) echo "configs/small_pretrain.yml 3 1" ;;
+        base) echo "configs/sketch_transformer.yml 2 1" ;;
         *) echo "bench_model.sh: unknown model '$1' (tiny, small, base)" >&2; exit 2 ;;
     esac
 }
 
-# field PHASE LOG -> "best_ms sketches_per_s cpu_ms": the fastest of the
-# "PHASE: best X ms/step, Y sketches/s; mean M ms/step, CPU C ms/step" lines,
-# and the least CPU time of them
-field() {
-    sed -n "s/^$1: best \([0-9.]*\) ms\/step, \([0-9.]*\) sketches\/s.*/\1 \2/p" "$2" | sort -g | head -1
-    sed -n "s/^$1: .*, CPU \([0-9.]*\) ms\/step.*/\1/p" "$2" | sort -g | head -1
+# PHASE LOG -> "best_ms cpu_ms": the fastest best step and the least mean
+# CPU time of the "PHASE: best X ms/step, ...; mean M ms/step, CPU C ms/step"
+# lines of all runs
+step_times() {
+    best=$(sed -n "s/^$1: best \([0-9.]*\) ms\/step.*/\1/p" "$2" | sort -g | head -1)
+    cpu=$(sed -n "s/^$1: .*, CPU \([0-9.]*\) ms\/step.*/\1/p" "$2" | sort -g | head -1)
+    echo "${best:-?} ${cpu:-?}"
 }
+# PATTERN LOG -> the largest number matched (or -)
+largest() {
+    v=$(sed -n "s/$1/\1/p" "$2" | sort -g | tail -1)
+    echo "${v:--}"
+}
+ratio() {
+    case "$1$2" in *\?*) echo "?" ;; *) awk "BEGIN { if ($2 > 0) printf \"%.2f\", $1 / $2; else print \"?\" }" ;; esac
+}
+load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+export POCL_MAX_PTHREAD_COUNT=$threads SKETCHBERT_BLAS_THREADS=$threads SKETCHBERT_GEMM=$gemm
+export OMP_NUM_THREADS=$threads
 echo "# sketchbert bench model vs PyTorch ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 echo
-echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load before: $(uptime | sed 's/.*load average/load average/')"
+echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average before: $(load)"
 echo "- OpenCL: $("$bin" devices | sed -n 's/^platform 0: //p' | head -1)"
-echo "- CLBlast $(pkg-config --modversion clblast 2>/dev/null || echo '?'); $("$PYTHON" -c 'import torch; print("torch", torch.__version__)') with $threads threads"
+echo "- ours: GEMM $gemm, $threads threads; CLBlast $(pkg-config --modversion clblast 2>/dev/null || echo '?');" \
+     "$("$PYTHON" -c 'import torch; print("torch", torch.__version__)') with $threads threads"
+echo "- max_length $max_length; steps per process: ${steps:-per model} after ${warmup:-per model} warm-up; $reps run(s) of each side per row"
 echo
 
 rows=$tmp/rows
 : > "$rows"
 for name in $models; do
     set -- $(spec "$name")
-    config=$root/$1 batch=$2 steps=$3 warmup=$4
-    n=$reps
-    [ "$name" = base ] && n=1
-    : > "$tmp/ours"
-    : > "$tmp/torch"
-    for rep in $(seq "$n"); do
-        echo "running $name ($1, batch $batch, $steps steps after $warmup warm-up), run $rep of $n ..." >&2
-        "$bin" bench model "$config" --batch "$batch" --steps "$steps" --warmup "$warmup" >> "$tmp/ours" 2>&1 ||
-            { cat "$tmp/ours" >&2; exit 1; }
-        "$PYTHON" "$root/tools/bench_model_torch.py" "$config" --batch "$batch" --steps "$steps" --warmup "$warmup" \
-            --threads "$threads" >> "$tmp/torch" 2>&1 || { cat "$tmp/torch" >&2; exit 1; }
-    done
-    # "device memory: parameters+gradients P MiB, activations A MiB, Adam moments M MiB, total allocated T MiB"
-    mem=$(sed -n 's/^device memory: parameters+gradients \([0-9.]*\) MiB, activations \([0-9.]*\) MiB, .*total allocated \([0-9.]*\) MiB/\1 \/ \2 \/ \3/p' "$tmp/ours" | head -1)
-    for phase in train infer; do
-        set -- $(field "$phase" "$tmp/ours") $(field "$phase" "$tmp/torch")
-        [ $# -eq 6 ] || { echo "bench_model.sh: no $phase result for $name" >&2; cat "$tmp/ours" "$tmp/torch" >&2; exit 1; }
-        ratio=$(awk "BEGIN { printf \"%.1f\", $1 / $4 }")
-        cpu_ratio=$(awk "BEGIN { printf \"%.1f\", $3 / $6 }")
-        echo "| $name | $batch | $phase | $1 | $2 | $3 | $4 | $5 | $6 | $ratio | $cpu_ratio | $mem |" >> "$rows"
+    config=$root/$1 n_steps=${steps:-$2} n_warmup=${warmup:-$3}
+    for batch in $batches; do
+        for phase in $phases; do
+            case $phase in train|infer) ;; *) echo "bench_model.sh: unknown phase '$phase'" >&2; exit 2 ;; esac
+            : > "$tmp/ours"
+            : > "$tmp/torch"
+            row_load=$(load | cut -d' ' -f1)
+            for rep in $(seq "$reps"); do
+                echo "$name batch $batch T $max_length $phase ($n_steps steps after $n_warmup), run $rep of $reps ..." >&2
+                args="--batch $batch --steps $n_steps --warmup $n_warmup --$phase"
+                "$bin" bench model "$config" --set "max_length=$max_length" $args >> "$tmp/ours" 2>&1 ||
+                    { cat "$tmp/ours" >&2; exit 1; }
+                "$PYTHON" "$root/tools/bench_model_torch.py" "$config" --max-length "$max_length" $args \
+                    --threads "$threads" >> "$tmp/torch" 2>&1 || { cat "$tmp/torch" >&2; exit 1; }
+            done
+            set -- $(step_times "$phase" "$tmp/ours") $(step_times "$phase" "$tmp/torch")
+            path=$(sed -n 's/^gemm: \([A-Za-z]*\( BLAS\)\{0,1\}\).*/\1/p' "$tmp/ours" | head -1)
+            act=$(largest '^device memory: .*activations \([0-9.]*\) MiB.*' "$tmp/ours")
+            rss=$(largest '^peak RSS \([0-9.]*\) MiB' "$tmp/ours")
+            trss=$(largest '^peak RSS \([0-9.]*\) MiB' "$tmp/torch")
+            tact=$(largest '^saved activations \([0-9.]*\) MiB' "$tmp/torch")
+            echo "| $name | $batch | $phase | $path | $1 | $2 | $rss | $act | $3 | $4 | $trss | $tact |" \
+                 "$(ratio "$1" "$3") | $(ratio "$2" "$4") | $row_load |" >> "$rows"
+        done
     done
 done
 
-echo "| model | batch | phase | ours ms/step | ours sketches/s | ours CPU ms/step | PyTorch ms/step | PyTorch sketches/s | PyTorch CPU ms/step | ours / PyTorch (wall) | ours / PyTorch (CPU) | our device MiB: params+grads / activations / total |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | batch | phase | our GEMM | ours ms/step | ours CPU ms/step | ours peak RSS MiB | our activations MiB | PyTorch ms/step | PyTorch CPU ms/step | PyTorch peak RSS MiB | PyTorch saved activations MiB | ours / PyTorch (wall) | ours / PyTorch (CPU) | load |"
+echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$rows"
 echo
-echo "- load after: $(uptime | sed 's/.*load average/load average/')"
+echo "- load average after: $(load)"

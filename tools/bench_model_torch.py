@@ -11,17 +11,20 @@ The reference modules have no dropout layers, so this side does no dropout
 (ours does, in training only: a few elementwise kernels).
 
 Usage:
-    python3 tools/bench_model_torch.py CONFIG.yml [--batch N] [--steps N]
-        [--warmup N] [--threads N] [--train | --infer]
+    python3 tools/bench_model_torch.py CONFIG.yml [--batch N] [--max-length T]
+        [--steps N] [--warmup N] [--threads N] [--train | --infer]
 Prints lines in the same form as the C command:
     train: best X ms/step, Y sketches/s; mean Z ms/step, CPU C ms/step (...)
     infer: best X ms/step, Y sketches/s; mean Z ms/step, CPU C ms/step (...)
+    saved activations A MiB      (training: what autograd keeps for backward)
+    peak RSS R MiB
 CPU is the process CPU time per step (all threads; OpenMP threads that
 spin-wait between parallel regions count too).
 """
 import argparse
 import math
 import os
+import resource
 import sys
 import time
 
@@ -123,6 +126,20 @@ def loss(out, batch, cfg, triplet):
     return total
 
 
+def saved_bytes(step):
+    """Bytes of the distinct tensor storages autograd saves for backward
+    during one call of step (parameters included once)."""
+    seen = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        seen[st.data_ptr()] = st.nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return sum(seen.values())
+
+
 def timed(step, warmup, steps):
     """Best and mean wall ms per step, mean process CPU ms per step."""
     for _ in range(warmup):
@@ -141,6 +158,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('config')
     ap.add_argument('--batch', type=int, default=0, help="sketches per step (default: the config's batch_size)")
+    ap.add_argument('--max-length', type=int, default=0, help="points per sketch (default: the config's)")
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--warmup', type=int, default=2)
     ap.add_argument('--threads', type=int, default=os.cpu_count())
@@ -151,6 +169,8 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = load_config(args.config)
+    if args.max_length:
+        cfg['max_length'] = args.max_length
     tasks, cls, rel = configure(cfg)
     triplet = cfg.get('get_type', 'single') == 'triplet'
     n = (args.batch or cfg.get('batch_size', 1)) * (3 if triplet else 1)
@@ -186,10 +206,12 @@ def main():
         print('train: best %.2f ms/step, %.2f sketches/s; mean %.2f ms/step, CPU %.2f ms/step '
               '(%d steps after %d warm-up, loss %.4f)'
               % (best, 1e3 * n / best, mean, cpu, args.steps, args.warmup, last['loss']))
+        print('saved activations %.1f MiB' % (saved_bytes(train_step) / 2**20))
     if not args.train:
         best, mean, cpu = timed(infer_step, args.warmup, args.steps)
         print('infer: best %.2f ms/step, %.2f sketches/s; mean %.2f ms/step, CPU %.2f ms/step '
               '(%d steps after %d warm-up)' % (best, 1e3 * n / best, mean, cpu, args.steps, args.warmup))
+    print('peak RSS %.1f MiB' % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
 if __name__ == '__main__':

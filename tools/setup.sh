@@ -10,7 +10,7 @@ job=${1:-demo}
 case "$job" in demo|test) ;; *) echo "usage: tools/setup.sh [demo|test]" >&2; exit 2 ;; esac
 
 packages="gcc libc6-dev pkg-config meson ninja-build python3 ocl-icd-opencl-dev opencl-c-headers \
-pocl-opencl-icd libclblast-dev libyaml-dev zlib1g-dev"
+pocl-opencl-icd libclblast-dev libopenblas-dev libyaml-dev zlib1g-dev"
 [ "$job" = test ] && packages="$packages oclgrind"
 # Not installed: chromium (about 400 MB with its libraries; the report screenshot check skips
 # without it) and the tensorboard Python package (its check skips too).
@@ -46,9 +46,10 @@ if [ "$job" = demo ]; then
   ./build/sketchbert data stats data/synth/memmap
   # A short real run of the tiny preset: SGM pre-training, then fine-tuning
   # classification from that encoder, then the test split's metrics.
+  # --overwrite: a second demo replaces the runs of the first.
   steps=${SKETCHBERT_DEMO_STEPS:-300}
-  ./build/sketchbert train configs/tiny_pretrain.yml --steps "$steps"
-  ./build/sketchbert train configs/tiny_finetune.yml --steps "$steps"
+  ./build/sketchbert train configs/tiny_pretrain.yml --steps "$steps" --overwrite
+  ./build/sketchbert train configs/tiny_finetune.yml --steps "$steps" --overwrite
   ./build/sketchbert test configs/tiny_finetune.yml --checkpoint runs/tiny_finetune/latest_ckpt.safetensors
   # One HTML page of the fine-tuning run: curves, confusion matrix, checkpoints.
   ./build/sketchbert report runs/tiny_finetune

@@ -6,28 +6,16 @@
  * features it holds.
  *
  * The items' sketches are kept too, so that query results can be drawn.
- *
- * File (little-endian; docs/api.md):
- *   "SBINDEX\0"  magic, 8 bytes
- *   u32 version (2), u32 dim, u64 n
- *   32 bytes     model fingerprint (hex digits)
- *   u64          bytes of the label block
- *   f32 (n, dim) features
- *   labels       n NUL-terminated strings
- *   u64 P        points of all sketches (version 2)
- *   u32 (n)      points of each sketch, each >= 1, summing to P
- *   i16 (P, 3)   the sketches' stroke-3 points, one after the other */
+ * The file format: index_file.c. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api_internal.h"
-#include "io/atomic_file.h"
-
-#define INDEX_MAGIC "SBINDEX\0"
-#define INDEX_VERSION 2u
+#include "api/index_file.h"
 
 /* x->features: the retrieval head's, or the encoder's pooled by 1 + sb_pool */
 enum { FEAT_RETRIEVAL, FEAT_ENCODER_MEAN, FEAT_ENCODER_FIRST, N_FEAT };
@@ -118,6 +106,7 @@ static int features_of(const sb_index *x, sb_model_handle *m, const sb_sketches 
 
 static int reserve(sb_index *x, int more) {
     if (x->n + more <= x->cap) return 0;
+    if (more > INT_MAX / 2 - x->n) return sb_fail(SB_ERR_INVALID, "index: more than %d items", INT_MAX / 2);
     int cap = x->cap ? x->cap : 64;
     while (cap < x->n + more) cap *= 2;
     float *f = realloc(x->feat, sizeof(float) * (size_t)cap * (size_t)x->dim);
@@ -140,148 +129,20 @@ sb_status sb_index_add(sb_index *x, sb_model_handle *m, const sb_sketches *s) {
     return SB_OK;
 }
 
-// ---- file
-
-static void put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get_u32(const unsigned char *p) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-static uint64_t get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-enum { HEADER_BYTES = 8 + 4 + 4 + 8 + 32 + 8 };
-
-sb_status sb_index_save(const sb_index *x, const char *path) {
-    if (!x || !path) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_save: NULL argument");
-    uint64_t label_bytes = 0;
-    for (int i = 0; i < x->n; i++) label_bytes += strlen(x->label[i]) + 1;
-    unsigned char h[HEADER_BYTES];
-    memcpy(h, INDEX_MAGIC, 8);
-    put_u32(h + 8, INDEX_VERSION);
-    put_u32(h + 12, (uint32_t)x->dim);
-    put_u64(h + 16, (uint64_t)x->n);
-    memcpy(h + 24, x->fingerprint, 32);
-    put_u64(h + 56, label_bytes);
-    sb_atomic_file af;
-    SB_TRY(sb_atomic_open(&af, path));
-    fwrite(h, 1, sizeof h, af.f);
-    for (size_t k = 0; k < (size_t)x->n * x->dim; k++) {
-        uint32_t bits;
-        unsigned char b[4];
-        memcpy(&bits, &x->feat[k], 4);
-        put_u32(b, bits);
-        fwrite(b, 1, 4, af.f);
-    }
-    for (int i = 0; i < x->n; i++) fwrite(x->label[i], 1, strlen(x->label[i]) + 1, af.f);
-    unsigned char b[8];
-    put_u64(b, (uint64_t)x->sk->n_data / 3);
-    fwrite(b, 1, 8, af.f);
-    for (int i = 0; i < x->n; i++) put_u32(b, (uint32_t)x->sk->n[i]), fwrite(b, 1, 4, af.f);
-    for (size_t k = 0; k < x->sk->n_data; k++) {
-        uint16_t v = (uint16_t)x->sk->data[k];
-        b[0] = (unsigned char)v, b[1] = (unsigned char)(v >> 8);
-        fwrite(b, 1, 2, af.f);
-    }
-    return (sb_status)sb_atomic_commit(&af);
-}
-
-static int read_exact(FILE *f, void *buf, size_t n, const char *path) {
-    if (fread(buf, 1, n, f) == n) return 0;
-    return sb_fail(SB_ERR_FORMAT, "%s: index file is truncated", path);
-}
-
-/* The sketch block of n items into x->sk: it must fill the rest of f. */
-static int load_sketches(sb_index *x, FILE *f, uint64_t n, const char *path) {
-    unsigned char b[8];
-    SB_TRY(read_exact(f, b, 8, path));
-    uint64_t total = get_u64(b);
-    long here = ftell(f), end = fseek(f, 0, SEEK_END) ? -1 : ftell(f);
-    if (here < 0 || end < 0 || fseek(f, here, SEEK_SET))
-        return sb_fail(SB_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
-    if (total < n || total > (uint64_t)(end - here) || 4 * n + 6 * total != (uint64_t)(end - here))
-        return sb_fail(SB_ERR_FORMAT, "%s: %llu points of %llu sketches do not fill the %ld bytes left", path,
-                       (unsigned long long)total, (unsigned long long)n, end - here);
-    unsigned char *raw = malloc(4 * n + 6 * total + 1);
-    int16_t *pts = malloc(6 * total + 1);
-    int rc = raw && pts ? read_exact(f, raw, 4 * n + 6 * total, path)
-                        : sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
-    for (uint64_t k = 0; !rc && k < 3 * total; k++)
-        pts[k] = (int16_t)(uint16_t)(raw[4 * n + 2 * k] | raw[4 * n + 2 * k + 1] << 8);
-    uint64_t first = 0;
-    for (uint64_t i = 0; !rc && i < n; i++) {
-        uint32_t len = get_u32(raw + 4 * i);
-        if (len < 1 || len > total - first)
-            rc = sb_fail(SB_ERR_FORMAT, "%s: sketch %llu has %u points, %llu are left", path, (unsigned long long)i,
-                         len, (unsigned long long)(total - first));
-        else rc = sb_sketches_add_i16(x->sk, pts + 3 * first, (int)len, NULL), first += len;
-    }
-    if (!rc && first != total)
-        rc = sb_fail(SB_ERR_FORMAT, "%s: the sketches hold %llu of %llu points", path, (unsigned long long)first,
-                     (unsigned long long)total);
-    free(raw), free(pts);
-    return rc;
-}
-
-static int load(sb_index *x, FILE *f, const char *path, const sb_model_handle *m) {
-    unsigned char h[HEADER_BYTES];
-    SB_TRY(read_exact(f, h, sizeof h, path));
-    if (memcmp(h, INDEX_MAGIC, 8) != 0) return sb_fail(SB_ERR_FORMAT, "%s is not a sketchbert index file", path);
-    if (get_u32(h + 8) != INDEX_VERSION)
-        return sb_fail(SB_ERR_FORMAT, "%s: index version %u, this library reads %u", path, get_u32(h + 8), INDEX_VERSION);
-    uint32_t dim = get_u32(h + 12);
-    uint64_t n = get_u64(h + 16), label_bytes = get_u64(h + 56);
-    memcpy(x->fingerprint, h + 24, 32);
-    x->fingerprint[32] = '\0';
-    SB_TRY(same_model(x, m, path));
-    if (dim != (uint32_t)x->dim)
-        return sb_fail(SB_ERR_FORMAT, "%s: features of size %u, the model's are %d", path, dim, x->dim);
-    if (n > (uint64_t)INT32_MAX / (dim ? dim : 1) || label_bytes > ((uint64_t)1 << 40) || label_bytes < n)
-        return sb_fail(SB_ERR_FORMAT, "%s: %llu items with %llu label bytes is not a valid index", path,
-                       (unsigned long long)n, (unsigned long long)label_bytes);
-    SB_TRY(reserve(x, (int)n));
-    unsigned char *raw = malloc((size_t)n * dim * 4 + (size_t)label_bytes + 1);
-    if (!raw) return sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
-    int rc = read_exact(f, raw, (size_t)n * dim * 4 + (size_t)label_bytes, path);
-    if (!rc) rc = load_sketches(x, f, n, path);
-    if (!rc && fgetc(f) != EOF) rc = sb_fail(SB_ERR_FORMAT, "%s: bytes after the last sketch", path);
-    for (size_t k = 0; !rc && k < (size_t)n * dim; k++) {
-        uint32_t bits = get_u32(raw + 4 * k);
-        memcpy(&x->feat[k], &bits, 4);
-    }
-    const char *p = (const char *)raw + (size_t)n * dim * 4, *end = p + label_bytes;
-    for (uint64_t i = 0; !rc && i < n; i++) {
-        const char *z = memchr(p, '\0', (size_t)(end - p));
-        if (!z) rc = sb_fail(SB_ERR_FORMAT, "%s: label %llu is not terminated", path, (unsigned long long)i);
-        else if (!(x->label[x->n] = strdup(p))) rc = sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
-        else x->n++, p = z + 1;
-    }
-    if (!rc && p != end) rc = sb_fail(SB_ERR_FORMAT, "%s: %llu labels do not fill the label block", path, (unsigned long long)n);
-    free(raw);
-    return rc;
-}
+// ---- file (the format: index_file.c)
 
 /* Which features the index file f holds: those whose fingerprint with m
  * its header has; else retrieval features where m has the head (loading
  * then says the index is another model's). Leaves f at its start. */
 static int file_features(const sb_model_handle *m, FILE *f) {
-    unsigned char h[HEADER_BYTES];
+    unsigned char h[API_INDEX_HEADER_BYTES];
     int whole = fread(h, 1, sizeof h, f) == sizeof h;
     rewind(f);
     int has_head = (m->heads & SB_HEAD_RETRIEVAL) != 0;
     for (int k = has_head ? FEAT_RETRIEVAL : FEAT_ENCODER_MEAN; whole && k < N_FEAT; k++) {
         char fp[33];
         features_fingerprint(m, k, fp);
-        if (!memcmp(h + 24, fp, 32)) return k;
+        if (!memcmp(h + API_INDEX_FINGERPRINT_AT, fp, 32)) return k;
     }
     return has_head ? FEAT_RETRIEVAL : FEAT_ENCODER_MEAN;
 }
@@ -292,9 +153,12 @@ sb_status sb_index_load(const sb_model_handle *m, const char *path, sb_index **o
     FILE *f = fopen(path, "rb");
     if (!f) return (sb_status)sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     sb_index *x = NULL;
-    int rc = new_index(m, file_features(m, f), &x);
-    if (!rc) rc = load(x, f, path, m);
+    int rc = new_index(m, file_features(m, f), &x), want_dim = x ? x->dim : 0;
+    if (!rc) rc = api_index_read(x, f, path);
     fclose(f);
+    if (!rc) rc = same_model(x, m, path);
+    if (!rc && x->dim != want_dim)
+        rc = sb_fail(SB_ERR_FORMAT, "%s: features of size %d, the model's are %d", path, x->dim, want_dim);
     if (rc) {
         sb_index_destroy(x);
         return (sb_status)rc;

@@ -100,7 +100,8 @@ static void usage(FILE *f) {
             "usage: sketchbert bench gemm [--batch B] [--tokens T] [--reps R] [--model NAME] [--csv]\n"
             "\n"
             "Times the GEMMs of one Sketch-BERT encoder layer on the device (through\n"
-            "CLBlast) and prints GFLOP/s per shape: for each model size (tiny H=128 I=512,\n"
+            "the GEMM path --gemm picks: CLBlast, or the host BLAS on a CPU device) and\n"
+            "prints GFLOP/s per shape: for each model size (tiny H=128 I=512,\n"
             "small H=256 I=1024, base H=768 I=3072, head size 64) the Q/K/V/out and FFN\n"
             "products over M = B*T rows, forward (NT) and backward (NN for dx, TN for\n"
             "dW), and the attention products per head, batched over B*heads.\n"
@@ -188,7 +189,7 @@ static int bench_gemm(const cli_options *o, int argc, char **argv) {
              sb_tensor_alloc(rt, &tb, "bench B", SB_F32, 1, (int[]){(int)nb}) ||
              sb_tensor_alloc(rt, &tc, "bench C", SB_F32, 1, (int[]){(int)nc}) ||
              sb_tensor_fill_f32(rt, &ta, 0.5f) || sb_tensor_fill_f32(rt, &tb, 0.25f) ||
-             sb_tensor_fill_f32(rt, &tc, 0.0f);
+             sb_tensor_fill_f32(rt, &tc, 0.0f) || sb_gemm_use(rt, NULL);
     const char *off = getenv("SKETCHBERT_NO_GEMM_TUNING"), *key = sb_gemm_tuning_device(rt->info.device_name);
     char params[96];
     if (off && *off && strcmp(off, "0") != 0)
@@ -197,10 +198,11 @@ static int bench_gemm(const cli_options *o, int argc, char **argv) {
         snprintf(params, sizeof params, "shipped tuning for '%s'", key);
     else
         snprintf(params, sizeof params, "CLBlast defaults (no shipped tuning for this device)");
+    if (rt->gemm_path == SB_GEMM_HOST) snprintf(params, sizeof params, "host BLAS, %s", sb_gemm_host_blas());
     if (csv)
         printf("model,op,trans,M,N,K,batch,ms_median,gflops_median,gflops_best,cpu_ms_median\n");
     else
-        printf("device: %s (%s)\nbatch %zu x %zu tokens, %zu timed calls per shape, CLBlast parameters: %s\n\n"
+        printf("device: %s (%s)\nbatch %zu x %zu tokens, %zu timed calls per shape, GEMM: %s\n\n"
                "%-6s %-28s %-5s %5s %5s %5s %5s %10s %9s %9s %10s\n",
                rt->info.device_name, rt->info.platform_name, B, T, reps, params,
                "model", "GEMM", "trans", "M", "N", "K", "batch", "median ms", "GFLOP/s", "best", "CPU ms");

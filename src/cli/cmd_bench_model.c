@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli/commands.h"
 #include "data/rng.h"
 #include "io/config.h"
 #include "ops/adam.h"
+#include "ops/gemm.h"
 #include "runtime/profile.h"
 #include "train/train.h"
 
@@ -29,8 +31,9 @@ static void bench_usage(FILE *f) {
                "backward, Adam on every parameter) and inference (forward, dropout off), each\n"
                "after warm-up steps, waiting for the device (sb_finish) before reading the clock;\n"
                "prints the best and the mean wall time per step and the mean process CPU time\n"
-               "per step (all threads).\n"
-               "  --set KEY=VALUE  overrides a config key, VALUE as in the YAML (repeatable)\n"
+               "per step (all threads), and the process's peak resident memory at the end.\n"
+               "  --set KEY=VALUE  overrides a config key, VALUE as in the YAML (repeatable;\n"
+               "               --set max_length=250 for the paper's sketch length)\n"
                "  --batch N    sketches per step (default: the config's batch_size; triplet\n"
                "               configs run 3N sketches per step)\n"
                "  --steps N    timed steps per phase (default 10)\n"
@@ -183,6 +186,13 @@ static void bench_close(bench *b) {
 
 static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
+/* Peak resident set of this process so far (Linux: ru_maxrss in KiB). On a
+ * CPU device it includes the device buffers, which live in host memory. */
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
+}
+
 static int bench_model(const cli_options *co, const sb_config *cfg, int batch_size, int steps, int warmup, int phases) {
     sb_model_config mc;
     if (sb_model_config_from(cfg, &mc)) {
@@ -209,6 +219,11 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
         printf("device: %s (%s)\n", rt->info.device_name, rt->info.platform_name);
         printf("model: %s, %d layers, hidden %d, %zu parameters; batch %d sketches of %d+%d tokens\n",
                mc.albert ? "albert" : "bert", mc.n_layers, mc.hidden[0], values, n, batch.tokens, mc.max_length);
+        sb_gemm_path path;
+        rc = sb_gemm_path_for(&rt->info, NULL, &path);
+        if (!rc)
+            printf("gemm: %s%s%s%s\n", sb_gemm_path_name(path), path == SB_GEMM_HOST ? " (" : "",
+                   path == SB_GEMM_HOST ? sb_gemm_host_blas() : "", path == SB_GEMM_HOST ? ")" : "");
         printf("device memory: parameters+gradients %.1f MiB, activations %.1f MiB, Adam moments %.1f MiB, "
                "total allocated %.1f MiB\n",
                mib(sb_model_param_bytes(b.model)), mib(sb_model_activation_bytes(b.model)),
@@ -235,6 +250,7 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
             if (rt->profile) sb_profile_print(rt->profile, stdout);
         }
     }
+    if (!rc) printf("peak RSS %.1f MiB\n", peak_rss_mib());
     if (rc) fprintf(stderr, "sketchbert bench model: %s\n", sb_last_error());
     free_batch(&batch);
     bench_close(&b);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "ops/gemm.h"
 
 static const char *type_name(cl_device_type t) {
     if (t & CL_DEVICE_TYPE_GPU) return "GPU";
@@ -15,7 +16,9 @@ static const char *type_name(cl_device_type t) {
 int cmd_devices(const cli_options *o, int argc, char **argv) {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("usage: sketchbert devices\n\nLists OpenCL platforms and devices with type, memory, max allocation,\n"
-               "compute units, OpenCL C version and fp16 support; '*' marks the device\n"
+               "compute units, OpenCL C version and fp16 support, and the GEMM path each\n"
+               "would take (--gemm or $SKETCHBERT_GEMM, else auto: the host BLAS for CPU\n"
+               "devices when the build has one, else CLBlast); '*' marks the device\n"
                "that commands use (--device or $SKETCHBERT_DEVICE, else the first GPU,\n"
                "else the first CPU).\n");
         return 0;
@@ -44,6 +47,15 @@ int cmd_devices(const cli_options *o, int argc, char **argv) {
         printf("      %s, driver %s, max work-group %zu, local memory %llu KiB, fp16 %s, fp64 %s\n",
                d->opencl_c_version, d->driver_version, d->max_wg_size, (unsigned long long)d->local_mem / 1024,
                d->has_fp16 ? "yes" : "no", d->has_fp64 ? "yes" : "no");
+        sb_gemm_path path;
+        if (sb_gemm_path_for(d, NULL, &path)) {
+            fprintf(stderr, "sketchbert devices: %s\n", sb_last_error());
+            free(list);
+            return 1;
+        }
+        printf("      host-unified memory %s; GEMM path %s", d->host_unified ? "yes" : "no", sb_gemm_path_name(path));
+        if (path == SB_GEMM_HOST) printf(" (%s)", sb_gemm_host_blas());
+        printf("\n");
     }
     free(list);
     if (pick_rc) {

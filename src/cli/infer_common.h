@@ -36,7 +36,7 @@ int cli_open_model(const cli_options *co, const cli_infer *o, const char *checkp
 /* A warning when the model's classes have only generic names (an older
  * checkpoint away from its training data), for commands that print them. */
 void cli_warn_class_names(const cli_infer *o, const char *checkpoint, const sb_model_handle *m);
-/* Sketches of the input files (npz, ndjson, memmap directories), then
+/* Sketches of the input files (npz, ndjson, svg, svg and memmap folders), then
  * --index; says which ndjson drawings looked raw and what was done, warns
  * about skipped and truncated sketches. Returns 1 after printing the
  * error. */

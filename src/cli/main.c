@@ -1,8 +1,10 @@
 /* The `sketchbert` command: global options, then a subcommand. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "ops/gemm.h"
 
 static const struct {
     const char *name;
@@ -13,7 +15,8 @@ static const struct {
     {"demo", cmd_demo, "run a short op demo on the device and check it against the CPU"},
     {"prepare", cmd_prepare, "convert npz / ndjson / bin sketch files to the memmap layout"},
     {"render", cmd_render, "draw sketches from npz, ndjson or memmap data as SVG"},
-    {"data", cmd_data, "data stats DIR: sketches per class and split, lengths"},
+    {"data", cmd_data, "data stats|verify DIR: sketches per class, lengths; checks"},
+    {"check", cmd_check, "verify checkpoints: structure, checksums, finite values"},
     {"import-torch", cmd_import_torch, "convert an original PyTorch checkpoint to safetensors"},
     {"train", cmd_train, "train as a config says (pre-training, classification, retrieval)"},
     {"test", cmd_test, "evaluate a checkpoint: losses, accuracy, retrieval mAP"},
@@ -28,7 +31,7 @@ static const struct {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: sketchbert [--device INDEX|NAME] [--profile] COMMAND [ARGS]\n"
+            "usage: sketchbert [--device INDEX|NAME] [--gemm clblast|host|auto] [--profile] COMMAND [ARGS]\n"
             "\n"
             "Sketch-BERT on any OpenCL device (version %s).\n\ncommands:\n",
             sb_version());
@@ -37,6 +40,9 @@ static void usage(FILE *f) {
             "\noptions:\n"
             "  --device D   device index or name substring (see `sketchbert devices`);\n"
             "               default: $SKETCHBERT_DEVICE, else the first GPU, else the first CPU\n"
+            "  --gemm P     GEMM path: clblast (on the device), host (the host BLAS on mapped\n"
+            "               buffers) or auto (host for CPU devices when built with one);\n"
+            "               default: $SKETCHBERT_GEMM, else auto\n"
             "  --profile    print time per kernel and per GEMM shape at the end\n"
             "  --help       this text; `sketchbert COMMAND --help` for a command\n"
             "  --version    print the version\n"
@@ -65,6 +71,19 @@ int main(int argc, char **argv) {
             o.device = argv[++i];
         } else if (strncmp(argv[i], "--device=", 9) == 0) {
             o.device = argv[i] + 9;
+        } else if (strcmp(argv[i], "--gemm") == 0 || strncmp(argv[i], "--gemm=", 7) == 0) {
+            const char *v = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : NULL;
+            if (!v || (strcmp(v, "clblast") && strcmp(v, "host") && strcmp(v, "auto"))) {
+                fprintf(stderr, "sketchbert: --gemm needs clblast, host or auto\n");
+                return 2;
+            }
+            if (!strcmp(v, "host") && !sb_gemm_host_blas()) {
+                fprintf(stderr, "sketchbert: --gemm host: this build has no host BLAS (see docs/building.md)\n");
+                return 2;
+            }
+            /* Through the environment, so that every runtime of the process
+             * (the API's too) takes the same path. */
+            setenv("SKETCHBERT_GEMM", v, 1);
         } else if (strcmp(argv[i], "--profile") == 0) {
             o.profile = 1;
         } else {

@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "runtime/checked.h"
+#include "io/checksum.h"
 #include "runtime/error.h"
 
 const char *const sb_split_names[SB_N_SPLITS] = {"train", "valid", "test"};
@@ -70,6 +72,8 @@ struct sb_mm_writer {
     FILE *files[SB_N_SPLITS];
     char **tmp_paths; /* every temporary file, renamed at finish */
     int n_tmp;
+    uint32_t crc[SB_N_SPLITS]; /* of the current class's .dat files so far */
+    bytes sums;                /* SB_MM_CHECKSUM_FILE lines of the classes done */
 };
 
 static char *tmp_name_of(const char *path) {
@@ -109,9 +113,15 @@ int sb_mm_writer_open(sb_mm_writer **out, const char *dir) { return sb_mm_writer
 static int close_class_files(sb_mm_writer *w) {
     int rc = 0;
     for (int s = 0; s < SB_N_SPLITS; s++) {
-        if (w->files[s] && fclose(w->files[s]) != 0 && !rc)
+        if (!w->files[s]) continue;
+        if (fclose(w->files[s]) != 0 && !rc)
             rc = sb_fail(SB_ERR_IO, "writing %s: %s", w->tmp_paths[w->n_tmp - SB_N_SPLITS + s], strerror(errno));
         w->files[s] = NULL;
+        char line[4200];
+        int n = snprintf(line, sizeof line, "%08x  %s_%s.dat\n", (unsigned)w->crc[s],
+                         w->idx.classes[w->idx.n_classes - 1].name, sb_split_names[s]);
+        if (!rc) rc = put(&w->sums, line, (size_t)n);
+        w->crc[s] = 0;
     }
     return rc;
 }
@@ -160,6 +170,7 @@ int sb_mm_writer_add(sb_mm_writer *w, int split, const int16_t *points, uint32_t
             uint16_t v = (uint16_t)points[3 * i + k];
             buf[2 * k] = v & 255, buf[2 * k + 1] = v >> 8;
         }
+        w->crc[split] = sb_crc32(w->crc[split], buf, 6 * (size_t)m);
         if (fwrite(buf, 6, m, w->files[split]) != m)
             return sb_fail(SB_ERR_IO, "writing class %s, split %s: %s", c->name, sb_split_names[split],
                            strerror(errno));
@@ -185,6 +196,7 @@ static int write_file_tmp(sb_mm_writer *w, const char *name, const void *data, s
 
 int sb_mm_writer_finish(sb_mm_writer *w) {
     SB_TRY(close_class_files(w));
+    SB_TRY(write_file_tmp(w, SB_MM_CHECKSUM_FILE, w->sums.p ? (const void *)w->sums.p : "", w->sums.n));
     bytes b = {0};
     int rc = put(&b, SB_MM_INDEX_MAGIC, 8) || put_u32(&b, SB_MM_INDEX_VERSION) || put_u32(&b, w->idx.n_classes);
     for (uint32_t i = 0; !rc && i < w->idx.n_classes; i++) {
@@ -239,6 +251,7 @@ void sb_mm_writer_abort(sb_mm_writer *w) {
         free(w->tmp_paths[i]);
     }
     free(w->tmp_paths);
+    free(w->sums.p);
     sb_mm_index_free(&w->idx);
     free(w->dir);
     free(w->final_dir);
@@ -282,29 +295,44 @@ static int read_whole(const char *path, unsigned char **data, size_t *n) {
     return 0;
 }
 
+/* The split's ranges against its .dat file (by division, so that no
+ * product of a point count from the file can wrap: 6 * (2^63 + 29) is 174),
+ * then each sketch's length, which readers hold in an int. */
 static int check_dat(const char *path, const sb_mm_class *c, int s) {
     struct stat st;
-    uint64_t points = c->count[s] ? c->ranges[s][c->count[s] - 1].end : 0;
     if (stat(path, &st) != 0) return sb_fail(SB_ERR_IO, "%s: %s", path, strerror(errno));
-    if ((uint64_t)st.st_size != points * 6)
+    uint64_t size = (uint64_t)st.st_size, in_file = size / 6;
+    const sb_mm_range *r = c->ranges[s];
+    uint32_t n = c->count[s];
+    if (n && r[n - 1].end > in_file) {
+        uint32_t k = 0;
+        while (r[k].end <= in_file) k++; /* the first one past the end */
         return sb_fail(SB_ERR_FORMAT,
-                       "%s: %lld bytes, but the offsets index says %llu points (%llu bytes): index and .dat do "
-                       "not match",
-                       path, (long long)st.st_size, (unsigned long long)points, (unsigned long long)points * 6);
+                       "%s: class %s split %s sketch %u: range [%llu, %llu) is past the end of the file (%llu "
+                       "bytes, %llu points): index and .dat do not match",
+                       path, c->name, sb_split_names[s], k, (unsigned long long)r[k].start,
+                       (unsigned long long)r[k].end, (unsigned long long)size, (unsigned long long)in_file);
+    }
+    uint64_t points = n ? r[n - 1].end : 0;
+    if (size != points * 6)
+        return sb_fail(SB_ERR_FORMAT,
+                       "%s: %llu bytes, but the offsets index says %llu points (%llu bytes) for class %s split %s: "
+                       "index and .dat do not match",
+                       path, (unsigned long long)size, (unsigned long long)points, (unsigned long long)points * 6,
+                       c->name, sb_split_names[s]);
+    for (uint32_t k = 0; k < n; k++)
+        if (r[k].end - r[k].start > SB_MM_MAX_SKETCH_POINTS)
+            return sb_fail(SB_ERR_FORMAT, "%s: class %s split %s sketch %u: range [%llu, %llu) has more than %u points",
+                           path, c->name, sb_split_names[s], k, (unsigned long long)r[k].start,
+                           (unsigned long long)r[k].end, SB_MM_MAX_SKETCH_POINTS);
     return 0;
 }
 
-int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
+int sb_mm_index_parse(sb_mm_index *idx, const char *dir, const char *path, const unsigned char *d, size_t n) {
     memset(idx, 0, sizeof *idx);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, SB_MM_INDEX_FILE);
-    unsigned char *d = NULL;
-    size_t n = 0;
-    SB_TRY(read_whole(path, &d, &n));
 #define BAD(...)                                                                                                     \
     do {                                                                                                             \
         int rc_ = sb_fail(SB_ERR_FORMAT, __VA_ARGS__);                                                               \
-        free(d);                                                                                                     \
         sb_mm_index_free(idx);                                                                                       \
         return rc_;                                                                                                  \
     } while (0)
@@ -327,6 +355,9 @@ int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
         if (!(c->name = malloc(len + 1))) BAD("out of host memory");
         memcpy(c->name, d + pos, len);
         c->name[len] = '\0';
+        /* The writer's rule: a name is part of a file name in dir. */
+        if (strlen(c->name) != len || strchr(c->name, '/') || strchr(c->name, '\t') || strchr(c->name, '\n'))
+            BAD("%s: class %u: name '%s' cannot be a file name", path, i, c->name);
         pos += len;
         for (int s = 0; s < SB_N_SPLITS; s++, pos += 4) c->count[s] = get_u32(d + pos);
         for (int s = 0; s < SB_N_SPLITS; s++) {
@@ -346,10 +377,22 @@ int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
     }
     if (pos != end) BAD("%s: %zu unexpected trailing bytes", path, end - pos);
 #undef BAD
+    return 0;
+}
+
+int sb_mm_index_load(sb_mm_index *idx, const char *dir) {
+    memset(idx, 0, sizeof *idx);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, SB_MM_INDEX_FILE);
+    unsigned char *d = NULL;
+    size_t n = 0;
+    SB_TRY(read_whole(path, &d, &n));
+    int rc = sb_mm_index_parse(idx, dir, path, d, n);
     free(d);
+    SB_TRY(rc);
     for (uint32_t i = 0; i < idx->n_classes; i++)
         for (int s = 0; s < SB_N_SPLITS; s++) {
-            int rc = sb_mm_dat_path(path, sizeof path, dir, idx->classes[i].name, s);
+            rc = sb_mm_dat_path(path, sizeof path, dir, idx->classes[i].name, s);
             if (!rc) rc = check_dat(path, &idx->classes[i], s);
             if (rc) {
                 sb_mm_index_free(idx);
@@ -371,7 +414,13 @@ int sb_mm_split_open(sb_mm_split *s, const sb_mm_index *idx, uint32_t cls, int s
     SB_TRY(check_dat(path, c, split));
     int fd = open(path, O_RDONLY);
     if (fd < 0) return sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    s->map_bytes = (size_t)s->n_points * 6;
+    uint64_t bytes;
+    if (sb_mul_u64(s->n_points, 6, &bytes) || bytes >= SIZE_MAX) {
+        close(fd);
+        return sb_fail(SB_ERR_FORMAT, "%s: %llu points cannot be mapped on this machine", path,
+                       (unsigned long long)s->n_points);
+    }
+    s->map_bytes = (size_t)bytes;
     s->map = mmap(NULL, s->map_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (s->map == MAP_FAILED) {
@@ -385,4 +434,43 @@ int sb_mm_split_open(sb_mm_split *s, const sb_mm_index *idx, uint32_t cls, int s
 void sb_mm_split_close(sb_mm_split *s) {
     if (s->map) munmap(s->map, s->map_bytes);
     memset(s, 0, sizeof *s);
+}
+
+/* ---- checksums of the .dat files */
+
+int sb_mm_verify_checksums(const sb_mm_index *idx, int *files) {
+    *files = 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", idx->dir, SB_MM_CHECKSUM_FILE);
+    FILE *f = fopen(path, "r");
+    if (!f) return errno == ENOENT ? 0 : sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK);
+    int rc = buf ? 0 : sb_fail(SB_ERR_MEMORY, "out of host memory");
+    char line[4200], name[4200];
+    unsigned want;
+    for (int ln = 1; !rc && fgets(line, sizeof line, f); ln++) {
+        if (sscanf(line, "%8x  %4199[^\n]", &want, name) != 2 || strchr(name, '/')) {
+            rc = sb_fail(SB_ERR_FORMAT, "%s:%d: not '<crc32>  <file>.dat'", path, ln);
+            break;
+        }
+        char dat[8400];
+        snprintf(dat, sizeof dat, "%s/%s", idx->dir, name);
+        FILE *d = fopen(dat, "rb");
+        if (!d) {
+            rc = sb_fail(SB_ERR_IO, "cannot open %s (listed in %s): %s", dat, path, strerror(errno));
+            break;
+        }
+        uint32_t crc = 0;
+        for (size_t n; (n = fread(buf, 1, CHUNK, d)) > 0;) crc = sb_crc32(crc, buf, n);
+        if (ferror(d)) rc = sb_fail(SB_ERR_IO, "reading %s: %s", dat, strerror(errno));
+        else if (crc != want)
+            rc = sb_fail(SB_ERR_FORMAT, "%s does not match its checksum in %s (%08x, now %08x): the data is damaged",
+                         dat, path, want, (unsigned)crc);
+        fclose(d);
+        ++*files;
+    }
+    free(buf);
+    fclose(f);
+    return rc;
 }

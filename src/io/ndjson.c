@@ -7,6 +7,8 @@
 #include "io/ndjson.h"
 
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,13 +221,17 @@ static int skip_value(cursor *c, int depth) {
 
 // ---- drawing
 
-/* [n, n, ...] appended to a. */
-static int parse_coords(cursor *c, floats *a) {
+/* [n, n, ...] appended to a; each within +-limit (which keeps the float
+ * arithmetic of later steps finite and their integer conversions defined). */
+static int parse_coords(cursor *c, floats *a, double limit) {
     SB_TRY(expect(c, '['));
     if (peek(c) == ']') return c->p++, SB_OK;
     for (;;) {
         double v;
-        SB_TRY(parse_number(c, &v, NULL, NULL));
+        const char *tok;
+        size_t len;
+        SB_TRY(parse_number(c, &v, &tok, &len));
+        if (!(fabs(v) <= limit)) return fail(c, "value %.*s is out of range (+-%.9g)", (int)len, tok, limit);
         SB_TRY(grow(c, (void **)&a->v, &a->cap, a->n + 1, sizeof *a->v));
         a->v[a->n++] = (float)v;
         if (peek(c) == ']') return c->p++, SB_OK;
@@ -242,20 +248,21 @@ static int parse_drawing(cursor *c, int *has_time) {
     for (;;) {
         size_t first = r->x.n;
         SB_TRY(expect(c, '['));
-        SB_TRY(parse_coords(c, &r->x));
+        SB_TRY(parse_coords(c, &r->x, SB_NDJSON_MAX_COORD));
         SB_TRY(expect(c, ','));
-        SB_TRY(parse_coords(c, &r->y));
+        SB_TRY(parse_coords(c, &r->y, SB_NDJSON_MAX_COORD));
         int timed = peek(c) == ',';
         if (timed) {
             c->p++;
-            SB_TRY(parse_coords(c, &r->t));
+            SB_TRY(parse_coords(c, &r->t, FLT_MAX));
         }
         SB_TRY(expect(c, ']'));
         size_t n = r->x.n - first;
         if (*has_time >= 0 && *has_time != timed) return fail(c, "strokes mix [x, y] and [x, y, t]");
         if (r->y.n != r->x.n || (timed && r->t.n != r->x.n))
             return fail(c, "stroke %zu has x, y%s arrays of different lengths", r->stroke_len.n, timed ? ", t" : "");
-        if (n > 0x7fffffff || r->x.n > 0x7fffffff) return fail(c, "too many points");
+        if (n > 0x7fffffff || r->x.n > 0x7fffffff || r->stroke_len.n >= 0x7fffffff)
+            return fail(c, "too many points or strokes");
         *has_time = timed;
         SB_TRY(grow(c, (void **)&r->stroke_len.v, &r->stroke_len.cap, r->stroke_len.n + 1, sizeof(int)));
         r->stroke_len.v[r->stroke_len.n++] = (int)n;

@@ -22,6 +22,10 @@ typedef struct sb_qd_drawing {
     const float *t;       /* n_points milliseconds (raw files), or NULL */
 } sb_qd_drawing;
 
+/* x and y beyond +-2^24 are refused (QuickDraw's are canvas pixels), as
+ * are times that are not finite floats. */
+#define SB_NDJSON_MAX_COORD 16777216.0
+
 typedef struct sb_ndjson sb_ndjson;
 
 int sb_ndjson_open(sb_ndjson **r, const char *path);

@@ -1,6 +1,7 @@
 /* QuickDraw .bin records to drawings. */
 #include "io/qdbin.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "runtime/error.h"
@@ -27,6 +28,9 @@ int sb_qdbin_next(const unsigned char *data, size_t size, size_t *pos, const cha
         if (size - q < 2 * (size_t)n) return sb_fail(SB_ERR_FORMAT, "%s: record at byte %zu is truncated", label, start);
         q += 2 * (size_t)n, n_points += n;
     }
+    if (n_points > INT_MAX) /* the drawing counts points in an int */
+        return sb_fail(SB_ERR_FORMAT, "%s: record at byte %zu has %zu points, more than %d", label, start, n_points,
+                       INT_MAX);
     int *len;
     float *x, *y;
     SB_TRY(sb_drawing_alloc(&rec->drawing, (int)n_strokes, (int)n_points, &len, &x, &y));

@@ -50,10 +50,14 @@ int sb_profile_record_event(struct sb_profile *p, const char *name, cl_event ev)
         err = clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
     clReleaseEvent(ev);
     if (err != CL_SUCCESS) return sb_fail_cl(err, "clGetEventProfilingInfo");
+    return sb_profile_record_ns(p, name, (double)(t1 - t0));
+}
+
+int sb_profile_record_ns(struct sb_profile *p, const char *name, double ns) {
     row *r = find_row(p, name);
     if (!r) return sb_fail(SB_ERR_MEMORY, "profile: out of host memory");
     r->calls++;
-    r->ns += (double)(t1 - t0);
+    r->ns += ns;
     return 0;
 }
 
