@@ -30,7 +30,8 @@ static void usage(FILE *f) {
                "  --log-scale        loss curves on a log10 axis\n"
                "  --checkpoint CKPT  the model to draw (default RUN_DIR/best_ckpt.safetensors,\n"
                "                     else RUN_DIR/latest_ckpt.safetensors)\n"
-               "  --limit N          validation sketches per class (default 100; 0 all)\n"
+               "  --limit N          validation sketches per class (default: the config's\n"
+               "                     each_val_samples, as the run's validation; 0 all)\n"
                "  --no-model         curves and run facts only; no model is run\n"
                "exit codes: 0 written, 1 failure (RUN_DIR holds no run, output), 2 bad usage\n");
 }
@@ -120,7 +121,7 @@ static void shell_word(char *out, size_t cap, const char *s) {
 
 int cmd_report(const cli_options *o, int argc, char **argv) {
     const char *dir = NULL, *out = NULL, *checkpoint = NULL;
-    int log_scale = 0, model = 1, limit = 100;
+    int log_scale = 0, model = 1, limit = -1; /* -1: the config's each_val_samples */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -189,6 +190,12 @@ int cmd_report(const cli_options *o, int argc, char **argv) {
             if (!stat(ckpt, &st)) checkpoint = ckpt;
         }
         if (config) config_value(config, "sum_path", data, sizeof data);
+        if (limit < 0 && config) { /* as the run's validation did, so the numbers agree with the log */
+            char v[32];
+            config_value(config, "each_val_samples", v, sizeof v);
+            limit = atoi(v);
+        }
+        if (limit < 0) limit = 0;
         char *slash = strrchr(data, '/');
         if (slash) *slash = 0;
         else if (data[0]) snprintf(data, sizeof data, ".");
