@@ -17,6 +17,7 @@ sb=$1 synth=$2 dump=$3
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/check.sh"
+. "$(dirname "$0")/check_report.sh"
 metric() { # metric KEY: its value in the last `sketchbert test` output
   awk -v k="$1" '$1 == k { print $2 }' "$tmp/out"
 }
@@ -46,6 +47,7 @@ echo "# valid mask_axis $axis0 -> $axis1, mask_type $type0 -> $type1"
 truth "masked axis loss falls below 0.8 of the untrained model's" "a1 < 0.8 * a0" "a0 = $axis0; a1 = $axis1"
 truth "masked pen-state loss falls below 0.5 of the untrained model's" "t1 < 0.5 * t0" "t0 = $type0; t1 = $type1"
 check "the JSONL log has train lines" 0 grep -q '"event":"train","time":"[^"]*","step":300' "$tmp/pre/log.jsonl"
+report_completion_checks "$tmp/pre"
 check "every log record has an ISO 8601 UTC time" 1 \
   grep -qvE '^\{"event":"[a-z]+","time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z",' "$tmp/pre/log.jsonl"
 # the start record counts tensors and parameters: those of the checkpoint's networks
@@ -104,6 +106,7 @@ contains "names both checkpoints" "nothing holds neither best_ckpt.safetensors n
 check "test refuses a checkpoint without the classifier" 1 "$sb" test "$tmp/cls.yml" --checkpoint \
   "$tmp/pre/latest_ckpt.safetensors"
 contains "naming the missing network" "has no weights for net_sketchclsinput"
+report_checks "$tmp/cls"
 
 # ---- retrieval from the pre-trained encoder: mAP far above chance (about
 # 0.27 for 4 classes of 16 test sketches, each query ranking the other 63)

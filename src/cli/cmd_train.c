@@ -22,7 +22,7 @@ static void on_signal(int sig) {
 
 static void train_usage(FILE *f) {
     fprintf(f, "usage: sketchbert train CONFIG.yml [--set KEY=VALUE]... [--steps N] [--log-dir DIR]\n"
-               "                        [--continue | --overwrite] [--quiet]\n"
+               "                        [--continue | --overwrite] [--quiet] [--tensorboard]\n"
                "\n"
                "Trains as the config says (the original's keys; docs/training.md, docs/config.md).\n"
                "  --set KEY=VALUE  overrides a config key, VALUE as in the YAML (repeatable;\n"
@@ -34,6 +34,8 @@ static void train_usage(FILE *f) {
                "  --overwrite    replace a run already in log_dir (without it, that is refused);\n"
                "                 the old run is kept until the new one writes its first checkpoint\n"
                "  --quiet        no progress lines (warnings still go to stderr)\n"
+               "  --tensorboard  also write TensorBoard event files of the logged scalars to\n"
+               "                 log_dir (the config key tensorboard: true)\n"
                "One train at a time per log_dir (log_dir/train.lock). Ctrl-C (SIGINT) or SIGTERM\n"
                "writes latest_ckpt.safetensors and stops; a second one kills at once.\n"
                "exit codes: 0 done or stopped cleanly, 1 failure, 2 bad usage\n");
@@ -71,6 +73,9 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
             overwrite = 1;
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
+        } else if (!strcmp(a, "--tensorboard")) {
+            static char on[] = "tensorboard=true";
+            if (cli_add_set(&sets, "train", on)) return 2;
         } else if (a[0] != '-' && !config_path) {
             config_path = a;
         } else {

@@ -25,6 +25,7 @@ static const struct {
     {"classify", cmd_classify, "the top-k classes of sketches, with probabilities"},
     {"retrieve", cmd_retrieve, "retrieve index|query: nearest sketches of a collection"},
     {"complete", cmd_complete, "gestalt completion: mask points, predict them, draw SVG"},
+    {"report", cmd_report, "report RUN_DIR: an HTML page of a run's curves, checkpoints, config"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -19,6 +19,7 @@
 #include "train/config_diff.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
+#include "train/tensorboard.h"
 
 typedef struct trainer {
     sb_runtime *rt;
@@ -36,6 +37,7 @@ typedef struct trainer {
     char *config_yaml;
     char *class_names;                           /* the data's classes, one a line */
     FILE *log;                                   /* log.jsonl */
+    sb_tb_writer *tb;                            /* TensorBoard events of the log, or NULL */
     sb_run_dir *dir;                             /* training: the locked run folder */
     char last_ckpt[SB_CONFIG_PATH_MAX + 64];     /* the last checkpoint written ("" none) */
 } trainer;
@@ -126,6 +128,7 @@ static int memory_hint(int rc, const sb_config *cfg) {
 
 static void trainer_close(trainer *tr) {
     if (tr->log) fclose(tr->log);
+    sb_tb_close(tr->tb);
     sb_plan_release(tr->rt, &tr->opt_plan);
     if (tr->norm.buf) sb_tensor_release(tr->rt, &tr->norm);
     if (tr->norm_work.buf) sb_tensor_release(tr->rt, &tr->norm_work);
@@ -520,7 +523,8 @@ static int validate_and_save(trainer *tr, FILE *out) {
     /* best before latest: a run killed between the two resumes from the
      * older latest and writes this best again, as the uninterrupted run */
     if (tr->counters.best_step == t) SB_TRY(save(tr, "best", path, sizeof path));
-    return save(tr, "latest", path, sizeof path);
+    SB_TRY(save(tr, "latest", path, sizeof path));
+    return tr->tb ? sb_tb_follow(tr->tb) : 0;
 }
 
 /* The steps of this run: from the current step to end, of total. */
@@ -635,10 +639,11 @@ static int run(trainer *tr, const sb_train_options *opt, const span *sp) {
             jnum(tr->log, "sketches_per_s", window_sketches / (dt > 0 ? dt : 1e-9));
             fprintf(tr->log, "}\n");
             fflush(tr->log);
+            if (tr->tb) rc = sb_tb_follow(tr->tb);
             window_start = now(), window_steps = window_sketches = 0;
         }
         saved_at_end = 0;
-        if (cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) {
+        if (!rc && cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) {
             rc = validate_and_save(tr, out);
             saved_at_end = 1;
         }
@@ -720,6 +725,7 @@ static int start_log(trainer *tr, const sb_train_options *opt, int64_t cut) {
     snprintf(path, sizeof path, "%s/log.jsonl", cfg->log_dir);
     tr->log = fopen(path, "a");
     if (!tr->log) return sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (cfg->tensorboard) SB_TRY(sb_tb_open(&tr->tb, cfg->log_dir, path));
     long long numel = 0;
     for (int i = 0; i < tr->n_params; i++) numel += tr->params[i].value.numel;
     log_begin(tr, "start", (long long)tr->counters.step);
