@@ -24,3 +24,251 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
     __global float *dst = x + ((b * T + t) * nh + h) * d;
     for (uint e = 0; e < d; e++) dst[e] = src[e];
 }
+
+// ---- fused attention (flash-attention style), built with -DHEAD_DIM=d
+// -DTILES=0|1. Scores, scale, the -10000 length mask, an online
+// softmax, dropout on the probabilities and the context in one pass over
+// the keys, so no (B, heads, T, T) tensor exists; the backward recomputes
+// the probabilities from the saved log-sum-exp of each row.
+// q, k, v, out and their gradients are (B, T, H), H = heads * d, read and
+// written in place of the head split; lse and drow are (B, heads, T).
+// The NDRange is (rows rounded up to the work-group size, heads, B); a
+// work-item owns one query row (forward, dQ) or one key row (dK, dV) and
+// walks the other side in chunks of BLOCK = 16 rows, whose dropout mask
+// it draws sixteen wide. Work-items past T compute row T - 1 and write
+// nothing, so every one reaches the barriers. Its rows of d floats are
+// explicit vectors (SIMD on CPUs, where PoCL does not vectorise these
+// loops across work-items).
+// TILES = 0 (CPU form): chunk rows are read from global memory (cache),
+// no local memory and no barrier.
+// TILES = 1 (GPU form): the work-group stages each chunk in local memory.
+// Dropout: element (i, j) of the probabilities of (b, h) is element
+// ((b * heads + h) * T + i) * T + j of one flat tensor, as the unfused path
+// drops it, so the mask is the same bit for bit (cl/philox.cl).
+#ifdef HEAD_DIM
+#include "philox.cl"
+
+#define D HEAD_DIM
+#define BLOCK 16
+#define MASK_PENALTY -10000.0f
+#define LANES (uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u)
+
+#if TILES
+#define CHUNK_SPACE __local
+/* rows r0 .. r0 + BLOCK - 1 (clamped to n - 1) of x, `width` floats each,
+ * `stride` apart, into tile */
+void stage(__local float *tile, __global const float *x, uint stride, uint width, uint r0, uint n) {
+    for (uint c = get_local_id(0); c < BLOCK; c += get_local_size(0)) {
+        __global const float *src = x + (size_t)min(r0 + c, n - 1u) * stride;
+        for (uint e = 0; e < width; e++) tile[c * width + e] = src[e];
+    }
+}
+#define STAGE(tile, x, stride, width, r0, n) stage(tile, x, stride, width, r0, n)
+#define SYNC() barrier(CLK_LOCAL_MEM_FENCE)
+/* row c of the chunk starting at r0, staged in tile from x */
+#define CHUNK_ROW(tile, x, stride, width, r0, c, n) ((tile) + (c) * (width))
+#else
+#define CHUNK_SPACE __global
+#define STAGE(tile, x, stride, width, r0, n)
+#define SYNC()
+#define CHUNK_ROW(tile, x, stride, width, r0, c, n) ((x) + (size_t)min((r0) + (c), (n) - 1u) * (stride))
+#endif
+
+/* A row of d floats is kept in private memory as NV vectors of VW floats:
+ * explicit vector math where d allows, which PoCL turns into SIMD. */
+#if D % 16 == 0
+#define VW 16
+typedef float16 vec;
+#define VLOAD(i, p) vload16(i, p)
+#define VSTORE(x, i, p) vstore16(x, i, p)
+#define HSUM(v) hsum4((v).lo.lo + (v).lo.hi + (v).hi.lo + (v).hi.hi)
+#elif D % 4 == 0
+#define VW 4
+typedef float4 vec;
+#define VLOAD(i, p) vload4(i, p)
+#define VSTORE(x, i, p) vstore4(x, i, p)
+#define HSUM(v) hsum4(v)
+#else
+#define VW 1
+typedef float vec;
+#define VLOAD(i, p) (p)[i]
+#define VSTORE(x, i, p) ((p)[i] = (x))
+#define HSUM(v) (v)
+#endif
+float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+#define NV (D / VW)
+
+float dot_chunk(const vec *a, CHUNK_SPACE const float *b) {
+    vec s = 0.0f;
+    for (uint e = 0; e < NV; e++) s = mad(a[e], VLOAD(e, b), s);
+    return HSUM(s);
+}
+
+void axpy_chunk(vec *y, float a, CHUNK_SPACE const float *x) {
+    for (uint e = 0; e < NV; e++) y[e] = mad((vec)a, VLOAD(e, x), y[e]);
+}
+
+float dot_global(const vec *a, __global const float *b) {
+    vec s = 0.0f;
+    for (uint e = 0; e < NV; e++) s = mad(a[e], VLOAD(e, b), s);
+    return HSUM(s);
+}
+
+/* dst = s * src, a row of d floats */
+void load_row(vec *dst, __global const float *src, float s) {
+    for (uint e = 0; e < NV; e++) dst[e] = s * VLOAD(e, src);
+}
+
+void zero_row(vec *dst) {
+    for (uint e = 0; e < NV; e++) dst[e] = 0.0f;
+}
+
+void store_row(__global float *dst, const vec *src, float s) {
+    for (uint e = 0; e < NV; e++) VSTORE(s * src[e], e, dst);
+}
+
+/* keep[c] = whether element at[c] of the probabilities survives dropout
+ * (all do when threshold is 0, no dropout) */
+void draw_keep(int *keep, uint16 at, uint4 key, uint threshold) {
+    vstore16(threshold ? dropout_keep_x16(at, key, threshold) : (int16)(-1), 0, keep);
+}
+
+/* q . k (q holds scale * q_i) plus the length mask of key j */
+float masked_score(const vec *q, CHUNK_SPACE const float *k, __global const float *mask, uint j) {
+    return dot_chunk(q, k) + (1.0f - mask[j]) * MASK_PENALTY;
+}
+
+// out[b, i, h] = sum_j dropout(softmax_j(scale q_i . k_j + (1 - mask_j) * -10000)) v_j
+// lse[b, h, i] = log sum_j exp(scale q_i . k_j + ...), the backward's statistic.
+// threshold 0 means no dropout; keep_scale = 1 / (1 - p).
+__kernel void attention_fused_forward(__global const float *q, __global const float *k, __global const float *v,
+                                      __global const float *mask, __global float *out, __global float *lse,
+                                      const uint T, const uint heads, const float scale, const uint4 key,
+                                      const uint threshold, const float keep_scale) {
+    uint i = get_global_id(0), h = get_global_id(1), b = get_global_id(2), H = heads * D;
+    uint ic = min(i, T - 1u), row = (b * heads + h) * T + ic;
+    size_t head = (size_t)b * T * H + h * D;
+    __global const float *kb = k + head, *vb = v + head, *mk = mask + (size_t)b * T;
+#if TILES
+    __local float ktile[BLOCK * D], vtile[BLOCK * D];
+#endif
+    vec qi[NV], acc[NV];
+    load_row(qi, q + head + (size_t)ic * H, scale);
+    zero_row(acc);
+    float m = -INFINITY, l = 0.0f;
+    for (uint j0 = 0; j0 < T; j0 += BLOCK) {
+        STAGE(ktile, kb, H, D, j0, T);
+        STAGE(vtile, vb, H, D, j0, T);
+        SYNC();
+        int keep[BLOCK];
+        draw_keep(keep, row * T + j0 + LANES, key, threshold);
+        float s[BLOCK], cmax = -INFINITY;
+        for (uint c = 0; c < BLOCK; c++) {
+            float x = masked_score(qi, CHUNK_ROW(ktile, kb, H, D, j0, c, T), mk, min(j0 + c, T - 1u));
+            s[c] = j0 + c < T ? x : -INFINITY;
+            cmax = fmax(cmax, s[c]);
+        }
+        float mnew = fmax(m, cmax), corr = exp(m - mnew);
+        l *= corr;
+        for (uint e = 0; e < NV; e++) acc[e] *= corr;
+        for (uint c = 0; c < BLOCK; c++) {
+            float p = exp(s[c] - mnew);
+            l += p;
+            axpy_chunk(acc, keep[c] ? p : 0.0f, CHUNK_ROW(vtile, vb, H, D, j0, c, T));
+        }
+        m = mnew;
+        SYNC();
+    }
+    if (i >= T) return;
+    store_row(out + head + (size_t)i * H, acc, keep_scale / l);
+    lse[row] = m + log(l);
+}
+
+// Backward, first pass, over query rows: drow[b, h, i] = dout_i . out_i
+// (= sum_j P_ij dP_ij, dropout included) and
+// dq_i = scale sum_j P_ij (dP_ij - drow_i) k_j, with P recomputed from lse
+// and dP_ij = keep_ij keep_scale dout_i . v_j.
+__kernel void attention_fused_backward_dq(__global const float *q, __global const float *k,
+                                          __global const float *v, __global const float *mask,
+                                          __global const float *out, __global const float *dout,
+                                          __global const float *lse, __global float *drow, __global float *dq,
+                                          const uint T, const uint heads, const float scale, const uint4 key,
+                                          const uint threshold, const float keep_scale) {
+    uint i = get_global_id(0), h = get_global_id(1), b = get_global_id(2), H = heads * D;
+    uint ic = min(i, T - 1u), row = (b * heads + h) * T + ic;
+    size_t head = (size_t)b * T * H + h * D, at = head + (size_t)ic * H;
+    __global const float *kb = k + head, *vb = v + head, *mk = mask + (size_t)b * T;
+#if TILES
+    __local float ktile[BLOCK * D], vtile[BLOCK * D];
+#endif
+    vec qi[NV], doi[NV], dqi[NV];
+    load_row(qi, q + at, scale);
+    load_row(doi, dout + at, 1.0f);
+    zero_row(dqi);
+    float di = dot_global(doi, out + at), li = lse[row];
+    for (uint j0 = 0; j0 < T; j0 += BLOCK) {
+        STAGE(ktile, kb, H, D, j0, T);
+        STAGE(vtile, vb, H, D, j0, T);
+        SYNC();
+        int keep[BLOCK];
+        draw_keep(keep, row * T + j0 + LANES, key, threshold);
+        for (uint c = 0; c < BLOCK; c++) {
+            CHUNK_SPACE const float *kr = CHUNK_ROW(ktile, kb, H, D, j0, c, T);
+            float p = j0 + c < T ? exp(masked_score(qi, kr, mk, min(j0 + c, T - 1u)) - li) : 0.0f;
+            float dp = keep[c] ? keep_scale * dot_chunk(doi, CHUNK_ROW(vtile, vb, H, D, j0, c, T)) : 0.0f;
+            axpy_chunk(dqi, p * (dp - di), kr);
+        }
+        SYNC();
+    }
+    if (i >= T) return;
+    drow[row] = di;
+    store_row(dq + at, dqi, scale);
+}
+
+// Backward, second pass, over key rows (after the first wrote drow):
+// dv_j = sum_i keep_ij keep_scale P_ij dout_i,
+// dk_j = scale sum_i P_ij (dP_ij - drow_i) q_i.
+__kernel void attention_fused_backward_dkv(__global const float *q, __global const float *k,
+                                           __global const float *v, __global const float *mask,
+                                           __global const float *dout, __global const float *lse,
+                                           __global const float *drow, __global float *dk, __global float *dv,
+                                           const uint T, const uint heads, const float scale, const uint4 key,
+                                           const uint threshold, const float keep_scale) {
+    uint j = get_global_id(0), h = get_global_id(1), b = get_global_id(2), H = heads * D;
+    uint jc = min(j, T - 1u), rows = (b * heads + h) * T;
+    size_t head = (size_t)b * T * H + h * D, at = head + (size_t)jc * H;
+    __global const float *qb = q + head, *db = dout + head, *lb = lse + rows, *rb = drow + rows;
+#if TILES
+    __local float qtile[BLOCK * D], dtile[BLOCK * D], ltile[BLOCK], rtile[BLOCK];
+#endif
+    vec kj[NV], vj[NV], dkj[NV], dvj[NV];
+    load_row(kj, k + at, scale);
+    load_row(vj, v + at, 1.0f);
+    zero_row(dkj);
+    zero_row(dvj);
+    float pen = (1.0f - mask[(size_t)b * T + jc]) * MASK_PENALTY;
+    for (uint i0 = 0; i0 < T; i0 += BLOCK) {
+        STAGE(qtile, qb, H, D, i0, T);
+        STAGE(dtile, db, H, D, i0, T);
+        STAGE(ltile, lb, 1u, 1u, i0, T);
+        STAGE(rtile, rb, 1u, 1u, i0, T);
+        SYNC();
+        int keep[BLOCK];
+        // (uint16) spelled out: Oclgrind gets min(uint16, uint) wrong
+        draw_keep(keep, (rows + min(i0 + LANES, (uint16)(T - 1u))) * T + jc, key, threshold);
+        for (uint c = 0; c < BLOCK; c++) {
+            CHUNK_SPACE const float *qr = CHUNK_ROW(qtile, qb, H, D, i0, c, T);
+            CHUNK_SPACE const float *dr = CHUNK_ROW(dtile, db, H, D, i0, c, T);
+            float li = *CHUNK_ROW(ltile, lb, 1u, 1u, i0, c, T), di = *CHUNK_ROW(rtile, rb, 1u, 1u, i0, c, T);
+            float p = i0 + c < T ? exp(dot_chunk(kj, qr) + pen - li) : 0.0f;
+            float kept = keep[c] ? keep_scale : 0.0f;
+            axpy_chunk(dvj, kept * p, dr);
+            axpy_chunk(dkj, p * (kept * dot_chunk(vj, dr) - di), qr);
+        }
+        SYNC();
+    }
+    if (j >= T) return;
+    store_row(dk + at, dkj, scale);
+    store_row(dv + at, dvj, 1.0f);
+}
+#endif

@@ -10,16 +10,24 @@ __kernel void bias_forward(__global const float *x, __global const float *b, __g
 }
 
 // db[c] = sum_n dy[n, c], or db[c] += that sum when accumulate is set.
-// Work-groups are tiles of TC columns by TR row lanes (TR a power of two):
-// lane r sums rows r, r + TR, ..., then a tree over the lanes in local
-// memory (scratch holds TC * TR floats). Fixed order: deterministic.
-__kernel void bias_backward(__global const float *dy, __global float *db, const uint N, const uint C,
-                            const int accumulate, __local float *scratch) {
+// Fixed order, no atomics: deterministic. Two launch shapes
+// (sb_row_variant): _wg work-groups are tiles of TC columns by TR row lanes
+// (TR a power of two): lane r sums rows r, r + TR, ..., then a tree over
+// the lanes in local memory (scratch holds TC * TR floats); _item takes one
+// work-item per column and no barriers (CPU devices).
+
+// Sum of column c over rows n0, n0 + step, ...
+float col_sum(__global const float *dy, uint N, uint C, uint c, uint n0, uint step) {
+    float s = 0.0f;
+    for (uint n = n0; n < N; n += step) s += dy[(size_t)n * C + c];
+    return s;
+}
+
+__kernel void bias_backward_wg(__global const float *dy, __global float *db, const uint N, const uint C,
+                               const int accumulate, __local float *scratch) {
     uint c = get_global_id(0), lc = get_local_id(0), r = get_local_id(1);
     uint TC = get_local_size(0), TR = get_local_size(1);
-    float s = 0.0f;
-    if (c < C)
-        for (uint n = r; n < N; n += TR) s += dy[(size_t)n * C + c];
+    float s = c < C ? col_sum(dy, N, C, c, r, TR) : 0.0f;
     __local float *p = scratch + lc; // this column's lanes, TC apart
     p[r * TC] = s;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -28,4 +36,12 @@ __kernel void bias_backward(__global const float *dy, __global float *db, const 
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (r == 0 && c < C) db[c] = accumulate ? db[c] + p[0] : p[0];
+}
+
+__kernel void bias_backward_item(__global const float *dy, __global float *db, const uint N, const uint C,
+                                 const int accumulate) {
+    uint c = get_global_id(0);
+    if (c >= C) return;
+    float s = col_sum(dy, N, C, c, 0, 1);
+    db[c] = accumulate ? db[c] + s : s;
 }

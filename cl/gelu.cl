@@ -26,10 +26,25 @@ void store4(__global float *p, uint i, uint n, float4 v) {
     for (uint j = 0; i + j < n; j++) p[i + j] = t[j];
 }
 
-__kernel void gelu_forward(__global const float *x, __global float *y, const uint n) {
+// With has_bias, x (rows of C) first gets the bias b (C) added in place:
+// the Linear before the GELU leaves its bias to this kernel, and the
+// backward reads the biased x.
+__kernel void gelu_forward(__global float *x, __global const float *b, __global float *y, const uint n,
+                           const uint C, const uint has_bias) {
     uint i = get_global_id(0) * 4u;
     if (i >= n) return;
     float4 v = load4(x, i, n);
+    if (has_bias) {
+        uint c = i % C;
+        if (c + 4u <= C) { // the four columns in one row
+            v += vload4(0, b + c);
+        } else {
+            float t[4];
+            for (uint j = 0; j < 4u; j++, c = c + 1u == C ? 0u : c + 1u) t[j] = b[c];
+            v += vload4(0, t);
+        }
+        store4(x, i, n, v);
+    }
     store4(y, i, n, 0.5f * v * (1.0f + erf(v * INV_SQRT2)));
 }
 

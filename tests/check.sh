@@ -1,6 +1,6 @@
 # Shell test helpers, sourced by tests/test_*.sh after they set $tmp:
-# OK / NOT OK lines (check, contains, truth), a tiny-model config, and
-# `finish` for the "N passed, N failed" summary.
+# OK / NOT OK lines (check, contains, truth), a tiny-model config,
+# same_weights, and `finish` for the "N passed, N failed" summary.
 pass=0 fail=0
 check() { # check NAME EXPECTED_RC COMMAND...
   name=$1 want=$2; shift 2
@@ -48,6 +48,14 @@ checkpoint_every: 100000
 save_model_every: 100000
 EOF
   cat "$tmp/extra" >>"$tmp/$name.yml"
+}
+# same_weights A B: the tensors and counters of two checkpoints are identical
+# (but the config, which names the log folder, and the checksums, which
+# cover it); needs $dump, the st_interop helper (tests/st_interop.c)
+same_weights() {
+  "$dump" dump "$1" | grep -v -e '^M config' -e '^M sketchbert_crc32' >"$tmp/a.txt" &&
+    "$dump" dump "$2" | grep -v -e '^M config' -e '^M sketchbert_crc32' >"$tmp/b.txt" &&
+    cmp -s "$tmp/a.txt" "$tmp/b.txt"
 }
 finish() { # the summary line, and the exit status
   echo "$pass passed, $fail failed"

@@ -4,8 +4,8 @@
  * (sb_dataset batches through the internal model: transform, tokens and
  * SGM masks as training), batch-size invariance, top-k and softmax,
  * pooling, the index (save/load/query against brute force, another
- * model refused; of pooled encoder features without a retrieval head),
- * completion (the normalisation undone, given and random
+ * model refused, a flipped bit refused by its checksum; of pooled encoder
+ * features without a retrieval head), completion (the normalisation undone, given and random
  * points), and bad input: missing heads named, empty, malformed and
  * over-long sketches, unknown classes, files that are not checkpoints. */
 #include <math.h>
@@ -145,12 +145,16 @@ static double max_rel(const float *a, const float *b, size_t n) {
 // ---- the checks
 
 /* The index file's sketch block, damaged: a sketch of 0 points, a byte too
- * many. path is a saved index of the sketches s. */
+ * many. path is a saved index of the sketches s. The damaged copies lack
+ * the checksum trailer (as files written before checksums), so that the
+ * structure checks, not the checksum, meet the damage. */
 static void check_index_sketch_block(sb_model_handle *m, const char *path, const sb_sketches *s) {
     FILE *f = fopen(path, "rb");
     unsigned char buf[1 << 16];
     size_t size = f ? fread(buf, 1, sizeof buf, f) : 0, points = 0;
     if (f) fclose(f);
+    t_check_true("the index ends with its checksum trailer", size > 12 && !memcmp(buf + size - 12, "SBCRC32", 8));
+    size -= 12;
     for (int i = 0; i < sb_sketches_count(s); i++) points += (size_t)s->n[i];
     char bad[700];
     snprintf(bad, sizeof bad, "%s.bad", path);
@@ -359,7 +363,12 @@ static void check_model_and_features(sb_context *ctx, sb_model *ref_model, const
     t_check_error("loading the index with another model", sb_index_load(other, ipath, &y), "was built by another model");
     t_check_error("querying with another model", sb_index_query(x, other, s, 1, items, dist), "was built by another model");
     t_check_error("adding with another model", sb_index_add(x, other, s), "was built by another model");
+    /* a flipped bit in the features: caught by the checksum trailer */
     FILE *fp = fopen(ipath, "r+b");
+    int byte = fp && fseek(fp, 70, SEEK_SET) == 0 ? fgetc(fp) : EOF;
+    if (fp) fseek(fp, 70, SEEK_SET), fputc(byte ^ 1, fp), fclose(fp);
+    t_check_error("a flipped bit in an index", sb_index_load(m, ipath, &y), "do not match the index's checksum");
+    fp = fopen(ipath, "r+b");
     if (fp) ftruncate(fileno(fp), 100), fclose(fp);
     t_check_error("a truncated index", sb_index_load(m, ipath, &y), "truncated");
     t_check_error("a file that is no index", sb_index_load(m, path[0], &y), "is not a sketchbert index file");
@@ -435,7 +444,7 @@ static void check_bad_input(sb_context *ctx) {
     t_check_error("a pen state of 2", sb_sketches_add_i16(s, bad, 2, NULL), "pen state 2 is not 0 or 1");
     t_check_error("a float outside int16", sb_sketches_add_f32(s, big, 1, NULL), "outside int16");
     t_check_true("none of them added", sb_sketches_count(s) == 2 * NCLS);
-    t_check_error("an unknown file kind", sb_sketches_load(s, path[0], NULL, 0), "not an .npz or .ndjson file");
+    t_check_error("an unknown file kind", sb_sketches_load(s, path[0], NULL, 0), "not an .npz, .ndjson or .svg file");
     t_check_error("a bad split", sb_sketches_load(s, dir, "training", 0), "split 'training'");
     t_check_error("a missing npz", sb_sketches_load(s, "/nonexistent/a.npz", NULL, 0), "/nonexistent/a.npz");
     snprintf(p, sizeof p, "%s/x.ndjson", dir);
@@ -444,6 +453,32 @@ static void check_bad_input(sb_context *ctx) {
     fclose(f);
     t_check_error("a malformed ndjson line", sb_sketches_load(s, p, NULL, 0), "x.ndjson:3");
     t_check_true("leaves the set as it was", sb_sketches_count(s) == 2 * NCLS);
+    /* SVGs (TU-Berlin layout): simplified as prepare --simplify, so a
+     * 100-unit corner becomes (0,0) (255,0) (255,255); labelled by folder */
+    snprintf(p, sizeof p, "mkdir -p '%s/svg/house'", dir);
+    if (system(p) != 0) printf("# %s failed\n", p);
+    for (int k = 1; k <= 2; k++) {
+        snprintf(p, sizeof p, "%s/svg/house/%d.svg", dir, k);
+        f = fopen(p, "w");
+        fputs("<svg viewBox='0 0 800 800'><g transform='translate(50 60)'><path d='M 0 0 L 100 0 L 100 100'/></g></svg>", f);
+        fclose(f);
+    }
+    sb_sketches *sv;
+    snprintf(p, sizeof p, "%s/svg", dir);
+    int rc = sb_sketches_create(&sv);
+    if (!rc) rc = sb_sketches_load(sv, p, NULL, 0);
+    const int16_t *sp = rc ? NULL : sb_sketches_points(sv, 1, &n);
+    const int16_t corner[9] = {0, 0, 0, 255, 0, 0, 0, 255, 1};
+    t_check_true("a folder of class folders of SVGs: simplified, labelled by folder",
+                 sp && sb_sketches_count(sv) == 2 && n == 3 && !memcmp(sp, corner, sizeof corner) &&
+                     !strcmp(sb_sketches_label(sv, 0), "house"));
+    snprintf(p, sizeof p, "%s/svg/house/3.svg", dir);
+    f = fopen(p, "w");
+    fputs("<svg><path d='M 0 0 C 1'/></svg>", f);
+    fclose(f);
+    t_check_error("a broken SVG names the file", sb_sketches_load(sv, p, NULL, 0), "house/3.svg:1: svg:");
+    t_check_true("... and leaves the set as it was", sb_sketches_count(sv) == 2);
+    sb_sketches_destroy(sv);
     t_check_true("no points are a NULL sketch", sb_sketches_points(s, 99, &n) == NULL && n == 0);
     sb_sketches *e;
     sb_sketches_create(&e);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data/dataset.h"
 #include "test_util.h"
@@ -196,6 +197,38 @@ static void test_loader(void) {
     sb_dataset_close(d);
 }
 
+/* Batches depend on the step only: 1 and 3 prefetch threads (the latter
+ * with read-ahead) serve the same ones, over an epoch boundary, whatever
+ * order the workers finish in. */
+static void test_loader_threads(void) {
+    sb_dataset_config c = base_config();
+    sb_dataset *d[2];
+    c.loader_threads = 1;
+    if (sb_dataset_open(&d[0], &c)) return;
+    c.loader_threads = 3;
+    c.read_ahead = 1;
+    if (sb_dataset_open(&d[1], &c)) return;
+    sb_loader *l[2];
+    int ok = sb_loader_open(&l[0], d[0], 7, 1, 0, 0) == 0 && sb_loader_open(&l[1], d[1], 7, 1, 0, 0) == 0;
+    uint64_t per = ok ? sb_loader_batches_per_epoch(l[0]) : 0;
+    for (uint64_t k = 0; ok && k < 2 * per + 3; k++) {
+        const sb_batch *a, *b;
+        uint64_t sa, sb;
+        ok = sb_loader_next(l[0], &a, &sa, NULL) == 0 && sb_loader_next(l[1], &b, &sb, NULL) == 0 && sa == k &&
+             sb == k && a->size == b->size && !memcmp(a->index, b->index, (size_t)a->size * sizeof *a->index) &&
+             !memcmp(a->input, b->input, (size_t)a->size * (size_t)(a->tokens + a->max_length) * 5 * sizeof(float));
+        if (k % 5 == 0) usleep(2000); /* let the workers run ahead and finish out of order */
+    }
+    char what[96];
+    snprintf(what, sizeof what, "1 and 3 loader threads (read-ahead on) serve the same batches (%llu steps)",
+             (unsigned long long)(2 * per + 3));
+    t_check_true(what, ok);
+    sb_loader_close(l[0]);
+    sb_loader_close(l[1]);
+    sb_dataset_close(d[0]);
+    sb_dataset_close(d[1]);
+}
+
 static void test_worker_error(void) {
     make_data(1); /* class star, sketch 5 has pen value 2 */
     sb_dataset_config c = base_config();
@@ -218,6 +251,7 @@ int main(void) {
     test_rows();
     test_triplets();
     test_loader();
+    test_loader_threads();
     test_worker_error();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

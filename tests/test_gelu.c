@@ -1,6 +1,7 @@
 /* GELU: kernel vs double reference, reference backward vs finite
  * differences, kernel backward vs reference, bad shapes. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "ops/gelu.h"
@@ -26,6 +27,39 @@ static double loss(const double *x, void *vctx) {
 
 // ---- tests
 
+/* The bias fused in front: x (R, C) += b in place, y = gelu(x); the
+ * backward then takes the biased x. R * C is odd, and C too, so blocks of
+ * four cross rows. */
+static void biased(sb_runtime *rt, int R, int C) {
+    size_t n = (size_t)R * C;
+    printf("# with a bias: (%d, %d)\n", R, C);
+    float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy), *b = malloc(C * sizeof *b);
+    double *xb = malloc(n * sizeof *xb), *y_ref = malloc(n * sizeof *y_ref), *dx_ref = malloc(n * sizeof *dx_ref);
+    t_uniform(x, n, -5.0f, 5.0f);
+    t_uniform(dy, n, -1.0f, 1.0f);
+    t_uniform(b, C, -1.0f, 1.0f);
+    for (size_t i = 0; i < n; i++) {
+        xb[i] = (double)x[i] + b[i % C];
+        y_ref[i] = gelu_ref(xb[i]);
+        dx_ref[i] = dy[i] * gelu_grad_ref(xb[i]);
+    }
+    int shape[2] = {R, C}, bshape[1] = {C}, wrong[1] = {C + 1};
+    sb_tensor tx = t_upload(rt, "x", SB_F32, 2, shape, x), tdy = t_upload(rt, "dy", SB_F32, 2, shape, dy);
+    sb_tensor tb = t_upload(rt, "b", SB_F32, 1, bshape, b), tbw = t_output(rt, "b_long", SB_F32, 1, wrong);
+    sb_tensor ty = t_output(rt, "y", SB_F32, 2, shape), tdx = t_output(rt, "dx", SB_F32, 2, shape);
+    if (sb_gelu_forward(rt, &tx, &tb, &ty) || sb_gelu_backward(rt, &tx, &tdy, &tdx)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    float *xo = t_download(rt, &tx), *y = t_download(rt, &ty), *dx = t_download(rt, &tdx);
+    t_check("gelu_forward with bias: x + b in place vs reference", t_rel_err(xo, xb, n), 1e-6);
+    t_check("gelu_forward with bias vs reference", t_rel_err(y, y_ref, n), 1e-5);
+    t_check("gelu_backward on the biased x vs reference", t_rel_err(dx, dx_ref, n), 1e-5);
+    t_check_error("bias of the wrong length rejected", sb_gelu_forward(rt, &tx, &tbw, &ty), "b_long");
+    t_check_error("y in x's buffer rejected with a bias", sb_gelu_forward(rt, &tx, &tb, &tx), "must not be");
+    free(x), free(dy), free(b), free(xb), free(y_ref), free(dx_ref), free(xo), free(y), free(dx);
+}
+
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_gelu");
     int n = t_small ? 77 : 100003; /* not a multiple of any work-group size */
@@ -45,7 +79,7 @@ int main(int argc, char **argv) {
     int shape[1] = {n};
     sb_tensor tx = t_upload(rt, "x", SB_F32, 1, shape, x), tdy = t_upload(rt, "dy", SB_F32, 1, shape, dy);
     sb_tensor ty = t_output(rt, "y", SB_F32, 1, shape), tdx = t_output(rt, "dx", SB_F32, 1, shape);
-    if (sb_gelu_forward(rt, &tx, &ty) || sb_gelu_backward(rt, &tx, &tdy, &tdx)) {
+    if (sb_gelu_forward(rt, &tx, NULL, &ty) || sb_gelu_backward(rt, &tx, &tdy, &tdx)) {
         t_check_true(sb_last_error(), 0);
         return t_finish(rt);
     }
@@ -55,7 +89,8 @@ int main(int argc, char **argv) {
 
     int short_shape[1] = {n - 1};
     sb_tensor tshort = t_output(rt, "y_short", SB_F32, 1, short_shape);
-    t_check_error("size mismatch rejected", sb_gelu_forward(rt, &tx, &tshort), "differ in size");
+    t_check_error("size mismatch rejected", sb_gelu_forward(rt, &tx, NULL, &tshort), "differ in size");
     free(x), free(dy), free(xd), free(dyd), free(y_ref), free(dx_ref), free(y), free(dx);
+    biased(rt, t_small ? 11 : 301, t_small ? 7 : 37);
     return t_finish(rt);
 }

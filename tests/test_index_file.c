@@ -67,8 +67,9 @@ int main(void) {
     size_t n = f ? fread(file, 1, sizeof file, f) : 0;
     if (f) fclose(f);
     remove(path);
-    /* header 64, features 24, labels 16 (at 88), P at 104, lengths at 112, points at 120 */
-    t_check_true("file of 64 + 24 + 16 + 8 + 8 + 18 bytes", n == 138);
+    /* header 64, features 24, labels 16 (at 88), P at 104, lengths at 112,
+     * points at 120, then the checksum trailer "SBCRC32\0" + u32 */
+    t_check_true("file of 64 + 24 + 16 + 8 + 8 + 18 + 12 bytes", n == 150 && !memcmp(file + 138, "SBCRC32", 8));
     sb_index x;
     int rc = read_bytes(&x, file, n), n0 = 0, n1 = 0;
     const int16_t *p0 = rc ? NULL : sb_sketches_points(x.sk, 0, &n0), *p1 = rc ? NULL : sb_sketches_points(x.sk, 1, &n1);
@@ -78,6 +79,10 @@ int main(void) {
                                   !memcmp(p0, pts, 6 * sizeof *pts) && !memcmp(p1, pts + 6, 3 * sizeof *pts));
     if (rc) printf("# %s\n", sb_last_error());
     clear(&x);
+    t_check_error("a flipped bit", patched(file, n, 70, file[70] ^ 1u, 1), "bytes 0-138 do not match the index's checksum");
+    /* The structure checks below damage the file without its trailer, as
+     * written before checksums: the checksum would catch them first. */
+    n = 138;
 
     /* Header fields: version at 8, dim at 12, n at 16, label_bytes at 56. */
     unsigned char b[512];

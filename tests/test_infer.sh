@@ -41,7 +41,7 @@ check "classify with a bad --batch-size" 2 "$sb" classify "$ck" "$tmp/mm" --batc
 check "complete with a bad --share" 2 "$sb" complete "$ck" "$tmp/mm" --share 1.5 -o "$tmp/c.svg"
 check "missing checkpoint" 1 "$sb" classify "$tmp/none.safetensors" "$tmp/mm"
 check "a file that is not a sketch file" 1 "$sb" classify "$ck" "$tmp/all.yml"
-contains "says what inputs are read" "not an .npz or .ndjson file"
+contains "says what inputs are read" "not an .npz, .ndjson or .svg file"
 
 # ---- classify
 check "classify memmap, batches of 5" 0 "$sb" classify "$ck" "$tmp/mm" --batch-size 5 --top-k 2
@@ -125,8 +125,10 @@ check "complete --simplify" 0 "$sb" complete "$ck" "$tmp/raw.ndjson" --simplify 
 
 # ---- class names from the checkpoint itself, wherever the training data went
 check "the checkpoint names its classes" 0 grep -aq '"class_names":"circle\\nsquare\\ntriangle\\nstar"' "$ck"
-# a checkpoint as written before class_names: the key renamed, same size
-LC_ALL=C sed 's/"class_names":/"old_names__":/' "$ck" >"$tmp/old.safetensors"
+# a checkpoint as written before class_names (and checksums): the keys
+# renamed, same size
+LC_ALL=C sed -e 's/"class_names":/"old_names__":/' -e 's/"sketchbert_crc32":/"old_checksums___":/' "$ck" \
+  >"$tmp/old.safetensors"
 mv "$tmp/mm" "$tmp/mm.away"
 check "classify without the training data" 0 "$sb" classify "$ck" "$tmp/npz/star.npz" --index 0-3 --top-k 1
 contains "real class names" "^0	star	\(circle\|square\|triangle\|star\) "
@@ -159,6 +161,24 @@ check "a config as the checkpoint" 1 "$sb" classify "$tmp/all.yml" "$tmp/mm"
 contains "says so" "all.yml is a text file (a YAML config?)"
 check "the run folder as the checkpoint" 1 "$sb" classify "$tmp/all" "$tmp/mm"
 contains "says so" "is a directory, not a safetensors checkpoint; give the checkpoint file in it"
+
+# ---- SVG input (TU-Berlin layout): a file, a class folder, a folder of class folders
+mkdir -p "$tmp/svg/circle" "$tmp/svg/star two"
+echo '<svg viewBox="0 0 800 800"><path d="M 400 100 C 600 100 700 300 700 400 S 600 700 400 700 S 100 600 100 400 S 200 100 400 100"/></svg>' >"$tmp/svg/circle/1.svg"
+echo '<svg viewBox="0 0 800 800"><g transform="scale(2)"><path d="M 200 50 L 240 150 L 350 150 L 260 210 L 300 320 L 200 250 L 100 320 L 140 210 L 50 150 L 160 150 Z"/></g></svg>' >"$tmp/svg/star two/1.svg"
+cp "$tmp/svg/circle/1.svg" "$tmp/svg/circle/2.svg"
+check "classify an SVG file" 0 "$sb" classify "$ck" "$tmp/svg/circle/1.svg"
+contains "labelled with its folder's name" "^0	circle	[a-z]* 0\.[0-9]*	"
+check "classify a folder of class folders" 0 "$sb" classify "$ck" "$tmp/svg" --limit 1
+contains "one sketch per class folder, folders in order" "^1	star two	[a-z]* 0\.[0-9]*	"
+check "embed a class folder" 0 "$sb" embed "$ck" "$tmp/svg/circle" -o "$tmp/svg.npy"
+contains "both of its SVGs" "2 sketches x 32 encoder features"
+echo '<svg><path d="M 1 2 L 3"/></svg>' >"$tmp/bad.svg"
+check "a broken SVG" 1 "$sb" classify "$ck" "$tmp/bad.svg"
+contains "is refused naming the file and line" "bad.svg:1: svg: expected a number"
+mkdir "$tmp/empty"
+check "a folder with no SVGs and no dataset" 1 "$sb" classify "$ck" "$tmp/empty"
+contains "says what it is not" "nor a folder of .svg files"
 
 # ---- embed
 check "embed encoder features to .npy" 0 "$sb" embed "$ck" "$tmp/mm" -o "$tmp/e.npy"

@@ -1,11 +1,15 @@
 /* LayerNorm: kernels vs double reference (forward, saved statistics,
  * backward, accumulated parameter gradients), reference backward vs finite
- * differences, bad shapes. */
+ * differences, bad shapes; the fused bias + dropout + residual in front
+ * (sb_ln_pre, in place as the encoder uses it) and dropout behind the
+ * backward (sb_ln_dz), masks from the host Philox. Both launch shapes
+ * (sb_row_variant) on every size, whatever the device. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "ops/layernorm.h"
+#include "ops/philox.h"
 #include "test_util.h"
 
 #define EPS 1e-5f
@@ -98,9 +102,9 @@ static void run(sb_runtime *rt, int B, int T, int C, int bad_shapes) {
     sb_tensor tdg = t_output(rt, "dgamma", SB_F32, 1, cshape), tdb = t_output(rt, "dbeta", SB_F32, 1, cshape);
     sb_tensor tdg_acc = t_upload(rt, "dgamma_acc", SB_F32, 1, cshape, old);
     sb_tensor tdb_acc = t_upload(rt, "dbeta_acc", SB_F32, 1, cshape, old + C);
-    if (sb_layernorm_forward(rt, &tx, &tg, &tb, EPS, &ty, &tmean, &trstd) ||
-        sb_layernorm_backward(rt, &tx, &tg, &tmean, &trstd, &tdy, &tdx, &tdg, &tdb, 0) ||
-        sb_layernorm_backward(rt, &tx, &tg, &tmean, &trstd, &tdy, &tdx, &tdg_acc, &tdb_acc, 1)) {
+    if (sb_layernorm_forward(rt, &tx, NULL, &tg, &tb, EPS, &ty, &tmean, &trstd) ||
+        sb_layernorm_backward(rt, &tx, &tg, &tmean, &trstd, &tdy, &tdx, NULL, &tdg, &tdb, 0) ||
+        sb_layernorm_backward(rt, &tx, &tg, &tmean, &trstd, &tdy, &tdx, NULL, &tdg_acc, &tdb_acc, 1)) {
         t_check_true(sb_last_error(), 0);
         return;
     }
@@ -125,36 +129,121 @@ static void run(sb_runtime *rt, int B, int T, int C, int bad_shapes) {
     sb_tensor tmean_short = t_output(rt, "mean_short", SB_F32, 1, nshort);
     sb_tensor ty_other = t_output(rt, "y_other", SB_F32, 3, other);
     t_check_error("gamma of the wrong length rejected",
-                  sb_layernorm_forward(rt, &tx, &tg_short, &tb, EPS, &ty, &tmean, &trstd), "gamma_short");
+                  sb_layernorm_forward(rt, &tx, NULL, &tg_short, &tb, EPS, &ty, &tmean, &trstd), "gamma_short");
     t_check_error("beta of the wrong length rejected",
-                  sb_layernorm_forward(rt, &tx, &tg, &tg_short, EPS, &ty, &tmean, &trstd), "gamma_short");
+                  sb_layernorm_forward(rt, &tx, NULL, &tg, &tg_short, EPS, &ty, &tmean, &trstd), "gamma_short");
     t_check_error("mean of the wrong length rejected",
-                  sb_layernorm_forward(rt, &tx, &tg, &tb, EPS, &ty, &tmean_short, &trstd), "mean_short");
+                  sb_layernorm_forward(rt, &tx, NULL, &tg, &tb, EPS, &ty, &tmean_short, &trstd), "mean_short");
     t_check_error("y of the wrong shape rejected",
-                  sb_layernorm_forward(rt, &tx, &tg, &tb, EPS, &ty_other, &tmean, &trstd), "y_other");
-    t_check_error("negative eps rejected", sb_layernorm_forward(rt, &tx, &tg, &tb, -1.0f, &ty, &tmean, &trstd),
+                  sb_layernorm_forward(rt, &tx, NULL, &tg, &tb, EPS, &ty_other, &tmean, &trstd), "y_other");
+    t_check_error("negative eps rejected", sb_layernorm_forward(rt, &tx, NULL, &tg, &tb, -1.0f, &ty, &tmean, &trstd),
                   "eps");
     t_check_error("rstd of the wrong length rejected",
-                  sb_layernorm_backward(rt, &tx, &tg, &tmean, &tmean_short, &tdy, &tdx, &tdg, &tdb, 0),
+                  sb_layernorm_backward(rt, &tx, &tg, &tmean, &tmean_short, &tdy, &tdx, NULL, &tdg, &tdb, 0),
                   "mean_short");
     t_check_error("dx of the wrong shape rejected",
-                  sb_layernorm_backward(rt, &tx, &tg, &tmean, &trstd, &tdy, &ty_other, &tdg, &tdb, 0), "y_other");
+                  sb_layernorm_backward(rt, &tx, &tg, &tmean, &trstd, &tdy, &ty_other, NULL, &tdg, &tdb, 0), "y_other");
     t_check_error("dbeta of the wrong length rejected",
-                  sb_layernorm_backward(rt, &tx, &tg, &tmean, &trstd, &tdy, &tdx, &tdg, &tg_short, 0),
+                  sb_layernorm_backward(rt, &tx, &tg, &tmean, &trstd, &tdy, &tdx, NULL, &tdg, &tg_short, 0),
                   "gamma_short");
+}
+
+/* The fused forms: sum = dropout(z + bias) + residual computed in place
+ * over z, LayerNorm of sum; the backward's dz = dropout(dx). */
+static void run_fused(sb_runtime *rt, int N, int C, float p) {
+    size_t n = (size_t)N * C;
+    printf("# fused: (%d, %d), p = %g\n", N, C, p);
+    float *z = malloc(n * sizeof *z), *res = malloc(n * sizeof *res), *dy = malloc(n * sizeof *dy);
+    float *bias = malloc(C * sizeof *bias), *gamma = malloc(C * sizeof *gamma), *beta = malloc(C * sizeof *beta);
+    t_uniform(z, n, -2.0f, 2.0f);
+    t_uniform(res, n, -3.0f, 3.0f);
+    t_uniform(dy, n, -1.0f, 1.0f);
+    t_uniform(bias, C, -1.0f, 1.0f);
+    t_uniform(gamma, C, 0.5f, 1.5f);
+    t_uniform(beta, C, -1.0f, 1.0f);
+    sb_rng_key key = {0x123456789abcdefull, 77 + (uint64_t)N};
+    uint32_t threshold = sb_dropout_threshold(p);
+    double scale = 1.0 / (1.0 - (double)p);
+    double *sum_ref = malloc(n * sizeof *sum_ref), *y_ref = malloc(n * sizeof *y_ref);
+    double *mean_ref = malloc(N * sizeof *mean_ref), *rstd_ref = malloc(N * sizeof *rstd_ref);
+    double *dx_ref = malloc(n * sizeof *dx_ref), *dz_ref = malloc(n * sizeof *dz_ref);
+    double *dg_ref = malloc(C * sizeof *dg_ref), *db_ref = malloc(C * sizeof *db_ref);
+    double *gd = t_to_double(gamma, C), *bd = t_to_double(beta, C), *dyd = t_to_double(dy, n);
+    for (size_t i = 0; i < n; i++) {
+        double v = (double)z[i] + bias[i % C];
+        sum_ref[i] = (threshold == 0 || sb_dropout_keep(key, threshold, i) ? v * scale : 0.0) + res[i];
+    }
+    ln_ctx lc = {sum_ref, gd, bd, dyd, N, C};
+    forward_ref(&lc, y_ref, mean_ref, rstd_ref);
+    backward_ref(&lc, mean_ref, rstd_ref, dx_ref, dg_ref, db_ref);
+    for (size_t i = 0; i < n; i++)
+        dz_ref[i] = threshold == 0 || sb_dropout_keep(key, threshold, i) ? dx_ref[i] * scale : 0.0;
+
+    int shape[2] = {N, C}, cshape[1] = {C}, nshape[1] = {N};
+    sb_tensor tz = t_upload(rt, "z", SB_F32, 2, shape, z), tres = t_upload(rt, "residual", SB_F32, 2, shape, res);
+    sb_tensor tdy = t_upload(rt, "dy", SB_F32, 2, shape, dy), tbias = t_upload(rt, "bias", SB_F32, 1, cshape, bias);
+    sb_tensor tg = t_upload(rt, "gamma", SB_F32, 1, cshape, gamma);
+    sb_tensor tb = t_upload(rt, "beta", SB_F32, 1, cshape, beta);
+    sb_tensor ty = t_output(rt, "y", SB_F32, 2, shape), tdx = t_output(rt, "dx", SB_F32, 2, shape);
+    sb_tensor tdz = t_output(rt, "dz", SB_F32, 2, shape);
+    sb_tensor tmean = t_output(rt, "mean", SB_F32, 1, nshape), trstd = t_output(rt, "rstd", SB_F32, 1, nshape);
+    sb_tensor tdg = t_output(rt, "dgamma", SB_F32, 1, cshape), tdb = t_output(rt, "dbeta", SB_F32, 1, cshape);
+    sb_ln_pre pre = {&tbias, &tres, &tz, p, key};
+    sb_ln_dz dz = {&tdz, p, key};
+    if (sb_layernorm_forward(rt, &tz, &pre, &tg, &tb, EPS, &ty, &tmean, &trstd) ||
+        sb_layernorm_backward(rt, &tz, &tg, &tmean, &trstd, &tdy, &tdx, &dz, &tdg, &tdb, 0)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    float *sum = t_download(rt, &tz), *y = t_download(rt, &ty), *mean = t_download(rt, &tmean);
+    float *rstd = t_download(rt, &trstd), *dx = t_download(rt, &tdx), *dzo = t_download(rt, &tdz);
+    float *dg = t_download(rt, &tdg), *db = t_download(rt, &tdb);
+    t_check("fused forward sum (in place) vs reference", t_rel_err(sum, sum_ref, n), 1e-6);
+    t_check("fused forward y vs reference", t_rel_err(y, y_ref, n), 1e-5);
+    t_check("fused forward mean vs reference", t_rel_err(mean, mean_ref, N), 1e-5);
+    t_check("fused forward rstd vs reference", t_rel_err(rstd, rstd_ref, N), 1e-5);
+    t_check("fused backward dx vs reference", t_rel_err(dx, dx_ref, n), 1e-5);
+    t_check("fused backward dz vs reference (host Philox mask)", t_rel_err(dzo, dz_ref, n), 1e-5);
+    t_check("fused backward dgamma vs reference", t_rel_err(dg, dg_ref, C), 1e-5);
+    t_check("fused backward dbeta vs reference", t_rel_err(db, db_ref, C), 1e-5);
+    if (p > 0.0f) {
+        size_t dropped = 0;
+        for (size_t i = 0; i < n; i++) dropped += dzo[i] == 0.0f;
+        t_check_true("fused backward drops some elements", dropped > 0 && dropped < n);
+    }
+    t_check_error("residual in the sum's buffer rejected",
+                  sb_layernorm_forward(rt, &tz, &(sb_ln_pre){&tbias, &tz, &tz, p, key}, &tg, &tb, EPS, &ty, &tmean,
+                                       &trstd),
+                  "must not be the sum's buffer");
+    t_check_error("dropout p = 1 rejected",
+                  sb_layernorm_backward(rt, &tz, &tg, &tmean, &trstd, &tdy, &tdx, &(sb_ln_dz){&tdz, 1.0f, key}, &tdg,
+                                        &tdb, 0),
+                  "outside [0, 1)");
+    free(z), free(res), free(dy), free(bias), free(gamma), free(beta), free(sum_ref), free(y_ref);
+    free(mean_ref), free(rstd_ref), free(dx_ref), free(dz_ref), free(dg_ref), free(db_ref), free(gd), free(bd);
+    free(dyd), free(sum), free(y), free(mean), free(rstd), free(dx), free(dzo), free(dg), free(db);
 }
 
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_layernorm");
     /* No size is a multiple of a work-group size; C below and above 256
      * (one work-group of at most 256 per row), N above the row lanes. */
-    if (t_small) {
-        run(rt, 1, 5, 7, 1);
-        run(rt, 2, 3, 301, 0);
-    } else {
-        run(rt, 1, 37, 129, 1);
-        run(rt, 3, 13, 200, 0);
-        run(rt, 2, 9, 601, 0);
+    for (int v = SB_ROW_WG; v <= SB_ROW_ITEM; v++) {
+        rt->row_variant = (sb_row_variant)v;
+        printf("# %s variant\n", v == SB_ROW_ITEM ? "item" : "wg");
+        if (t_small) {
+            run(rt, 1, 5, 7, 1);
+            run(rt, 2, 3, 301, 0);
+            run_fused(rt, 5, 7, 0.4f);
+            run_fused(rt, 3, 301, 0.0f);
+        } else {
+            run(rt, 1, 37, 129, 1);
+            run(rt, 3, 13, 200, 0);
+            run(rt, 2, 9, 601, 0);
+            run_fused(rt, 37, 129, 0.5f);
+            run_fused(rt, 9, 601, 0.1f);
+            run_fused(rt, 13, 33, 0.0f);
+        }
     }
     return t_finish(rt);
 }

@@ -1,6 +1,7 @@
-/* Memmap layout: write random sketches, read back every point; damaged
- * index, .dat of the wrong size, hostile ranges (the fuzzed
- * tests/data/memmap_overflow among them) and aborted writes are caught. */
+/* Memmap layout: write random sketches, read back every point; the .dat
+ * checksums match and a flipped bit is named; damaged index, .dat of the
+ * wrong size, hostile ranges (the fuzzed tests/data/memmap_overflow among
+ * them) and aborted writes are caught. */
 #include <dirent.h>
 #include <zlib.h>
 #include <stdio.h>
@@ -144,7 +145,7 @@ int main(void) {
             }
         }
     t_check_true("write three classes", write_all(dir) == 0);
-    t_check_true("no temporary file left", count_files(dir) == CLASSES * SB_N_SPLITS + 2);
+    t_check_true("no temporary file left", count_files(dir) == CLASSES * SB_N_SPLITS + 3);
 
     sb_mm_index idx;
     int rc = sb_mm_index_load(&idx, dir);
@@ -165,6 +166,20 @@ int main(void) {
         }
     }
     t_check_true("every point read back as written", same);
+
+    /* checksums.crc32: all files match; a flipped bit is named; none is fine */
+    int files = -1;
+    t_check_true("every .dat file matches its checksum",
+                 !rc && sb_mm_verify_checksums(&idx, &files) == 0 && files == CLASSES * SB_N_SPLITS);
+    char dat[512], sums[512];
+    sb_mm_dat_path(dat, sizeof dat, dir, names[1], SB_SPLIT_VALID);
+    FILE *df = fopen(dat, "r+b");
+    int byte = df ? fgetc(df) : EOF;
+    if (df) fseek(df, 0, SEEK_SET), fputc(byte ^ 4, df), fclose(df);
+    t_check_error("a flipped bit in a .dat file is named", rc ? -1 : sb_mm_verify_checksums(&idx, &files), dat);
+    snprintf(sums, sizeof sums, "%s/%s", dir, SB_MM_CHECKSUM_FILE);
+    t_check_true("a dataset without checksums verifies nothing",
+                 !rc && remove(sums) == 0 && sb_mm_verify_checksums(&idx, &files) == 0 && files == 0);
     sb_mm_index_free(&idx);
 
     char path[512], sum[512];

@@ -1,10 +1,12 @@
 /* `sketchbert prepare`: npz -> memmap gives back every original int16
  * point (synthetic sketches always, the shared real npz files when
  * present); ndjson splits are seeded, disjoint and complete; bad inputs
- * fail with a message and leave no data file behind.
+ * fail with a message and leave no data file behind; TU-Berlin SVG folders
+ * and filelist.txt give the known stroke-3 of generated drawings.
  * usage: test_prepare SKETCHBERT-SYNTH */
 #include <dirent.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -177,6 +179,110 @@ static void test_overwrite(void) {
     t_check_true("... and keeps them", access(line, F_OK) == 0 && n_classes(out) == 2);
 }
 
+/* ---- TU-Berlin SVG folders */
+
+/* Drawing k: a 3-point stroke shifted by k in x, a 2-point one by k in y. */
+static void write_svg(const char *dir, int k) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%d.svg", dir, k);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "<?xml version=\"1.0\"?>\n<svg viewBox=\"0 0 800 800\"><g transform=\"translate(%d,0)\">\n"
+               "<path d=\"M 10 20 L 30 20 l 0 30\"/></g>\n<path d=\"M100,%d H110\"/></svg>\n", k, 100 + k);
+    fclose(f);
+}
+
+/* Every sketch of class c is one of drawings 1..n, each exactly once,
+ * with the split counts given. */
+static int svg_sketches_ok(const sb_mm_index *idx, uint32_t c, int n, const uint32_t *counts) {
+    int seen[64] = {0}, ok = 1;
+    for (int s = 0; ok && s < SB_N_SPLITS; s++) {
+        sb_mm_split sp;
+        ok = idx->classes[c].count[s] == counts[s] && sb_mm_split_open(&sp, idx, c, s) == 0;
+        for (uint32_t j = 0; ok && j < counts[s]; j++) {
+            sb_mm_range r = idx->classes[c].ranges[s][j];
+            const int16_t *p = sp.points + 3 * r.start;
+            int k = p[0] - 10;
+            int16_t want[15] = {10 + k, 20, 0, 20, 0, 0, 0, 30, 1, 70 - k, 50 + k, 0, 10, 0, 1};
+            ok = k >= 1 && k <= n && !seen[k] && r.end - r.start == 5 && !memcmp(p, want, sizeof want);
+            if (ok) seen[k] = 1;
+        }
+        if (idx->classes[c].count[s] == counts[s]) sb_mm_split_close(&sp);
+    }
+    return ok;
+}
+
+static void test_svg(const char *data) {
+    char root[300], dir[400], out[300], list[400];
+    snprintf(root, sizeof root, "%s/tuberlin", tmp);
+    mkdir(root, 0755);
+    const char *classes[] = {"alarm clock", "house_2"};
+    for (int c = 0; c < 2; c++) {
+        snprintf(dir, sizeof dir, "%s/%s", root, classes[c]);
+        mkdir(dir, 0755);
+        for (int k = 1; k <= 10; k++) write_svg(dir, k);
+    }
+    snprintf(out, sizeof out, "%s/mm_svg", tmp);
+    const char *a1[] = {"prepare", "--quiet", "--out", out, "--valid", "2", "--test", "2", "--seed", "3", root};
+    int rc = prepare(11, a1);
+    sb_mm_index idx;
+    rc = rc ? rc : sb_mm_index_load(&idx, out);
+    t_check_true("prepare a TU-Berlin folder (class folders with a space and an underscore)",
+                 !rc && idx.n_classes == 2 && !strcmp(idx.classes[0].name, "alarm clock") &&
+                     !strcmp(idx.classes[1].name, "house_2"));
+    t_check_true("... every drawing once, as its known stroke-3, split 6/2/2",
+                 !rc && svg_sketches_ok(&idx, 0, 10, (uint32_t[]){6, 2, 2}) &&
+                     svg_sketches_ok(&idx, 1, 10, (uint32_t[]){6, 2, 2}));
+    if (!rc) sb_mm_index_free(&idx);
+
+    snprintf(list, sizeof list, "%s/filelist.txt", root);
+    FILE *f = fopen(list, "w");
+    fputs("house_2/3.svg\nalarm clock/1.svg\nhouse_2/4.svg\nhouse_2/5.svg\nhouse_2/1.svg\nhouse_2/2.svg\n"
+          "alarm clock/2.svg\nalarm clock/3.svg\nalarm clock/4.svg\nalarm clock/5.svg\n", f);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/mm_svg_list", tmp);
+    const char *a2[] = {"prepare", "--quiet", "--out", out, "--valid", "1", "--test", "1", list};
+    rc = prepare(9, a2);
+    rc = rc ? rc : sb_mm_index_load(&idx, out);
+    t_check_true("prepare a filelist.txt: classes in the list's order, its files only",
+                 !rc && idx.n_classes == 2 && !strcmp(idx.classes[0].name, "house_2") &&
+                     svg_sketches_ok(&idx, 0, 5, (uint32_t[]){3, 1, 1}) && svg_sketches_ok(&idx, 1, 5, (uint32_t[]){3, 1, 1}));
+    if (!rc) sb_mm_index_free(&idx);
+
+    snprintf(dir, sizeof dir, "%s/house_2/11.svg", root);
+    f = fopen(dir, "w");
+    fputs("<svg><path d='M 1 2 L 3'/></svg>", f);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/mm_svg_bad", tmp);
+    const char *a3[] = {"prepare", "--quiet", "--out", out, root};
+    t_check_error("a broken SVG fails the run, naming the file", prepare(5, a3), "house_2/11.svg:1: svg: expected a number");
+    t_check_true("... and leaves no folder behind", access(out, F_OK) != 0 && count_prefix("mm_svg_bad") == 0);
+
+    if (!data) return;
+    snprintf(dir, sizeof dir, "%s/other/tuberlin_svg", data);
+    snprintf(out, sizeof out, "%s/mm_tuberlin", tmp);
+    const char *a4[] = {"prepare", "--quiet", "--simplify", "--out", out, "--valid", "1", "--test", "1", dir};
+    rc = prepare(10, a4);
+    rc = rc ? rc : sb_mm_index_load(&idx, out);
+    int in_range = !rc && idx.n_classes == 3 && !strcmp(idx.classes[1].name, "alarm_clock");
+    for (uint32_t c = 0; in_range && c < idx.n_classes; c++) {
+        sb_mm_split sp;
+        in_range = sb_mm_split_open(&sp, &idx, c, SB_SPLIT_TRAIN) == 0 && idx.classes[c].count[0] == 3;
+        for (uint32_t j = 0; in_range && j < 3; j++) {
+            sb_mm_range r = idx.classes[c].ranges[0][j];
+            int x = 0, y = 0, max = 0;
+            for (uint64_t i = r.start; i < r.end; i++) {
+                x += sp.points[3 * i], y += sp.points[3 * i + 1];
+                in_range &= x >= 0 && y >= 0 && x <= 255 && y <= 255;
+                max = x > max ? x : y > max ? y : max;
+            }
+            in_range &= max == 255 && r.end - r.start < 400; /* scaled to 255, RDP-simplified */
+        }
+        if (in_range) sb_mm_split_close(&sp);
+    }
+    t_check_true("real TU-Berlin SVGs with --simplify: 3 classes, drawings scaled to [0, 255] and simplified", in_range);
+    if (!rc) sb_mm_index_free(&idx);
+}
+
 static void test_errors(const char *data) {
     char bad[300], out[300], list[300];
     snprintf(bad, sizeof bad, "%s/broken.npz", tmp);
@@ -217,6 +323,7 @@ int main(int argc, char **argv) {
     } else {
         printf("# SKIP real-data checks: %s not found (needs ../shared/data)\n", probe);
     }
+    test_svg(f ? data : NULL);
     test_errors(data);
     test_overwrite();
     char cmd[400];

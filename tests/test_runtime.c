@@ -1,7 +1,9 @@
-/* Runtime, tensors and planner: device choice errors, kernel build failures
- * with their log, allocations over the device limit, the planner's
- * sub-buffers, and the on-disk binary cache (hit, and fallback when the
- * cached file is corrupt). */
+/* Runtime, tensors and planner: device choice errors, the row-kernel launch
+ * shape and its override, kernel build failures with their log,
+ * `#include "x.cl"` in sources and programs built with defines,
+ * allocations over the device limit, the planner's sub-buffers, and the
+ * on-disk binary cache (hit, and fallback when the cached file is
+ * corrupt). */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +35,7 @@ static int gelu_in_fresh_runtime(int *values_ok) {
     int rc = sb_tensor_alloc(rt, &tx, "x", SB_F32, 1, shape);
     if (!rc) rc = sb_tensor_alloc(rt, &ty, "y", SB_F32, 1, shape);
     if (!rc) rc = sb_tensor_write(rt, &tx, x);
-    if (!rc) rc = sb_gelu_forward(rt, &tx, &ty);
+    if (!rc) rc = sb_gelu_forward(rt, &tx, NULL, &ty);
     if (!rc) rc = sb_tensor_read(rt, &ty, y);
     *values_ok = !rc;
     for (int i = 0; !rc && i < 5; i++)
@@ -67,6 +69,33 @@ static void test_device_choice(void) {
     t_check_true("device found by name substring", !sb_device_pick(list, count, needle, &index));
     t_check_true("device found by index", !sb_device_pick(list, count, "0", &index) && index == 0);
     free(list);
+}
+
+/* The row-kernel launch shape: by device class, SKETCHBERT_ROW_VARIANT
+ * overrides, anything else in it is an error. */
+static void test_row_variant(const sb_runtime *rt) {
+    const sb_device_info *d = &rt->info;
+    int cpu = (d->type & CL_DEVICE_TYPE_CPU) || d->local_mem_type == CL_GLOBAL;
+    const char *set = getenv("SKETCHBERT_ROW_VARIANT");
+    char saved[16] = "";
+    if (set) snprintf(saved, sizeof saved, "%s", set);
+    else t_check_true("default row variant follows the device class", rt->row_variant == (cpu ? SB_ROW_ITEM : SB_ROW_WG));
+    const char *names[2] = {"wg", "item"};
+    for (int v = SB_ROW_WG; v <= SB_ROW_ITEM; v++) {
+        setenv("SKETCHBERT_ROW_VARIANT", names[v], 1);
+        sb_runtime *r = NULL;
+        int rc = sb_runtime_create(&r, NULL, 0);
+        char what[80];
+        snprintf(what, sizeof what, "SKETCHBERT_ROW_VARIANT=%s picks it", names[v]);
+        t_check_true(what, !rc && r->row_variant == (sb_row_variant)v);
+        sb_runtime_destroy(r);
+    }
+    setenv("SKETCHBERT_ROW_VARIANT", "fast", 1);
+    sb_runtime *r = NULL;
+    t_check_error("unknown SKETCHBERT_ROW_VARIANT rejected", sb_runtime_create(&r, NULL, 0), "expected 'wg' or 'item'");
+    t_check_true("no runtime on that error", r == NULL);
+    if (set) setenv("SKETCHBERT_ROW_VARIANT", saved, 1);
+    else unsetenv("SKETCHBERT_ROW_VARIANT");
 }
 
 static void test_tensor_limits(sb_runtime *rt) {
@@ -135,6 +164,44 @@ static void test_kernel_dir_errors(void) {
     remove(path);
 }
 
+/* x[0] from kernel prog_k of cl/prog.cl built with `defines`. */
+static int run_prog(sb_runtime *rt, const char *defines, float *out) {
+    cl_kernel k;
+    sb_tensor t;
+    int shape[1] = {1};
+    SB_TRY(sb_kernel_defs(rt, "prog", defines, "prog_k", &k));
+    SB_TRY(sb_tensor_alloc(rt, &t, "x", SB_F32, 1, shape));
+    size_t global = 1;
+    int rc = SB_ARG(k, 0, t.buf);
+    if (!rc) rc = sb_launch(rt, k, 1, &global, NULL);
+    if (!rc) rc = sb_tensor_read(rt, &t, out);
+    sb_tensor_release(rt, &t);
+    return rc;
+}
+
+static void test_includes_and_defines(sb_runtime *rt) {
+    char path[256];
+    setenv("SKETCHBERT_KERNEL_DIR", tmpdir, 1);
+    snprintf(path, sizeof path, "%s/twice.cl", tmpdir);
+    write_file(path, "#define TWICE(x) (2.0f * (x))\n");
+    snprintf(path, sizeof path, "%s/prog.cl", tmpdir);
+    write_file(path, "#include \"twice.cl\"\n__kernel void prog_k(__global float *x) { x[0] = TWICE(VALUE); }\n");
+    char *text = NULL;
+    int rc = sb_program_source("prog", &text);
+    t_check_true("an included file's text replaces its #include line",
+                 !rc && strstr(text, "#define TWICE") && !strstr(text, "#include"));
+    free(text);
+    float three = 0, five = 0;
+    rc = run_prog(rt, "-DVALUE=3.0f", &three);
+    if (!rc) rc = run_prog(rt, "-DVALUE=5.0f", &five);
+    t_check_true("each defines string builds its own program", !rc && three == 6.0f && five == 10.0f);
+    write_file(path, "#include \"absent.cl\"\n");
+    t_check_error("an include of a missing file", sb_program_source("prog", &text), "absent.cl: No such file");
+    write_file(path, "#include \"prog.cl\"\n");
+    t_check_error("an include of itself", sb_program_source("prog", &text), "nested deeper than");
+    unsetenv("SKETCHBERT_KERNEL_DIR");
+}
+
 static void test_binary_cache(void) {
     char cache_dir[300];
     snprintf(cache_dir, sizeof cache_dir, "%s/sketchbert", tmpdir);
@@ -173,9 +240,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     test_device_choice();
+    test_row_variant(rt);
     test_tensor_limits(rt);
     test_planner(rt);
     test_kernel_dir_errors();
+    test_includes_and_defines(rt);
     if (!t_small) test_binary_cache(); /* Oclgrind offers no program binaries */
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

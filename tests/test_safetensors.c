@@ -3,7 +3,9 @@
  * padded headers and unicode escapes, and corrupt files (truncated, header
  * length past the end, bad JSON, offsets out of range or overlapping,
  * wrong sizes, unknown dtype, duplicates) rejected with one-line messages
- * naming the file and the tensor. Host only. */
+ * naming the file and the tensor; checksums: a flipped bit in a tensor,
+ * in the metadata or in the tensor table is refused naming the tensor or
+ * the header, a file without checksums still opens. Host only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +81,8 @@ static void test_round_trip(void) {
         printf("# %s\n", sb_last_error());
         return;
     }
-    t_check_true("four tensors, two metadata keys", f->n_tensors == 4 && f->n_meta == 2);
+    t_check_true("four tensors, two metadata keys and the checksums",
+                 f->n_tensors == 4 && f->n_meta == 3 && sb_st_meta(f, SB_ST_CHECKSUM_KEY) && f->checksummed);
     const sb_st_tensor *ta = sb_st_find(f, "netE.weight"), *tb = sb_st_find(f, "ints"),
                        *tc = sb_st_find(f, "scalar"), *te = sb_st_find(f, "empty");
     t_check_true("found by name", ta && tb && tc && te && !sb_st_find(f, "nope"));
@@ -204,12 +207,65 @@ static void test_corrupt(void) {
     path[strlen(path) - 7] = '\0';
 }
 
+/* Flips one bit of the file at byte offset `at` (from the end when < 0). */
+static void flip_bit(long at) {
+    FILE *f = fopen(path, "r+b");
+    fseek(f, at, at < 0 ? SEEK_END : SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, at, at < 0 ? SEEK_END : SEEK_SET);
+    fputc(c ^ 0x01, f); /* digits stay digits */
+    fclose(f);
+}
+
+/* The round-trip file, damaged in different places. */
+static void test_checksums(void) {
+    test_round_trip();
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    char *orig = calloc((size_t)size + 1, 1); /* the header text after 8 bytes is NUL-free */
+    fseek(f, 0, SEEK_SET);
+    t_check_true("read the file", fread(orig, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    char *meta = strstr(orig + 8, "\"42\""), *name = strstr(orig + 8, "\"ints\"");
+    t_check_true("the header holds the metadata and the name", meta && name);
+    if (!meta || !name) return free(orig);
+    struct { const char *what; long at; const char *needle; } cases[] = {
+        {"a flipped bit in the last tensor (netE.weight... ints, scalar) is refused naming it", -3,
+         "tensor 'scalar' (file bytes"},
+        {"a flipped bit in the first tensor is refused naming it", -(long)(8 + 16 + 24) + 1, "tensor 'netE.weight'"},
+        {"a flipped bit in a metadata value is refused", meta - orig + 2, "the header (metadata and tensor table"},
+        {"a renamed tensor in the tensor table is refused", name - orig + 1, "the header (metadata and tensor table"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        f = fopen(path, "wb");
+        fwrite(orig, 1, (size_t)size, f);
+        fclose(f);
+        flip_bit(cases[i].at);
+        expect_error(cases[i].what, cases[i].needle);
+    }
+    f = fopen(path, "wb");
+    fwrite(orig, 1, (size_t)size - 4, f);
+    fclose(f);
+    expect_error("a truncated file is refused naming the tensor", "tensor 'scalar'");
+    free(orig);
+
+    /* a file of another tool: no checksum key, opens unverified */
+    float v[2] = {1, 2};
+    write_raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", v, 8, -1);
+    sb_st_file *st = NULL;
+    t_check_true("a file without checksums opens, marked unverified",
+                 sb_st_open(&st, path) == 0 && st && !st->checksummed);
+    sb_st_close(st);
+}
+
 int main(void) {
     if (!mkdtemp(dir)) return 1;
     snprintf(path, sizeof path, "%s/t.safetensors", dir);
     test_round_trip();
     test_other_dtypes();
     test_corrupt();
+    test_checksums();
     remove(path);
     rmdir(dir);
     return t_finish(NULL);

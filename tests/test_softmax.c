@@ -1,7 +1,8 @@
 /* Masked scaled softmax: kernel vs double reference, reference backward vs
  * finite differences, kernel backward vs reference, in-place use, bad
  * shapes. Odd T (37, and 251 as in the model) so rows never fill a
- * power-of-two work-group. */
+ * power-of-two work-group. Every case runs both launch shapes
+ * (sb_row_variant), whatever the device. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ static double loss(const double *s, void *vctx) {
 // ---- tests
 
 static void run_case(sb_runtime *rt, int B, int heads, int T) {
-    printf("# B=%d heads=%d T=%d\n", B, heads, T);
+    printf("# B=%d heads=%d T=%d, %s variant\n", B, heads, T, rt->row_variant == SB_ROW_ITEM ? "item" : "wg");
     size_t n = (size_t)B * heads * T * T;
     float *s = malloc(n * sizeof *s), *dp = malloc(n * sizeof *dp), *mask = malloc((size_t)B * T * sizeof *mask);
     t_uniform(s, n, -4.0f, 4.0f);
@@ -109,12 +110,15 @@ static void run_case(sb_runtime *rt, int B, int heads, int T) {
 
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_softmax");
-    if (t_small) {
-        run_case(rt, 2, 2, 5);
-        run_case(rt, 1, 1, 19);
-    } else {
-        run_case(rt, 2, 3, 37);
-        run_case(rt, 2, 1, 251);
+    for (int v = SB_ROW_WG; v <= SB_ROW_ITEM; v++) {
+        rt->row_variant = (sb_row_variant)v;
+        if (t_small) {
+            run_case(rt, 2, 2, 5);
+            run_case(rt, 1, 1, 19);
+        } else {
+            run_case(rt, 2, 3, 37);
+            run_case(rt, 2, 1, 251);
+        }
     }
     return t_finish(rt);
 }

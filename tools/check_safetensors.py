@@ -6,22 +6,50 @@
    I32, I64, a scalar, metadata); sketchbert reads it (st_interop dump) and
    every value must match (F16/BF16/F64 after conversion to float32);
 2. sketchbert writes a file (st_interop write); the package opens it
-   (safe_open, numpy framework) and the tensors and metadata must match.
+   (safe_open, numpy framework) and the tensors and metadata must match;
+   the checksums sketchbert stores (metadata "sketchbert_crc32", see
+   docs/formats.md) are recomputed here with zlib and must match.
 
 usage: python3 tools/check_safetensors.py PATH/TO/st_interop
 Needs numpy and safetensors (pip install safetensors). Prints one line per
 check; exits 1 on any failure.
 """
+import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
+
+import zlib
 
 import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
 failures = 0
+
+
+def crc_list(path):
+    """The header's and each tensor's CRC-32 as sketchbert computes them."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    crc = 0
+    for k, v in header.get("__metadata__", {}).items():
+        if k != "sketchbert_crc32":
+            crc = zlib.crc32(k.encode() + b"\0" + v.encode() + b"\0", crc)
+    tensors = [(k, v) for k, v in header.items() if k != "__metadata__"]
+    for k, v in tensors:
+        b, e = v["data_offsets"]
+        text = k.encode() + b"\0" + v["dtype"].encode() + b"\0" + "".join(f"{d}," for d in v["shape"]).encode()
+        crc = zlib.crc32(text + f"[{b},{e}]".encode(), crc)
+    out = [f"{crc:08x}"]
+    for k, v in tensors:
+        b, e = v["data_offsets"]
+        out.append(f"{zlib.crc32(data[b:e]):08x}")
+    return out
 
 
 def check(what, ok):
@@ -103,7 +131,9 @@ def main():
             s = f.get_tensor("scalar")
             check("scalar", s.shape == () and s == np.float32(0.5))
             md = f.metadata()
+            sums = md.pop("sketchbert_crc32", "")
             check("metadata", md == {"config": "task_types: [maskrec]\nname: \"caf\u00e9\"", "step": "12"})
+            check("checksums recomputed with zlib match", sums.split() == crc_list(ours))
     sys.exit(1 if failures else 0)
 
 

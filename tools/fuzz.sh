@@ -17,7 +17,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 out=${FUZZ_OUT:-build-fuzz}
-targets="pickle zip memmap sbindex npy npz ndjson qdbin safetensors config"
+targets="pickle zip memmap sbindex npy npz ndjson qdbin safetensors config svg"
 cc=${CC_FUZZ:-clang}
 # clang 14 calls a volatile sink "set but not used"
 cflags="-g -O1 -std=c11 -Wall -Wextra -Werror -Wno-unknown-warning-option
@@ -101,6 +101,10 @@ PY
       > $s/config/$c.yml
   done
   printf 'embed_layers_setting: !include inc.yml\0[128, 256]\n' > $s/config/list.yml
+  # TU-Berlin files of the shared data when present, and one by hand
+  for f in ../shared/data/other/tuberlin_svg/*/*.svg; do [ -f "$f" ] && cp "$f" $s/svg/; done
+  printf '<svg viewBox="0 0 800 800"><g transform="translate(10,20) scale(2)"><path d="M1 2 L30 40 C 5 5 9 9 50 60 Q 7 8 9 10 z m 3 4 h 5 v 6"/></g><polyline points="1,2 3,4 5,6"/><line x1="0" y1="0" x2="9" y2="9"/></svg>\n' \
+    > $s/svg/hand.svg
 }
 
 run() {

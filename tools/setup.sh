@@ -12,6 +12,8 @@ case "$job" in demo|test) ;; *) echo "usage: tools/setup.sh [demo|test]" >&2; ex
 packages="gcc libc6-dev pkg-config meson ninja-build python3 ocl-icd-opencl-dev opencl-c-headers \
 pocl-opencl-icd libclblast-dev libopenblas-dev libyaml-dev zlib1g-dev"
 [ "$job" = test ] && packages="$packages oclgrind clang" # clang: the fuzz suite (libFuzzer)
+# Not installed: chromium (about 400 MB with its libraries; the report screenshot check skips
+# without it) and the tensorboard Python package (its check skips too).
 
 missing=""
 for p in $packages; do
@@ -44,10 +46,13 @@ if [ "$job" = demo ]; then
   ./build/sketchbert data stats data/synth/memmap
   # A short real run of the tiny preset: SGM pre-training, then fine-tuning
   # classification from that encoder, then the test split's metrics.
+  # --overwrite: a second demo replaces the runs of the first.
   steps=${SKETCHBERT_DEMO_STEPS:-300}
-  ./build/sketchbert train configs/tiny_pretrain.yml --steps "$steps"
-  ./build/sketchbert train configs/tiny_finetune.yml --steps "$steps"
+  ./build/sketchbert train configs/tiny_pretrain.yml --steps "$steps" --overwrite
+  ./build/sketchbert train configs/tiny_finetune.yml --steps "$steps" --overwrite
   ./build/sketchbert test configs/tiny_finetune.yml --checkpoint runs/tiny_finetune/latest_ckpt.safetensors
+  # One HTML page of the fine-tuning run: curves, confusion matrix, checkpoints.
+  ./build/sketchbert report runs/tiny_finetune
   exit 0
 fi
 

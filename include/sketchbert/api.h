@@ -125,7 +125,11 @@ sb_status sb_sketches_add_f32(sb_sketches *s, const float *points, int n, const 
  *   does (sb_sketches_set_simplify);
  * - a directory of `sketchbert prepare` output (memmap_sum.txt,
  *   offsets.sbidx): every class of the split (NULL: test) in the sum
- *   file's order, at most `limit` per class; label: the class.
+ *   file's order, at most `limit` per class; label: the class;
+ * - "*.svg" (TU-Berlin), or a folder of them, or a folder of class folders
+ *   of them (at most `limit` per folder): Beziers flattened and the drawing
+ *   simplified as `sketchbert prepare --simplify` does; label: the name of
+ *   the file's folder.
  * Sketches with no points are skipped and counted (sb_sketches_skipped). */
 sb_status sb_sketches_load(sb_sketches *s, const char *path, const char *split, int limit);
 

@@ -8,6 +8,8 @@
  *   u64 P        points of all sketches (version 2)
  *   u32 (n)      points of each sketch, each >= 1, summing to P
  *   i16 (P, 3)   the sketches' stroke-3 points, one after the other
+ *   "SBCRC32\0", u32  CRC-32 of every byte before it (files written
+ *                before checksums end without it)
  * The reader trusts no size in the file: each is checked, without
  * overflow, against the file's size before anything is allocated. */
 #include "api/index_file.h"
@@ -18,10 +20,13 @@
 #include <sys/types.h>
 
 #include "io/atomic_file.h"
+#include "io/checksum.h"
 #include "runtime/checked.h"
 
 #define INDEX_MAGIC "SBINDEX\0"
 #define INDEX_VERSION 2u
+#define CRC_MAGIC "SBCRC32\0"
+enum { CRC_TRAILER_BYTES = 12 };
 
 static void put_u32(unsigned char *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
@@ -40,6 +45,12 @@ static uint64_t get_u64(const unsigned char *p) {
     return v;
 }
 
+/* Writes n bytes and continues the file's CRC over them. */
+static void write_crc(FILE *f, uint32_t *crc, const void *p, size_t n) {
+    fwrite(p, 1, n, f);
+    *crc = sb_crc32(*crc, p, n);
+}
+
 sb_status sb_index_save(const sb_index *x, const char *path) {
     if (!x || !path) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_index_save: NULL argument");
     uint64_t label_bytes = 0;
@@ -53,24 +64,29 @@ sb_status sb_index_save(const sb_index *x, const char *path) {
     put_u64(h + 56, label_bytes);
     sb_atomic_file af;
     SB_TRY(sb_atomic_open(&af, path));
-    fwrite(h, 1, sizeof h, af.f);
+    uint32_t crc = 0;
+    write_crc(af.f, &crc, h, sizeof h);
     for (size_t k = 0; k < (size_t)x->n * x->dim; k++) {
         uint32_t bits;
         unsigned char b[4];
         memcpy(&bits, &x->feat[k], 4);
         put_u32(b, bits);
-        fwrite(b, 1, 4, af.f);
+        write_crc(af.f, &crc, b, 4);
     }
-    for (int i = 0; i < x->n; i++) fwrite(x->label[i], 1, strlen(x->label[i]) + 1, af.f);
+    for (int i = 0; i < x->n; i++) write_crc(af.f, &crc, x->label[i], strlen(x->label[i]) + 1);
     unsigned char b[8];
     put_u64(b, (uint64_t)x->sk->n_data / 3);
-    fwrite(b, 1, 8, af.f);
-    for (int i = 0; i < x->n; i++) put_u32(b, (uint32_t)x->sk->n[i]), fwrite(b, 1, 4, af.f);
+    write_crc(af.f, &crc, b, 8);
+    for (int i = 0; i < x->n; i++) put_u32(b, (uint32_t)x->sk->n[i]), write_crc(af.f, &crc, b, 4);
     for (size_t k = 0; k < x->sk->n_data; k++) {
         uint16_t v = (uint16_t)x->sk->data[k];
         b[0] = (unsigned char)v, b[1] = (unsigned char)(v >> 8);
-        fwrite(b, 1, 2, af.f);
+        write_crc(af.f, &crc, b, 2);
     }
+    unsigned char trailer[CRC_TRAILER_BYTES];
+    memcpy(trailer, CRC_MAGIC, 8);
+    put_u32(trailer + 8, crc);
+    fwrite(trailer, 1, sizeof trailer, af.f);
     return (sb_status)sb_atomic_commit(&af);
 }
 
@@ -162,10 +178,38 @@ static int read_sketches(sb_index *x, const unsigned char *raw, const layout *l,
     return rc;
 }
 
+/* Where f's content ends (*end, given the file's size): before the
+ * checksum trailer, which is verified, or at the end of a file written
+ * before checksums. Leaves f at its start. */
+static int check_trailer(FILE *f, const char *path, off_t *end) {
+    unsigned char t[CRC_TRAILER_BYTES];
+    int has = *end >= API_INDEX_HEADER_BYTES + CRC_TRAILER_BYTES && !fseeko(f, *end - CRC_TRAILER_BYTES, SEEK_SET) &&
+              fread(t, 1, sizeof t, f) == sizeof t && !memcmp(t, CRC_MAGIC, 8);
+    if (fseeko(f, 0, SEEK_SET) != 0) return sb_fail(SB_ERR_IO, "%s: cannot seek", path);
+    if (!has) return 0;
+    *end -= CRC_TRAILER_BYTES;
+    enum { CHUNK = 1 << 16 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) return sb_fail(SB_ERR_MEMORY, "%s: out of host memory", path);
+    uint32_t crc = 0;
+    for (off_t at = 0; at < *end;) {
+        size_t k = fread(buf, 1, *end - at < CHUNK ? (size_t)(*end - at) : CHUNK, f);
+        if (!k) break;
+        crc = sb_crc32(crc, buf, k), at += (off_t)k;
+    }
+    free(buf);
+    if (fseeko(f, 0, SEEK_SET) != 0) return sb_fail(SB_ERR_IO, "%s: cannot seek", path);
+    if (crc != get_u32(t + 8))
+        return sb_fail(SB_ERR_FORMAT, "%s: bytes 0-%lld do not match the index's checksum: the file is damaged", path,
+                       (long long)*end);
+    return 0;
+}
+
 int api_index_read(sb_index *x, FILE *f, const char *path) {
     if (fseeko(f, 0, SEEK_END) != 0) return sb_fail(SB_ERR_IO, "%s: cannot seek", path);
     off_t end = ftello(f);
     if (end < 0 || fseeko(f, 0, SEEK_SET) != 0) return sb_fail(SB_ERR_IO, "%s: cannot tell its size", path);
+    SB_TRY(check_trailer(f, path, &end));
     unsigned char h[API_INDEX_HEADER_BYTES];
     size_t got = fread(h, 1, sizeof h, f);
     if (got < 8 || memcmp(h, INDEX_MAGIC, 8) != 0) return sb_fail(SB_ERR_FORMAT, "%s is not a sketchbert index file", path);

@@ -1,5 +1,6 @@
 /* sb_sketches: a batch of stroke-3 sketches for the public API, added from
- * arrays or read from npz, ndjson or memmap (`sketchbert prepare`) files. */
+ * arrays or read from npz, ndjson, SVG or memmap (`sketchbert prepare`)
+ * files. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "data/quickdraw.h"
 #include "io/ndjson.h"
 #include "io/npz.h"
+#include "io/svg.h"
 
 sb_status sb_sketches_create(sb_sketches **out) {
     if (!out) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_sketches_create: out is NULL");
@@ -221,6 +223,56 @@ static int load_memmap(sb_sketches *s, const char *dir, const char *split_name, 
     return rc;
 }
 
+/* One SVG drawing, simplified as `prepare --simplify` does (flattened
+ * Beziers are far denser than max_length allows), labelled with its
+ * folder's name (the TU-Berlin class). */
+static int load_svg(sb_sketches *s, const char *path) {
+    sb_svg_drawing v;
+    SB_TRY(sb_svg_read(path, SB_SVG_TOLERANCE, &v));
+    sb_drawing d = {v.n_strokes, v.stroke_len, v.n_points, v.x, v.y, NULL}, simple = {0};
+    const char *slash = strrchr(path, '/'), *b = slash;
+    while (b && b > path && b[-1] != '/') b--;
+    char label[256];
+    snprintf(label, sizeof label, "%.*s", slash ? (int)(slash - b) : 0, slash ? b : "");
+    int16_t *p = NULL;
+    uint32_t n = 0;
+    int rc = v.n_points ? sb_drawing_simplify(&d, &simple) : 0;
+    if (!rc && v.n_points) rc = sb_drawing_to_stroke3(&simple, &p, &n);
+    if (!rc) rc = add_read(s, p, (int)n, label);
+    if (rc) sb_fail_context(rc, "%s", path);
+    free(p);
+    sb_drawing_free(&simple);
+    sb_svg_free(&v);
+    return rc;
+}
+
+/* At most limit SVGs of a folder; *found counts its .svg files. */
+static int load_svg_files(sb_sketches *s, const char *dir, int limit, int *found) {
+    char **files;
+    int n, rc = 0;
+    SB_TRY(sb_svg_list(dir, 0, &files, &n));
+    for (int k = 0; !rc && k < n && (limit <= 0 || k < limit); k++) rc = load_svg(s, files[k]);
+    sb_svg_list_free(files, n);
+    *found += n;
+    return rc;
+}
+
+/* A folder of SVGs, or TU-Berlin's folder of class folders of SVGs. */
+static int load_svg_folder(sb_sketches *s, const char *dir, int limit) {
+    int found = 0;
+    SB_TRY(load_svg_files(s, dir, limit, &found));
+    if (found) return 0;
+    char **subs;
+    int n, rc = 0;
+    SB_TRY(sb_svg_list(dir, 1, &subs, &n));
+    for (int k = 0; !rc && k < n; k++) rc = load_svg_files(s, subs[k], limit, &found);
+    sb_svg_list_free(subs, n);
+    if (!rc && !found)
+        rc = sb_fail(SB_ERR_INVALID, "%s: neither a `sketchbert prepare` folder (no %s) nor a folder of .svg files",
+                     dir, SB_MM_INDEX_FILE);
+    return rc;
+}
+
 sb_status sb_sketches_load(sb_sketches *s, const char *path, const char *split, int limit) {
     if (!s || !path) return (sb_status)sb_fail(SB_ERR_INVALID, "sb_sketches_load: NULL argument");
     if (!split) split = "test";
@@ -229,12 +281,17 @@ sb_status sb_sketches_load(sb_sketches *s, const char *path, const char *split, 
     struct stat st;
     int before = s->count, skipped = s->skipped, rc;
     sb_raw_report raw = s->raw;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) rc = load_memmap(s, path, split, limit);
+    char index[4200];
+    snprintf(index, sizeof index, "%s/%s", path, SB_MM_INDEX_FILE);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        rc = stat(index, &st) == 0 ? load_memmap(s, path, split, limit) : load_svg_folder(s, path, limit);
     else if (ends_with(path, ".npz")) rc = load_npz(s, path, split, limit);
     else if (ends_with(path, ".ndjson")) rc = load_ndjson(s, path, limit);
+    else if (ends_with(path, ".svg")) rc = load_svg(s, path);
     else
-        rc = sb_fail(SB_ERR_INVALID, "%s: not an .npz or .ndjson file or a directory of `sketchbert prepare` output",
-                     path);
+        rc = sb_fail(SB_ERR_INVALID,
+                     "%s: not an .npz, .ndjson or .svg file, a folder of SVGs or a directory of `sketchbert prepare` "
+                     "output", path);
     if (rc) {
         /* all or nothing: drop what this call added */
         while (s->count > before) free(s->label[--s->count]);

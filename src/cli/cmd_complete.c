@@ -28,10 +28,9 @@ static void usage(FILE *f) {
                "output), 2 bad usage\n");
 }
 
-/* Completes sketch i, prints its lines, adds its three cells. */
-static int complete_one(sb_model_handle *m, const sb_sketches *s, int i, const int *pts, int n_pts, double share,
-                        unsigned long long seed, sb_svg_sketch *cells, float **bufs, unsigned char **states,
-                        double err[3], long *count) {
+int cli_complete_cells(sb_model_handle *m, const sb_sketches *s, int i, const int *pts, int n_pts, double share,
+                       unsigned long long seed, FILE *lines, sb_svg_sketch *cells, float **bufs, unsigned char **states,
+                       double err[3], long *count) {
     int n;
     const int16_t *p = sb_sketches_points(s, i, &n);
     float *orig = malloc(sizeof(float) * 3 * (size_t)n), *done = malloc(sizeof(float) * 3 * (size_t)n);
@@ -49,7 +48,8 @@ static int complete_one(sb_model_handle *m, const sb_sketches *s, int i, const i
         blue[j] = on ? SB_POINT_PREDICTED : SB_POINT_PLAIN;
         masked[j] = on ? SB_POINT_MASKED : SB_POINT_PLAIN;
         if (!on) continue;
-        printf("%d\t%d\t%.2f %.2f %d\t%d %d %d\n", i, j, (double)done[3 * j], (double)done[3 * j + 1], pen[j],
+        if (lines)
+            fprintf(lines, "%d\t%d\t%.2f %.2f %d\t%d %d %d\n", i, j, (double)done[3 * j], (double)done[3 * j + 1], pen[j],
                p[3 * j], p[3 * j + 1], p[3 * j + 2]);
         err[0] += fabs(done[3 * j] - p[3 * j]), err[1] += fabs(done[3 * j + 1] - p[3 * j + 1]);
         err[2] += (pen[j] >= 1) == (p[3 * j + 2] == 1);
@@ -122,7 +122,8 @@ int cmd_complete(const cli_options *co, int argc, char **argv) {
     long count = 0;
     if (!rc) printf("# sketch\tpoint\tpredicted dx dy pen\ttrue dx dy pen\n");
     for (int i = 0; i < n && !rc; i++) {
-        rc = complete_one(m, s, i, pts, n_pts, share, seed, cells + 3 * i, bufs + 2 * i, states + 2 * i, err, &count);
+        rc = cli_complete_cells(m, s, i, pts, n_pts, share, seed, stdout, cells + 3 * i, bufs + 2 * i, states + 2 * i,
+                                err, &count);
         if (rc) fprintf(stderr, "%s: %s\n", o.cmd, sb_last_error());
     }
     if (!rc) {

@@ -1,23 +1,31 @@
 /* `sketchbert data stats DIR`: sketches per class and split of a memmap
- * dataset, a histogram of sketch lengths, and the share over max_length. */
+ * dataset, a histogram of sketch lengths, and the share over max_length.
+ * `sketchbert data verify DIR`: the index (its CRC, ranges contiguous and
+ * within each .dat file's size), every split mapped, and the .dat files
+ * against checksums.crc32. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "data/memmap.h"
+#include "io/config.h"
+#include "runtime/error.h"
 
 static void stats_usage(FILE *f) {
-    fprintf(f, "usage: sketchbert data stats DIR [--max-length N]\n\n"
+    fprintf(f, "usage: sketchbert data stats [DIR] [--max-length N | --config CONFIG.yml]\n\n"
                "DIR holds a prepared memmap dataset (memmap_sum.txt, offsets.sbidx, *.dat;\n"
                "see `sketchbert prepare`). Prints sketches per class and split, a histogram\n"
                "of lengths in points, and the share of sketches with at least N points\n"
-               "(default 250: these are truncated, or skipped when input_is_complete).\n");
+               "(default 250: training cuts these to N - 1 points, or skips them when\n"
+               "input_is_complete). --config takes N and input_is_complete from a training\n"
+               "config, and DIR (when not given) from the folder of its sum_path.\n");
 }
 
 static int cmd_stats(int argc, char **argv) {
-    const char *dir = NULL;
-    int max_length = 250;
+    const char *dir = NULL, *config = NULL;
+    int max_length = 0, skipped = 0;
+    char config_dir[SB_CONFIG_PATH_MAX];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return stats_usage(stdout), 0;
         if (!strcmp(argv[i], "--max-length") && i + 1 < argc) {
@@ -26,6 +34,8 @@ static int cmd_stats(int argc, char **argv) {
                 fprintf(stderr, "sketchbert data stats: --max-length must be positive\n");
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            config = argv[++i];
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
         } else {
@@ -33,6 +43,27 @@ static int cmd_stats(int argc, char **argv) {
             return 2;
         }
     }
+    if (config && max_length) {
+        fprintf(stderr, "sketchbert data stats: --config gives max_length; drop --max-length\n");
+        return 2;
+    }
+    if (config) {
+        sb_config cfg;
+        sb_config_default(&cfg);
+        if (sb_config_load(&cfg, config)) {
+            fprintf(stderr, "sketchbert data stats: %s\n", sb_last_error());
+            return 1;
+        }
+        max_length = cfg.max_length, skipped = cfg.input_is_complete;
+        if (!dir) {
+            snprintf(config_dir, sizeof config_dir, "%s", cfg.sum_path);
+            char *slash = strrchr(config_dir, '/');
+            if (slash) *slash = '\0';
+            else snprintf(config_dir, sizeof config_dir, ".");
+            dir = config_dir;
+        }
+    }
+    if (!max_length) max_length = 250;
     if (!dir) return stats_usage(stderr), 2;
     sb_mm_index idx;
     if (sb_mm_index_load(&idx, dir)) {
@@ -74,17 +105,56 @@ static int cmd_stats(int argc, char **argv) {
             for (int i = 0; i < bar; i++) putchar('#');
             putchar('\n');
         }
-        printf("sketches with >= %d points: %llu of %llu (%.2f%%)\n", max_length, (unsigned long long)over,
-               (unsigned long long)all, 100.0 * (double)over / (double)all);
+        printf("sketches with >= %d points: %llu of %llu (%.2f%%): %s\n", max_length, (unsigned long long)over,
+               (unsigned long long)all, 100.0 * (double)over / (double)all,
+               skipped ? "skipped in training (input_is_complete)" : "cut in training");
     }
     sb_mm_index_free(&idx);
     return 0;
 }
 
+static int cmd_verify(int argc, char **argv) {
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: sketchbert data verify DIR\n\n"
+               "Checks a prepared memmap dataset: the index's CRC, every sketch's range\n"
+               "within its .dat file, the .dat sizes, and each .dat file against\n"
+               "checksums.crc32 (datasets prepared before checksums say \"no checksums\").\n"
+               "Exits 1 naming the first file that fails.\n");
+        return 0;
+    }
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: sketchbert data verify DIR\n");
+        return 2;
+    }
+    sb_mm_index idx;
+    if (sb_mm_index_load(&idx, argv[1])) {
+        fprintf(stderr, "sketchbert data verify: %s\n", sb_last_error());
+        return 1;
+    }
+    uint64_t sketches = 0;
+    int rc = 0, files = 0;
+    for (uint32_t c = 0; c < idx.n_classes && !rc; c++)
+        for (int s = 0; s < SB_N_SPLITS && !rc; s++) {
+            sb_mm_split sp;
+            rc = sb_mm_split_open(&sp, &idx, c, s);
+            if (!rc) sb_mm_split_close(&sp);
+            sketches += idx.classes[c].count[s];
+        }
+    if (!rc) rc = sb_mm_verify_checksums(&idx, &files);
+    if (rc) fprintf(stderr, "sketchbert data verify: %s\n", sb_last_error());
+    else
+        printf("%s: ok, %u classes, %llu sketches, %s\n", argv[1], idx.n_classes, (unsigned long long)sketches,
+               files ? "checksums of the .dat files match" : "no checksums (prepared before they existed)");
+    sb_mm_index_free(&idx);
+    return rc ? 1 : 0;
+}
+
 int cmd_data(const cli_options *o, int argc, char **argv) {
     (void)o;
     if (argc >= 2 && !strcmp(argv[1], "stats")) return cmd_stats(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "verify")) return cmd_verify(argc - 1, argv + 1);
     FILE *f = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? stdout : stderr;
-    fprintf(f, "usage: sketchbert data stats DIR [--max-length N]\n");
+    fprintf(f, "usage: sketchbert data stats [DIR] [--max-length N | --config CONFIG.yml]\n"
+               "       sketchbert data verify DIR\n");
     return f == stdout ? 0 : 2;
 }

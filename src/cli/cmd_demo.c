@@ -75,7 +75,7 @@ int cmd_demo(const cli_options *o, int argc, char **argv) {
         t0 = now_s();
         rc = sb_gemm(rt, 0, 1, T, I, H, 1.0f, (sb_mat){tx.buf, 0, H}, (sb_mat){tw1.buf, 0, H}, 0.0f,
                      (sb_mat){th.buf, 0, I}) ||
-             sb_gelu_forward(rt, &th, &tg) ||
+             sb_gelu_forward(rt, &th, NULL, &tg) ||
              sb_gemm(rt, 0, 1, T, H, I, 1.0f, (sb_mat){tg.buf, 0, I}, (sb_mat){tw2.buf, 0, I}, 0.0f,
                      (sb_mat){tout.buf, 0, H}) ||
              sb_finish(rt);

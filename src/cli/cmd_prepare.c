@@ -1,7 +1,7 @@
 /* `sketchbert prepare` (also installed as `sketchbert-prepare`): sketch
  * files to the memmap layout (src/data/memmap.h, docs/formats.md).
  * Inputs: sketch-rnn .npz (splits kept), QuickDraw ndjson (simplified or
- * raw) and .bin (seeded split). Classes are converted by worker threads and
+ * raw) and .bin, and TU-Berlin SVG folders or filelist.txt (seeded split). Classes are converted by worker threads and
  * written in input order by the main thread into a folder beside --out,
  * which is renamed to --out only when every class is done: a failure
  * leaves no folder, or the dataset that was there, as it was. */
@@ -22,8 +22,9 @@
 #include "io/ndjson.h"
 #include "io/npz.h"
 #include "io/qdbin.h"
+#include "io/svg.h"
 
-typedef enum { IN_NPZ, IN_NDJSON, IN_BIN } in_kind;
+typedef enum { IN_NPZ, IN_NDJSON, IN_BIN, IN_SVG } in_kind;
 
 typedef struct {
     double value;
@@ -35,6 +36,7 @@ typedef struct {
     split_size valid, test;
     long max_per_class; /* 0: all */
     uint64_t seed;
+    double svg_tolerance;
     int simplify, threads, quiet, overwrite;
 } options;
 
@@ -50,6 +52,8 @@ typedef struct {
     char *path;
     char name[256];
     in_kind kind;
+    char **svgs; /* IN_SVG: the class's files */
+    int n_svgs;
     sketch_list split[SB_N_SPLITS];
     size_t skipped, rounded;
     int done, rc;
@@ -70,12 +74,15 @@ static void usage(FILE *f) {
             "\n"
             "Converts sketch files to the memmap layout read by `sketchbert train`:\n"
             "DIR/<class>_{train,valid,test}.dat, DIR/memmap_sum.txt, DIR/offsets.sbidx.\n"
-            "One class per input file, named after the file (cat.npz -> cat).\n"
+            "One class per input file, named after the file (cat.npz -> cat), or per SVG folder.\n"
             "\n"
             "inputs:\n"
             "  *.npz      sketch-rnn stroke-3 sets; train/valid/test kept (float sets are rounded)\n"
             "  *.ndjson   QuickDraw simplified or raw drawings; split by --valid/--test\n"
             "  *.bin      QuickDraw binary drawings; split by --valid/--test\n"
+            "  FOLDER     TU-Berlin SVGs: FOLDER/<class>/<n>.svg, one class per subfolder (or a\n"
+            "             class folder of .svg files); split by --valid/--test\n"
+            "  filelist.txt  TU-Berlin's list of <class>/<n>.svg paths (relative to its folder)\n"
             "\n"
             "options:\n"
             "  --list LIST       read input paths from LIST, one per line (first tab field,\n"
@@ -83,12 +90,14 @@ static void usage(FILE *f) {
             "  --out DIR         output directory (created; an existing one must be empty)\n"
             "  --overwrite       replace the dataset in an existing DIR as a whole (only\n"
             "                    when DIR holds nothing but prepare's files)\n"
-            "  --valid N | P%%    valid sketches per class for ndjson/bin (default 5%%)\n"
-            "  --test N | P%%     test sketches per class for ndjson/bin (default 5%%)\n"
-            "  --max-per-class N use the first N drawings of each ndjson/bin file (default all)\n"
-            "  --seed S          seed of the ndjson/bin split (default 0)\n"
-            "  --simplify        raw ndjson: simplify as Google did (align, scale to 255,\n"
-            "                    resample at 1 px, RDP epsilon 2); default keeps raw coordinates\n"
+            "  --valid N | P%%    valid sketches per class for ndjson/bin/SVG (default 5%%)\n"
+            "  --test N | P%%     test sketches per class for ndjson/bin/SVG (default 5%%)\n"
+            "  --max-per-class N use the first N drawings of each ndjson/bin file or SVG class\n"
+            "  --seed S          seed of the ndjson/bin/SVG split (default 0)\n"
+            "  --simplify        raw ndjson and SVG: simplify as Google did (align, scale to\n"
+            "                    255, resample at 1 px, RDP epsilon 2); default keeps raw coordinates\n"
+            "  --svg-tolerance T SVG Bezier flattening: points within T canvas units of the\n"
+            "                    curve (default 0.5)\n"
             "  --threads N       conversion threads (default: number of cores)\n"
             "  --quiet           no progress lines\n"
             "\n"
@@ -121,6 +130,12 @@ static void list_free(sketch_list *l) {
     free(l->pts);
     free(l->len);
     memset(l, 0, sizeof *l);
+}
+
+static void job_free(job *j) {
+    for (int s = 0; s < SB_N_SPLITS; s++) list_free(&j->split[s]);
+    sb_svg_list_free(j->svgs, j->n_svgs);
+    free(j->path);
 }
 
 /* ---- conversion of one input */
@@ -234,10 +249,25 @@ static int split_drawings(job *j, const options *o, sketch_list *all) {
     return rc;
 }
 
+static int convert_svg(job *j, const options *o, sketch_list *all) {
+    int rc = 0;
+    for (int k = 0; !rc && k < j->n_svgs && (o->max_per_class <= 0 || (long)all->count < o->max_per_class); k++) {
+        sb_svg_drawing s;
+        if ((rc = sb_svg_read(j->svgs[k], o->svg_tolerance, &s))) break;
+        sb_drawing d = {s.n_strokes, s.stroke_len, s.n_points, s.x, s.y, NULL};
+        rc = add_drawing(j, o, &d, 1, all);
+        if (rc) sb_fail_context(rc, "%s", j->svgs[k]);
+        sb_svg_free(&s);
+    }
+    return rc;
+}
+
 static int convert(job *j, const options *o) {
     if (j->kind == IN_NPZ) return convert_npz(j);
     sketch_list all = {0};
-    int rc = j->kind == IN_NDJSON ? convert_ndjson(j, o, &all) : convert_bin(j, o, &all);
+    int rc = j->kind == IN_NDJSON ? convert_ndjson(j, o, &all)
+             : j->kind == IN_BIN  ? convert_bin(j, o, &all)
+                                  : convert_svg(j, o, &all);
     if (!rc) rc = split_drawings(j, o, &all);
     list_free(&all);
     return rc;
@@ -267,17 +297,9 @@ static void *worker(void *arg) {
 
 /* ---- inputs */
 
-static int add_input(job **jobs, int *n, const char *path, const char *where) {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    const char *dot = strrchr(base, '.');
-    in_kind kind;
-    if (dot && !strcmp(dot, ".npz")) kind = IN_NPZ;
-    else if (dot && !strcmp(dot, ".ndjson")) kind = IN_NDJSON;
-    else if (dot && !strcmp(dot, ".bin")) kind = IN_BIN;
-    else return sb_fail(SB_ERR_INVALID, "%s%s: not an .npz, .ndjson or .bin file", where, path);
-    struct stat st;
-    if (stat(path, &st) != 0) return sb_fail(SB_ERR_IO, "%s%s: %s", where, path, strerror(errno));
+/* A new job for class `name` (name_len bytes) read from path. */
+static int new_job(job **jobs, int *n, const char *path, const char *name, int name_len, in_kind kind,
+                   const char *where) {
     job *grown = realloc(*jobs, (size_t)(*n + 1) * sizeof *grown);
     if (!grown) return sb_fail(SB_ERR_MEMORY, "out of host memory");
     *jobs = grown;
@@ -285,12 +307,108 @@ static int add_input(job **jobs, int *n, const char *path, const char *where) {
     memset(j, 0, sizeof *j);
     j->kind = kind;
     if (!(j->path = strdup(path))) return sb_fail(SB_ERR_MEMORY, "out of host memory");
-    snprintf(j->name, sizeof j->name, "%.*s", (int)(dot - base), base);
+    snprintf(j->name, sizeof j->name, "%.*s", name_len, name);
     for (int k = 0; k < *n - 1; k++)
         if (!strcmp(grown[k].name, j->name))
             return sb_fail(SB_ERR_INVALID, "%s%s: class %s is given twice (also %s)", where, path, j->name,
                            grown[k].path);
     return 0;
+}
+
+static const char *base_name(const char *path) {
+    const char *base = strrchr(path, '/');
+    return base ? base + 1 : path;
+}
+
+/* A TU-Berlin folder: one class per subfolder holding .svg files, or the
+ * folder itself as one class when it holds them. */
+static int add_svg_folder(job **jobs, int *n, const char *dir, const char *where) {
+    char **svgs, **subs;
+    int n_svgs, n_subs, before = *n;
+    SB_TRY(sb_svg_list(dir, 0, &svgs, &n_svgs));
+    if (n_svgs) {
+        size_t len = strlen(dir);
+        while (len > 1 && dir[len - 1] == '/') len--;
+        char class_dir[4096];
+        snprintf(class_dir, sizeof class_dir, "%.*s", (int)len, dir);
+        const char *name = base_name(class_dir);
+        int rc = new_job(jobs, n, class_dir, name, (int)strlen(name), IN_SVG, where);
+        if (!rc) (*jobs)[*n - 1].svgs = svgs, (*jobs)[*n - 1].n_svgs = n_svgs;
+        else sb_svg_list_free(svgs, n_svgs);
+        return rc;
+    }
+    sb_svg_list_free(svgs, 0);
+    SB_TRY(sb_svg_list(dir, 1, &subs, &n_subs));
+    int rc = 0;
+    for (int k = 0; !rc && k < n_subs; k++) {
+        if ((rc = sb_svg_list(subs[k], 0, &svgs, &n_svgs)) || !n_svgs) {
+            sb_svg_list_free(svgs, 0);
+            continue;
+        }
+        const char *name = base_name(subs[k]);
+        rc = new_job(jobs, n, subs[k], name, (int)strlen(name), IN_SVG, where);
+        if (!rc) (*jobs)[*n - 1].svgs = svgs, (*jobs)[*n - 1].n_svgs = n_svgs;
+        else sb_svg_list_free(svgs, n_svgs);
+    }
+    sb_svg_list_free(subs, n_subs);
+    if (!rc && *n == before) rc = sb_fail(SB_ERR_INVALID, "%s%s: a folder without .svg files in it or in its "
+                                          "subfolders", where, dir);
+    return rc;
+}
+
+/* TU-Berlin's filelist.txt: "<class>/<n>.svg" lines relative to its
+ * folder; a class is made of its lines in the list's order. */
+static int add_svg_filelist(job **jobs, int *n, const char *list, const char *where) {
+    FILE *f = fopen(list, "r");
+    if (!f) return sb_fail(SB_ERR_IO, "%s%s: %s", where, list, strerror(errno));
+    const char *slash = strrchr(list, '/');
+    int dir_len = slash ? (int)(slash - list) : 1, first = *n, rc = 0;
+    const char *dir = slash ? list : ".";
+    char line[4096], path[8300];
+    for (int lineno = 1; !rc && fgets(line, sizeof line, f); lineno++) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[0]) continue;
+        char *cut = strchr(line, '/');
+        size_t len = strlen(line);
+        if (!cut || len < 5 || strcmp(line + len - 4, ".svg")) {
+            rc = sb_fail(SB_ERR_INVALID, "%s%s:%d: expected a <class>/<n>.svg path, not '%.100s'", where, list,
+                         lineno, line);
+            break;
+        }
+        snprintf(path, sizeof path, "%.*s/%s", dir_len, dir, line);
+        job *j = NULL;
+        for (int k = first; k < *n && !j; k++)
+            if (!strncmp((*jobs)[k].name, line, (size_t)(cut - line)) && !(*jobs)[k].name[cut - line]) j = &(*jobs)[k];
+        if (!j) {
+            char class_dir[4200];
+            snprintf(class_dir, sizeof class_dir, "%.*s/%.*s", dir_len, dir, (int)(cut - line), line);
+            if ((rc = new_job(jobs, n, class_dir, line, (int)(cut - line), IN_SVG, where))) break;
+            j = &(*jobs)[*n - 1];
+        }
+        char **grown = realloc(j->svgs, (size_t)(j->n_svgs + 1) * sizeof *grown);
+        if (grown) j->svgs = grown;
+        if (!grown || !(j->svgs[j->n_svgs] = strdup(path))) rc = sb_fail(SB_ERR_MEMORY, "out of host memory");
+        else j->n_svgs++;
+    }
+    fclose(f);
+    if (!rc && *n == first) rc = sb_fail(SB_ERR_INVALID, "%s%s: no .svg paths in the list", where, list);
+    return rc;
+}
+
+static int add_input(job **jobs, int *n, const char *path, const char *where) {
+    const char *base = base_name(path);
+    const char *dot = strrchr(base, '.');
+    in_kind kind;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return add_svg_folder(jobs, n, path, where);
+    if (dot && !strcmp(dot, ".npz")) kind = IN_NPZ;
+    else if (dot && !strcmp(dot, ".ndjson")) kind = IN_NDJSON;
+    else if (dot && !strcmp(dot, ".bin")) kind = IN_BIN;
+    else if (!strcmp(base, "filelist.txt")) return add_svg_filelist(jobs, n, path, where);
+    else return sb_fail(SB_ERR_INVALID, "%s%s: not an .npz, .ndjson or .bin file, a folder of SVGs or a filelist.txt",
+                        where, path);
+    if (stat(path, &st) != 0) return sb_fail(SB_ERR_IO, "%s%s: %s", where, path, strerror(errno));
+    return new_job(jobs, n, path, base, (int)(dot - base), kind, where);
 }
 
 static int read_list(const char *list, job **jobs, int *n) {
@@ -326,6 +444,7 @@ static int is_dataset_file(const char *name) {
     if (n > 4 && !strcmp(name + n - 4, ".tmp")) n -= 4;
     return (n == strlen(SB_MM_SUM_FILE) && !strncmp(name, SB_MM_SUM_FILE, n)) ||
            (n == strlen(SB_MM_INDEX_FILE) && !strncmp(name, SB_MM_INDEX_FILE, n)) ||
+           (n == strlen(SB_MM_CHECKSUM_FILE) && !strncmp(name, SB_MM_CHECKSUM_FILE, n)) ||
            (n > 4 && !strncmp(name + n - 4, ".dat", 4));
 }
 
@@ -387,8 +506,8 @@ static int begin_output(const options *o, char *build, size_t cap) {
                            "replace that dataset as a whole, or choose another folder", o->out_dir);
         if (other[0])
             return sb_fail(SB_ERR_INVALID, "--out %s holds %s, which prepare did not write: --overwrite only replaces "
-                           "a folder of prepare's files (%s, %s, *.dat); move it away or choose another folder",
-                           o->out_dir, other, SB_MM_SUM_FILE, SB_MM_INDEX_FILE);
+                           "a folder of prepare's files (%s, %s, %s, *.dat); move it away or choose another folder",
+                           o->out_dir, other, SB_MM_SUM_FILE, SB_MM_INDEX_FILE, SB_MM_CHECKSUM_FILE);
     } else if (errno != ENOENT) {
         return sb_fail(SB_ERR_IO, "--out %s: %s", o->out_dir, strerror(errno));
     }
@@ -431,7 +550,7 @@ static double now_s(void) {
 
 int cmd_prepare(const cli_options *co, int argc, char **argv) {
     (void)co;
-    options o = {.valid = {5, 1}, .test = {5, 1}};
+    options o = {.valid = {5, 1}, .test = {5, 1}, .svg_tolerance = SB_SVG_TOLERANCE};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = cores > 0 ? (int)cores : 1;
     job *jobs = NULL;
@@ -443,7 +562,8 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
             return 0;
         }
         int takes = !strcmp(a, "--out") || !strcmp(a, "--list") || !strcmp(a, "--valid") || !strcmp(a, "--test") ||
-                    !strcmp(a, "--max-per-class") || !strcmp(a, "--seed") || !strcmp(a, "--threads");
+                    !strcmp(a, "--max-per-class") || !strcmp(a, "--seed") || !strcmp(a, "--threads") ||
+                    !strcmp(a, "--svg-tolerance");
         if (takes && !v) {
             fprintf(stderr, "sketchbert prepare: %s needs a value\n", a);
             return 2;
@@ -459,6 +579,7 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
         } else if (!strcmp(a, "--max-per-class")) o.max_per_class = strtol(v, &end, 10);
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, &end, 10);
         else if (!strcmp(a, "--threads")) o.threads = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--svg-tolerance")) o.svg_tolerance = strtod(v, &end);
         else if (!strcmp(a, "--simplify")) o.simplify = 1;
         else if (!strcmp(a, "--quiet")) o.quiet = 1;
         else if (!strcmp(a, "--overwrite")) o.overwrite = 1;
@@ -466,7 +587,7 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
             fprintf(stderr, "sketchbert prepare: unknown option %s (see --help)\n", a);
             return 2;
         } else rc = add_input(&jobs, &n_jobs, a, "");
-        if (end && (*end || o.threads < 1 || o.max_per_class < 0)) {
+        if (end && (*end || o.threads < 1 || o.max_per_class < 0 || !(o.svg_tolerance > 0))) {
             fprintf(stderr, "sketchbert prepare: %s '%s' is not a valid number\n", a, v);
             return 2;
         }
@@ -475,6 +596,7 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
     if (!rc && (!o.out_dir || n_jobs == 0)) {
         fprintf(stderr, "sketchbert prepare: %s\n", !o.out_dir ? "--out DIR is required" : "no input files given");
         usage(stderr);
+        for (int i = 0; i < n_jobs; i++) job_free(&jobs[i]);
         free(jobs);
         return 2;
     }
@@ -485,7 +607,7 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
     if (rc) {
         fprintf(stderr, "sketchbert prepare: %s\n", sb_last_error());
         if (build[0]) remove_folder(build);
-        for (int i = 0; i < n_jobs; i++) free(jobs[i].path);
+        for (int i = 0; i < n_jobs; i++) job_free(&jobs[i]);
         free(jobs);
         return 1;
     }
@@ -547,10 +669,7 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
         printf("prepared %d classes into %s: %zu train, %zu valid, %zu test sketches; %zu skipped; %.2f s with %d "
                "threads\n",
                n_jobs, o.out_dir, totals[0], totals[1], totals[2], skipped, now_s() - t0, started);
-    for (int i = 0; i < n_jobs; i++) {
-        for (int s = 0; s < SB_N_SPLITS; s++) list_free(&jobs[i].split[s]);
-        free(jobs[i].path);
-    }
+    for (int i = 0; i < n_jobs; i++) job_free(&jobs[i]);
     free(jobs);
     free(threads);
     pthread_mutex_destroy(&p.mu);

@@ -7,7 +7,10 @@
 
 #include "cli/commands.h"
 #include "data/memmap.h"
+#include "io/atomic_file.h"
 #include "io/config.h"
+#include "train/metrics.h"
+#include "train/run_dir.h"
 #include "train/train.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -18,8 +21,8 @@ static void on_signal(int sig) {
 }
 
 static void train_usage(FILE *f) {
-    fprintf(f, "usage: sketchbert train CONFIG.yml [--set KEY=VALUE]... [--steps N] [--log-dir DIR] [--continue]\n"
-               "                        [--quiet]\n"
+    fprintf(f, "usage: sketchbert train CONFIG.yml [--set KEY=VALUE]... [--steps N] [--log-dir DIR]\n"
+               "                        [--continue | --overwrite] [--quiet] [--tensorboard]\n"
                "\n"
                "Trains as the config says (the original's keys; docs/training.md, docs/config.md).\n"
                "  --set KEY=VALUE  overrides a config key, VALUE as in the YAML (repeatable;\n"
@@ -28,9 +31,13 @@ static void train_usage(FILE *f) {
                "  --log-dir DIR  overrides log_dir: checkpoints, log.jsonl, config.yml\n"
                "  --continue     resume the run in log_dir from latest_ckpt.safetensors\n"
                "                 (load_pretrained continue with every which_pretrained part)\n"
-               "  --quiet        no progress lines\n"
-               "Ctrl-C (SIGINT) or SIGTERM writes latest_ckpt.safetensors and stops; a second one\n"
-               "kills at once.\n"
+               "  --overwrite    replace a run already in log_dir (without it, that is refused);\n"
+               "                 the old run is kept until the new one writes its first checkpoint\n"
+               "  --quiet        no progress lines (warnings still go to stderr)\n"
+               "  --tensorboard  also write TensorBoard event files of the logged scalars to\n"
+               "                 log_dir (the config key tensorboard: true)\n"
+               "One train at a time per log_dir (log_dir/train.lock). Ctrl-C (SIGINT) or SIGTERM\n"
+               "writes latest_ckpt.safetensors and stops; a second one kills at once.\n"
                "exit codes: 0 done or stopped cleanly, 1 failure, 2 bad usage\n");
 }
 
@@ -44,7 +51,7 @@ static sb_runtime *open_runtime(const cli_options *co, const sb_config *cfg) {
 int cmd_train(const cli_options *co, int argc, char **argv) {
     const char *config_path = NULL, *log_dir = NULL;
     long long steps = 0;
-    int resume = 0, quiet = 0;
+    int resume = 0, quiet = 0, overwrite = 0;
     cli_sets sets = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -62,8 +69,13 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
             if (cli_add_set(&sets, "train", argv[++i])) return 2;
         } else if (!strcmp(a, "--continue")) {
             resume = 1;
+        } else if (!strcmp(a, "--overwrite")) {
+            overwrite = 1;
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
+        } else if (!strcmp(a, "--tensorboard")) {
+            static char on[] = "tensorboard=true";
+            if (cli_add_set(&sets, "train", on)) return 2;
         } else if (a[0] != '-' && !config_path) {
             config_path = a;
         } else {
@@ -74,6 +86,10 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
     }
     if (!config_path) {
         train_usage(stderr);
+        return 2;
+    }
+    if (resume && overwrite) {
+        fprintf(stderr, "sketchbert train: --continue keeps the run in log_dir, --overwrite replaces it: choose one\n");
         return 2;
     }
     sb_config cfg;
@@ -101,7 +117,8 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sb_train_options opt = {steps, quiet ? NULL : stdout, &stop_requested};
+    sb_train_options opt = {
+        .max_steps = steps, .overwrite = overwrite, .out = quiet ? NULL : stdout, .warn = stderr, .stop = &stop_requested};
     int rc = sb_train(rt, &cfg, &opt);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
@@ -111,20 +128,69 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
 }
 
 static void test_usage(FILE *f) {
-    fprintf(f, "usage: sketchbert test CONFIG.yml [--set KEY=VALUE]... [--checkpoint PATH] [--split valid|test]\n"
+    fprintf(f, "usage: sketchbert test CONFIG.yml [--set KEY=VALUE]... [--checkpoint PATH] [--split train|valid|test]\n"
+               "                       [--log-dir DIR] [--max-per-class N] [--confusion FILE.csv]\n"
                "\n"
-               "Evaluates the networks of a checkpoint (default: the config's\n"
-               "restore_checkpoint_path) on a split (default test; the original's test\n"
-               "command evaluated the valid split): the losses of the config's tasks,\n"
-               "classification top-1/top-5, retrieval top-1/top-5 and mAP.\n"
-               "  --set KEY=VALUE  overrides a config key, VALUE as in the YAML (repeatable)\n"
+               "Evaluates the networks of a checkpoint on a split: the losses of the config's\n"
+               "tasks, classification top-1/top-5 (also per class), retrieval top-1/top-5 and mAP.\n"
+               "  --set KEY=VALUE    overrides a config key, VALUE as in the YAML (repeatable)\n"
+               "  --checkpoint PATH  default: the run in log_dir, its best_ckpt.safetensors,\n"
+               "                     else latest_ckpt.safetensors\n"
+               "  --log-dir DIR      overrides the config's log_dir\n"
+               "  --split S          train, valid or test (default test; the original's test\n"
+               "                     command evaluated valid)\n"
+               "  --max-per-class N  at most N sketches of each class (default: the whole split)\n"
+               "  --confusion FILE   classification: write the confusion matrix as CSV (rows: true\n"
+               "                     class, columns: predicted class)\n"
                "exit codes: 0 done, 1 failure, 2 bad usage\n");
 }
 
+/* Rows: the split's classes; columns: every class of the head (those
+ * without sketches in the split named by index). */
+static int write_confusion(const char *path, const sb_eval_result *r) {
+    sb_atomic_file af;
+    if (sb_atomic_open(&af, path)) return 1;
+    fputs("true\\predicted", af.f);
+    for (int c = 0; c < r->cls_dim; c++) {
+        fputc(',', af.f);
+        if (c < r->n_classes) sb_csv_field(af.f, r->class_names[c]);
+        else fprintf(af.f, "class_%d", c);
+    }
+    fputc('\n', af.f);
+    for (int t = 0; t < r->n_classes; t++) {
+        sb_csv_field(af.f, r->class_names[t]);
+        for (int c = 0; c < r->cls_dim; c++) fprintf(af.f, ",%ld", r->confusion[(size_t)t * r->cls_dim + c]);
+        fputc('\n', af.f);
+    }
+    return sb_atomic_commit(&af) ? 1 : 0;
+}
+
+static void print_result(const sb_config *cfg, const sb_eval_result *r) {
+    printf("sketches %ld\n", r->sketches);
+    const struct { int on; const char *key; double v; } m[] = {
+        {sb_config_has_task(cfg, SB_TASK_MASKREC), "mask_axis", r->loss.mask_axis},
+        {sb_config_has_task(cfg, SB_TASK_MASKREC), "mask_type", r->loss.mask_type},
+        {r->has_cls, "prediction", r->loss.prediction}, {r->has_rel, "triplet", r->loss.triplet},
+        {1, "total", r->loss.total},
+        {r->has_cls, "accuracy_1", r->top1}, {r->has_cls, "accuracy_5", r->top5},
+        {r->has_rel, "retrieval_1", r->rel_top1}, {r->has_rel, "retrieval_5", r->rel_top5}, {r->has_rel, "map", r->rel_map},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        if (m[i].on) printf("%s %.6f\n", m[i].key, m[i].v);
+    if (!r->n_classes) return;
+    printf("\n%-32s %10s %9s\n", "class", "accuracy_1", "sketches");
+    for (int t = 0; t < r->n_classes; t++) {
+        long n = 0, hit = r->confusion[(size_t)t * r->cls_dim + t];
+        for (int c = 0; c < r->cls_dim; c++) n += r->confusion[(size_t)t * r->cls_dim + c];
+        printf("%-32s %10.4f %9ld\n", r->class_names[t], n ? (double)hit / (double)n : 0.0, n);
+    }
+}
+
 int cmd_test(const cli_options *co, int argc, char **argv) {
-    const char *config_path = NULL, *checkpoint = NULL;
+    const char *config_path = NULL, *checkpoint = NULL, *log_dir = NULL, *confusion = NULL;
     int split = SB_SPLIT_TEST;
     cli_sets sets = {0};
+    long max_per_class = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return test_usage(stdout), 0;
@@ -132,6 +198,17 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
             checkpoint = argv[++i];
         } else if (!strcmp(a, "--set") && i + 1 < argc) {
             if (cli_add_set(&sets, "test", argv[++i])) return 2;
+        } else if (!strcmp(a, "--log-dir") && i + 1 < argc) {
+            log_dir = argv[++i];
+        } else if (!strcmp(a, "--confusion") && i + 1 < argc) {
+            confusion = argv[++i];
+        } else if (!strcmp(a, "--max-per-class") && i + 1 < argc) {
+            char *end;
+            max_per_class = strtol(argv[++i], &end, 10);
+            if (*end || max_per_class <= 0 || max_per_class > 1000000000L) {
+                fprintf(stderr, "sketchbert test: --max-per-class needs a positive number\n");
+                return 2;
+            }
         } else if (!strcmp(a, "--split") && i + 1 < argc) {
             const char *s = argv[++i];
             if (!strcmp(s, "valid")) split = SB_SPLIT_VALID;
@@ -159,25 +236,34 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
         fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
         return 1;
     }
+    if (log_dir) snprintf(cfg.log_dir, sizeof cfg.log_dir, "%s", log_dir);
+    if (confusion && !sb_config_has_task(&cfg, SB_TASK_SKETCHCLSINPUT)) {
+        fprintf(stderr, "sketchbert test: --confusion needs a classification config (task sketchclsinput)\n");
+        return 2;
+    }
+    char run_ckpt[SB_CONFIG_PATH_MAX + 64];
+    if (!checkpoint) {
+        if (sb_run_checkpoint(cfg.log_dir, run_ckpt, sizeof run_ckpt)) {
+            fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
+            return 1;
+        }
+        checkpoint = run_ckpt;
+    }
+    printf("checkpoint %s\nsplit %s\n", checkpoint, sb_split_names[split]);
+    if (max_per_class) printf("max_per_class %ld\n", max_per_class);
     sb_runtime *rt = open_runtime(co, &cfg);
     if (!rt) return 1;
     sb_eval_result r;
-    int rc = sb_evaluate(rt, &cfg, checkpoint, split, &r);
-    if (rc) {
-        fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
-    } else {
-        printf("sketches %ld\n", r.sketches);
-        const struct { int on; const char *key; double v; } m[] = {
-            {sb_config_has_task(&cfg, SB_TASK_MASKREC), "mask_axis", r.loss.mask_axis},
-            {sb_config_has_task(&cfg, SB_TASK_MASKREC), "mask_type", r.loss.mask_type},
-            {r.has_cls, "prediction", r.loss.prediction}, {r.has_rel, "triplet", r.loss.triplet},
-            {1, "total_loss", r.loss.total},
-            {r.has_cls, "accuracy_1", r.top1}, {r.has_cls, "accuracy_5", r.top5},
-            {r.has_rel, "retrieval_1", r.rel_top1}, {r.has_rel, "retrieval_5", r.rel_top5}, {r.has_rel, "map", r.rel_map},
-        };
-        for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-            if (m[i].on) printf("%s %.6f\n", m[i].key, m[i].v);
+    int rc = sb_evaluate(rt, &cfg, checkpoint, split, (int)max_per_class, &r);
+    if (!rc) {
+        print_result(&cfg, &r);
+        if (confusion) {
+            rc = write_confusion(confusion, &r);
+            if (!rc) printf("\nwrote %s\n", confusion);
+        }
+        sb_eval_result_free(&r);
     }
+    if (rc) fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
     sb_runtime_destroy(rt);
     return rc ? 1 : 0;
 }

@@ -2,7 +2,7 @@
  * name and returns the process exit code (0 ok, 1 failure, 2 usage).
  * defines: cli_options, cmd_devices, cmd_demo, cmd_data, cmd_import_torch,
  *          cmd_train, cmd_test, cmd_bench, cmd_bench_data, cmd_bench_model, cmd_embed, cmd_classify,
- *          cmd_retrieve, cmd_complete, cli_runtime, cli_sets, cli_add_set */
+ *          cmd_retrieve, cmd_complete, cmd_check, cmd_report, cli_runtime, cli_sets, cli_add_set */
 #ifndef SB_CLI_COMMANDS_H
 #define SB_CLI_COMMANDS_H
 
@@ -33,6 +33,7 @@ int cmd_data(const cli_options *o, int argc, char **argv);
 int cmd_prepare(const cli_options *o, int argc, char **argv);
 int cmd_render(const cli_options *o, int argc, char **argv);
 int cmd_import_torch(const cli_options *o, int argc, char **argv);
+int cmd_check(const cli_options *o, int argc, char **argv);
 int cmd_train(const cli_options *o, int argc, char **argv);
 int cmd_test(const cli_options *o, int argc, char **argv);
 int cmd_bench(const cli_options *o, int argc, char **argv);
@@ -41,6 +42,7 @@ int cmd_bench_data(int argc, char **argv);
 int cmd_embed(const cli_options *o, int argc, char **argv);
 int cmd_classify(const cli_options *o, int argc, char **argv);
 int cmd_retrieve(const cli_options *o, int argc, char **argv);
+int cmd_report(const cli_options *o, int argc, char **argv);
 int cmd_complete(const cli_options *o, int argc, char **argv);
 /* `bench model`: argv[0] is "model". */
 int cmd_bench_model(const cli_options *o, int argc, char **argv);

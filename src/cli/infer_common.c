@@ -12,8 +12,9 @@ void cli_infer_init(cli_infer *o, const char *cmd) {
 }
 
 void cli_infer_usage(FILE *f) {
-    fprintf(f, "input: INPUT is a sketch-rnn .npz, a QuickDraw .ndjson or a directory written by\n"
-               "`sketchbert prepare`; sketches longer than the model's max_length are cut (warning).\n"
+    fprintf(f, "input: INPUT is a sketch-rnn .npz, a QuickDraw .ndjson, a TU-Berlin .svg or a folder\n"
+               "of them (or of class folders of them), or a directory written by `sketchbert prepare`;\n"
+               "sketches longer than the model's max_length are cut (warning).\n"
                "  --split S          npz / memmap split: train, valid or test (default test)\n"
                "  --limit N          at most N sketches per file (per class for memmap)\n"
                "  --index LIST       only these of the loaded sketches: 0,3,7 or 0-15\n"

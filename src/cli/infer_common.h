@@ -2,13 +2,14 @@
  * their input and batch options, opening the model and reading the
  * sketches through the public API (sketchbert/sketchbert.h), warnings.
  * defines: cli_infer, cli_infer_option, cli_infer_usage, cli_open_model,
- *          cli_warn_class_names, cli_load_sketches, cli_parse_list */
+ *          cli_warn_class_names, cli_load_sketches, cli_parse_list, cli_complete_cells */
 #ifndef SB_CLI_INFER_COMMON_H
 #define SB_CLI_INFER_COMMON_H
 
 #include <stdio.h>
 
 #include "cli/commands.h"
+#include "data/render_svg.h"
 #include "sketchbert/sketchbert.h"
 
 typedef struct cli_infer {
@@ -35,7 +36,7 @@ int cli_open_model(const cli_options *co, const cli_infer *o, const char *checkp
 /* A warning when the model's classes have only generic names (an older
  * checkpoint away from its training data), for commands that print them. */
 void cli_warn_class_names(const cli_infer *o, const char *checkpoint, const sb_model_handle *m);
-/* Sketches of the input files (npz, ndjson, memmap directories), then
+/* Sketches of the input files (npz, ndjson, svg, svg and memmap folders), then
  * --index; says which ndjson drawings looked raw and what was done, warns
  * about skipped and truncated sketches. Returns 1 after printing the
  * error. */
@@ -43,5 +44,15 @@ int cli_load_sketches(const cli_infer *o, char **inputs, int n_inputs, const sb_
 
 /* "0,3,5-9" -> ascending list of ints (malloc'd); -1 on a bad list. */
 int cli_parse_list(const char *s, int **out);
+
+/* Gestalt completion of sketch i (src/cli/cmd_complete.c): masks the given
+ * points or a share of them, predicts them, writes one line per masked
+ * point to `lines` (NULL: none), adds |dx|, |dy| errors and pen hits to
+ * err and the masked points to count, and fills three cells: original,
+ * masked (red), completed (blue), whose buffers (bufs[2], states[2]) the
+ * caller frees. */
+int cli_complete_cells(sb_model_handle *m, const sb_sketches *s, int i, const int *pts, int n_pts, double share,
+                       unsigned long long seed, FILE *lines, sb_svg_sketch *cells, float **bufs, unsigned char **states,
+                       double err[3], long *count);
 
 #endif

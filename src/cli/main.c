@@ -15,7 +15,8 @@ static const struct {
     {"demo", cmd_demo, "run a short op demo on the device and check it against the CPU"},
     {"prepare", cmd_prepare, "convert npz / ndjson / bin sketch files to the memmap layout"},
     {"render", cmd_render, "draw sketches from npz, ndjson or memmap data as SVG"},
-    {"data", cmd_data, "data stats DIR: sketches per class and split, lengths"},
+    {"data", cmd_data, "data stats|verify DIR: sketches per class, lengths; checks"},
+    {"check", cmd_check, "verify checkpoints: structure, checksums, finite values"},
     {"import-torch", cmd_import_torch, "convert an original PyTorch checkpoint to safetensors"},
     {"train", cmd_train, "train as a config says (pre-training, classification, retrieval)"},
     {"test", cmd_test, "evaluate a checkpoint: losses, accuracy, retrieval mAP"},
@@ -24,6 +25,7 @@ static const struct {
     {"classify", cmd_classify, "the top-k classes of sketches, with probabilities"},
     {"retrieve", cmd_retrieve, "retrieve index|query: nearest sketches of a collection"},
     {"complete", cmd_complete, "gestalt completion: mask points, predict them, draw SVG"},
+    {"report", cmd_report, "report RUN_DIR: an HTML page of a run's curves, checkpoints, config"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "data/rng.h"
 #include "runtime/error.h"
@@ -27,6 +29,7 @@ struct sb_dataset {
     sample *samples;
     uint32_t n_samples, skipped;
     uint32_t *class_start, *class_count; /* samples of class c are contiguous */
+    int read_ahead;
 };
 
 /* ---- opening */
@@ -165,6 +168,8 @@ static int load(sb_dataset *d) {
     return 0;
 }
 
+static void choose_read_ahead(sb_dataset *d);
+
 int sb_dataset_open(sb_dataset **out, const sb_dataset_config *cfg) {
     *out = NULL;
     if (cfg->split < 0 || cfg->split >= SB_N_SPLITS) return sb_fail(SB_ERR_INVALID, "dataset: bad split %d", cfg->split);
@@ -179,6 +184,7 @@ int sb_dataset_open(sb_dataset **out, const sb_dataset_config *cfg) {
         sb_dataset_close(d);
         return rc;
     }
+    choose_read_ahead(d);
     *out = d;
     return 0;
 }
@@ -204,6 +210,34 @@ const char *sb_dataset_class_name(const sb_dataset *d, int cls) {
     return cls >= 0 && cls < d->n_classes ? d->names[cls] : NULL;
 }
 uint32_t sb_dataset_skipped(const sb_dataset *d) { return d->skipped; }
+
+/* Larger than half the RAM, the files will not stay in the page cache, and
+ * the kernel's read-around (128 KiB per fault) mostly reads sketches that
+ * no batch asks for soon: random-access advice, then explicit read-ahead
+ * of each batch (docs/performance.md: 20x on a 763 MB set with 640 MB of
+ * memory). Smaller sets keep read-around, which warms them quickly. */
+static void choose_read_ahead(sb_dataset *d) {
+    size_t bytes = 0;
+    for (int c = 0; c < d->n_classes; c++) bytes += d->maps[c].map_bytes;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    d->read_ahead = d->cfg.read_ahead > 0 ||
+                    (d->cfg.read_ahead == 0 && pages > 0 && page > 0 && bytes > (size_t)pages / 2 * (size_t)page);
+    for (int c = 0; d->read_ahead && c < d->n_classes; c++)
+        if (d->maps[c].map) madvise(d->maps[c].map, d->maps[c].map_bytes, MADV_RANDOM);
+}
+
+int sb_dataset_reads_ahead(const sb_dataset *d) { return d->read_ahead; }
+
+void sb_dataset_read_ahead(const sb_dataset *d, const uint32_t *indices, int count) {
+    if (!d->read_ahead) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (int k = 0; k < count; k++) {
+        if (indices[k] >= d->n_samples) continue;
+        uint32_t n;
+        uintptr_t a = (uintptr_t)sb_dataset_points(d, indices[k], &n, NULL), start = a & ~(page - 1);
+        madvise((void *)start, a + 6 * (uintptr_t)n - start, MADV_WILLNEED);
+    }
+}
 
 const int16_t *sb_dataset_points(const sb_dataset *d, uint32_t i, uint32_t *n, int *label) {
     const sample *s = &d->samples[i];
@@ -313,19 +347,26 @@ int sb_dataset_fill(const sb_dataset *d, const uint32_t *indices, int count, uin
 
 /* ---- loader */
 
+enum { SLOT_FREE, SLOT_FILLING, SLOT_READY };
+
+/* Workers claim steps in order; step s is built in slot s % n_slots, so
+ * with n_threads + 1 slots every worker can build one batch while the
+ * consumer holds another. The epoch's order is read only under the lock
+ * (each worker copies its batch's indices), so a worker that starts the
+ * next epoch cannot change the indices another is using. */
 struct sb_loader {
     const sb_dataset *d;
-    int batch_size, shuffle, drop_last;
+    int batch_size, shuffle, drop_last, n_threads, n_slots, started;
     uint64_t per_epoch;
-    uint32_t *order;       /* permutation of the producer's current epoch */
+    uint32_t *order;       /* permutation of the latest claimed step's epoch */
     uint64_t order_epoch;  /* which epoch `order` is for (UINT64_MAX: none) */
-    sb_batch slots[2];
-    uint64_t slot_step[2];
-    int slot_ready[2], slot_rc[2];
+    sb_batch *slots;
+    uint64_t *slot_step;
+    int *slot_state, *slot_rc;
+    char (*slot_error)[1024];
     uint64_t produce_step, consume_step;
     int stop, handed_out;
-    char error[1024];
-    pthread_t thread;
+    pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -341,38 +382,52 @@ static void epoch_order(sb_loader *l, uint64_t epoch) {
     l->order_epoch = epoch;
 }
 
-static int produce(sb_loader *l, uint64_t step, sb_batch *b) {
-    uint64_t epoch = step / l->per_epoch, pos = step % l->per_epoch;
-    if (l->order_epoch != epoch) epoch_order(l, epoch);
-    uint32_t n = sb_dataset_size(l->d);
-    uint64_t first = pos * (uint64_t)l->batch_size;
-    int count = (int)((n - first) < (uint64_t)l->batch_size ? n - first : (uint64_t)l->batch_size);
-    return sb_dataset_fill(l->d, l->order + first, count, step, b);
-}
-
 static void *worker(void *arg) {
     sb_loader *l = arg;
+    uint32_t *idx = malloc((size_t)l->batch_size * sizeof *idx);
+    uint32_t n = sb_dataset_size(l->d);
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        int s = (int)(l->produce_step % 2);
-        /* Stay one batch ahead of the consumer, never more. */
-        while (!l->stop && (l->slot_ready[s] || l->produce_step > l->consume_step + 1))
+        /* The next step's slot is free once the batch n_slots steps back
+         * was consumed (another worker may claim that step meanwhile). */
+        int s = (int)(l->produce_step % (uint64_t)l->n_slots);
+        while (!l->stop && l->slot_state[s] != SLOT_FREE) {
             pthread_cond_wait(&l->cv, &l->mu);
+            s = (int)(l->produce_step % (uint64_t)l->n_slots);
+        }
         if (l->stop) break;
-        uint64_t step = l->produce_step;
+        uint64_t step = l->produce_step++;
+        uint64_t epoch = step / l->per_epoch, first = (step % l->per_epoch) * (uint64_t)l->batch_size;
+        int count = (int)((n - first) < (uint64_t)l->batch_size ? n - first : (uint64_t)l->batch_size);
+        if (l->order_epoch != epoch) epoch_order(l, epoch);
+        if (idx) memcpy(idx, l->order + first, (size_t)count * sizeof *idx);
+        l->slot_state[s] = SLOT_FILLING;
         pthread_mutex_unlock(&l->mu);
-        int rc = produce(l, step, &l->slots[s]);
+        if (idx) sb_dataset_read_ahead(l->d, idx, count);
+        int rc = idx ? sb_dataset_fill(l->d, idx, count, step, &l->slots[s]) : sb_fail(SB_ERR_MEMORY, "out of host memory");
         pthread_mutex_lock(&l->mu);
         /* Error messages are per thread: hand this one to the consumer. */
-        if (rc) snprintf(l->error, sizeof l->error, "%s", sb_last_error());
+        if (rc) snprintf(l->slot_error[s], sizeof l->slot_error[s], "%s", sb_last_error());
         l->slot_step[s] = step;
         l->slot_rc[s] = rc;
-        l->slot_ready[s] = 1;
-        l->produce_step++;
+        l->slot_state[s] = SLOT_READY;
         pthread_cond_broadcast(&l->cv);
     }
     pthread_mutex_unlock(&l->mu);
+    free(idx);
     return NULL;
+}
+
+static void loader_free(sb_loader *l) {
+    for (int k = 0; l->slots && k < l->n_slots; k++) sb_batch_free(&l->slots[k]);
+    free(l->slots), free(l->slot_step), free(l->slot_state), free(l->slot_rc), free(l->slot_error);
+    free(l->threads), free(l->order);
+    free(l);
+}
+
+static int default_threads(void) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 5 ? 4 : cores > 2 ? (int)cores - 1 : 1;
 }
 
 int sb_loader_open(sb_loader **out, const sb_dataset *d, int batch_size, int shuffle, int drop_last,
@@ -389,25 +444,31 @@ int sb_loader_open(sb_loader **out, const sb_dataset *d, int batch_size, int shu
     l->per_epoch = per_epoch;
     l->order_epoch = UINT64_MAX;
     l->produce_step = l->consume_step = start_step;
+    l->n_threads = d->cfg.loader_threads > 0 ? d->cfg.loader_threads : default_threads();
+    l->n_slots = l->n_threads + 1;
+    size_t ns = (size_t)l->n_slots;
     l->order = malloc((size_t)n * sizeof *l->order);
-    int rc = l->order ? 0 : sb_fail(SB_ERR_MEMORY, "out of host memory");
-    if (!rc) rc = sb_batch_alloc(&l->slots[0], d, batch_size);
-    if (!rc) rc = sb_batch_alloc(&l->slots[1], d, batch_size);
+    l->slots = calloc(ns, sizeof *l->slots);
+    l->slot_step = calloc(ns, sizeof *l->slot_step);
+    l->slot_state = calloc(ns, sizeof *l->slot_state);
+    l->slot_rc = calloc(ns, sizeof *l->slot_rc);
+    l->slot_error = calloc(ns, sizeof *l->slot_error);
+    l->threads = calloc((size_t)l->n_threads, sizeof *l->threads);
+    int rc = l->order && l->slots && l->slot_step && l->slot_state && l->slot_rc && l->slot_error && l->threads
+                 ? 0
+                 : sb_fail(SB_ERR_MEMORY, "out of host memory");
+    for (int k = 0; !rc && k < l->n_slots; k++) rc = sb_batch_alloc(&l->slots[k], d, batch_size);
     if (rc) {
-        sb_batch_free(&l->slots[0]);
-        free(l->order);
-        free(l);
+        loader_free(l);
         return rc;
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
-    if (pthread_create(&l->thread, NULL, worker, l) != 0) {
+    while (l->started < l->n_threads && pthread_create(&l->threads[l->started], NULL, worker, l) == 0) l->started++;
+    if (!l->started) {
         pthread_mutex_destroy(&l->mu);
         pthread_cond_destroy(&l->cv);
-        sb_batch_free(&l->slots[0]);
-        sb_batch_free(&l->slots[1]);
-        free(l->order);
-        free(l);
+        loader_free(l);
         return sb_fail(SB_ERR_MEMORY, "cannot start the data loader thread");
     }
     *out = l;
@@ -418,14 +479,14 @@ int sb_loader_next(sb_loader *l, const sb_batch **batch, uint64_t *step, uint64_
     pthread_mutex_lock(&l->mu);
     /* The batch handed out last time is no longer in use: free its slot. */
     if (l->handed_out) {
-        l->slot_ready[(l->consume_step - 1) % 2] = 0;
+        l->slot_state[(l->consume_step - 1) % (uint64_t)l->n_slots] = SLOT_FREE;
         pthread_cond_broadcast(&l->cv);
     }
-    int s = (int)(l->consume_step % 2);
-    while (!(l->slot_ready[s] && l->slot_step[s] == l->consume_step)) pthread_cond_wait(&l->cv, &l->mu);
+    int s = (int)(l->consume_step % (uint64_t)l->n_slots);
+    while (!(l->slot_state[s] == SLOT_READY && l->slot_step[s] == l->consume_step)) pthread_cond_wait(&l->cv, &l->mu);
     int rc = l->slot_rc[s];
     if (rc) {
-        sb_fail(rc, "%s", l->error);
+        sb_fail(rc, "%s", l->slot_error[s]);
         pthread_mutex_unlock(&l->mu);
         return rc;
     }
@@ -440,6 +501,7 @@ int sb_loader_next(sb_loader *l, const sb_batch **batch, uint64_t *step, uint64_
 }
 
 uint64_t sb_loader_batches_per_epoch(const sb_loader *l) { return l->per_epoch; }
+int sb_loader_threads(const sb_loader *l) { return l->started; }
 
 void sb_loader_close(sb_loader *l) {
     if (!l) return;
@@ -447,11 +509,8 @@ void sb_loader_close(sb_loader *l) {
     l->stop = 1;
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
-    pthread_join(l->thread, NULL);
+    for (int t = 0; t < l->started; t++) pthread_join(l->threads[t], NULL);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
-    sb_batch_free(&l->slots[0]);
-    sb_batch_free(&l->slots[1]);
-    free(l->order);
-    free(l);
+    loader_free(l);
 }

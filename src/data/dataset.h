@@ -7,9 +7,11 @@
  * src/data/sgm_mask.h); leading task tokens are prepended like the
  * original: a retrieval row of -2s first, then a classification row of -1s.
  *
- * Batches come in a seeded shuffled order per epoch, built by a background
- * thread one batch ahead. Masks and triplet choices are keyed by (seed,
- * step, sample index), so a resumed run sees exactly the same batches.
+ * Batches come in a seeded shuffled order per epoch, built ahead by
+ * loader_threads background threads (each one batch at a time). Masks and
+ * triplet choices are keyed by (seed, step, sample index), so a resumed
+ * run, or one with another number of threads, sees exactly the same
+ * batches.
  *
  * Shapes (B batch, T max_length, K leading tokens, T_in = K + T):
  *   input (B, T_in, 5) masked stroke-5 with tokens; stroke (B, T, 5);
@@ -18,8 +20,8 @@
  * A triplet batch holds 3B sketches: anchors, then positives (same class),
  * then negatives (another class).
  * defines: sb_dataset_config, sb_dataset, sb_batch, sb_dataset_open,
- *          sb_dataset_close, sb_loader, sb_loader_open, sb_loader_next,
- *          sb_loader_close */
+ *          sb_dataset_close, sb_dataset_read_ahead, sb_loader, sb_loader_open, sb_loader_next,
+ *          sb_loader_threads, sb_loader_close */
 #ifndef SB_DATA_DATASET_H
 #define SB_DATA_DATASET_H
 
@@ -44,6 +46,10 @@ typedef struct sb_dataset_config {
     int cls_token, rel_token;   /* leading tokens for sketchclsinput / sketchretrieval */
     int triplet;                /* batches of (anchor, positive, negative) */
     uint64_t seed;
+    int loader_threads;         /* sb_loader's prefetch threads; <= 0: cores - 1, 1 to 4 */
+    int read_ahead;             /* 0: on when the split's files exceed half the RAM; 1 on; -1 off.
+                                   On: the files are mapped for random access (no read-around)
+                                   and the loader asks for each batch's pages before building it */
 } sb_dataset_config;
 
 typedef struct sb_dataset sb_dataset;
@@ -57,6 +63,10 @@ const char *sb_dataset_class_name(const sb_dataset *d, int cls);
 uint32_t sb_dataset_skipped(const sb_dataset *d);
 /* The raw stroke-3 points of sample i (points into the mapped file). */
 const int16_t *sb_dataset_points(const sb_dataset *d, uint32_t i, uint32_t *n, int *label);
+/* With read_ahead on, starts reading the pages of these samples (async);
+ * otherwise does nothing. */
+void sb_dataset_read_ahead(const sb_dataset *d, const uint32_t *indices, int count);
+int sb_dataset_reads_ahead(const sb_dataset *d); /* whether read_ahead is on */
 
 typedef struct sb_batch {
     int size;     /* sketches in the batch: B, or 3B for triplets */
@@ -74,7 +84,7 @@ int sb_batch_alloc(sb_batch *b, const sb_dataset *d, int batch_size);
 void sb_batch_free(sb_batch *b);
 int sb_dataset_fill(const sb_dataset *d, const uint32_t *indices, int count, uint64_t step, sb_batch *out);
 
-/* ---- loader: shuffled epochs, one batch prefetched by a thread */
+/* ---- loader: shuffled epochs, batches prefetched by worker threads */
 
 typedef struct sb_loader sb_loader;
 
@@ -86,6 +96,7 @@ int sb_loader_open(sb_loader **out, const sb_dataset *d, int batch_size, int shu
  * belongs to. Returns SB_OK, or an error from the worker. */
 int sb_loader_next(sb_loader *l, const sb_batch **batch, uint64_t *step, uint64_t *epoch);
 uint64_t sb_loader_batches_per_epoch(const sb_loader *l);
+int sb_loader_threads(const sb_loader *l);
 void sb_loader_close(sb_loader *l);
 
 #endif

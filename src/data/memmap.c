@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "runtime/checked.h"
+#include "io/checksum.h"
 #include "runtime/error.h"
 
 const char *const sb_split_names[SB_N_SPLITS] = {"train", "valid", "test"};
@@ -71,6 +72,8 @@ struct sb_mm_writer {
     FILE *files[SB_N_SPLITS];
     char **tmp_paths; /* every temporary file, renamed at finish */
     int n_tmp;
+    uint32_t crc[SB_N_SPLITS]; /* of the current class's .dat files so far */
+    bytes sums;                /* SB_MM_CHECKSUM_FILE lines of the classes done */
 };
 
 static char *tmp_name_of(const char *path) {
@@ -110,9 +113,15 @@ int sb_mm_writer_open(sb_mm_writer **out, const char *dir) { return sb_mm_writer
 static int close_class_files(sb_mm_writer *w) {
     int rc = 0;
     for (int s = 0; s < SB_N_SPLITS; s++) {
-        if (w->files[s] && fclose(w->files[s]) != 0 && !rc)
+        if (!w->files[s]) continue;
+        if (fclose(w->files[s]) != 0 && !rc)
             rc = sb_fail(SB_ERR_IO, "writing %s: %s", w->tmp_paths[w->n_tmp - SB_N_SPLITS + s], strerror(errno));
         w->files[s] = NULL;
+        char line[4200];
+        int n = snprintf(line, sizeof line, "%08x  %s_%s.dat\n", (unsigned)w->crc[s],
+                         w->idx.classes[w->idx.n_classes - 1].name, sb_split_names[s]);
+        if (!rc) rc = put(&w->sums, line, (size_t)n);
+        w->crc[s] = 0;
     }
     return rc;
 }
@@ -161,6 +170,7 @@ int sb_mm_writer_add(sb_mm_writer *w, int split, const int16_t *points, uint32_t
             uint16_t v = (uint16_t)points[3 * i + k];
             buf[2 * k] = v & 255, buf[2 * k + 1] = v >> 8;
         }
+        w->crc[split] = sb_crc32(w->crc[split], buf, 6 * (size_t)m);
         if (fwrite(buf, 6, m, w->files[split]) != m)
             return sb_fail(SB_ERR_IO, "writing class %s, split %s: %s", c->name, sb_split_names[split],
                            strerror(errno));
@@ -186,6 +196,7 @@ static int write_file_tmp(sb_mm_writer *w, const char *name, const void *data, s
 
 int sb_mm_writer_finish(sb_mm_writer *w) {
     SB_TRY(close_class_files(w));
+    SB_TRY(write_file_tmp(w, SB_MM_CHECKSUM_FILE, w->sums.p ? (const void *)w->sums.p : "", w->sums.n));
     bytes b = {0};
     int rc = put(&b, SB_MM_INDEX_MAGIC, 8) || put_u32(&b, SB_MM_INDEX_VERSION) || put_u32(&b, w->idx.n_classes);
     for (uint32_t i = 0; !rc && i < w->idx.n_classes; i++) {
@@ -240,6 +251,7 @@ void sb_mm_writer_abort(sb_mm_writer *w) {
         free(w->tmp_paths[i]);
     }
     free(w->tmp_paths);
+    free(w->sums.p);
     sb_mm_index_free(&w->idx);
     free(w->dir);
     free(w->final_dir);
@@ -422,4 +434,43 @@ int sb_mm_split_open(sb_mm_split *s, const sb_mm_index *idx, uint32_t cls, int s
 void sb_mm_split_close(sb_mm_split *s) {
     if (s->map) munmap(s->map, s->map_bytes);
     memset(s, 0, sizeof *s);
+}
+
+/* ---- checksums of the .dat files */
+
+int sb_mm_verify_checksums(const sb_mm_index *idx, int *files) {
+    *files = 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", idx->dir, SB_MM_CHECKSUM_FILE);
+    FILE *f = fopen(path, "r");
+    if (!f) return errno == ENOENT ? 0 : sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK);
+    int rc = buf ? 0 : sb_fail(SB_ERR_MEMORY, "out of host memory");
+    char line[4200], name[4200];
+    unsigned want;
+    for (int ln = 1; !rc && fgets(line, sizeof line, f); ln++) {
+        if (sscanf(line, "%8x  %4199[^\n]", &want, name) != 2 || strchr(name, '/')) {
+            rc = sb_fail(SB_ERR_FORMAT, "%s:%d: not '<crc32>  <file>.dat'", path, ln);
+            break;
+        }
+        char dat[8400];
+        snprintf(dat, sizeof dat, "%s/%s", idx->dir, name);
+        FILE *d = fopen(dat, "rb");
+        if (!d) {
+            rc = sb_fail(SB_ERR_IO, "cannot open %s (listed in %s): %s", dat, path, strerror(errno));
+            break;
+        }
+        uint32_t crc = 0;
+        for (size_t n; (n = fread(buf, 1, CHUNK, d)) > 0;) crc = sb_crc32(crc, buf, n);
+        if (ferror(d)) rc = sb_fail(SB_ERR_IO, "reading %s: %s", dat, strerror(errno));
+        else if (crc != want)
+            rc = sb_fail(SB_ERR_FORMAT, "%s does not match its checksum in %s (%08x, now %08x): the data is damaged",
+                         dat, path, want, (unsigned)crc);
+        fclose(d);
+        ++*files;
+    }
+    free(buf);
+    fclose(f);
+    return rc;
 }

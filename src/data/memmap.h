@@ -4,12 +4,13 @@
  * sum file <dir>/memmap_sum.txt like the original's (one line per class,
  * "<dir>/<class>.dat<TAB><sketches in all splits>"); and an offsets index
  * <dir>/offsets.sbidx of our own (magic, version, per class and split the
- * [start, end) point range of every sketch).
+ * [start, end) point range of every sketch); <dir>/checksums.crc32 holds
+ * the CRC-32 of every .dat file ("<8 hex digits>  <class>_<split>.dat").
  * Writers put everything under temporary names and rename when complete.
  * defines: sb_mm_writer, sb_mm_writer_open, sb_mm_writer_open_as, sb_mm_writer_add,
  *          sb_mm_writer_finish, sb_mm_writer_abort, sb_mm_index,
  *          sb_mm_index_parse, sb_mm_index_load, sb_mm_index_free, sb_mm_split, sb_mm_split_open,
- *          sb_mm_split_close */
+ *          sb_mm_split_close, sb_mm_verify_checksums */
 #ifndef SB_DATA_MEMMAP_H
 #define SB_DATA_MEMMAP_H
 
@@ -25,6 +26,7 @@ int sb_split_from_name(const char *name);
 #define SB_MM_INDEX_VERSION 1u
 #define SB_MM_SUM_FILE "memmap_sum.txt"
 #define SB_MM_INDEX_FILE "offsets.sbidx"
+#define SB_MM_CHECKSUM_FILE "checksums.crc32"
 
 /* The longest sketch a reader accepts (the writer takes uint32 lengths;
  * readers hold them in an int). */
@@ -87,6 +89,11 @@ typedef struct sb_mm_split {
 
 int sb_mm_split_open(sb_mm_split *s, const sb_mm_index *idx, uint32_t cls, int split);
 void sb_mm_split_close(sb_mm_split *s);
+
+/* Recomputes the CRC-32 of every .dat file listed in dir/checksums.crc32
+ * and compares; *files says how many (0: a dataset prepared before
+ * checksums, which is not an error). A mismatch names the file. */
+int sb_mm_verify_checksums(const sb_mm_index *idx, int *files);
 
 /* Path of a class's .dat file for a split into buf. */
 int sb_mm_dat_path(char *buf, size_t cap, const char *dir, const char *class_name, int split);

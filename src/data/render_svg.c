@@ -11,7 +11,7 @@
 
 static const char *const colours[3] = {"#222222", "#d62728", "#1f77b4"};
 
-static void xml_text(FILE *f, const char *s) {
+void sb_svg_text(FILE *f, const char *s) {
     for (; *s; s++) {
         switch (*s) {
         case '<': fputs("&lt;", f); break;
@@ -60,25 +60,34 @@ static void draw_cell(FILE *f, const sb_svg_sketch *s, double ox, double oy, dou
     if (s->caption) {
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-family=\"sans-serif\" font-size=\"12\" text-anchor=\"middle\">",
                 ox + cell / 2, oy + cell - 6);
-        xml_text(f, s->caption);
+        sb_svg_text(f, s->caption);
         fputs("</text>\n", f);
     }
+}
+
+int sb_render_svg_to(FILE *f, const sb_svg_sketch *sketches, int count, int columns, int cell_px) {
+    if (count <= 0) return sb_fail(SB_ERR_INVALID, "render: no sketch to draw");
+    if (cell_px < 16) return sb_fail(SB_ERR_INVALID, "render: cell size %d is too small", cell_px);
+    if (columns <= 0 || columns > count) columns = count;
+    int rows = (count + columns - 1) / columns;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n",
+            columns * cell_px, rows * cell_px, columns * cell_px, rows * cell_px);
+    for (int i = 0; i < count; i++)
+        draw_cell(f, &sketches[i], (double)(i % columns) * cell_px, (double)(i / columns) * cell_px, cell_px);
+    fputs("</svg>\n", f);
+    return 0;
 }
 
 int sb_render_svg(const char *path, const sb_svg_sketch *sketches, int count, int columns, int cell_px) {
     if (count <= 0) return sb_fail(SB_ERR_INVALID, "render %s: no sketch to draw", path);
     if (cell_px < 16) return sb_fail(SB_ERR_INVALID, "render %s: cell size %d is too small", path, cell_px);
-    if (columns <= 0 || columns > count) columns = count;
-    int rows = (count + columns - 1) / columns;
     sb_atomic_file af;
     SB_TRY(sb_atomic_open(&af, path));
-    FILE *f = af.f;
-    fprintf(f,
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-            "height=\"%d\" viewBox=\"0 0 %d %d\">\n",
-            columns * cell_px, rows * cell_px, columns * cell_px, rows * cell_px);
-    for (int i = 0; i < count; i++)
-        draw_cell(f, &sketches[i], (double)(i % columns) * cell_px, (double)(i / columns) * cell_px, cell_px);
-    fputs("</svg>\n", f);
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", af.f);
+    int rc = sb_render_svg_to(af.f, sketches, count, columns, cell_px);
+    if (rc) {
+        sb_atomic_abort(&af);
+        return rc;
+    }
     return sb_atomic_commit(&af);
 }

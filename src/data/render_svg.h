@@ -2,11 +2,12 @@
  * Points may carry a state so masked and predicted points show in their
  * own colours (gestalt completion draws original, masked and completed
  * sketches side by side).
- * defines: sb_svg_sketch, sb_render_svg, SB_POINT_* */
+ * defines: sb_svg_sketch, sb_render_svg, sb_render_svg_to, sb_svg_text, SB_POINT_* */
 #ifndef SB_DATA_RENDER_SVG_H
 #define SB_DATA_RENDER_SVG_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 enum { SB_POINT_PLAIN = 0, SB_POINT_MASKED = 1, SB_POINT_PREDICTED = 2 };
 
@@ -19,5 +20,9 @@ typedef struct sb_svg_sketch {
 
 /* Writes path atomically. columns <= 0 means one row. */
 int sb_render_svg(const char *path, const sb_svg_sketch *sketches, int count, int columns, int cell_px);
+/* The same <svg> element into an open file (e.g. inline in HTML). */
+int sb_render_svg_to(FILE *f, const sb_svg_sketch *sketches, int count, int columns, int cell_px);
+/* Writes s with <, >, & and " escaped (SVG, XML and HTML text). */
+void sb_svg_text(FILE *f, const char *s);
 
 #endif

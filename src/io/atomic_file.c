@@ -1,6 +1,7 @@
 /* Write-to-temporary-then-rename files. */
 #include "io/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,4 +55,36 @@ void sb_atomic_abort(sb_atomic_file *af) {
     free(af->path);
     free(af->tmp_path);
     memset(af, 0, sizeof *af);
+}
+
+/* "<...suffix>.tmp<digits>", as sb_atomic_open names its temporaries. */
+static int is_temporary_of(const char *name, const char *suffix) {
+    const char *tmp = strstr(name, ".tmp");
+    size_t n = strlen(suffix);
+    if (!tmp || !tmp[4] || (size_t)(tmp - name) < n || strncmp(tmp - n, suffix, n)) return 0;
+    for (const char *p = tmp + 4; *p; p++)
+        if (*p < '0' || *p > '9') return 0;
+    return 1;
+}
+
+int sb_atomic_remove_stale(const char *dir, const char *const *suffixes, int n, FILE *out) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        sb_fail(SB_ERR_IO, "cannot read the folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int removed = 0;
+    char path[4096];
+    for (struct dirent *e; (e = readdir(d));)
+        for (int i = 0; i < n; i++)
+            if (is_temporary_of(e->d_name, suffixes[i])) {
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                if (remove(path) == 0) {
+                    removed++;
+                    if (out) fprintf(out, "removed %s, left by an interrupted write\n", path);
+                }
+                break;
+            }
+    closedir(d);
+    return removed;
 }

@@ -133,6 +133,7 @@ typedef struct sb_config {
     double weight_decay;          /* 0 = none */
     double grad_clip;             /* max global gradient L2 norm; 0 = none */
     int skip_nonfinite;           /* skip steps with a non-finite loss or gradient */
+    int tensorboard;              /* also write TensorBoard event files to log_dir */
 } sb_config;
 
 /* The original sketch_transformer.yml's values (data paths point at

@@ -111,6 +111,7 @@ const cfg_key cfg_keys[] = {
     REAL(weight_decay, 0, 0, HUGE_VAL, 0),
     REAL(grad_clip, 0, 0, HUGE_VAL, 0),
     BOOL(skip_nonfinite),
+    BOOL(tensorboard),
 
     {.name = "trainer", .kind = K_FIXED, .choices = trainer_names,
      .section = "the original's choices that sketchbert implements one way"},

@@ -38,7 +38,7 @@ typedef struct cfg_key {
     const char *section; /* written as a comment before this key */
 } cfg_key;
 
-enum { CFG_N_KEYS = 86 }; /* entries of cfg_keys (checked where it is defined) */
+enum { CFG_N_KEYS = 87 }; /* entries of cfg_keys (checked where it is defined) */
 extern const cfg_key cfg_keys[];
 
 extern const char *const cfg_task_names[];    /* by sb_task_type */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "io/atomic_file.h"
+#include "io/checksum.h"
 #include "runtime/error.h"
 
 #define MAX_HEADER ((uint64_t)100 << 20) /* as the Rust implementation */
@@ -203,6 +204,25 @@ static int js_skip(js *j, int depth) {
     size_t start = j->pos;
     while (j->pos < j->n && strchr("+-0123456789.eE", j->s[j->pos]) && j->s[j->pos]) j->pos++;
     return j->pos > start ? 0 : js_fail(j, "expected a value");
+}
+
+// ---- checksums (see safetensors.h: SB_ST_CHECKSUM_KEY)
+
+/* The header's checksum covers every metadata entry but the checksum's own
+ * and every tensor's name, dtype, shape and offsets, in header order. */
+static uint32_t crc_meta(uint32_t crc, const char *key, const char *value) {
+    crc = sb_crc32(crc, key, strlen(key) + 1);
+    return sb_crc32(crc, value, strlen(value) + 1);
+}
+
+static uint32_t crc_entry(uint32_t crc, const char *name, sb_st_dtype dtype, int ndim, const int64_t *shape,
+                          uint64_t begin, uint64_t end) {
+    char buf[64];
+    crc = sb_crc32(crc, name, strlen(name) + 1);
+    crc = sb_crc32(crc, dtypes[dtype].name, strlen(dtypes[dtype].name) + 1);
+    for (int d = 0; d < ndim; d++) crc = sb_crc32(crc, buf, (size_t)snprintf(buf, sizeof buf, "%lld,", (long long)shape[d]));
+    return sb_crc32(crc, buf, (size_t)snprintf(buf, sizeof buf, "[%llu,%llu]", (unsigned long long)begin,
+                                                (unsigned long long)end));
 }
 
 // ---- reader
@@ -405,6 +425,49 @@ static int read_at(const sb_st_file *f, void *dst, size_t n, uint64_t offset, co
     return 0;
 }
 
+/* Checks the header and every tensor's bytes against SB_ST_CHECKSUM_KEY
+ * when the file has it. */
+static int verify(sb_st_file *f) {
+    const char *sum = sb_st_meta(f, SB_ST_CHECKSUM_KEY);
+    if (!sum) return 0;
+    uint32_t want, crc = 0;
+    size_t len = strlen(sum);
+    if (len != 9 * (size_t)(f->n_tensors + 1) - 1)
+        return sb_fail(SB_ERR_FORMAT, "%s: metadata '%s' holds %zu bytes, not %d checksums: the file is damaged",
+                       f->path, SB_ST_CHECKSUM_KEY, len, f->n_tensors + 1);
+    for (int i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta_keys[i], SB_ST_CHECKSUM_KEY)) crc = crc_meta(crc, f->meta_keys[i], f->meta_values[i]);
+    for (int i = 0; i < f->n_tensors; i++) {
+        const sb_st_tensor *t = &f->tensors[i];
+        crc = crc_entry(crc, t->name, t->dtype, t->ndim, t->shape, t->begin, t->end);
+    }
+    if (sb_crc32_parse(sum, &want) || want != crc)
+        return sb_fail(SB_ERR_FORMAT, "%s: the header (metadata and tensor table, bytes 8-%llu) does not match its "
+                       "checksum: the file is damaged", f->path, (unsigned long long)f->data_start);
+    enum { CHUNK = 1 << 20 };
+    uint8_t *buf = malloc(CHUNK);
+    if (!buf) return sb_fail(SB_ERR_MEMORY, "%s: out of host memory", f->path);
+    int rc = 0;
+    for (int i = 0; i < f->n_tensors && !rc; i++) {
+        const sb_st_tensor *t = &f->tensors[i];
+        char what[200];
+        snprintf(what, sizeof what, "tensor '%s'", t->name);
+        crc = 0;
+        for (uint64_t at = t->begin; at < t->end && !rc; at += CHUNK) {
+            size_t n = t->end - at < CHUNK ? (size_t)(t->end - at) : CHUNK;
+            rc = read_at(f, buf, n, f->data_start + at, what);
+            crc = sb_crc32(crc, buf, n);
+        }
+        if (!rc && (sb_crc32_parse(sum + 9 * (i + 1), &want) || want != crc))
+            rc = sb_fail(SB_ERR_FORMAT, "%s: tensor '%s' (file bytes %llu-%llu) does not match its checksum: the file "
+                         "is damaged", f->path, t->name, (unsigned long long)(f->data_start + t->begin),
+                         (unsigned long long)(f->data_start + t->end));
+    }
+    free(buf);
+    if (!rc) f->checksummed = 1;
+    return rc;
+}
+
 int sb_st_open(sb_st_file **out, const char *path) {
     *out = NULL;
     sb_st_file *f = calloc(1, sizeof *f);
@@ -443,6 +506,7 @@ int sb_st_open(sb_st_file **out, const char *path) {
         rc = parse_header(&j, f);
     }
     if (!rc) rc = validate(f, size - f->data_start);
+    if (!rc) rc = verify(f);
     free(header);
     if (rc) {
         sb_st_close(f);
@@ -685,10 +749,34 @@ static int build_header(const sb_st_writer *w, char **text, size_t *len) {
     return 0;
 }
 
+/* Sets SB_ST_CHECKSUM_KEY: the header's checksum, then each tensor's. */
+static int add_checksums(sb_st_writer *w) {
+    char *sum = malloc(9 * (size_t)(w->n + 1));
+    if (!sum) return sb_fail(SB_ERR_MEMORY, "%s: out of host memory", w->path);
+    uint32_t crc = 0;
+    for (int i = 0; i < w->n_meta; i++)
+        if (strcmp(w->mk[i], SB_ST_CHECKSUM_KEY)) crc = crc_meta(crc, w->mk[i], w->mv[i]);
+    uint64_t offset = 0;
+    for (int i = 0; i < w->n; i++) {
+        const wtensor *t = &w->t[i];
+        crc = crc_entry(crc, t->name, t->dtype, t->ndim, t->shape, offset, offset + t->bytes);
+        offset += t->bytes;
+    }
+    sb_crc32_hex(sum, crc);
+    for (int i = 0; i < w->n; i++) {
+        sum[9 * i + 8] = ' ';
+        sb_crc32_hex(sum + 9 * (i + 1), sb_crc32(0, w->t[i].data, w->t[i].bytes));
+    }
+    int rc = sb_st_writer_meta(w, SB_ST_CHECKSUM_KEY, sum);
+    free(sum);
+    return rc;
+}
+
 int sb_st_writer_commit(sb_st_writer *w) {
     char *header = NULL;
     size_t hlen = 0;
-    int rc = build_header(w, &header, &hlen);
+    int rc = add_checksums(w);
+    if (!rc) rc = build_header(w, &header, &hlen);
     sb_atomic_file af;
     if (!rc) rc = sb_atomic_open(&af, w->path);
     if (!rc) {

@@ -15,6 +15,14 @@
  * The writer collects tensors (copied) and metadata and writes the file
  * atomically (io/atomic_file.h): tensors in the order added, header padded
  * with spaces to a multiple of 8 bytes as the Python package does.
+ *
+ * Checksums: the writer stores in metadata SB_ST_CHECKSUM_KEY the CRC-32
+ * (io/checksum.h) of the header (every other metadata key and value, and
+ * each tensor's name, dtype, shape and offsets, in order) and then of each
+ * tensor's bytes, in header order, as 8 hex digits separated by spaces.
+ * sb_st_open verifies them when the key is present (files of other tools
+ * lack it and open as before): a damaged file is refused naming the
+ * tensor and its byte range, or the header.
  * defines: sb_st_dtype, sb_st_tensor, sb_st_file, sb_st_open, sb_st_close,
  *          sb_st_find, sb_st_meta, sb_st_read_f32, sb_st_read_i64,
  *          sb_st_writer, sb_st_writer_open, sb_st_writer_add,
@@ -26,6 +34,7 @@
 #include <stdint.h>
 
 #define SB_ST_MAX_DIMS 8
+#define SB_ST_CHECKSUM_KEY "sketchbert_crc32"
 
 /* Every dtype of the format; only some convert (see sb_st_read_*). */
 typedef enum sb_st_dtype {
@@ -54,9 +63,10 @@ typedef struct sb_st_file {
     sb_st_tensor *tensors; /* in header order */
     int n_meta;
     char **meta_keys, **meta_values;
+    int checksummed; /* 1: had SB_ST_CHECKSUM_KEY and it matched */
 } sb_st_file;
 
-/* Opens and validates path. */
+/* Opens and validates path, verifying its checksums if it has them. */
 int sb_st_open(sb_st_file **out, const char *path);
 void sb_st_close(sb_st_file *f);
 

@@ -9,7 +9,6 @@
 #include <stdio.h>
 
 #include "model/model_internal.h"
-#include "ops/dropout.h"
 #include "ops/gelu.h"
 #include "ops/layernorm.h"
 #include "ops/linear.h"
@@ -19,7 +18,8 @@
 
 // ---- planning
 
-int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w) {
+int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w,
+                  sb_attention_impl impl) {
     int H = w->hidden, I = w->inter;
     int bth[3] = {B, Tin, H}, bti[3] = {B, Tin, I}, rows[1] = {B * Tin};
     char full[48];
@@ -43,11 +43,12 @@ int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int 
     PLAN(out_mean, 1, rows);
     PLAN(out_rstd, 1, rows);
 #undef PLAN
-    // the forward buffers of the attention, and the dropped probabilities
-    // (its backward checks for them even at p = 0); the backward-only ones
-    // are shared by all uses
+    // the forward buffers of the attention, and for the unfused form the
+    // dropped probabilities (its backward checks for them even at p = 0);
+    // the backward-only ones are shared by all uses
     snprintf(full, sizeof full, "%s.att", name);
-    SB_TRY(sb_attention_plan(plan, &a->att_plan, full, B, Tin, H, w->heads, 0));
+    SB_TRY(sb_attention_plan(plan, &a->att_plan, full, B, Tin, H, w->heads, impl, 0));
+    if (impl != SB_ATTENTION_UNFUSED) return 0;
     int probs[3] = {B * w->heads, Tin, Tin};
     snprintf(full, sizeof full, "%s.att.probs_dropped", name);
     return sb_plan_add(plan, &a->att_plan.probs_dropped, full, SB_F32, 3, probs);
@@ -58,8 +59,13 @@ int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int 
 static sb_attention_buffers attention_view(const sb_attention_buffers *full, int B, const sb_layer_grads *g) {
     sb_attention_buffers v = *full;
     int heads = full->heads, T = full->T, d = full->H / heads;
-    int head_shape[4] = {B, heads, T, d}, prob_shape[3] = {B * heads, T, T};
+    int head_shape[4] = {B, heads, T, d}, prob_shape[3] = {B * heads, T, T}, row_shape[2] = {B * heads, T};
     v.B = B;
+    if (full->impl != SB_ATTENTION_UNFUSED) {
+        v.lse = sb_rows(&v.lse, B * heads);
+        v.drow = sb_view(&g->att_drow, 2, row_shape);
+        return v;
+    }
     sb_tensor *per_head[] = {&v.q_h, &v.k_h, &v.v_h, &v.ctx_h};
     for (int i = 0; i < 4; i++) *per_head[i] = sb_rows(per_head[i], B);
     v.probs = sb_rows(&v.probs, B * heads);
@@ -72,14 +78,15 @@ static sb_attention_buffers attention_view(const sb_attention_buffers *full, int
 
 // ---- forward
 
-/* y = LayerNorm(dropout(fc(x)) + residual); sum keeps the LayerNorm input. */
+/* y = LayerNorm(dropout(fc(x)) + residual); sum keeps the LayerNorm input.
+ * The GEMM leaves x W^T in sum; one kernel adds the bias, drops, adds the
+ * residual and normalises (sb_ln_pre). */
 static int output_forward(sb_runtime *rt, const sb_lin *fc, const sb_param *norm_w, const sb_param *norm_b,
                           const sb_tensor *x, const sb_tensor *residual, float p, sb_rng_key key,
                           const sb_tensor *sum, const sb_tensor *y, const sb_tensor *mean, const sb_tensor *rstd) {
-    SB_TRY(sb_linear_forward(rt, x, &fc->w->value, &fc->b->value, sum));
-    if (p > 0.0f) SB_TRY(sb_dropout_forward(rt, sum, sum, p, key));
-    SB_TRY(sb_add(rt, sum, residual, sum));
-    return sb_layernorm_forward(rt, sum, &norm_w->value, &norm_b->value, LN_EPS, y, mean, rstd);
+    SB_TRY(sb_linear_forward(rt, x, &fc->w->value, NULL, sum));
+    sb_ln_pre pre = {&fc->b->value, residual, sum, p, key};
+    return sb_layernorm_forward(rt, sum, &pre, &norm_w->value, &norm_b->value, LN_EPS, y, mean, rstd);
 }
 
 int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_layer_grads *g,
@@ -101,8 +108,8 @@ int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a
     SB_TRY(output_forward(rt, &w->attn_fc, w->attn_norm_w, w->attn_norm_b, &ctx, x, drop->hidden, drop->hidden_key,
                           &attn_sum, &attn_out, &attn_mean, &attn_rstd));
     // feed-forward: inter (B, Tin, I) = gelu(fc(attn_out)); out = LN(dropout(fc(inter)) + attn_out)
-    SB_TRY(sb_linear_forward(rt, &attn_out, &w->inter_fc.w->value, &w->inter_fc.b->value, &inter_pre));
-    SB_TRY(sb_gelu_forward(rt, &inter_pre, &inter));
+    SB_TRY(sb_linear_forward(rt, &attn_out, &w->inter_fc.w->value, NULL, &inter_pre)); // bias in the GELU
+    SB_TRY(sb_gelu_forward(rt, &inter_pre, &w->inter_fc.b->value, &inter));
     return output_forward(rt, &w->out_fc, w->out_norm_w, w->out_norm_b, &inter, &attn_out, drop->output,
                           drop->output_key, &out_sum, &out, &out_mean, &out_rstd);
 }
@@ -110,19 +117,16 @@ int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a
 // ---- backward
 
 /* Backward of output_forward: from dy to dsum (the gradient of the
- * residual input, written into dsum) and dx (overwritten). ddropped is
- * scratch for the gradient through dropout. */
+ * residual input, written into dsum) and dx (overwritten). The LayerNorm
+ * backward also writes ddropped, the gradient through dropout (sb_ln_dz). */
 static int output_backward(sb_runtime *rt, const sb_lin *fc, const sb_param *norm_w, const sb_param *norm_b,
                            const sb_tensor *x, const sb_tensor *sum, const sb_tensor *mean, const sb_tensor *rstd,
                            float p, sb_rng_key key, const sb_tensor *dy, const sb_tensor *dsum,
                            const sb_tensor *ddropped, const sb_tensor *dx, int acc) {
-    SB_TRY(sb_layernorm_backward(rt, sum, &norm_w->value, mean, rstd, dy, dsum, &norm_w->grad, &norm_b->grad, acc));
-    const sb_tensor *dfc = dsum;
-    if (p > 0.0f) {
-        SB_TRY(sb_dropout_backward(rt, dsum, ddropped, p, key));
-        dfc = ddropped;
-    }
-    return sb_linear_backward(rt, x, &fc->w->value, dfc, dx, &fc->w->grad, &fc->b->grad, 0, acc);
+    sb_ln_dz dz = {ddropped, p, key};
+    SB_TRY(sb_layernorm_backward(rt, sum, &norm_w->value, mean, rstd, dy, dsum, &dz, &norm_w->grad, &norm_b->grad,
+                                 acc));
+    return sb_linear_backward(rt, x, &fc->w->value, ddropped, dx, &fc->w->grad, &fc->b->grad, 0, acc);
 }
 
 int sb_layer_backward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_tensor *x,

@@ -26,6 +26,7 @@ struct sb_model {
     sb_model_config cfg;
     int max_batch, K, T, Tin, H, E0;
     int B;          /* sketches in the last forward */
+    sb_attention_impl att_impl; /* the attention's form on this device */
     int has_loss;   /* the last forward computed the objective */
     sb_layer_dropout drop[SB_MAX_LAYERS];
     sb_param *params;
@@ -220,17 +221,21 @@ static int plan_model(sb_model *m) {
     for (int l = 0; l < c->n_layers; l++) {
         char name[32];
         snprintf(name, sizeof name, "layer%d", l);
-        SB_TRY(sb_layer_plan(p, &m->acts[l], name, B, Tin, &m->layer[l]));
+        SB_TRY(sb_layer_plan(p, &m->acts[l], name, B, Tin, &m->layer[l], m->att_impl));
         if (c->heads[l] > heads_max) heads_max = c->heads[l];
     }
-    int bti[3] = {B, Tin, I_max}, probs[3] = {B * heads_max, Tin, Tin};
+    int bti[3] = {B, Tin, I_max}, probs[3] = {B * heads_max, Tin, Tin}, rows[2] = {B * heads_max, Tin};
     sb_tensor *lg[] = {&m->lg.sum, &m->lg.dropped, &m->lg.attn, &m->lg.ctx, &m->lg.q, &m->lg.k, &m->lg.v};
     static const char *lg_names[] = {"d_sum", "d_dropped", "d_attn", "d_ctx", "d_q", "d_k", "d_v"};
     for (int i = 0; i < 7; i++) SB_TRY(sb_plan_add(p, lg[i], lg_names[i], SB_F32, 3, bth));
     SB_TRY(sb_plan_add(p, &m->lg.inter, "d_inter", SB_F32, 3, bti));
-    SB_TRY(sb_plan_add(p, &m->lg.att_dctx_h, "att.dctx_h", SB_F32, 3, bth));
-    SB_TRY(sb_plan_add(p, &m->lg.att_dx_h, "att.dx_h", SB_F32, 3, bth));
-    SB_TRY(sb_plan_add(p, &m->lg.att_dprobs, "att.dprobs", SB_F32, 3, probs));
+    if (m->att_impl == SB_ATTENTION_UNFUSED) {
+        SB_TRY(sb_plan_add(p, &m->lg.att_dctx_h, "att.dctx_h", SB_F32, 3, bth));
+        SB_TRY(sb_plan_add(p, &m->lg.att_dx_h, "att.dx_h", SB_F32, 3, bth));
+        SB_TRY(sb_plan_add(p, &m->lg.att_dprobs, "att.dprobs", SB_F32, 3, probs));
+    } else {
+        SB_TRY(sb_plan_add(p, &m->lg.att_drow, "att.drow", SB_F32, 2, rows));
+    }
     SB_TRY(sb_plan_add(p, &m->d_hidden[0], "d_hidden0", SB_F32, 3, bth));
     SB_TRY(sb_plan_add(p, &m->d_hidden[1], "d_hidden1", SB_F32, 3, bth));
     // head inputs and gradients
@@ -267,7 +272,9 @@ int sb_model_create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, s
     m->cap_params = 3 + 2 * SB_MAX_HEAD_LAYERS + 16 * cfg->n_layers + 3 * 2 * (SB_MAX_HEAD_LAYERS + 1);
     m->params = calloc((size_t)m->cap_params, sizeof *m->params);
     sb_plan_init(&m->param_plan), sb_plan_init(&m->act_plan);
-    int rc = m->params ? plan_model(m) : sb_fail(SB_ERR_MEMORY, "model: no host memory for parameters");
+    int rc = m->params ? sb_attention_choose(rt, &m->att_impl)
+                       : sb_fail(SB_ERR_MEMORY, "model: no host memory for parameters");
+    if (!rc) rc = plan_model(m);
     if (!rc) rc = sb_plan_allocate(rt, &m->param_plan);
     if (!rc) rc = sb_plan_allocate(rt, &m->act_plan);
     if (rc) {

@@ -96,8 +96,9 @@ typedef struct sb_layer_grads {
     sb_tensor q, k, v;   /* (B, Tin, H) */
     sb_tensor inter;     /* (B, Tin, I_max) */
     /* the attention's backward buffers, lent to each use's view */
-    sb_tensor att_dctx_h, att_dx_h; /* (B, Tin, H), seen as (B, heads, Tin, d) */
-    sb_tensor att_dprobs;           /* (B * heads_max, Tin, Tin) */
+    sb_tensor att_dctx_h, att_dx_h; /* unfused: (B, Tin, H), seen as (B, heads, Tin, d) */
+    sb_tensor att_dprobs;           /* unfused: (B * heads_max, Tin, Tin) */
+    sb_tensor att_drow;             /* fused: (B * heads_max, Tin) */
 } sb_layer_grads;
 
 /* Dropout probabilities and keys of one layer use. */
@@ -107,7 +108,8 @@ typedef struct sb_layer_dropout {
 } sb_layer_dropout;
 
 /* Registers one use's activations (name e.g. "layer3") in plan. */
-int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w);
+int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w,
+                  sb_attention_impl impl);
 /* y = a->out (B, Tin, H) from x (B, Tin, H); mask (B, Tin). */
 int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_layer_grads *g,
                      const sb_tensor *x, const sb_tensor *mask, const sb_layer_dropout *drop);

@@ -1,15 +1,41 @@
-/* Multi-head attention core: head permutes (cl/attention.cl), batched
- * CLBlast GEMMs, the softmax and dropout ops. */
+/* Multi-head attention core: the unfused form (head permutes from
+ * cl/attention.cl, batched GEMMs, the softmax and dropout ops) and
+ * the launchers of the fused kernels. */
 #include "ops/attention.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops/check.h"
 #include "ops/dropout.h"
 #include "ops/gemm.h"
 #include "ops/softmax.h"
+
+// ---- forms
+
+static const char *const impl_names[] = {"unfused", "rows", "tiles"};
+
+const char *sb_attention_impl_name(sb_attention_impl impl) { return impl_names[impl]; }
+
+int sb_attention_choose(const sb_runtime *rt, sb_attention_impl *out) {
+    const char *env = getenv("SKETCHBERT_ATTENTION");
+    if (!env || !*env) {
+        /* On a CPU the unfused form wins when its GEMMs go to the host BLAS
+         * (1.35x in training, 1.6x in inference, at twice the activation
+         * memory; docs/performance.md); the fused rows form wins against
+         * CLBlast's GEMMs. */
+        sb_gemm_path gemm = (sb_gemm_path)rt->gemm_path;
+        if (!gemm) SB_TRY(sb_gemm_path_for(&rt->info, NULL, &gemm));
+        if (rt->info.device_class == SB_DEVICE_GPU) *out = SB_ATTENTION_TILES;
+        else *out = gemm == SB_GEMM_HOST ? SB_ATTENTION_UNFUSED : SB_ATTENTION_ROWS;
+        return 0;
+    }
+    for (int i = 0; i < 3; i++)
+        if (strcmp(env, impl_names[i]) == 0) return *out = (sb_attention_impl)i, 0;
+    return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION=%s: expected unfused, rows or tiles", env);
+}
 
 // ---- buffers
 
@@ -20,14 +46,19 @@ static int plan_one(sb_plan *plan, sb_tensor *t, const char *name, const char *f
 }
 
 int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *name, int B, int T, int H, int heads,
-                      int training) {
+                      sb_attention_impl impl, int training) {
     memset(bufs, 0, sizeof *bufs);
     if (B <= 0 || T <= 0 || H <= 0 || heads <= 0)
         return sb_fail(SB_ERR_INVALID, "attention %s: B = %d, T = %d, H = %d, heads = %d must be positive", name, B,
                        T, H, heads);
     if (H % heads != 0)
         return sb_fail(SB_ERR_INVALID, "attention %s: hidden %d is not divisible by %d heads", name, H, heads);
-    bufs->B = B, bufs->T = T, bufs->H = H, bufs->heads = heads;
+    bufs->B = B, bufs->T = T, bufs->H = H, bufs->heads = heads, bufs->impl = impl;
+    if (impl != SB_ATTENTION_UNFUSED) {
+        int row_shape[2] = {B * heads, T};
+        SB_TRY(plan_one(plan, &bufs->lse, name, "lse", 2, row_shape));
+        return training ? plan_one(plan, &bufs->drow, name, "drow", 2, row_shape) : 0;
+    }
     int head_shape[4] = {B, heads, T, H / heads}, prob_shape[3] = {B * heads, T, T};
     SB_TRY(plan_one(plan, &bufs->q_h, name, "q_h", 4, head_shape));
     SB_TRY(plan_one(plan, &bufs->k_h, name, "k_h", 4, head_shape));
@@ -71,18 +102,26 @@ static int check_io(const char *op, const sb_attention_buffers *bufs, const sb_t
     return sb_check_uint(op, "elements", t->numel);
 }
 
-/* The buffers a pass needs were planned and allocated: the forward ones,
- * and with `training` those for dropout and the backward. */
+/* The buffers a pass of bufs's form needs were planned and allocated: the
+ * forward ones, and with `training` those for dropout and the backward. */
 static int check_buffers(const char *op, const sb_attention_buffers *bufs, int training) {
-    const sb_tensor *need[] = {&bufs->q_h, &bufs->k_h, &bufs->v_h, &bufs->probs, &bufs->ctx_h,
-                               &bufs->probs_dropped, &bufs->dctx_h, &bufs->dx_h, &bufs->dprobs};
-    static const char *names[] = {"q_h", "k_h", "v_h", "probs", "ctx_h", "probs_dropped", "dctx_h", "dx_h", "dprobs"};
-    for (int i = 0; i < (training ? 9 : 5); i++)
-        if (!need[i]->buf)
-            return sb_fail(SB_ERR_INVALID, "%s: buffer %s is not allocated (%s)", op, names[i],
-                           i < 5 ? "plan and allocate with sb_attention_plan"
-                                 : "dropout and backward need sb_attention_plan with training = 1");
-    return sb_check_uint(op, "elements", bufs->probs.numel);
+    const sb_tensor *unfused[] = {&bufs->q_h, &bufs->k_h, &bufs->v_h, &bufs->probs, &bufs->ctx_h,
+                                  &bufs->probs_dropped, &bufs->dctx_h, &bufs->dx_h, &bufs->dprobs};
+    static const char *unfused_names[] = {"q_h", "k_h", "v_h", "probs", "ctx_h", "probs_dropped", "dctx_h", "dx_h",
+                                          "dprobs"};
+    const sb_tensor *fused[] = {&bufs->lse, &bufs->drow};
+    static const char *fused_names[] = {"lse", "drow"};
+    int is_fused = bufs->impl != SB_ATTENTION_UNFUSED, n_forward = is_fused ? 1 : 5;
+    int n = training ? (is_fused ? 2 : 9) : n_forward;
+    for (int i = 0; i < n; i++)
+        if (!(is_fused ? fused : unfused)[i]->buf)
+            return sb_fail(SB_ERR_INVALID, "%s: buffer %s is not allocated (%s)", op,
+                           (is_fused ? fused_names : unfused_names)[i],
+                           i < n_forward ? "plan and allocate with sb_attention_plan"
+                                         : "dropout and backward need sb_attention_plan with training = 1");
+    /* the fused kernels index the probabilities of one row of keys past T */
+    size_t T = (size_t)bufs->T;
+    return sb_check_uint(op, "elements", (size_t)bufs->B * bufs->heads * T * T + 64);
 }
 
 // ---- forward and backward
@@ -91,20 +130,9 @@ static int check_buffers(const char *op, const sb_attention_buffers *bufs, int t
  * (T, T)), stepped through by the GEMM's stride. */
 static sb_mat mat_of(const sb_tensor *t, size_t cols) { return (sb_mat){t->buf, 0, cols}; }
 
-int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k, const sb_tensor *v,
-                         const sb_tensor *mask, const sb_tensor *out, float p, sb_rng_key key,
-                         sb_attention_buffers *bufs) {
-    const char *op = "attention_forward";
-    if (!(p >= 0.0f && p < 1.0f)) return sb_fail(SB_ERR_INVALID, "%s: dropout p = %g is outside [0, 1)", op, p);
-    SB_TRY(check_buffers(op, bufs, p > 0.0f));
-    SB_TRY(check_io(op, bufs, q));
-    SB_TRY(check_io(op, bufs, k));
-    SB_TRY(check_io(op, bufs, v));
-    SB_TRY(check_io(op, bufs, out));
-    int mshape[2] = {bufs->B, bufs->T};
-    SB_TRY(sb_check_f32(op, mask));
-    SB_TRY(sb_check_shape(op, mask, 2, mshape));
-    bufs->p = p, bufs->key = key;
+static int unfused_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k, const sb_tensor *v,
+                           const sb_tensor *mask, const sb_tensor *out, float p, sb_rng_key key,
+                           sb_attention_buffers *bufs) {
     size_t T = (size_t)bufs->T, d = (size_t)(bufs->H / bufs->heads), BH = (size_t)bufs->B * bufs->heads;
     SB_TRY(permute_heads(rt, "attention_split_heads", bufs, q, &bufs->q_h));
     SB_TRY(permute_heads(rt, "attention_split_heads", bufs, k, &bufs->k_h));
@@ -125,14 +153,8 @@ int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k,
     return permute_heads(rt, "attention_merge_heads", bufs, &bufs->ctx_h, out);
 }
 
-int sb_attention_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor *dq, const sb_tensor *dk,
-                          const sb_tensor *dv, sb_attention_buffers *bufs) {
-    const char *op = "attention_backward";
-    SB_TRY(check_buffers(op, bufs, 1));
-    SB_TRY(check_io(op, bufs, dout));
-    SB_TRY(check_io(op, bufs, dq));
-    SB_TRY(check_io(op, bufs, dk));
-    SB_TRY(check_io(op, bufs, dv));
+static int unfused_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor *dq, const sb_tensor *dk,
+                            const sb_tensor *dv, sb_attention_buffers *bufs) {
     size_t T = (size_t)bufs->T, d = (size_t)(bufs->H / bufs->heads), BH = (size_t)bufs->B * bufs->heads;
     float p = bufs->p;
     const sb_tensor *used = p > 0.0f ? &bufs->probs_dropped : &bufs->probs;
@@ -157,4 +179,103 @@ int sb_attention_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor
     SB_TRY(sb_gemm_batched(rt, 1, 0, T, d, T, 1.0f, dprobs, T * T, mat_of(&bufs->q_h, d), T * d, 0.0f, dx,
                            T * d, BH));
     return permute_heads(rt, "attention_merge_heads", bufs, &bufs->dx_h, dk);
+}
+
+// ---- fused forms
+
+enum { ROWS_GROUP = 16, TILES_GROUP = 32 };
+
+/* Kernel `name` of the fused form of bufs, with the arguments they all end
+ * in (T, heads, scale, dropout) set from index `first`. */
+static int fused_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const char *name, cl_uint first,
+                        cl_kernel *k) {
+    int tiles = bufs->impl == SB_ATTENTION_TILES, d = bufs->H / bufs->heads;
+    char defines[64];
+    snprintf(defines, sizeof defines, "-DHEAD_DIM=%d -DTILES=%d", d, tiles);
+    SB_TRY(sb_kernel_defs(rt, "attention", defines, name, k));
+    cl_uint T = (cl_uint)bufs->T, heads = (cl_uint)bufs->heads;
+    float scale = 1.0f / sqrtf((float)d), keep_scale = 1.0f / (1.0f - bufs->p);
+    cl_uint4 key = {{(cl_uint)bufs->key.seed, (cl_uint)(bufs->key.seed >> 32), (cl_uint)bufs->key.stream,
+                     (cl_uint)(bufs->key.stream >> 32)}};
+    cl_uint threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
+    SB_TRY(SB_ARG(*k, first, T));
+    SB_TRY(SB_ARG(*k, first + 1, heads));
+    SB_TRY(SB_ARG(*k, first + 2, scale));
+    SB_TRY(SB_ARG(*k, first + 3, key));
+    SB_TRY(SB_ARG(*k, first + 4, threshold));
+    return SB_ARG(*k, first + 5, keep_scale);
+}
+
+/* Buffers as kernel arguments 0 .. n - 1. */
+static int set_buffers(cl_kernel k, const sb_tensor *const *t, cl_uint n) {
+    for (cl_uint i = 0; i < n; i++) SB_TRY(SB_ARG(k, i, t[i]->buf));
+    return 0;
+}
+
+/* One work-item per row of T (rounded up to the group), head and sketch. */
+static int fused_launch(sb_runtime *rt, const sb_attention_buffers *bufs, cl_kernel k) {
+    size_t group = bufs->impl == SB_ATTENTION_TILES ? TILES_GROUP : ROWS_GROUP, wg = sb_kernel_wg_size(rt, k);
+    if (group > wg) group = wg;
+    size_t global[3] = {sb_round_up((size_t)bufs->T, group), (size_t)bufs->heads, (size_t)bufs->B};
+    size_t local[3] = {group, 1, 1};
+    return sb_launch(rt, k, 3, global, local);
+}
+
+static int fused_forward(sb_runtime *rt, const sb_attention_buffers *bufs) {
+    cl_kernel k;
+    SB_TRY(fused_kernel(rt, bufs, "attention_fused_forward", 6, &k));
+    const sb_tensor *args[] = {&bufs->q, &bufs->k, &bufs->v, &bufs->mask, &bufs->out, &bufs->lse};
+    SB_TRY(set_buffers(k, args, 6));
+    return fused_launch(rt, bufs, k);
+}
+
+/* dq with the rows' dout . out first, then dk and dv from them: each pass
+ * owns the rows it writes, so no atomics. */
+static int fused_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor *dq, const sb_tensor *dk,
+                          const sb_tensor *dv, const sb_attention_buffers *bufs) {
+    cl_kernel k;
+    SB_TRY(fused_kernel(rt, bufs, "attention_fused_backward_dq", 9, &k));
+    const sb_tensor *dq_args[] = {&bufs->q, &bufs->k, &bufs->v, &bufs->mask, &bufs->out, dout,
+                                  &bufs->lse, &bufs->drow, dq};
+    SB_TRY(set_buffers(k, dq_args, 9));
+    SB_TRY(fused_launch(rt, bufs, k));
+    SB_TRY(fused_kernel(rt, bufs, "attention_fused_backward_dkv", 9, &k));
+    const sb_tensor *dkv_args[] = {&bufs->q, &bufs->k, &bufs->v, &bufs->mask, dout,
+                                   &bufs->lse, &bufs->drow, dk, dv};
+    SB_TRY(set_buffers(k, dkv_args, 9));
+    return fused_launch(rt, bufs, k);
+}
+
+// ---- entry points
+
+int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k, const sb_tensor *v,
+                         const sb_tensor *mask, const sb_tensor *out, float p, sb_rng_key key,
+                         sb_attention_buffers *bufs) {
+    const char *op = "attention_forward";
+    if (!(p >= 0.0f && p < 1.0f)) return sb_fail(SB_ERR_INVALID, "%s: dropout p = %g is outside [0, 1)", op, p);
+    SB_TRY(check_buffers(op, bufs, p > 0.0f));
+    SB_TRY(check_io(op, bufs, q));
+    SB_TRY(check_io(op, bufs, k));
+    SB_TRY(check_io(op, bufs, v));
+    SB_TRY(check_io(op, bufs, out));
+    int mshape[2] = {bufs->B, bufs->T};
+    SB_TRY(sb_check_f32(op, mask));
+    SB_TRY(sb_check_shape(op, mask, 2, mshape));
+    bufs->p = p, bufs->key = key;
+    bufs->q = *q, bufs->k = *k, bufs->v = *v, bufs->mask = *mask, bufs->out = *out;
+    if (bufs->impl == SB_ATTENTION_UNFUSED) return unfused_forward(rt, q, k, v, mask, out, p, key, bufs);
+    return fused_forward(rt, bufs);
+}
+
+int sb_attention_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor *dq, const sb_tensor *dk,
+                          const sb_tensor *dv, sb_attention_buffers *bufs) {
+    const char *op = "attention_backward";
+    SB_TRY(check_buffers(op, bufs, 1));
+    if (!bufs->out.buf) return sb_fail(SB_ERR_INVALID, "%s: no forward ran with these buffers", op);
+    SB_TRY(check_io(op, bufs, dout));
+    SB_TRY(check_io(op, bufs, dq));
+    SB_TRY(check_io(op, bufs, dk));
+    SB_TRY(check_io(op, bufs, dv));
+    if (bufs->impl == SB_ATTENTION_UNFUSED) return unfused_backward(rt, dout, dq, dk, dv, bufs);
+    return fused_backward(rt, dout, dq, dk, dv, bufs);
 }

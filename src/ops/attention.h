@@ -5,11 +5,20 @@
  *   probs = softmax(q_h k_h^T / sqrt(d) + (1 - mask) * -10000)
  *   probs_dropped = dropout(probs, p, key)          (B*heads, T, T)
  *   out = merge heads of probs_dropped v_h          (B, T, H)
- * GEMMs through CLBlast (strided batched over B*heads); all intermediate
- * tensors live in caller-planned buffers, nothing is allocated per call.
- * kernels: cl/attention.cl (+ cl/softmax.cl, cl/dropout.cl);
+ * Three forms (sb_attention_impl), the same results up to rounding and the
+ * same dropout mask bit for bit:
+ *   unfused: head permutes, GEMMs (sb_gemm_batched, over B*heads),
+ *     softmax and dropout kernels over the (B*heads, T, T) probabilities;
+ *   rows, tiles: one fused kernel for the forward and two for the backward
+ *     (flash-attention style, cl/attention.cl), keeping only the log-sum-exp
+ *     of each row (B*heads*T floats); rows reads keys straight from global
+ *     memory (CPU devices), tiles stages them in local memory (GPUs).
+ * All intermediate tensors live in caller-planned buffers, nothing is
+ * allocated per call.
+ * kernels: cl/attention.cl (+ cl/softmax.cl, cl/dropout.cl, cl/philox.cl);
  * test: tests/test_attention.c
- * defines: sb_attention_buffers, sb_attention_plan, sb_attention_forward,
+ * defines: sb_attention_impl, sb_attention_choose, sb_attention_impl_name,
+ *          sb_attention_buffers, sb_attention_plan, sb_attention_forward,
  *          sb_attention_backward */
 #ifndef SB_OPS_ATTENTION_H
 #define SB_OPS_ATTENTION_H
@@ -17,11 +26,25 @@
 #include "ops/philox.h"
 #include "tensor/tensor.h"
 
+typedef enum { SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES } sb_attention_impl;
+
+/* The form for rt's device: SKETCHBERT_ATTENTION=unfused|rows|tiles when
+ * set, else tiles on GPU-class devices, and on CPU-class ones unfused when
+ * the GEMMs go to the host BLAS, rows when they go to CLBlast
+ * (docs/performance.md has the measurements). Any other value is an error. */
+int sb_attention_choose(const sb_runtime *rt, sb_attention_impl *out);
+const char *sb_attention_impl_name(sb_attention_impl impl);
+
 typedef struct sb_attention_buffers {
     int B, T, H, heads;        /* set by sb_attention_plan */
+    sb_attention_impl impl;    /* set by sb_attention_plan */
     float p;                   /* the forward's dropout, reused by the backward */
     sb_rng_key key;
-    /* forward; q_h, k_h, v_h, probs, probs_dropped are kept for the backward */
+    sb_tensor q, k, v, mask, out; /* the forward's tensors, read by the backward */
+    /* fused forms: */
+    sb_tensor lse;             /* (B*heads, T) log-sum-exp of each score row, for the backward */
+    sb_tensor drow;            /* (B*heads, T) backward only: dout . out per row */
+    /* unfused form; q_h, k_h, v_h, probs, probs_dropped are kept for the backward */
     sb_tensor q_h, k_h, v_h;   /* (B, heads, T, d) */
     sb_tensor probs;           /* (B*heads, T, T): raw scores, then softmax in place */
     sb_tensor probs_dropped;   /* (B*heads, T, T), training only, written when p > 0 */
@@ -32,11 +55,11 @@ typedef struct sb_attention_buffers {
     sb_tensor dprobs;          /* (B*heads, T, T): d probs_dropped, d probs, d scores in place */
 } sb_attention_buffers;
 
-/* Zeroes *bufs, sets its sizes and registers its tensors in plan, named
- * "<name>.q_h" and so on; training adds what dropout and the backward need.
- * H must be divisible by heads. */
+/* Zeroes *bufs, sets its sizes and form and registers the tensors that
+ * form needs in plan, named "<name>.q_h" and so on; training adds what
+ * dropout and the backward need. H must be divisible by heads. */
 int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *name, int B, int T, int H, int heads,
-                      int training);
+                      sb_attention_impl impl, int training);
 
 /* out = attention(q, k, v) as above; q, k, v, out are (B, T, H), mask is
  * (B, T) float (1 = real token, 0 = padding). p in [0, 1) is the attention
@@ -47,7 +70,8 @@ int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k,
                          sb_attention_buffers *bufs);
 
 /* dq, dk, dv (B, T, H) from dout (B, T, H), after the forward with the same
- * bufs (its dropout p and key are reused). Overwrites the gradients. */
+ * bufs (its dropout p and key are reused, and its q, k, v, mask and out
+ * read again: they must be unchanged). Overwrites the gradients. */
 int sb_attention_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor *dq, const sb_tensor *dk,
                           const sb_tensor *dv, sb_attention_buffers *bufs);
 

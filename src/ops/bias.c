@@ -32,10 +32,7 @@ int sb_bias_grad(sb_runtime *rt, const sb_tensor *dy, const sb_tensor *db, int a
     SB_TRY(sb_check_shape(op, db, 1, &C));
     SB_TRY(sb_check_uint(op, "elements", dy->numel));
     cl_kernel k;
-    SB_TRY(sb_kernel(rt, "bias", "bias_backward", &k));
-    size_t lanes = sb_reduce_wg_size(rt, k);
-    size_t local[2] = {lanes < 32 ? lanes : 32, 0}; /* columns by row lanes */
-    local[1] = lanes / local[0];
+    SB_TRY(sb_row_kernel(rt, "bias", "bias_backward", &k));
     cl_uint rows = (cl_uint)(dy->numel / (size_t)C), cols = (cl_uint)C;
     cl_int acc = accumulate != 0;
     SB_TRY(SB_ARG(k, 0, dy->buf));
@@ -43,7 +40,5 @@ int sb_bias_grad(sb_runtime *rt, const sb_tensor *dy, const sb_tensor *db, int a
     SB_TRY(SB_ARG(k, 2, rows));
     SB_TRY(SB_ARG(k, 3, cols));
     SB_TRY(SB_ARG(k, 4, acc));
-    SB_TRY(sb_set_local_arg(k, 5, lanes * sizeof(float)));
-    size_t global[2] = {sb_round_up(cols, local[0]), local[1]};
-    return sb_launch(rt, k, 2, global, local);
+    return sb_launch_columns(rt, k, 5, cols);
 }

@@ -3,17 +3,29 @@
 
 #include "ops/check.h"
 
-int sb_gelu_forward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *y) {
-    SB_TRY(sb_check_f32("gelu_forward", x));
-    SB_TRY(sb_check_f32("gelu_forward", y));
-    SB_TRY(sb_check_same_numel("gelu_forward", x, y));
-    SB_TRY(sb_check_uint("gelu_forward", "elements", x->numel + 3)); /* blocks of 4 per work-item */
+int sb_gelu_forward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *b, const sb_tensor *y) {
+    static const char op[] = "gelu_forward";
+    SB_TRY(sb_check_f32(op, x));
+    SB_TRY(sb_check_f32(op, y));
+    SB_TRY(sb_check_same_numel(op, x, y));
+    SB_TRY(sb_check_uint(op, "elements", x->numel + 3)); /* blocks of 4 per work-item */
+    cl_uint C = (cl_uint)x->shape[x->ndim - 1], has_bias = b != NULL;
+    if (b) {
+        int c = (int)C;
+        SB_TRY(sb_check_f32(op, b));
+        SB_TRY(sb_check_shape(op, b, 1, &c));
+        if (x->buf == y->buf)
+            return sb_fail(SB_ERR_INVALID, "%s: with a bias, y %s must not be x's buffer", op, y->name);
+    }
     cl_kernel k;
-    SB_TRY(sb_kernel(rt, "gelu", "gelu_forward", &k));
+    SB_TRY(sb_kernel(rt, "gelu", op, &k));
     cl_uint n = (cl_uint)x->numel;
     SB_TRY(SB_ARG(k, 0, x->buf));
-    SB_TRY(SB_ARG(k, 1, y->buf));
-    SB_TRY(SB_ARG(k, 2, n));
+    SB_TRY(SB_ARG(k, 1, (b ? b : x)->buf));
+    SB_TRY(SB_ARG(k, 2, y->buf));
+    SB_TRY(SB_ARG(k, 3, n));
+    SB_TRY(SB_ARG(k, 4, C));
+    SB_TRY(SB_ARG(k, 5, has_bias));
     size_t global = (n + 3) / 4;
     return sb_launch(rt, k, 1, &global, NULL);
 }

@@ -24,39 +24,84 @@ static int check_common(const char *op, const sb_tensor *x, const sb_tensor *gam
     return 0;
 }
 
-/* One work-group per row: the largest power of two the kernel allows, at
- * most 256, with that many floats of scratch (the last argument). */
-static int launch_rows(sb_runtime *rt, cl_kernel k, cl_uint scratch_arg, cl_uint rows) {
-    size_t local = sb_reduce_wg_size(rt, k);
-    SB_TRY(sb_set_local_arg(k, scratch_arg, local * sizeof(float)));
-    size_t global = (size_t)rows * local;
-    return sb_launch(rt, k, 1, &global, &local);
+/* The dropout arguments (seed and stream in 32-bit halves, threshold,
+ * scale) from index i on. */
+static int set_dropout_args(cl_kernel k, cl_uint i, float p, sb_rng_key key) {
+    cl_uint words[4] = {(cl_uint)key.seed, (cl_uint)(key.seed >> 32), (cl_uint)key.stream,
+                        (cl_uint)(key.stream >> 32)};
+    cl_uint threshold = sb_dropout_threshold(p);
+    float scale = 1.0f / (1.0f - p);
+    for (cl_uint j = 0; j < 4; j++) SB_TRY(SB_ARG(k, i + j, words[j]));
+    SB_TRY(SB_ARG(k, i + 4, threshold));
+    return SB_ARG(k, i + 5, scale);
 }
 
-int sb_layernorm_forward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *gamma, const sb_tensor *beta,
-                         float eps, const sb_tensor *y, const sb_tensor *mean, const sb_tensor *rstd) {
+static int check_p(const char *op, float p) {
+    if (!(p >= 0.0f && p < 1.0f)) return sb_fail(SB_ERR_INVALID, "%s: dropout p = %g is outside [0, 1)", op, p);
+    return 0;
+}
+
+int sb_layernorm_forward(sb_runtime *rt, const sb_tensor *x, const sb_ln_pre *pre, const sb_tensor *gamma,
+                         const sb_tensor *beta, float eps, const sb_tensor *y, const sb_tensor *mean,
+                         const sb_tensor *rstd) {
     static const char op[] = "layernorm_forward";
     cl_uint N, C;
     SB_TRY(check_common(op, x, gamma, mean, rstd, y, y, &N, &C));
     SB_TRY(sb_check_f32(op, beta));
     SB_TRY(sb_check_shape(op, beta, 1, gamma->shape));
     if (!(eps >= 0.0f) || isinf(eps)) return sb_fail(SB_ERR_INVALID, "%s: eps = %g must be finite and >= 0", op, eps);
+    cl_uint has_pre = pre != NULL;
+    if (pre) {
+        const sb_tensor *t[] = {pre->bias, pre->residual, pre->sum};
+        for (int i = 0; i < 3; i++) SB_TRY(sb_check_f32(op, t[i]));
+        SB_TRY(sb_check_shape(op, pre->bias, 1, gamma->shape));
+        SB_TRY(sb_check_shape(op, pre->residual, x->ndim, x->shape));
+        SB_TRY(sb_check_shape(op, pre->sum, x->ndim, x->shape));
+        SB_TRY(check_p(op, pre->p));
+        if (pre->residual->buf == pre->sum->buf)
+            return sb_fail(SB_ERR_INVALID, "%s: residual %s must not be the sum's buffer", op, pre->residual->name);
+    }
     cl_kernel k;
-    SB_TRY(sb_kernel(rt, "layernorm", "layernorm_forward", &k));
+    SB_TRY(sb_row_kernel(rt, "layernorm", op, &k));
     SB_TRY(SB_ARG(k, 0, x->buf));
-    SB_TRY(SB_ARG(k, 1, gamma->buf));
-    SB_TRY(SB_ARG(k, 2, beta->buf));
-    SB_TRY(SB_ARG(k, 3, y->buf));
-    SB_TRY(SB_ARG(k, 4, mean->buf));
-    SB_TRY(SB_ARG(k, 5, rstd->buf));
-    SB_TRY(SB_ARG(k, 6, C));
-    SB_TRY(SB_ARG(k, 7, eps));
-    return launch_rows(rt, k, 8, N);
+    SB_TRY(SB_ARG(k, 1, (pre ? pre->bias : x)->buf));
+    SB_TRY(SB_ARG(k, 2, (pre ? pre->residual : x)->buf));
+    SB_TRY(SB_ARG(k, 3, (pre ? pre->sum : x)->buf));
+    SB_TRY(SB_ARG(k, 4, has_pre));
+    SB_TRY(set_dropout_args(k, 5, pre ? pre->p : 0.0f, pre ? pre->key : (sb_rng_key){0, 0}));
+    SB_TRY(SB_ARG(k, 11, gamma->buf));
+    SB_TRY(SB_ARG(k, 12, beta->buf));
+    SB_TRY(SB_ARG(k, 13, y->buf));
+    SB_TRY(SB_ARG(k, 14, mean->buf));
+    SB_TRY(SB_ARG(k, 15, rstd->buf));
+    SB_TRY(SB_ARG(k, 16, C));
+    SB_TRY(SB_ARG(k, 17, eps));
+    return sb_launch_rows(rt, k, 18, N, sb_reduce_wg_size(rt, k));
+}
+
+/* dgamma, dbeta: column sums, tiles of columns by row lanes (wg) or one
+ * work-item per column (item). */
+static int launch_params(sb_runtime *rt, const sb_tensor *x, const sb_tensor *mean, const sb_tensor *rstd,
+                         const sb_tensor *dy, const sb_tensor *dgamma, const sb_tensor *dbeta, cl_uint N, cl_uint C,
+                         int accumulate) {
+    cl_kernel k;
+    SB_TRY(sb_row_kernel(rt, "layernorm", "layernorm_backward_params", &k));
+    cl_int acc = accumulate != 0;
+    SB_TRY(SB_ARG(k, 0, x->buf));
+    SB_TRY(SB_ARG(k, 1, mean->buf));
+    SB_TRY(SB_ARG(k, 2, rstd->buf));
+    SB_TRY(SB_ARG(k, 3, dy->buf));
+    SB_TRY(SB_ARG(k, 4, dgamma->buf));
+    SB_TRY(SB_ARG(k, 5, dbeta->buf));
+    SB_TRY(SB_ARG(k, 6, N));
+    SB_TRY(SB_ARG(k, 7, C));
+    SB_TRY(SB_ARG(k, 8, acc));
+    return sb_launch_columns(rt, k, 9, C);
 }
 
 int sb_layernorm_backward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *gamma, const sb_tensor *mean,
-                          const sb_tensor *rstd, const sb_tensor *dy, const sb_tensor *dx, const sb_tensor *dgamma,
-                          const sb_tensor *dbeta, int accumulate_params) {
+                          const sb_tensor *rstd, const sb_tensor *dy, const sb_tensor *dx, const sb_ln_dz *dz,
+                          const sb_tensor *dgamma, const sb_tensor *dbeta, int accumulate_params) {
     static const char op[] = "layernorm_backward";
     cl_uint N, C;
     SB_TRY(check_common(op, x, gamma, mean, rstd, dy, dx, &N, &C));
@@ -64,34 +109,26 @@ int sb_layernorm_backward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *g
     SB_TRY(sb_check_f32(op, dbeta));
     SB_TRY(sb_check_shape(op, dgamma, 1, gamma->shape));
     SB_TRY(sb_check_shape(op, dbeta, 1, gamma->shape));
-
+    cl_uint has_dz = dz != NULL;
+    if (dz) {
+        SB_TRY(sb_check_f32(op, dz->dz));
+        SB_TRY(sb_check_shape(op, dz->dz, x->ndim, x->shape));
+        SB_TRY(check_p(op, dz->p));
+        if (dz->dz->buf == dx->buf)
+            return sb_fail(SB_ERR_INVALID, "%s: dz %s must not be dx's buffer", op, dz->dz->name);
+    }
     cl_kernel k;
-    SB_TRY(sb_kernel(rt, "layernorm", "layernorm_backward", &k));
+    SB_TRY(sb_row_kernel(rt, "layernorm", op, &k));
     SB_TRY(SB_ARG(k, 0, x->buf));
     SB_TRY(SB_ARG(k, 1, gamma->buf));
     SB_TRY(SB_ARG(k, 2, mean->buf));
     SB_TRY(SB_ARG(k, 3, rstd->buf));
     SB_TRY(SB_ARG(k, 4, dy->buf));
     SB_TRY(SB_ARG(k, 5, dx->buf));
-    SB_TRY(SB_ARG(k, 6, C));
-    SB_TRY(launch_rows(rt, k, 7, N));
-
-    cl_kernel kp;
-    SB_TRY(sb_kernel(rt, "layernorm", "layernorm_backward_params", &kp));
-    size_t lanes = sb_reduce_wg_size(rt, kp);
-    size_t local[2] = {lanes < 32 ? lanes : 32, 0}; /* columns by row lanes */
-    local[1] = lanes / local[0];
-    cl_int acc = accumulate_params != 0;
-    SB_TRY(SB_ARG(kp, 0, x->buf));
-    SB_TRY(SB_ARG(kp, 1, mean->buf));
-    SB_TRY(SB_ARG(kp, 2, rstd->buf));
-    SB_TRY(SB_ARG(kp, 3, dy->buf));
-    SB_TRY(SB_ARG(kp, 4, dgamma->buf));
-    SB_TRY(SB_ARG(kp, 5, dbeta->buf));
-    SB_TRY(SB_ARG(kp, 6, N));
-    SB_TRY(SB_ARG(kp, 7, C));
-    SB_TRY(SB_ARG(kp, 8, acc));
-    SB_TRY(sb_set_local_arg(kp, 9, lanes * sizeof(float)));
-    size_t global[2] = {sb_round_up(C, local[0]), local[1]};
-    return sb_launch(rt, kp, 2, global, local);
+    SB_TRY(SB_ARG(k, 6, (dz ? dz->dz : dx)->buf));
+    SB_TRY(SB_ARG(k, 7, has_dz));
+    SB_TRY(set_dropout_args(k, 8, dz ? dz->p : 0.0f, dz ? dz->key : (sb_rng_key){0, 0}));
+    SB_TRY(SB_ARG(k, 14, C));
+    SB_TRY(sb_launch_rows(rt, k, 15, N, sb_reduce_wg_size(rt, k)));
+    return launch_params(rt, x, mean, rstd, dy, dgamma, dbeta, N, C, accumulate_params);
 }

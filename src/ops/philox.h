@@ -1,5 +1,5 @@
 /* Philox4x32-10 counter-based RNG (Salmon et al., SC 2011; Random123) on
- * the host, bit for bit the same as the OpenCL copy in cl/dropout.cl, and
+ * the host, bit for bit the same as the OpenCL copy in cl/philox.cl, and
  * the dropout keep decision built on it, so tests and CPU code can recompute
  * any device dropout mask.
  * defines: sb_rng_key, sb_philox4x32_10, sb_dropout_threshold,

@@ -1,4 +1,6 @@
-/* Softmax launchers: one work-group per row. kernels: cl/softmax.cl */
+/* Softmax launchers: one work-group per row (SB_ROW_WG) or one work-item
+ * per row (SB_ROW_ITEM), as rt->row_variant says. kernels: cl/softmax.cl */
+
 #include "ops/softmax.h"
 
 #include "ops/check.h"
@@ -21,12 +23,10 @@ static size_t row_local_size(sb_runtime *rt, cl_kernel k, int T) {
     return L;
 }
 
-static int launch_rows(sb_runtime *rt, cl_kernel k, cl_uint scratch_arg, const sb_tensor *rows) {
+/* Over the BH * T rows of `rows`; the last argument is at index `last`. */
+static int launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, const sb_tensor *rows) {
     int T = rows->shape[1];
-    size_t local = row_local_size(rt, k, T);
-    size_t global = (size_t)rows->shape[0] * (size_t)T * local;
-    SB_TRY(sb_set_local_arg(k, scratch_arg, local * sizeof(float)));
-    return sb_launch(rt, k, 1, &global, &local);
+    return sb_launch_rows(rt, k, last, (size_t)rows->shape[0] * (size_t)T, row_local_size(rt, k, T));
 }
 
 int sb_softmax_forward(sb_runtime *rt, const sb_tensor *scores, const sb_tensor *mask, const sb_tensor *probs,
@@ -42,7 +42,7 @@ int sb_softmax_forward(sb_runtime *rt, const sb_tensor *scores, const sb_tensor 
                        sb_tensor_str(mask, m, sizeof m), sb_tensor_str(scores, s, sizeof s));
     }
     cl_kernel k;
-    SB_TRY(sb_kernel(rt, "softmax", op, &k));
+    SB_TRY(sb_row_kernel(rt, "softmax", op, &k));
     cl_uint t = (cl_uint)T, heads = (cl_uint)(BH / mask->shape[0]);
     SB_TRY(SB_ARG(k, 0, scores->buf));
     SB_TRY(SB_ARG(k, 1, mask->buf));
@@ -62,7 +62,7 @@ int sb_softmax_backward(sb_runtime *rt, const sb_tensor *probs, const sb_tensor 
     SB_TRY(sb_check_shape(op, dprobs, 3, probs->shape));
     SB_TRY(sb_check_shape(op, dscores, 3, probs->shape));
     cl_kernel k;
-    SB_TRY(sb_kernel(rt, "softmax", op, &k));
+    SB_TRY(sb_row_kernel(rt, "softmax", op, &k));
     cl_uint t = (cl_uint)probs->shape[1];
     SB_TRY(SB_ARG(k, 0, probs->buf));
     SB_TRY(SB_ARG(k, 1, dprobs->buf));

@@ -18,7 +18,8 @@
 
 /* ---- sources */
 
-int sb_program_source(const char *name, const char **text, char **owned) {
+/* The text of cl/<name>.cl as stored: from SKETCHBERT_KERNEL_DIR or embedded. */
+static int raw_source(const char *name, const char **text, char **owned) {
     *owned = NULL;
     const char *dir = getenv("SKETCHBERT_KERNEL_DIR");
     if (dir && *dir) {
@@ -44,6 +45,61 @@ int sb_program_source(const char *name, const char **text, char **owned) {
         if (strcmp(sb_embedded_cl_sources[i].name, name) == 0) return *text = sb_embedded_cl_sources[i].text, 0;
     return sb_fail(SB_ERR_INVALID, "no kernel source cl/%s.cl in this build", name);
 }
+
+/* Appends n bytes to the growing string *buf (length *len). */
+static int append(char **buf, size_t *len, const char *s, size_t n) {
+    char *grown = realloc(*buf, *len + n + 1);
+    if (!grown) return sb_fail(SB_ERR_MEMORY, "out of host memory for a kernel source");
+    memcpy(grown + *len, s, n);
+    *len += n;
+    grown[*len] = '\0';
+    *buf = grown;
+    return 0;
+}
+
+#define INCLUDE_DIRECTIVE "#include \""
+#define MAX_INCLUDE_DEPTH 4
+
+/* name's text with every line `#include "other.cl"` replaced by other's
+ * text (expanded the same way), so kernels share helpers whether the
+ * sources are embedded or read from SKETCHBERT_KERNEL_DIR. */
+static int expanded_source(const char *name, int depth, char **out) {
+    *out = NULL;
+    if (depth > MAX_INCLUDE_DEPTH)
+        return sb_fail(SB_ERR_INVALID, "cl/%s.cl: includes nested deeper than %d", name, MAX_INCLUDE_DEPTH);
+    const char *text;
+    char *owned, *buf = NULL;
+    size_t len = 0;
+    SB_TRY(raw_source(name, &text, &owned));
+    int rc = append(&buf, &len, "", 0);
+    for (const char *line = text; *line && !rc;) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) + 1 : strlen(line);
+        const char *inc = line + strlen(INCLUDE_DIRECTIVE), *close = NULL;
+        if (strncmp(line, INCLUDE_DIRECTIVE, strlen(INCLUDE_DIRECTIVE)) == 0) close = strstr(inc, ".cl\"");
+        if (close && close < line + n) {
+            char other[64], *sub = NULL;
+            snprintf(other, sizeof other, "%.*s", (int)(close - inc), inc);
+            rc = expanded_source(other, depth + 1, &sub);
+            if (rc && depth == 0) rc = sb_fail_context(rc, "cl/%s.cl includes %s.cl", name, other);
+            if (!rc) rc = append(&buf, &len, sub, strlen(sub));
+            if (!rc) rc = append(&buf, &len, "\n", 1);
+            free(sub);
+        } else {
+            rc = append(&buf, &len, line, n);
+        }
+        line += n;
+    }
+    free(owned);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    return 0;
+}
+
+int sb_program_source(const char *name, char **text) { return expanded_source(name, 0, text); }
 
 /* ---- binary cache */
 
@@ -74,19 +130,19 @@ static void mkdir_parents(const char *file_path) {
     }
 }
 
-static char *cache_key(const sb_runtime *rt, const char *name, const char *source) {
+static char *cache_key(const sb_runtime *rt, const char *name, const char *options, const char *source) {
     size_t n = strlen(source);
     uint64_t h = fnv1a(source, n, 1469598103934665603ull);
     char *key = malloc(1024);
     if (key)
-        snprintf(key, 1024, "v%u|%s|%s|%s|%s|%s|%zu:%016llx", CACHE_FORMAT_VERSION, name, BUILD_OPTIONS,
+        snprintf(key, 1024, "v%u|%s|%s|%s|%s|%s|%zu:%016llx", CACHE_FORMAT_VERSION, name, options,
                  rt->info.device_name, rt->info.driver_version, rt->info.platform_version, n,
                  (unsigned long long)h);
     return key;
 }
 
 /* Returns a built program from the cache, or NULL on any miss or error. */
-static cl_program cache_load(sb_runtime *rt, const char *key) {
+static cl_program cache_load(sb_runtime *rt, const char *key, const char *options) {
     char path[4096];
     if (sb_binary_cache_path(path, sizeof path, key)) return NULL;
     FILE *f = fopen(path, "rb");
@@ -114,7 +170,7 @@ static cl_program cache_load(sb_runtime *rt, const char *key) {
         prog = NULL;
         goto done;
     }
-    if (clBuildProgram(prog, 1, &rt->info.device, BUILD_OPTIONS, NULL, NULL) != CL_SUCCESS) {
+    if (clBuildProgram(prog, 1, &rt->info.device, options, NULL, NULL) != CL_SUCCESS) {
         clReleaseProgram(prog);
         prog = NULL;
     }
@@ -164,9 +220,11 @@ static void cache_store(sb_runtime *rt, const char *key, cl_program prog) {
 
 /* ---- build */
 
-int sb_program_build(sb_runtime *rt, const char *name, const char *source, cl_program *out) {
-    char *key = rt->use_binary_cache ? cache_key(rt, name, source) : NULL;
-    if (key && (*out = cache_load(rt, key)) != NULL) {
+int sb_program_build(sb_runtime *rt, const char *name, const char *defines, const char *source, cl_program *out) {
+    char options[256];
+    snprintf(options, sizeof options, "%s%s%s", BUILD_OPTIONS, defines && *defines ? " " : "", defines ? defines : "");
+    char *key = rt->use_binary_cache ? cache_key(rt, name, options, source) : NULL;
+    if (key && (*out = cache_load(rt, key, options)) != NULL) {
         free(key);
         return 0;
     }
@@ -176,14 +234,14 @@ int sb_program_build(sb_runtime *rt, const char *name, const char *source, cl_pr
         free(key);
         return sb_fail(SB_ERR_OPENCL, "clCreateProgramWithSource(cl/%s.cl) failed: %s", name, sb_cl_error_name(err));
     }
-    err = clBuildProgram(prog, 1, &rt->info.device, BUILD_OPTIONS, NULL, NULL);
+    err = clBuildProgram(prog, 1, &rt->info.device, options, NULL, NULL);
     if (err != CL_SUCCESS) {
         size_t log_len = 0;
         clGetProgramBuildInfo(prog, rt->info.device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_len);
         char *log = calloc(log_len + 1, 1);
         if (log) clGetProgramBuildInfo(prog, rt->info.device, CL_PROGRAM_BUILD_LOG, log_len, log, NULL);
         /* The log goes to stderr whole; the error message keeps one line. */
-        fprintf(stderr, "--- build log of cl/%s.cl on %s ---\n%s\n--- end of build log ---\n", name,
+        fprintf(stderr, "--- build log of cl/%s.cl (%s) on %s ---\n%s\n--- end of build log ---\n", name, options,
                 rt->info.device_name, log ? log : "(none)");
         char first[200] = "";
         if (log) sscanf(log, "%199[^\n]", first);

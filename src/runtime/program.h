@@ -15,12 +15,14 @@ extern const sb_embedded_cl sb_embedded_cl_sources[];
 extern const int sb_embedded_cl_count;
 
 /* Source text of cl/<name>.cl: from SKETCHBERT_KERNEL_DIR when set, else the
- * copy embedded at build time. *owned is set when the caller must free. */
-int sb_program_source(const char *name, const char **text, char **owned);
+ * copy embedded at build time, with each line `#include "other.cl"`
+ * replaced by other's text. The caller frees *text. */
+int sb_program_source(const char *name, char **text);
 
-/* Builds `source` for rt's device, through the on-disk binary cache when
- * rt->use_binary_cache. A failed build's error carries the build log. */
-int sb_program_build(sb_runtime *rt, const char *name, const char *source,
+/* Builds `source` for rt's device with extra compiler options `defines`
+ * (e.g. "-DHEAD_DIM=64"; NULL for none), through the on-disk binary cache
+ * when rt->use_binary_cache. A failed build's error carries the build log. */
+int sb_program_build(sb_runtime *rt, const char *name, const char *defines, const char *source,
                      cl_program *out);
 
 /* The cache file for a key, under $XDG_CACHE_HOME/sketchbert (or

@@ -10,7 +10,7 @@
 #include "runtime/program.h"
 
 struct sb_program_slot {
-    char name[64];
+    char name[64], defines[64];
     cl_program program;
     struct kernel_slot {
         char name[64];
@@ -32,6 +32,9 @@ static void read_device_info(sb_device_info *d) {
     clGetDeviceInfo(id, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof d->global_mem, &d->global_mem, NULL);
     clGetDeviceInfo(id, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof d->max_alloc, &d->max_alloc, NULL);
     clGetDeviceInfo(id, CL_DEVICE_LOCAL_MEM_SIZE, sizeof d->local_mem, &d->local_mem, NULL);
+    clGetDeviceInfo(id, CL_DEVICE_LOCAL_MEM_TYPE, sizeof d->local_mem_type, &d->local_mem_type, NULL);
+    /* the one CPU/GPU decision every op with per-device forms follows */
+    d->device_class = (d->type & CL_DEVICE_TYPE_CPU) || d->local_mem_type == CL_GLOBAL ? SB_DEVICE_CPU : SB_DEVICE_GPU;
     clGetDeviceInfo(id, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof d->compute_units, &d->compute_units, NULL);
     clGetDeviceInfo(id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof d->max_wg_size, &d->max_wg_size, NULL);
     cl_uint align_bits = 0;
@@ -142,6 +145,20 @@ int sb_device_pick(const sb_device_info *list, int count, const char *selector, 
 
 /* ---- runtime */
 
+/* SKETCHBERT_ROW_VARIANT=wg|item, else by device class: CPU-class devices
+ * get the barrier-free one-item-per-row kernels; GPUs and accelerators one
+ * work-group per row. */
+static int pick_row_variant(const sb_device_info *d, sb_row_variant *out) {
+    const char *env = getenv("SKETCHBERT_ROW_VARIANT");
+    if (env && *env) {
+        if (strcmp(env, "wg") == 0) return *out = SB_ROW_WG, 0;
+        if (strcmp(env, "item") == 0) return *out = SB_ROW_ITEM, 0;
+        return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ROW_VARIANT='%s': expected 'wg' or 'item'", env);
+    }
+    *out = d->device_class == SB_DEVICE_CPU ? SB_ROW_ITEM : SB_ROW_WG;
+    return 0;
+}
+
 int sb_runtime_create(sb_runtime **out, const char *selector, int flags) {
     *out = NULL;
     sb_device_info *list;
@@ -152,12 +169,15 @@ int sb_runtime_create(sb_runtime **out, const char *selector, int flags) {
         free(list);
         return rc;
     }
-    sb_runtime *rt = calloc(1, sizeof *rt);
+    sb_row_variant row_variant = SB_ROW_WG;
+    rc = pick_row_variant(&list[index], &row_variant);
+    sb_runtime *rt = rc ? NULL : calloc(1, sizeof *rt);
     if (!rt) {
         free(list);
-        return sb_fail(SB_ERR_MEMORY, "out of host memory");
+        return rc ? rc : sb_fail(SB_ERR_MEMORY, "out of host memory");
     }
     rt->info = list[index];
+    rt->row_variant = row_variant;
     free(list);
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->info.platform, 0};
@@ -208,15 +228,18 @@ void sb_runtime_destroy(sb_runtime *rt) {
     free(rt);
 }
 
-static int get_program(sb_runtime *rt, const char *name, struct sb_program_slot **out) {
+/* The program built from cl/<name>.cl with `defines`: one per pair. */
+static int get_program(sb_runtime *rt, const char *name, const char *defines, struct sb_program_slot **out) {
+    if (strlen(name) >= sizeof rt->programs[0].name || strlen(defines) >= sizeof rt->programs[0].defines)
+        return sb_fail(SB_ERR_INVALID, "program cl/%s.cl (%s): name or defines too long", name, defines);
     for (int i = 0; i < rt->n_programs; i++)
-        if (strcmp(rt->programs[i].name, name) == 0) return *out = &rt->programs[i], 0;
-    const char *text;
-    char *owned = NULL;
-    SB_TRY(sb_program_source(name, &text, &owned));
+        if (strcmp(rt->programs[i].name, name) == 0 && strcmp(rt->programs[i].defines, defines) == 0)
+            return *out = &rt->programs[i], 0;
+    char *text;
+    SB_TRY(sb_program_source(name, &text));
     cl_program prog;
-    int rc = sb_program_build(rt, name, text, &prog);
-    free(owned);
+    int rc = sb_program_build(rt, name, defines, text, &prog);
+    free(text);
     if (rc) return rc;
     struct sb_program_slot *grown = realloc(rt->programs, (size_t)(rt->n_programs + 1) * sizeof *grown);
     if (!grown) {
@@ -227,21 +250,26 @@ static int get_program(sb_runtime *rt, const char *name, struct sb_program_slot 
     struct sb_program_slot *s = &rt->programs[rt->n_programs++];
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
+    snprintf(s->defines, sizeof s->defines, "%s", defines);
     s->program = prog;
     *out = s;
     return 0;
 }
 
 int sb_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *out) {
+    return sb_kernel_defs(rt, program, "", name, out);
+}
+
+int sb_kernel_defs(sb_runtime *rt, const char *program, const char *defines, const char *name, cl_kernel *out) {
     struct sb_program_slot *s = NULL;
-    SB_TRY(get_program(rt, program, &s));
+    SB_TRY(get_program(rt, program, defines ? defines : "", &s));
     for (int k = 0; k < s->n_kernels; k++)
         if (strcmp(s->kernels[k].name, name) == 0) return *out = s->kernels[k].kernel, 0;
     cl_int err;
     cl_kernel k = clCreateKernel(s->program, name, &err);
     if (err != CL_SUCCESS)
-        return sb_fail(SB_ERR_OPENCL, "clCreateKernel(%s) in cl/%s.cl failed: %s", name, program,
-                       sb_cl_error_name(err));
+        return sb_fail(SB_ERR_OPENCL, "clCreateKernel(%s) in cl/%s.cl%s%s failed: %s", name, program,
+                       s->defines[0] ? " " : "", s->defines, sb_cl_error_name(err));
     struct kernel_slot *grown = realloc(s->kernels, (size_t)(s->n_kernels + 1) * sizeof *grown);
     if (!grown) {
         clReleaseKernel(k);
@@ -254,6 +282,12 @@ int sb_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *
     return 0;
 }
 
+int sb_row_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *out) {
+    char full[96];
+    snprintf(full, sizeof full, "%s_%s", name, rt->row_variant == SB_ROW_ITEM ? "item" : "wg");
+    return sb_kernel(rt, program, full, out);
+}
+
 size_t sb_kernel_wg_size(sb_runtime *rt, cl_kernel k) {
     size_t wg = 0;
     if (clGetKernelWorkGroupInfo(k, rt->info.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) !=
@@ -261,6 +295,33 @@ size_t sb_kernel_wg_size(sb_runtime *rt, cl_kernel k) {
         wg == 0)
         wg = 1;
     return wg < rt->info.max_wg_size ? wg : rt->info.max_wg_size;
+}
+
+int sb_launch_items(sb_runtime *rt, cl_kernel k, size_t n) {
+    size_t wg = sb_kernel_wg_size(rt, k), local = wg < 64 ? wg : 64;
+    size_t global = sb_round_up(n, local);
+    return sb_launch(rt, k, 1, &global, &local);
+}
+
+int sb_launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, size_t rows, size_t wg_local) {
+    if (rt->row_variant == SB_ROW_ITEM) {
+        cl_uint n = (cl_uint)rows;
+        SB_TRY(SB_ARG(k, last, n));
+        return sb_launch_items(rt, k, rows);
+    }
+    SB_TRY(sb_set_local_arg(k, last, wg_local * sizeof(float)));
+    size_t global = rows * wg_local;
+    return sb_launch(rt, k, 1, &global, &wg_local);
+}
+
+int sb_launch_columns(sb_runtime *rt, cl_kernel k, cl_uint scratch_arg, size_t cols) {
+    if (rt->row_variant == SB_ROW_ITEM) return sb_launch_items(rt, k, cols);
+    size_t lanes = sb_reduce_wg_size(rt, k);
+    size_t local[2] = {lanes < 32 ? lanes : 32, 0}; /* columns by row lanes */
+    local[1] = lanes / local[0];
+    SB_TRY(sb_set_local_arg(k, scratch_arg, lanes * sizeof(float)));
+    size_t global[2] = {sb_round_up(cols, local[0]), local[1]};
+    return sb_launch(rt, k, 2, global, local);
 }
 
 int sb_set_arg(cl_kernel k, cl_uint index, size_t size, const void *value) {

@@ -88,7 +88,7 @@ void sb_confusion_print(FILE *f, const int64_t *counts, int classes, const char 
     }
 }
 
-static void csv_field(FILE *f, const char *s) {
+void sb_csv_field(FILE *f, const char *s) {
     if (!s[strcspn(s, ",\"\r\n")]) {
         fputs(s, f);
         return;
@@ -105,10 +105,10 @@ int sb_confusion_write_csv(const char *path, const int64_t *counts, int classes,
     sb_atomic_file af;
     SB_TRY(sb_atomic_open(&af, path));
     fputs("true\\predicted", af.f);
-    for (int c = 0; c < classes; c++) fputc(',', af.f), csv_field(af.f, names[c]);
+    for (int c = 0; c < classes; c++) fputc(',', af.f), sb_csv_field(af.f, names[c]);
     fputc('\n', af.f);
     for (int c = 0; c < classes; c++) {
-        csv_field(af.f, names[c]);
+        sb_csv_field(af.f, names[c]);
         for (int p = 0; p < classes; p++) fprintf(af.f, ",%lld", (long long)counts[(size_t)c * classes + p]);
         fputc('\n', af.f);
     }

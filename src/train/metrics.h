@@ -15,7 +15,8 @@
  * Also the confusion matrix of a classification as per-class accuracy
  * lines and a CSV file (`classify --confusion`, `test`).
  * defines: sb_topk_correct, sb_retrieval_result, sb_retrieval_evaluate,
- *          sb_confusion_print, sb_confusion_write_csv */
+ *          sb_confusion_print, sb_confusion_write_csv,
+ *          sb_csv_field */
 #ifndef SB_TRAIN_METRICS_H
 #define SB_TRAIN_METRICS_H
 
@@ -44,5 +45,7 @@ void sb_confusion_print(FILE *f, const int64_t *counts, int classes, const char 
  * "true\predicted,NAME,...", then per true class its name and its row.
  * Names holding a comma, quote or line break are quoted (RFC 4180). */
 int sb_confusion_write_csv(const char *path, const int64_t *counts, int classes, const char *const *names);
+/* One CSV field: quoted (RFC 4180) when it holds a comma, quote or line break. */
+void sb_csv_field(FILE *f, const char *s);
 
 #endif

@@ -12,10 +12,14 @@
 #include <time.h>
 
 #include "data/dataset.h"
+#include "io/atomic_file.h"
 #include "ops/adam.h"
 #include "ops/grad_norm.h"
 #include "train/checkpoint.h"
+#include "train/config_diff.h"
 #include "train/metrics.h"
+#include "train/run_dir.h"
+#include "train/tensorboard.h"
 
 typedef struct trainer {
     sb_runtime *rt;
@@ -33,6 +37,8 @@ typedef struct trainer {
     char *config_yaml;
     char *class_names;                           /* the data's classes, one a line */
     FILE *log;                                   /* log.jsonl */
+    sb_tb_writer *tb;                            /* TensorBoard events of the log, or NULL */
+    sb_run_dir *dir;                             /* training: the locked run folder */
     char last_ckpt[SB_CONFIG_PATH_MAX + 64];     /* the last checkpoint written ("" none) */
 } trainer;
 
@@ -122,6 +128,7 @@ static int memory_hint(int rc, const sb_config *cfg) {
 
 static void trainer_close(trainer *tr) {
     if (tr->log) fclose(tr->log);
+    sb_tb_close(tr->tb);
     sb_plan_release(tr->rt, &tr->opt_plan);
     if (tr->norm.buf) sb_tensor_release(tr->rt, &tr->norm);
     if (tr->norm_work.buf) sb_tensor_release(tr->rt, &tr->norm_work);
@@ -133,8 +140,15 @@ static void trainer_close(trainer *tr) {
     memset(tr, 0, sizeof *tr);
 }
 
-/* Datasets, model, fresh parameters, and (training) optimizer state. */
-static int trainer_open(trainer *tr, sb_runtime *rt, const sb_config *cfg, int training, int eval_split) {
+/* The split evaluated (validation or test); each_max <= 0: all of it. */
+static int open_eval_set(trainer *tr, int split, int each_max) {
+    /* masks in evaluation: needed by maskrec; for cls/rel only with eval_mask */
+    return dataset_open(tr->cfg, split, tr->has_rec || tr->cfg->eval_mask, each_max, &tr->val_set);
+}
+
+/* The training set (training), model, fresh parameters, and (training)
+ * optimizer state. */
+static int trainer_open(trainer *tr, sb_runtime *rt, const sb_config *cfg, int training) {
     memset(tr, 0, sizeof *tr);
     tr->rt = rt, tr->cfg = cfg;
     sb_plan_init(&tr->opt_plan);
@@ -146,8 +160,6 @@ static int trainer_open(trainer *tr, sb_runtime *rt, const sb_config *cfg, int t
     sb_model_config mc;
     SB_TRY(sb_model_config_from(cfg, &mc));
     if (training) SB_TRY(dataset_open(cfg, SB_SPLIT_TRAIN, 1, cfg->each_max_samples, &tr->train_set));
-    /* masks in evaluation: needed by maskrec; for cls/rel only with eval_mask */
-    SB_TRY(dataset_open(cfg, eval_split, tr->has_rec || cfg->eval_mask, cfg->each_val_samples, &tr->val_set));
     int max_batch = cfg->batch_size * (tr->triplet ? 3 : 1);
     int rc = sb_model_create(rt, &mc, max_batch, &tr->model);
     if (rc) return memory_hint(sb_fail_context(rc, "creating the model"), cfg);
@@ -159,13 +171,14 @@ static int trainer_open(trainer *tr, sb_runtime *rt, const sb_config *cfg, int t
     rc = sb_config_write_yaml(cfg, y);
     fclose(y);
     SB_TRY(rc);
-    /* checkpoints name the classes: inference needs neither the data nor its path */
+    if (!training) return 0;
+    /* checkpoints name the classes: inference needs neither the data nor its
+     * path (every split of a dataset has the same classes) */
     FILE *names = open_memstream(&tr->class_names, &yaml_len);
     if (!names) return sb_fail(SB_ERR_MEMORY, "out of host memory");
-    for (int c = 0; c < sb_dataset_num_classes(tr->val_set); c++)
-        fprintf(names, "%s%s", c ? "\n" : "", sb_dataset_class_name(tr->val_set, c));
+    for (int c = 0; c < sb_dataset_num_classes(tr->train_set); c++)
+        fprintf(names, "%s%s", c ? "\n" : "", sb_dataset_class_name(tr->train_set, c));
     fclose(names);
-    if (!training) return 0;
     tr->exp_avg = calloc((size_t)tr->n_params, sizeof *tr->exp_avg);
     tr->exp_avg_sq = calloc((size_t)tr->n_params, sizeof *tr->exp_avg_sq);
     tr->grads = calloc((size_t)tr->n_params, sizeof *tr->grads);
@@ -254,6 +267,17 @@ static void log_eval(const trainer *tr, FILE *f, const sb_eval_result *r, int js
     }
 }
 
+/* Opens a log.jsonl record: event, UTC time (ISO 8601, milliseconds), step. */
+static void log_begin(trainer *tr, const char *event, long long step) {
+    struct timespec ts;
+    struct tm tm;
+    char when[32] = "";
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (gmtime_r(&ts.tv_sec, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(tr->log, "{\"event\":\"%s\",\"time\":\"%s.%03ldZ\",\"step\":%lld", event, when, ts.tv_nsec / 1000000,
+            step);
+}
+
 static void format_duration(char *buf, size_t cap, double s) {
     if (!isfinite(s) || s < 0) snprintf(buf, cap, "?");
     else if (s < 60) snprintf(buf, cap, "%.0fs", s);
@@ -269,9 +293,19 @@ static double now(void) {
 
 // ---- evaluation
 
+/* The top-1 class: ties go to the lower index, as sb_topk_correct. */
+static int argmax(const float *v, int n) {
+    int best = 0;
+    for (int j = 1; j < n; j++)
+        if (v[j] > v[best]) best = j;
+    return best;
+}
+
 /* Runs the model over every sketch of d (no shuffle) with the evaluation
- * settings; metrics on the anchors of triplet batches, as the original. */
-static int evaluate_set(trainer *tr, sb_eval_result *r) {
+ * settings; metrics on the anchors of triplet batches, as the original.
+ * confusion (classification; may be NULL): zeroed (classes x cls_dim)
+ * counts to add to. */
+static int evaluate_set(trainer *tr, sb_eval_result *r, long *confusion) {
     const sb_config *cfg = tr->cfg;
     memset(r, 0, sizeof *r);
     r->has_cls = tr->has_cls, r->has_rel = tr->has_rel;
@@ -304,6 +338,7 @@ static int evaluate_set(trainer *tr, sb_eval_result *r) {
             for (int i = 0; i < A && !rc; i++) {
                 hit1 += sb_topk_correct(scores + (size_t)i * C, C, batch->label[i], 1);
                 hit5 += sb_topk_correct(scores + (size_t)i * C, C, batch->label[i], 5);
+                if (confusion) confusion[(size_t)batch->label[i] * C + argmax(scores + (size_t)i * C, C)]++;
             }
         }
         if (tr->has_rel && !rc) {
@@ -343,9 +378,12 @@ static int save(trainer *tr, const char *name, char *path, size_t cap) {
     snprintf(path, cap, "%s/%s_ckpt.safetensors", tr->cfg->log_dir, name);
     sb_ckpt_model cm = ckpt_model(tr);
     SB_TRY(sb_checkpoint_save(tr->rt, path, &cm, &tr->counters, tr->config_yaml, tr->class_names));
+    /* an old run set aside by overwrite goes once the new one has a checkpoint */
+    if (tr->dir) SB_TRY(sb_run_dir_commit(tr->dir));
     snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
     if (tr->log) {
-        fprintf(tr->log, "{\"event\":\"checkpoint\",\"step\":%lld,\"path\":", (long long)tr->counters.step);
+        log_begin(tr, "checkpoint", (long long)tr->counters.step);
+        fprintf(tr->log, ",\"path\":");
         jstr(tr->log, path);
         fprintf(tr->log, "}\n");
         fflush(tr->log);
@@ -353,25 +391,35 @@ static int save(trainer *tr, const char *name, char *path, size_t cap) {
     return 0;
 }
 
+/* A metadata string of the checkpoint at path (malloc'd), or NULL. */
+static char *checkpoint_meta(const char *path, const char *key) {
+    sb_st_file *f;
+    if (sb_checkpoint_open(&f, path)) return NULL;
+    const char *v = sb_st_meta(f, key);
+    char *copy = v ? strdup(v) : NULL;
+    sb_st_close(f);
+    return copy;
+}
+
+/* A failed restore: names the config keys behind a shape difference, from
+ * the config stored in the checkpoint. */
+static int restore_hint(int rc, const sb_config *cfg, unsigned which, const char *path) {
+    char msg[1024], diff[1024] = "";
+    snprintf(msg, sizeof msg, "%s", sb_last_error());
+    char *yaml = checkpoint_meta(path, "config");
+    sb_config ck;
+    sb_config_default(&ck);
+    if (yaml && !sb_config_load_string(&ck, yaml, path)) sb_config_model_diff(&ck, cfg, (which & SB_RESTORE_TASK_NET) != 0, diff, sizeof diff);
+    free(yaml);
+    return diff[0] ? sb_fail(rc, "%s (%s)", msg, diff) : sb_fail(rc, "%s", msg);
+}
+
 static int restore(trainer *tr, unsigned which, int counters, const char *path) {
     if (!path || !path[0])
         return sb_fail(SB_ERR_INVALID, "config: load_pretrained needs restore_checkpoint_path");
     sb_ckpt_model cm = ckpt_model(tr);
-    return sb_checkpoint_load(tr->rt, path, &cm, which, counters, &tr->counters);
-}
-
-static int mkdir_p(const char *path) {
-    char buf[SB_CONFIG_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        char c = *p;
-        if (c != '/' && c != '\0') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return sb_fail(SB_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-        if (c == '\0') return 0;
-        *p = c;
-    }
+    int rc = sb_checkpoint_load(tr->rt, path, &cm, which, counters, &tr->counters);
+    return rc == SB_ERR_FORMAT ? restore_hint(rc, tr->cfg, which, path) : rc;
 }
 
 // ---- training
@@ -381,6 +429,48 @@ static double learning_rate(const sb_config *cfg, int64_t step, int64_t total) {
     if (cfg->warmup_steps > 0 && step < cfg->warmup_steps) f = (double)(step + 1) / cfg->warmup_steps;
     if (cfg->lr_schedule == SB_LR_COSINE && total > 0) f *= 0.5 * (1.0 + cos(M_PI * (double)step / (double)total));
     return cfg->learning_rate * f;
+}
+
+/* The first non-finite value of the batch's inputs, named into buf; 0
+ * when all are finite (a config such as max_scale_factor 1e39 overflows). */
+static int batch_nonfinite(const sb_batch *b, char *buf, size_t cap) {
+    size_t tin = (size_t)(b->max_length + b->tokens), t = (size_t)b->max_length;
+    const struct { const char *name; const float *v; size_t row; } in[] = {
+        {"input", b->input, tin * 5}, {"stroke", b->stroke, t * 5}, {"length_mask", b->length_mask, tin}};
+    for (size_t k = 0; k < sizeof in / sizeof in[0]; k++)
+        for (size_t i = 0; i < (size_t)b->size * in[k].row; i++)
+            if (!isfinite(in[k].v[i])) {
+                snprintf(buf, cap, "batch tensor '%s' holds %g (sketch %zu of the batch, dataset index %u)", in[k].name,
+                         (double)in[k].v[i], i / in[k].row, b->index[i / in[k].row]);
+                return 1;
+            }
+    return 0;
+}
+
+/* Names the non-finite loss terms and the first gradient tensor that is
+ * not finite into buf (read from the device: only on this rare path). */
+static void name_nonfinite(trainer *tr, const sb_loss_terms *lt, char *buf, size_t cap) {
+    term t[6];
+    int n = active_terms(tr, lt, t);
+    size_t len = (size_t)snprintf(buf, cap, "loss");
+    for (int i = 0; i < n && len < cap; i++)
+        if (!isfinite(t[i].value)) len += (size_t)snprintf(buf + len, cap - len, " %s %g", t[i].name, (double)t[i].value);
+    if (len < cap) len += (size_t)snprintf(buf + len, cap - len, " total %g", (double)lt->total);
+    size_t max_numel = 1;
+    for (int i = 0; i < tr->n_params; i++)
+        if (tr->params[i].grad.numel > max_numel) max_numel = tr->params[i].grad.numel;
+    float *host = malloc(max_numel * sizeof *host);
+    for (int i = 0; host && i < tr->n_params; i++) {
+        const sb_param *p = &tr->params[i];
+        if (sb_tensor_read(tr->rt, &p->grad, host)) break;
+        size_t j = 0;
+        while (j < p->grad.numel && isfinite(host[j])) j++;
+        if (j < p->grad.numel) {
+            if (len < cap) snprintf(buf + len, cap - len, "; first non-finite gradient: %s", p->name);
+            break;
+        }
+    }
+    free(host);
 }
 
 /* Gradient norm (and clipping) when asked; *finite says whether the loss
@@ -414,35 +504,57 @@ static int adam_all(trainer *tr, double lr) {
 static int validate_and_save(trainer *tr, FILE *out) {
     sb_eval_result r;
     double t0 = now();
-    SB_TRY(evaluate_set(tr, &r));
+    SB_TRY(evaluate_set(tr, &r, NULL));
     int64_t t = tr->counters.step;
     double metric = best_metric_of(tr, &r);
-    if (metric >= tr->counters.best_metric) tr->counters.best_metric = metric, tr->counters.best_step = t;
+    /* a non-finite validation (diverged weights) never becomes best */
+    if (isfinite(metric) && metric >= tr->counters.best_metric) tr->counters.best_metric = metric, tr->counters.best_step = t;
     if (out) {
         fprintf(out, "valid step %lld (%ld sketches, %.1fs):", (long long)t, r.sketches, now() - t0);
         log_eval(tr, out, &r, 0);
         fprintf(out, "%s\n", tr->counters.best_step == t ? " (best)" : "");
         fflush(out);
     }
-    fprintf(tr->log, "{\"event\":\"valid\",\"step\":%lld,\"sketches\":%ld", (long long)t, r.sketches);
+    log_begin(tr, "valid", (long long)t);
+    fprintf(tr->log, ",\"sketches\":%ld", r.sketches);
     log_eval(tr, tr->log, &r, 1);
     fprintf(tr->log, ",\"best\":%s}\n", tr->counters.best_step == t ? "true" : "false");
     char path[SB_CONFIG_PATH_MAX + 64];
-    SB_TRY(save(tr, "latest", path, sizeof path));
+    /* best before latest: a run killed between the two resumes from the
+     * older latest and writes this best again, as the uninterrupted run */
     if (tr->counters.best_step == t) SB_TRY(save(tr, "best", path, sizeof path));
+    SB_TRY(save(tr, "latest", path, sizeof path));
+    return tr->tb ? sb_tb_follow(tr->tb) : 0;
+}
+
+/* The steps of this run: from the current step to end, of total. */
+typedef struct span {
+    sb_loader *loader;
+    int64_t per_epoch, end, total;
+} span;
+
+static int plan_span(const trainer *tr, const sb_train_options *opt, span *sp) {
+    const sb_config *cfg = tr->cfg;
+    SB_TRY(sb_loader_open(&sp->loader, tr->train_set, cfg->batch_size, 1, 0, (uint64_t)tr->counters.step));
+    sp->per_epoch = (int64_t)sb_loader_batches_per_epoch(sp->loader);
+    sp->end = sp->per_epoch * cfg->num_epoch;
+    if (cfg->num_iterations > 0 && cfg->num_iterations < sp->end) sp->end = cfg->num_iterations;
+    sp->total = sp->end;
+    if (opt->max_steps > 0 && tr->counters.step + opt->max_steps < sp->end) sp->end = tr->counters.step + opt->max_steps;
     return 0;
 }
 
-static int run(trainer *tr, const sb_train_options *opt) {
+/* 1 when a validation step (a multiple of checkpoint_every) falls in the span. */
+static int validates(const trainer *tr, const span *sp) {
+    int64_t k = tr->cfg->checkpoint_every;
+    return k > 0 && sp->end / k > tr->counters.step / k;
+}
+
+static int run(trainer *tr, const sb_train_options *opt, const span *sp) {
     const sb_config *cfg = tr->cfg;
     FILE *out = opt->out;
-    sb_loader *l = NULL;
-    SB_TRY(sb_loader_open(&l, tr->train_set, cfg->batch_size, 1, 0, (uint64_t)tr->counters.step));
-    int64_t per_epoch = (int64_t)sb_loader_batches_per_epoch(l);
-    int64_t end = per_epoch * cfg->num_epoch;
-    if (cfg->num_iterations > 0 && cfg->num_iterations < end) end = cfg->num_iterations;
-    int64_t total = end;
-    if (opt->max_steps > 0 && tr->counters.step + opt->max_steps < end) end = tr->counters.step + opt->max_steps;
+    sb_loader *l = sp->loader;
+    int64_t per_epoch = sp->per_epoch, end = sp->end, total = sp->total;
     if (out) {
         fprintf(out, "training %lld steps (%lld per epoch, %u sketches) from step %lld to %lld; log in %s\n",
                 (long long)total, (long long)per_epoch, sb_dataset_size(tr->train_set), (long long)tr->counters.step,
@@ -458,33 +570,39 @@ static int run(trainer *tr, const sb_train_options *opt) {
         if (opt->stop && *opt->stop) {
             rc = save(tr, "latest", path, sizeof path);
             if (!rc && out) fprintf(out, "stopped at step %lld; wrote %s\n", (long long)tr->counters.step, path);
-            if (!rc) fprintf(tr->log, "{\"event\":\"stopped\",\"step\":%lld}\n", (long long)tr->counters.step);
+            if (!rc) log_begin(tr, "stopped", (long long)tr->counters.step), fprintf(tr->log, "}\n");
             saved_at_end = 1;
             break;
         }
         const sb_batch *batch;
         uint64_t s, epoch;
         int finite;
-        float norm;
+        float norm = NAN;
+        char cause[512] = "";
         rc = sb_loader_next(l, &batch, &s, &epoch);
-        if (!rc) rc = sb_model_forward(tr->model, batch, 1, cfg->seed, s, 1);
-        if (!rc) rc = sb_model_backward(tr->model);
-        if (!rc) rc = sb_model_read_losses(tr->model, &lt);
-        if (!rc) rc = check_and_clip(tr, &lt, &finite, &norm);
+        /* a non-finite batch is caught before it reaches the model */
+        finite = rc || !batch_nonfinite(batch, cause, sizeof cause);
+        if (!finite) lt = (sb_loss_terms){NAN, NAN, NAN, NAN, NAN, NAN, NAN}; /* the model did not run */
+        if (!rc && finite) rc = sb_model_forward(tr->model, batch, 1, cfg->seed, s, 1);
+        if (!rc && finite) rc = sb_model_backward(tr->model);
+        if (!rc && finite) rc = sb_model_read_losses(tr->model, &lt);
+        if (!rc && finite) rc = check_and_clip(tr, &lt, &finite, &norm);
         if (rc) {
             rc = memory_hint(sb_fail_context(rc, "step %llu", (unsigned long long)s + 1), cfg);
             break;
         }
         if (!finite) {
-            fprintf(tr->log, "{\"event\":\"nonfinite\",\"step\":%llu", (unsigned long long)s + 1);
+            if (!cause[0]) name_nonfinite(tr, &lt, cause, sizeof cause);
+            log_begin(tr, "nonfinite", (long long)s + 1);
             log_losses(tr, tr->log, &lt, 1);
             jnum(tr->log, "grad_norm", norm);
+            fprintf(tr->log, ",\"cause\":");
+            jstr(tr->log, cause);
             fprintf(tr->log, ",\"skipped\":%s}\n", cfg->skip_nonfinite ? "true" : "false");
             fflush(tr->log);
             if (!cfg->skip_nonfinite) {
-                rc = sb_fail(SB_ERR_INVALID, "step %llu: the loss is not finite (total %g, gradient norm %g); stopped "
-                             "without saving (last good checkpoint: %s; set skip_nonfinite to skip such steps)",
-                             (unsigned long long)s + 1, (double)lt.total, (double)norm,
+                rc = sb_fail(SB_ERR_INVALID, "step %llu: not finite: %s; stopped without saving (last good checkpoint: "
+                             "%s; set skip_nonfinite to skip such steps)", (unsigned long long)s + 1, cause,
                              tr->last_ckpt[0] ? tr->last_ckpt : "none written by this run");
                 break;
             }
@@ -513,17 +631,19 @@ static int run(trainer *tr, const sb_train_options *opt) {
                 fprintf(out, "\n");
                 fflush(out);
             }
-            fprintf(tr->log, "{\"event\":\"train\",\"step\":%lld,\"epoch\":%llu", (long long)t, (unsigned long long)epoch + 1);
+            log_begin(tr, "train", (long long)t);
+            fprintf(tr->log, ",\"epoch\":%llu", (unsigned long long)epoch + 1);
             log_losses(tr, tr->log, &lt, 1);
             jnum(tr->log, "lr", learning_rate(cfg, (int64_t)s, total));
             jnum(tr->log, "steps_per_s", rate);
             jnum(tr->log, "sketches_per_s", window_sketches / (dt > 0 ? dt : 1e-9));
             fprintf(tr->log, "}\n");
             fflush(tr->log);
+            if (tr->tb) rc = sb_tb_follow(tr->tb);
             window_start = now(), window_steps = window_sketches = 0;
         }
         saved_at_end = 0;
-        if (cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) {
+        if (!rc && cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) {
             rc = validate_and_save(tr, out);
             saved_at_end = 1;
         }
@@ -533,7 +653,6 @@ static int run(trainer *tr, const sb_train_options *opt) {
             rc = save(tr, name, path, sizeof path);
         }
     }
-    sb_loader_close(l);
     /* the state the run ends with, for `continue` and for use */
     if (!rc && !saved_at_end) {
         rc = save(tr, "latest", path, sizeof path);
@@ -542,57 +661,159 @@ static int run(trainer *tr, const sb_train_options *opt) {
     return rc;
 }
 
+// ---- starting a run
+
+/* A run already in log_dir is continued (load_pretrained continue),
+ * replaced (*replace, with overwrite) or refused. */
+static int check_run_dir(const trainer *tr, const sb_train_options *opt, int *replace) {
+    char what[1024];
+    *replace = 0;
+    if (!sb_run_dir_find_run(tr->dir, what, sizeof what) || tr->cfg->load_pretrained == SB_LOAD_CONTINUE) return 0;
+    if (opt->overwrite) return *replace = 1, 0;
+    return sb_fail(SB_ERR_INVALID, "%s already holds a run (%s); to keep it, resume it with --continue or train into "
+                   "another --log-dir; --overwrite replaces it", tr->cfg->log_dir, what);
+}
+
+static int restore_start(trainer *tr, const sb_train_options *opt) {
+    const sb_config *cfg = tr->cfg;
+    const char *path = cfg->restore_checkpoint_path;
+    if (cfg->load_pretrained == SB_LOAD_SCRATCH) return 0;
+    int cont = cfg->load_pretrained == SB_LOAD_CONTINUE;
+    struct stat st;
+    if (cont && path[0] && stat(path, &st) != 0)
+        return sb_fail(SB_ERR_INVALID, "nothing to continue: %s does not exist (--continue / load_pretrained continue "
+                       "resume a run that wrote it; train without them to start one)", path);
+    unsigned all = SB_RESTORE_ENC_NET | SB_RESTORE_ENC_OPT | SB_RESTORE_TASK_NET | SB_RESTORE_TASK_OPT;
+    if (cont && (cfg->which_pretrained & all) != all && opt->warn)
+        fprintf(opt->warn, "warning: load_pretrained continue without all of which_pretrained [enc_net, enc_opt, "
+                           "task_net, task_opt]: what is not restored starts fresh\n");
+    SB_TRY(restore(tr, cfg->which_pretrained, cont, path));
+    if (opt->out) {
+        /* pretrained weights count from 0 here; say which step they are from */
+        char *t = cont ? NULL : checkpoint_meta(path, "counters.t");
+        fprintf(opt->out, "restored %s from %s (step %s%lld)\n", cont ? "the run" : "pretrained weights", path,
+                cont || t ? "" : "unknown, ", cont ? (long long)tr->counters.step : t ? strtoll(t, NULL, 10) : 0);
+        free(t);
+    }
+    return 0;
+}
+
+/* Training sketches that max_length cuts: the transform keeps max_length
+ * points with the leading zero point, so n >= max_length points lose some
+ * (with input_is_complete they are skipped instead). */
+static int64_t count_cut(const trainer *tr) {
+    const sb_config *cfg = tr->cfg;
+    int64_t cut = 0;
+    uint32_t n = sb_dataset_size(tr->train_set), len;
+    int label;
+    for (uint32_t i = 0; i < n && !cfg->input_is_complete; i++) {
+        sb_dataset_points(tr->train_set, i, &len, &label);
+        cut += len >= (uint32_t)cfg->max_length;
+    }
+    return cut;
+}
+
+/* config.yml, log.jsonl and its start record, and the start lines. */
+static int start_log(trainer *tr, const sb_train_options *opt, int64_t cut) {
+    const sb_config *cfg = tr->cfg;
+    char path[SB_CONFIG_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/config.yml", cfg->log_dir);
+    sb_atomic_file af;
+    SB_TRY(sb_atomic_open(&af, path));
+    fputs(tr->config_yaml, af.f);
+    SB_TRY(sb_atomic_commit(&af));
+    snprintf(path, sizeof path, "%s/log.jsonl", cfg->log_dir);
+    tr->log = fopen(path, "a");
+    if (!tr->log) return sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (cfg->tensorboard) SB_TRY(sb_tb_open(&tr->tb, cfg->log_dir, path));
+    long long numel = 0;
+    for (int i = 0; i < tr->n_params; i++) numel += tr->params[i].value.numel;
+    log_begin(tr, "start", (long long)tr->counters.step);
+    fprintf(tr->log, ",\"param_tensors\":%d,\"params\":%lld,\"param_bytes\":%zu,\"activation_bytes\":%zu", tr->n_params,
+            numel, sb_model_param_bytes(tr->model), sb_model_activation_bytes(tr->model));
+    fprintf(tr->log, ",\"train_sketches\":%u,\"cut_sketches\":%lld}\n", sb_dataset_size(tr->train_set), (long long)cut);
+    fflush(tr->log);
+    if (opt->out)
+        fprintf(opt->out, "device memory on %s: %.1f MiB of parameters, %.1f MiB of activations (batch %d)\n",
+                tr->rt->info.device_name, sb_model_param_bytes(tr->model) / 1048576.0,
+                sb_model_activation_bytes(tr->model) / 1048576.0, cfg->batch_size);
+    return 0;
+}
+
 int sb_train(sb_runtime *rt, const sb_config *cfg, const sb_train_options *opt) {
     trainer tr;
-    int rc = trainer_open(&tr, rt, cfg, 1, SB_SPLIT_VALID);
-    if (!rc) rc = mkdir_p(cfg->log_dir);
-    char path[SB_CONFIG_PATH_MAX + 64];
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/log.jsonl", cfg->log_dir);
-        tr.log = fopen(path, "a");
-        if (!tr.log) rc = sb_fail(SB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    sb_run_dir dir;
+    span sp = {0};
+    int replace = 0;
+    /* the folder is locked first; everything that can fail is checked
+     * before anything in it changes */
+    int rc = sb_run_dir_open(&dir, cfg->log_dir);
+    if (rc) return rc;
+    rc = trainer_open(&tr, rt, cfg, 1);
+    tr.dir = &dir;
+    if (!rc) rc = check_run_dir(&tr, opt, &replace);
+    /* temporaries of a run killed while writing (kill -9, power loss) */
+    static const char *const ours[] = {"_ckpt.safetensors", "config.yml"};
+    if (!rc && sb_atomic_remove_stale(cfg->log_dir, ours, 2, opt->out) < 0) rc = SB_ERR_IO;
+    if (!rc) rc = restore_start(&tr, opt);
+    if (!rc) rc = plan_span(&tr, opt, &sp);
+    if (!rc && validates(&tr, &sp)) rc = open_eval_set(&tr, SB_SPLIT_VALID, cfg->each_val_samples);
+    int64_t cut = rc ? 0 : count_cut(&tr);
+    if (cut && opt->warn) {
+        uint32_t n = sb_dataset_size(tr.train_set);
+        fprintf(opt->warn, "warning: %lld of %u training sketches (%.1f%%) have more than %d points and are cut to %d "
+                           "(max_length %d counts the leading zero point; `sketchbert data stats --config CONFIG` "
+                           "shows the lengths)\n",
+                (long long)cut, n, 100.0 * (double)cut / n, cfg->max_length - 1, cfg->max_length - 1, cfg->max_length);
     }
-    if (!rc && cfg->load_pretrained != SB_LOAD_SCRATCH) {
-        int cont = cfg->load_pretrained == SB_LOAD_CONTINUE;
-        unsigned all = SB_RESTORE_ENC_NET | SB_RESTORE_ENC_OPT | SB_RESTORE_TASK_NET | SB_RESTORE_TASK_OPT;
-        if (cont && (cfg->which_pretrained & all) != all && opt->out)
-            fprintf(opt->out, "warning: load_pretrained continue without all of which_pretrained [enc_net, enc_opt, "
-                              "task_net, task_opt]: what is not restored starts fresh\n");
-        rc = restore(&tr, cfg->which_pretrained, cont, cfg->restore_checkpoint_path);
+    if (!rc && replace) {
+        rc = sb_run_dir_set_aside(&dir);
         if (!rc && opt->out)
-            fprintf(opt->out, "restored %s from %s (step %lld)\n", cont ? "the run" : "pretrained weights",
-                    cfg->restore_checkpoint_path, (long long)tr.counters.step);
+            fprintf(opt->out, "overwrite: the old run waits in %s/replaced_run until this one writes a checkpoint\n",
+                    cfg->log_dir);
     }
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/config.yml", cfg->log_dir);
-        FILE *f = fopen(path, "w");
-        if (!f || fputs(tr.config_yaml, f) < 0) rc = sb_fail(SB_ERR_IO, "cannot write %s", path);
-        if (f) fclose(f);
-        fprintf(tr.log, "{\"event\":\"start\",\"step\":%lld,\"params\":%d,\"param_bytes\":%zu,\"activation_bytes\":%zu}\n",
-                (long long)tr.counters.step, tr.n_params, sb_model_param_bytes(tr.model),
-                sb_model_activation_bytes(tr.model));
-        if (opt->out)
-            fprintf(opt->out, "device memory on %s: %.1f MiB of parameters, %.1f MiB of activations (batch %d)\n",
-                    rt->info.device_name, sb_model_param_bytes(tr.model) / 1048576.0,
-                    sb_model_activation_bytes(tr.model) / 1048576.0, cfg->batch_size);
+    if (!rc) rc = start_log(&tr, opt, cut);
+    if (!rc) rc = run(&tr, opt, &sp);
+    if (rc && tr.log) {
+        log_begin(&tr, "failed", (long long)tr.counters.step);
+        fprintf(tr.log, ",\"error\":");
+        jstr(tr.log, sb_last_error());
+        fprintf(tr.log, "}\n");
     }
-    if (!rc) rc = run(&tr, opt);
+    sb_loader_close(sp.loader);
+    trainer_close(&tr);
+    sb_run_dir_close(&dir, rc != 0);
+    return rc;
+}
+
+int sb_evaluate(sb_runtime *rt, const sb_config *cfg, const char *checkpoint, int split, int max_per_class,
+                sb_eval_result *out) {
+    trainer tr;
+    memset(out, 0, sizeof *out);
+    int rc = trainer_open(&tr, rt, cfg, 0), has[SB_N_NETS];
+    if (!rc) rc = open_eval_set(&tr, split, max_per_class);
+    if (!rc) rc = restore(&tr, SB_RESTORE_ENC_NET | SB_RESTORE_TASK_NET, 0, checkpoint);
+    /* a head evaluated with fresh weights would measure nothing */
+    if (!rc) rc = sb_checkpoint_nets(checkpoint, has);
+    for (int i = 0; i < tr.n_params && !rc; i++)
+        if (!has[tr.params[i].net])
+            rc = sb_fail(SB_ERR_INVALID, "%s has no weights for %s, which the config's task_types need", checkpoint,
+                         sb_net_names[tr.params[i].net]);
+    int nc = !rc && tr.has_cls ? sb_dataset_num_classes(tr.val_set) : 0;
+    long *confusion = nc ? calloc((size_t)nc * (size_t)cfg->cls_dim, sizeof *confusion) : NULL;
+    char **names = nc ? calloc((size_t)nc, sizeof *names) : NULL;
+    for (int c = 0; c < nc && names; c++)
+        if (!(names[c] = strdup(sb_dataset_class_name(tr.val_set, c)))) rc = SB_ERR_MEMORY;
+    if (nc && (!confusion || !names || rc)) rc = sb_fail(SB_ERR_MEMORY, "out of host memory");
+    if (!rc) rc = evaluate_set(&tr, out, confusion);
+    out->n_classes = nc, out->cls_dim = cfg->cls_dim, out->confusion = confusion, out->class_names = names;
+    if (rc) sb_eval_result_free(out);
     trainer_close(&tr);
     return rc;
 }
 
-int sb_evaluate(sb_runtime *rt, const sb_config *cfg, const char *checkpoint, int split, sb_eval_result *out) {
-    trainer tr;
-    const char *path = checkpoint ? checkpoint : cfg->restore_checkpoint_path;
-    int rc = trainer_open(&tr, rt, cfg, 0, split), has[SB_N_NETS];
-    if (!rc) rc = restore(&tr, SB_RESTORE_ENC_NET | SB_RESTORE_TASK_NET, 0, path);
-    /* a head evaluated with fresh weights would measure nothing */
-    if (!rc) rc = sb_checkpoint_nets(path, has);
-    for (int i = 0; i < tr.n_params && !rc; i++)
-        if (!has[tr.params[i].net])
-            rc = sb_fail(SB_ERR_INVALID, "%s has no weights for %s, which the config's task_types need", path,
-                         sb_net_names[tr.params[i].net]);
-    if (!rc) rc = evaluate_set(&tr, out);
-    trainer_close(&tr);
-    return rc;
+void sb_eval_result_free(sb_eval_result *r) {
+    for (int c = 0; c < r->n_classes && r->class_names; c++) free(r->class_names[c]);
+    free(r->class_names), free(r->confusion);
+    r->class_names = NULL, r->confusion = NULL, r->n_classes = 0;
 }
