@@ -111,7 +111,7 @@ run() {
   limit=$1; shift
   [ $# -gt 0 ] && set -- "$@" || set -- $targets
   for t in "$@"; do [ -x $out/fuzz_$t ] || { build; break; }; done
-  [ -d $out/seeds/config ] || seeds
+  for t in "$@"; do [ -d $out/seeds/$t ] || { seeds; break; }; done
   mkdir -p $out/findings $out/logs
   status=0
   for t in "$@"; do
