@@ -55,7 +55,7 @@ seeds() {
   "$bld/sketchbert-synth" --out $out/synth/stored --classes zigzag --train 2 --valid 1 --test 1 --stored >/dev/null
   cp $out/synth/circle.npz $out/synth/stored/zigzag.npz $s/npz/
   cp $out/synth/square.npz $s/zip/
-  "$bld/sketchbert" prepare --quiet --out $out/synth/mm $out/synth/circle.npz $out/synth/square.npz
+  "$bld/sketchbert" prepare --quiet --out $out/synth/mm $out/synth/circle.npz $out/synth/square.npz >/dev/null
   cp $out/synth/mm/offsets.sbidx $s/memmap/synth.sbidx
   python3 - "$s" "$out/synth/stored/zigzag.npz" <<'PY'
 import json, struct, sys, zipfile
