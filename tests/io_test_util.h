@@ -4,7 +4,7 @@
  * counted with t_check_true / t_check_error and printed by t_finish(NULL)
  * from test_util.
  * defines: buf, buf_put, pk_*, npy_build, zip_build, io_data_path, io_read_file,
- *          io_table_rows */
+ *          io_table_rows, io_peak_rss_mb */
 #ifndef SB_IO_TEST_UTIL_H
 #define SB_IO_TEST_UTIL_H
 
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <zlib.h>
 
 #include "test_util.h"
@@ -162,6 +163,15 @@ static inline void zip_build(buf *z, const zip_member *m, int n) {
     buf_le(z, 0x06054b50, 4); buf_le(z, 0, 2); buf_le(z, 0, 2); buf_le(z, (uint64_t)n, 2);
     buf_le(z, (uint64_t)n, 2); buf_le(z, cd.n, 4); buf_le(z, cd_off, 4); buf_le(z, 0, 2);
     buf_free(&cd);
+}
+
+// ---- memory
+
+/* The process's peak resident set so far, in MB (hostile-size tests). */
+static inline long io_peak_rss_mb(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss / 1024;
 }
 
 // ---- shared data

@@ -2,8 +2,10 @@
  * file in the shared data parses, with the drawing counts, recognized
  * counts, points per drawing and words of SOURCES.md; the first cat
  * drawing matches its text exactly; invalid lines are errors giving file,
- * line and column. */
+ * line and column; hostile sizes (a drawing of millions of points, a 1 GB
+ * line) are read or refused in bounded memory. */
 #include <string.h>
+#include <unistd.h>
 
 #include "io/ndjson.h"
 #include "io_test_util.h"
@@ -160,9 +162,58 @@ static void check_text(void) {
     t_check_error("missing file", sb_ndjson_open(&r, "/nonexistent.ndjson"), "/nonexistent.ndjson: cannot open");
 }
 
+// ---- hostile sizes
+
+static void check_hostile(void) {
+    /* 3,000,000 points in one stroke (a 12 MB line) are read */
+    enum { N = 3000000 };
+    buf b = {0};
+    buf_str(&b, "{\"word\":\"long\",\"drawing\":[[[");
+    for (int axis = 0; axis < 2; axis++) {
+        for (int i = 0; i < N; i++) {
+            char num[16];
+            snprintf(num, sizeof num, "%s%d", i ? "," : "", axis ? i % 7 : i % 1000);
+            buf_str(&b, num);
+        }
+        buf_str(&b, axis ? "]]]}\n" : "],[");
+    }
+    sb_ndjson *r = NULL;
+    sb_qd_drawing d;
+    int rc = sb_ndjson_open_memory(&r, "long.ndjson", (const char *)b.p, b.n);
+    rc = rc ? rc : sb_ndjson_next(r, &d);
+    t_check_true("a drawing of 3,000,000 points is read whole",
+                 rc == 1 && d.n_strokes == 1 && d.n_points == N && d.x[N - 1] == (N - 1) % 1000 &&
+                     d.y[N - 1] == (N - 1) % 7 && d.x[1000] == 0);
+    sb_ndjson_close(r);
+    buf_free(&b);
+
+    /* a 1 GB line (sparse file: the middle is NUL bytes on no disk space)
+     * is refused at SB_NDJSON_MAX_LINE without reading it into memory */
+    char path[] = "/tmp/sb_test_ndjson_XXXXXX";
+    int fd = mkstemp(path);
+    const char head[] = "{\"word\":\"huge\",\"drawing\":[[[1,", tail[] = "]]]}\n";
+    off_t size = (off_t)1 << 30;
+    int made = fd >= 0 && write(fd, head, sizeof head - 1) == (ssize_t)(sizeof head - 1) &&
+               pwrite(fd, tail, sizeof tail - 1, size - (off_t)(sizeof tail - 1)) == (ssize_t)(sizeof tail - 1);
+    if (fd >= 0) close(fd);
+    t_check_true("1 GB sparse ndjson file made", made);
+    long before = io_peak_rss_mb();
+    rc = sb_ndjson_open(&r, path);
+    if (!rc) {
+        rc = sb_ndjson_next(r, &d);
+        sb_ndjson_close(r);
+    }
+    long after = io_peak_rss_mb();
+    unlink(path);
+    t_check_error("a 1 GB line is refused", rc, ":1: ndjson: line longer than 64 MiB, refused");
+    printf("  peak RSS %ld MB before the 1 GB line, %ld MB after\n", before, after);
+    t_check_true("reading it grew the peak RSS by less than 256 MB", after - before < 256);
+}
+
 int main(void) {
     printf("# test_ndjson (host only)\n");
     check_text();
+    check_hostile();
     check_real();
     return t_finish(NULL);
 }

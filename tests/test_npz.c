@@ -135,31 +135,80 @@ static int read_fake(const buf *npy, const char *split) {
     return rc;
 }
 
-/* An object npy of one sketch with `cols` columns and int16 values. */
-static void one_sketch(buf *b, int cols) {
+/* An object npy of one sketch of `rows` points with `cols` columns and
+ * int16 values: row k is (k % 100, -(k % 7), k % 2). */
+static void one_sketch(buf *b, int rows, int cols) {
+    int16_t *v = malloc(sizeof *v * (size_t)rows * (size_t)cols);
+    if (!v) abort();
+    for (int k = 0; k < rows; k++)
+        for (int c = 0; c < cols; c++) v[(size_t)k * cols + c] = (int16_t)(c == 0 ? k % 100 : c == 1 ? -(k % 7) : k % 2);
     buf p = {0};
     pk_proto(&p, 2);
-    int64_t one = 1, shape[2] = {2, cols};
+    int64_t one = 1, shape[2] = {rows, cols};
     pk_ndarray_begin(&p, 1, &one, "O8", "|");
     pk_op(&p, ']');
     pk_ndarray_begin(&p, 2, shape, "i2", "<");
-    const int16_t v[6] = {1, 2, 0, 3, 4, 1};
-    pk_string(&p, 'C', v, 4 * (size_t)cols);
+    size_t bytes = 2 * (size_t)rows * (size_t)cols;
+    pk_string(&p, bytes < 256 ? 'C' : 'B', v, bytes);
     pk_ndarray_end(&p);
     pk_op(&p, 'a');
     pk_ndarray_end(&p);
     pk_op(&p, '.');
     npy_build(b, 1, "|O", 0, "(1,)", p.p, p.n);
     buf_free(&p);
+    free(v);
+}
+
+/* A sketch of millions of points reads; a deflate bomb (1.06 GiB of zeros
+ * in about 1 MB) as train.npy is refused before anything is inflated. */
+static void check_hostile(void) {
+    enum { N = 4000000 };
+    buf b = {0};
+    one_sketch(&b, N, 3);
+    zip_member m = {"train.npy", b.p, b.n, 1};
+    buf z = {0};
+    zip_build(&z, &m, 1);
+    buf_free(&b);
+    sb_zip zip;
+    sb_sketch_set s;
+    int rc = sb_zip_open_memory(&zip, "long.npz", z.p, z.n);
+    if (!rc) {
+        rc = sb_npz_read_split(&zip, "train", &s);
+        sb_zip_close(&zip);
+    }
+    t_check_true("a sketch of 4,000,000 points reads whole",
+                 !rc && s.count == 1 && s.max_len == N && s.sketches[0].points[3 * (N - 1)] == (N - 1) % 100 &&
+                     s.sketches[0].points[3 * (N - 1) + 1] == -((N - 1) % 7));
+    if (!rc) sb_sketch_set_free(&s);
+    buf_free(&z);
+
+    size_t bomb = ((size_t)1 << 30) + ((size_t)64 << 20);
+    void *zeros = calloc(bomb, 1);
+    if (!zeros) abort();
+    m = (zip_member){"train.npy", zeros, bomb, 1};
+    zip_build(&z, &m, 1);
+    free(zeros);
+    printf("  zip bomb: %zu bytes of npz inflate to %zu\n", z.n, bomb);
+    long before = io_peak_rss_mb();
+    rc = sb_zip_open_memory(&zip, "bomb.npz", z.p, z.n);
+    if (!rc) {
+        rc = sb_npz_read_split(&zip, "train", &s);
+        sb_zip_close(&zip);
+    }
+    long after = io_peak_rss_mb();
+    buf_free(&z);
+    t_check_error("a zip bomb member is refused", rc, "bomb.npz:train.npy: 1140850688 bytes uncompressed, over");
+    printf("  peak RSS %ld MB before reading the bomb, %ld MB after\n", before, after);
+    t_check_true("reading it grew the peak RSS by less than 64 MB", after - before < 64);
 }
 
 static void check_damaged(void) {
     buf b = {0};
-    one_sketch(&b, 3);
+    one_sketch(&b, 2, 3);
     t_check_true("a one-sketch npz built here reads", read_fake(&b, "train") == 0);
     t_check_error("missing split", read_fake(&b, "test"), "fake.npz: no member test.npy (split 'test')");
     b.n = 0;
-    one_sketch(&b, 2);
+    one_sketch(&b, 2, 2);
     t_check_true("sketch of shape (2, 2) skipped and counted", read_fake(&b, "train") == 0 && last_count == 0 &&
                                                                    last_skipped == 1);
     b.n = 0;
@@ -184,6 +233,7 @@ static void check_damaged(void) {
 int main(void) {
     printf("# test_npz (host only)\n");
     check_damaged();
+    check_hostile();
     check_real();
     return t_finish(NULL);
 }

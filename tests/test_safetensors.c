@@ -173,6 +173,16 @@ static void test_corrupt(void) {
     expect_error("missing data_offsets", "tensor 'w': missing data_offsets");
     write_raw("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", z, 16, -1);
     expect_error("size does not match the shape", "tensor 'w': data_offsets [0, 8] hold 8 bytes, but F32 of 3");
+    /* hostile sizes: shapes claiming terabytes to more than 2^64 bytes are
+     * refused from the header alone, before any allocation */
+    write_raw("{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,8]}}", z,
+              8, -1);
+    expect_error("shape of 2^96 elements", "tensor 'w': shape too large");
+    write_raw("{\"w\":{\"dtype\":\"F64\",\"shape\":[1000000,1000000],\"data_offsets\":[0,8]}}", z, 8, -1);
+    expect_error("8 TB shape over 8 bytes", "tensor 'w': data_offsets [0, 8] hold 8 bytes, but F64 of");
+    write_raw("{\"w\":{\"dtype\":\"F64\",\"shape\":[1000000,1000000],\"data_offsets\":[0,8000000000000]}}", z,
+              8, -1);
+    expect_error("8 TB shape with matching offsets", "tensor 'w': data_offsets [0, 8000000000000] outside the data");
     write_raw("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", z, 8, -1);
     expect_error("reversed offsets", "tensor 'w': data_offsets [8, 0]");
     write_raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"

@@ -343,15 +343,35 @@ static int parse_line(cursor *c, sb_qd_drawing *d) {
 
 // ---- files
 
+/* Reads one line (its '\n' dropped) into r->line, at most SB_NDJSON_MAX_LINE
+ * bytes: getline would grow its buffer to whatever a file holds. *len is
+ * the length, or -1 at the end of the file. */
+static int read_line(sb_ndjson *r, ssize_t *len) {
+    size_t n = 0;
+    int ch = EOF;
+    while ((ch = getc_unlocked(r->f)) != EOF && ch != '\n') {
+        if (n == SB_NDJSON_MAX_LINE)
+            return sb_fail(SB_ERR_FORMAT, "%s:%ld: ndjson: line longer than %d MiB, refused", r->label,
+                           r->line_no + 1, (int)(SB_NDJSON_MAX_LINE >> 20));
+        if (n + 1 >= r->line_cap) {
+            size_t cap = r->line_cap ? r->line_cap * 2 : 4096;
+            char *p = realloc(r->line, cap);
+            if (!p) return sb_fail(SB_ERR_MEMORY, "%s:%ld: out of memory", r->label, r->line_no + 1);
+            r->line = p, r->line_cap = cap;
+        }
+        r->line[n++] = (char)ch;
+    }
+    if (ferror(r->f)) return sb_fail(SB_ERR_IO, "%s:%ld: read failed: %s", r->label, r->line_no + 1, strerror(errno));
+    *len = n == 0 && ch == EOF ? -1 : (ssize_t)n;
+    return SB_OK;
+}
+
 int sb_ndjson_next(sb_ndjson *r, sb_qd_drawing *d) {
     for (;;) {
         errno = 0;
-        ssize_t n = getline(&r->line, &r->line_cap, r->f);
-        if (n < 0) {
-            if (ferror(r->f)) return sb_fail(SB_ERR_IO, "%s:%ld: read failed: %s", r->label, r->line_no + 1,
-                                            strerror(errno));
-            return 0;
-        }
+        ssize_t n = 0;
+        SB_TRY(read_line(r, &n));
+        if (n < 0) return 0;
         r->line_no++;
         cursor c = {r, r->line, r->line, r->line + n};
         if (peek(&c) == -1) continue; /* blank line */

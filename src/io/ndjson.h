@@ -26,6 +26,10 @@ typedef struct sb_qd_drawing {
  * are times that are not finite floats. */
 #define SB_NDJSON_MAX_COORD 16777216.0
 
+/* Longer lines are refused (memory stays bounded on a hostile file); the
+ * longest drawing of the QuickDraw raw files is far below a megabyte. */
+#define SB_NDJSON_MAX_LINE ((size_t)64 << 20)
+
 typedef struct sb_ndjson sb_ndjson;
 
 int sb_ndjson_open(sb_ndjson **r, const char *path);

@@ -65,6 +65,9 @@ int sb_npz_read_split(const sb_zip *z, const char *split, sb_sketch_set *out) {
     snprintf(label, sizeof label, "%.250s:%s", z->path, member);
     const sb_zip_entry *e = sb_zip_find(z, member);
     if (!e) return sb_fail(SB_ERR_FORMAT, "%s: no member %s (split '%s')", z->path, member, split);
+    if (e->size > SB_NPZ_MAX_MEMBER) /* the zip reader allows 1032x its size: a deflate bomb */
+        return sb_fail(SB_ERR_FORMAT, "%s: %llu bytes uncompressed, over the %d MiB limit of an npz member, refused",
+                       label, (unsigned long long)e->size, (int)(SB_NPZ_MAX_MEMBER >> 20));
     unsigned char *buf;
     size_t size;
     SB_TRY(sb_zip_extract(z, e, &buf, &size));

@@ -27,6 +27,10 @@ typedef struct sb_sketch_set {
     int16_t *data;      /* one block holding every sketch's points */
 } sb_sketch_set;
 
+/* A larger member is refused before it is inflated: deflate can expand a
+ * file 1032 times, and the QuickDraw npz members are tens of MB. */
+#define SB_NPZ_MAX_MEMBER ((uint64_t)1 << 30)
+
 /* Reads member "<split>.npy" (split: "train", "valid", "test") of an open
  * npz archive. On failure *out holds nothing to free. */
 int sb_npz_read_split(const sb_zip *z, const char *split, sb_sketch_set *out);

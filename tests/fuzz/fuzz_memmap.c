@@ -10,7 +10,7 @@
  * range is checked to lie within the map (abort otherwise) and the first
  * and last point of every sketch is read. Any crash, abort, leak or
  * sanitizer report is a bug; errors are expected. Build and run:
- * docs/fuzzing.md. Not part of the meson build. */
+ * tools/fuzz.sh (docs/fuzzing.md). */
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>

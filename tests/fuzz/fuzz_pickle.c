@@ -2,7 +2,7 @@
  * reader: the input is decoded as a pickle (once with every global
  * accepted, once with a small allowlist) and then loaded as a torch.save
  * file. Any crash, leak or sanitizer report is a bug; errors are expected.
- * Build and run: docs/fuzzing.md. Not part of the meson build. */
+ * Build and run: tools/fuzz.sh (docs/fuzzing.md). */
 #include <stddef.h>
 #include <stdint.h>
 

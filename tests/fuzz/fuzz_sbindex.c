@@ -4,7 +4,7 @@
  * and last point of every sketch of an index that loads are read. Any crash, leak, sanitizer report or allocation over
  * the RSS limit is a bug (every size in the header must be checked against
  * the input's length first); errors are expected. Build and run:
- * docs/fuzzing.md. Not part of the meson build. */
+ * tools/fuzz.sh (docs/fuzzing.md). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>

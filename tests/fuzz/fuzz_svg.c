@@ -1,7 +1,7 @@
 /* libFuzzer target for the SVG stroke reader: the input is read as an SVG
  * at two flattening tolerances. Any crash, leak or sanitizer report is a
- * bug; errors are expected. Build and run: docs/fuzzing.md. Not part of
- * the meson build. */
+ * bug; errors are expected. Build and run:
+ * tools/fuzz.sh (docs/fuzzing.md). */
 #include <stddef.h>
 #include <stdint.h>
 

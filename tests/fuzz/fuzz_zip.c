@@ -2,7 +2,7 @@
  * the input is opened as a zip archive, every member is extracted (CRC
  * checked), and it is loaded as a torch.save file. Any crash, leak or
  * sanitizer report is a bug; errors are expected. Build and run:
- * docs/fuzzing.md. Not part of the meson build. */
+ * tools/fuzz.sh (docs/fuzzing.md). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
