@@ -20,6 +20,9 @@
 #   BENCH_MODELS, BENCH_BATCHES, BENCH_STEPS, BENCH_WARMUP   bench model's
 #                     shapes (default "tiny small", "10 32", 5, 2)
 #   BENCH_GEMM_ARGS   arguments of bench gemm (default: all three model sizes)
+#   BENCH_ATTENTION   attention forms to time bench model with, e.g.
+#                     "default unfused rows tiles" (default: "default", the
+#                     device's own choice; others set SKETCHBERT_ATTENTION)
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -130,16 +133,20 @@ else
 fi
 for m in $models; do
     for b in $batches; do
-        if step "bench model $m $b" run sketchbert bench model "$here/configs/${m}_pretrain.yml" --batch "$b" \
-            --set max_length=250 --steps "$steps" --warmup "$warmup"; then
-            note "bench model $m batch $b T 250 ($secs s):"
-            grep -E '^(gemm|device memory|train|infer|peak RSS)' "$out/step.txt" | sed 's/^/    /' | tee -a "$summary"
-        else
-            failed=$((failed + 1))
-            note "FAIL bench model $m batch $b: $(tail -1 "$out/step.txt")"
-        fi
+        for a in ${BENCH_ATTENTION:-default}; do
+            if [ "$a" = default ]; then unset SKETCHBERT_ATTENTION; else export SKETCHBERT_ATTENTION=$a; fi
+            if step "bench model $m $b $a" run sketchbert bench model "$here/configs/${m}_pretrain.yml" --batch "$b" \
+                --set max_length=250 --steps "$steps" --warmup "$warmup"; then
+                note "bench model $m batch $b T 250, attention $a ($secs s):"
+                grep -E '^(gemm|device memory|train|infer|peak RSS)' "$out/step.txt" | sed 's/^/    /' | tee -a "$summary"
+            else
+                failed=$((failed + 1))
+                note "FAIL bench model $m batch $b attention $a: $(tail -1 "$out/step.txt")"
+            fi
+        done
     done
 done
+unset SKETCHBERT_ATTENTION
 rm -f "$out/step.txt"
 note "done: $failed failed; log $log"
 [ $failed -eq 0 ]
