@@ -86,7 +86,7 @@ static void test_retrieval_random(void) {
         }
     int count[C] = {0};
     for (int i = 0; i < N; i++) count[l[i]]++;
-    double top1 = 0, top5 = 0, map = 0;
+    double top1 = 0, top5 = 0, top10 = 0, map = 0;
     int with_ap = 0;
     for (int i = 0; i < N; i++) {
         double apsum = 0;
@@ -103,13 +103,15 @@ static void test_retrieval_random(void) {
             apsum += (double)pos_ahead / rank;
             if (rank < best) best = rank;
         }
-        top1 += best <= 1, top5 += best <= 5;
+        top1 += best <= 1, top5 += best <= 5, top10 += best <= 10;
         if (count[l[i]] > 1) map += apsum / (count[l[i]] - 1), with_ap++;
     }
     sb_retrieval_result r;
     sb_retrieval_evaluate(f, l, N, D, &r);
     t_check("random: top-1 vs rank counting", fabs(r.top1 - top1 / N), 1e-12);
     t_check("random: top-5 vs rank counting", fabs(r.top5 - top5 / N), 1e-12);
+    t_check("random: top-10 vs rank counting", fabs(r.top10 - top10 / N), 1e-12);
+    t_check_true("random: top-10 is not top-5 here (the test can tell them apart)", r.top10 > r.top5);
     t_check("random: mAP vs rank counting", fabs(r.map - map / with_ap), 1e-12);
 }
 

@@ -81,7 +81,8 @@ check "classification training" 0 "$sb" train "$tmp/cls.yml"
 contains "restored the encoder, naming its step" "restored pretrained weights from .*pre/latest_ckpt.safetensors (step 300)"
 contains "validation line" "valid step 150 (48 sketches"
 check "best and latest checkpoints" 0 test -f "$tmp/cls/best_ckpt.safetensors" -a -f "$tmp/cls/latest_ckpt.safetensors"
-check "test the run (not the config's restore_checkpoint_path)" 0 "$sb" test "$tmp/cls.yml" --confusion "$tmp/conf.csv"
+check "test the run (not the config's restore_checkpoint_path)" 0 "$sb" test "$tmp/cls.yml" --confusion "$tmp/conf.csv" \
+  --per-class "$tmp/per_class.csv"
 contains "its best checkpoint" "^checkpoint $tmp/cls/best_ckpt.safetensors"
 truth "the whole test split, not each_val_samples per class" "n == 64" "n = $(metric sketches)"
 contains "total named as in training" "^total [0-9]"
@@ -96,6 +97,11 @@ check "confusion CSV: a header, 4 rows of 16, trace / total = accuracy_1" 0 awk 
   NR == 1 { ok = $0 == "true\\predicted,circle,square,triangle,star"; next }
   { n = 0; for (i = 2; i <= NF; i++) n += $i; ok = ok && n == 16 && NF == 5; diag += $NR; total += n }
   END { exit !(ok && NR == 5 && (diag / total - acc)^2 < 1e-12) }' "$tmp/conf.csv"
+check "per-class CSV: a header, 4 classes of 16, correct_1 / sketches = accuracy_1 (the mean is the overall)" 0 \
+  awk -F, -v acc="$acc" 'NR == 1 { ok = $0 == "class,sketches,correct_1,accuracy_1"; next }
+  { ok = ok && $2 == 16 && ($3 / $2 - $4)^2 < 1e-10; s += $4 }
+  END { exit !(ok && NR == 5 && (s / 4 - acc)^2 < 1e-6) }' "$tmp/per_class.csv"
+check "--per-class without classification is refused" 2 "$sb" test "$tmp/pre.yml" --per-class "$tmp/x.csv"
 check "test --max-per-class 5" 0 "$sb" test "$tmp/cls.yml" --max-per-class 5 --split valid
 contains "prints the cap" "^max_per_class 5"
 truth "5 sketches of each class" "n == 20" "n = $(metric sketches)"
@@ -115,7 +121,9 @@ config rel sketchretrieval 150 rel "get_type: triplet" "load_pretrained: pretrai
 check "retrieval training" 0 "$sb" train "$tmp/rel.yml" --quiet
 check "test the retrieval model" 0 "$sb" test "$tmp/rel.yml" --checkpoint "$tmp/rel/latest_ckpt.safetensors"
 map=$(metric map)
-echo "# test retrieval_1 $(metric retrieval_1), mAP $map"
+r1=$(metric retrieval_1) r5=$(metric retrieval_5) r10=$(metric retrieval_10)
+echo "# test retrieval_1 $r1, retrieval_5 $r5, retrieval_10 $r10, mAP $map"
+truth "retrieval top-1 <= top-5 <= top-10 <= 1" "a <= b && b <= c && c <= 1" "a = $r1; b = $r5; c = $r10"
 truth "retrieval mAP of at least 0.5 (chance about 0.27)" "m >= 0.5" "m = $map"
 
 # ---- real sketches when ../shared/data is there: sheep, Omniglot characters

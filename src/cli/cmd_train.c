@@ -129,10 +129,11 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
 
 static void test_usage(FILE *f) {
     fprintf(f, "usage: sketchbert test CONFIG.yml [--set KEY=VALUE]... [--checkpoint PATH] [--split train|valid|test]\n"
-               "                       [--log-dir DIR] [--max-per-class N] [--confusion FILE.csv]\n"
+               "                       [--log-dir DIR] [--max-per-class N] [--confusion FILE.csv] [--per-class FILE.csv]\n"
                "\n"
                "Evaluates the networks of a checkpoint on a split: the losses of the config's\n"
-               "tasks, classification top-1/top-5 (also per class), retrieval top-1/top-5 and mAP.\n"
+               "tasks, classification top-1/top-5 (also per class), retrieval top-1/top-5/top-10\n"
+               "and mAP (docs/training.md says how each is defined).\n"
                "  --set KEY=VALUE    overrides a config key, VALUE as in the YAML (repeatable)\n"
                "  --checkpoint PATH  default: the run in log_dir, its best_ckpt.safetensors,\n"
                "                     else latest_ckpt.safetensors\n"
@@ -142,6 +143,7 @@ static void test_usage(FILE *f) {
                "  --max-per-class N  at most N sketches of each class (default: the whole split)\n"
                "  --confusion FILE   classification: write the confusion matrix as CSV (rows: true\n"
                "                     class, columns: predicted class)\n"
+               "  --per-class FILE   classification: write class,sketches,correct_1,accuracy_1 as CSV\n"
                "exit codes: 0 done, 1 failure, 2 bad usage\n");
 }
 
@@ -165,6 +167,26 @@ static int write_confusion(const char *path, const sb_eval_result *r) {
     return sb_atomic_commit(&af) ? 1 : 0;
 }
 
+/* Class t's sketches in the split and those whose top-1 was right. */
+static void class_counts(const sb_eval_result *r, int t, long *n, long *hit) {
+    *n = 0, *hit = r->confusion[(size_t)t * r->cls_dim + t];
+    for (int c = 0; c < r->cls_dim; c++) *n += r->confusion[(size_t)t * r->cls_dim + c];
+}
+
+/* One row per class of the split: class,sketches,correct_1,accuracy_1. */
+static int write_per_class(const char *path, const sb_eval_result *r) {
+    sb_atomic_file af;
+    if (sb_atomic_open(&af, path)) return 1;
+    fputs("class,sketches,correct_1,accuracy_1\n", af.f);
+    for (int t = 0; t < r->n_classes; t++) {
+        long n, hit;
+        class_counts(r, t, &n, &hit);
+        sb_csv_field(af.f, r->class_names[t]);
+        fprintf(af.f, ",%ld,%ld,%.6f\n", n, hit, n ? (double)hit / (double)n : 0.0);
+    }
+    return sb_atomic_commit(&af) ? 1 : 0;
+}
+
 static void print_result(const sb_config *cfg, const sb_eval_result *r) {
     printf("sketches %ld\n", r->sketches);
     const struct { int on; const char *key; double v; } m[] = {
@@ -173,21 +195,22 @@ static void print_result(const sb_config *cfg, const sb_eval_result *r) {
         {r->has_cls, "prediction", r->loss.prediction}, {r->has_rel, "triplet", r->loss.triplet},
         {1, "total", r->loss.total},
         {r->has_cls, "accuracy_1", r->top1}, {r->has_cls, "accuracy_5", r->top5},
-        {r->has_rel, "retrieval_1", r->rel_top1}, {r->has_rel, "retrieval_5", r->rel_top5}, {r->has_rel, "map", r->rel_map},
+        {r->has_rel, "retrieval_1", r->rel_top1}, {r->has_rel, "retrieval_5", r->rel_top5},
+        {r->has_rel, "retrieval_10", r->rel_top10}, {r->has_rel, "map", r->rel_map},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (m[i].on) printf("%s %.6f\n", m[i].key, m[i].v);
     if (!r->n_classes) return;
     printf("\n%-32s %10s %9s\n", "class", "accuracy_1", "sketches");
     for (int t = 0; t < r->n_classes; t++) {
-        long n = 0, hit = r->confusion[(size_t)t * r->cls_dim + t];
-        for (int c = 0; c < r->cls_dim; c++) n += r->confusion[(size_t)t * r->cls_dim + c];
+        long n, hit;
+        class_counts(r, t, &n, &hit);
         printf("%-32s %10.4f %9ld\n", r->class_names[t], n ? (double)hit / (double)n : 0.0, n);
     }
 }
 
 int cmd_test(const cli_options *co, int argc, char **argv) {
-    const char *config_path = NULL, *checkpoint = NULL, *log_dir = NULL, *confusion = NULL;
+    const char *config_path = NULL, *checkpoint = NULL, *log_dir = NULL, *confusion = NULL, *per_class = NULL;
     int split = SB_SPLIT_TEST;
     cli_sets sets = {0};
     long max_per_class = 0;
@@ -202,6 +225,8 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
             log_dir = argv[++i];
         } else if (!strcmp(a, "--confusion") && i + 1 < argc) {
             confusion = argv[++i];
+        } else if (!strcmp(a, "--per-class") && i + 1 < argc) {
+            per_class = argv[++i];
         } else if (!strcmp(a, "--max-per-class") && i + 1 < argc) {
             char *end;
             max_per_class = strtol(argv[++i], &end, 10);
@@ -237,8 +262,9 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
         return 1;
     }
     if (log_dir) snprintf(cfg.log_dir, sizeof cfg.log_dir, "%s", log_dir);
-    if (confusion && !sb_config_has_task(&cfg, SB_TASK_SKETCHCLSINPUT)) {
-        fprintf(stderr, "sketchbert test: --confusion needs a classification config (task sketchclsinput)\n");
+    if ((confusion || per_class) && !sb_config_has_task(&cfg, SB_TASK_SKETCHCLSINPUT)) {
+        fprintf(stderr, "sketchbert test: %s needs a classification config (task sketchclsinput)\n",
+                confusion ? "--confusion" : "--per-class");
         return 2;
     }
     char run_ckpt[SB_CONFIG_PATH_MAX + 64];
@@ -260,6 +286,10 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
         if (confusion) {
             rc = write_confusion(confusion, &r);
             if (!rc) printf("\nwrote %s\n", confusion);
+        }
+        if (per_class && !rc) {
+            rc = write_per_class(per_class, &r);
+            if (!rc) printf("wrote %s\n", per_class);
         }
         sb_eval_result_free(&r);
     }

@@ -41,7 +41,7 @@ int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, i
         return sb_fail(SB_ERR_MEMORY, "retrieval: out of host memory for %d features", n);
     }
     for (int i = 0; i < n; i++) count[labels[i]]++;
-    long hit1 = 0, hit5 = 0, with_ap = 0;
+    long hit1 = 0, hit5 = 0, hit10 = 0, with_ap = 0;
     double ap_sum = 0;
     for (int i = 0; i < n; i++) {
         const float *q = features + (size_t)i * dim;
@@ -55,10 +55,11 @@ int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, i
         }
         qsort(nb, (size_t)m, sizeof *nb, cmp_neighbour);
         int c = labels[i], positives = count[c] - 1, found = 0;
-        for (int r = 0; r < m && r < 5; r++)
+        for (int r = 0; r < m && r < 10; r++)
             if (labels[nb[r].j] == c) {
                 hit1 += r == 0;
-                hit5 += 1;
+                hit5 += r < 5;
+                hit10 += 1;
                 break;
             }
         if (!positives) {
@@ -73,6 +74,7 @@ int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, i
     }
     out->top1 = (double)hit1 / n;
     out->top5 = (double)hit5 / n;
+    out->top10 = (double)hit10 / n;
     out->map = with_ap ? ap_sum / (double)with_ap : 0.0;
     free(count), free(nb);
     return 0;

@@ -28,7 +28,7 @@
 int sb_topk_correct(const float *scores, int classes, int label, int k);
 
 typedef struct sb_retrieval_result {
-    double top1, top5; /* share of all queries with a same-class item in the k nearest */
+    double top1, top5, top10; /* share of all queries with a same-class item in the k nearest */
     double map;        /* mean over queries of average precision */
     int no_positive;   /* queries left out of the mAP: alone in their class */
 } sb_retrieval_result;

@@ -258,7 +258,8 @@ static void log_eval(const trainer *tr, FILE *f, const sb_eval_result *r, int js
     log_losses(tr, f, &r->loss, json);
     const struct { int on; const char *key; double v; } m[] = {
         {r->has_cls, "accuracy_1", r->top1}, {r->has_cls, "accuracy_5", r->top5},
-        {r->has_rel, "retrieval_1", r->rel_top1}, {r->has_rel, "retrieval_5", r->rel_top5}, {r->has_rel, "map", r->rel_map},
+        {r->has_rel, "retrieval_1", r->rel_top1}, {r->has_rel, "retrieval_5", r->rel_top5},
+        {r->has_rel, "retrieval_10", r->rel_top10}, {r->has_rel, "map", r->rel_map},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         if (!m[i].on) continue;
@@ -360,7 +361,7 @@ static int evaluate_set(trainer *tr, sb_eval_result *r, long *confusion) {
     if (!rc && tr->has_rel) {
         sb_retrieval_result rr;
         rc = sb_retrieval_evaluate(feats, labels, (int)r->sketches, F, &rr);
-        r->rel_top1 = rr.top1, r->rel_top5 = rr.top5, r->rel_map = rr.map;
+        r->rel_top1 = rr.top1, r->rel_top5 = rr.top5, r->rel_top10 = rr.top10, r->rel_map = rr.map;
     }
     free(scores), free(feat_b), free(feats), free(labels);
     return rc ? sb_fail_context(rc, "evaluation") : 0;

@@ -53,7 +53,7 @@ typedef struct sb_eval_result {
     sb_loss_terms loss;                  /* weighted terms, averaged per sketch */
     int has_cls, has_rel;
     double top1, top5;                   /* classification accuracy */
-    double rel_top1, rel_top5, rel_map;  /* retrieval */
+    double rel_top1, rel_top5, rel_top10, rel_map; /* retrieval */
     /* sb_evaluate with classification: the split's classes and the
      * confusion counts confusion[true * cls_dim + predicted] (rows: the
      * n_classes of the split, columns: the cls_dim of the head; the
