@@ -142,6 +142,22 @@ if [ -n "$data" ] && [ -f "$data/other/aaron_sheep.npz" ]; then
 else
   echo "# SKIP real-data training: ${data:-SKETCHBERT_SHARED_DATA unset}/other/aaron_sheep.npz not found"
 fi
+# TU-Berlin SVG drawings (the paper's second dataset): prepared, trained,
+# tested with the paper's metrics, and classified straight from the SVGs
+if [ -n "$data" ] && [ -d "$data/other/tuberlin_svg" ]; then
+  check "prepare TU-Berlin SVGs" 0 "$sb" prepare --quiet --simplify --valid 1 --test 1 --out "$tmp/tb" "$data/other/tuberlin_svg"
+  ntb=$(ls -d "$data"/other/tuberlin_svg/*/ | wc -l)
+  config tb sketchclsinput 4 tb "sum_path: $tmp/tb/memmap_sum.txt" "offset_path: $tmp/tb/offsets.sbidx" \
+    "dataset: tuberlin_memmap" "cls_dim: $ntb" "max_length: 256" "batch_size: 4" "checkpoint_every: 4"
+  check "train on TU-Berlin" 0 "$sb" train "$tmp/tb.yml" --quiet
+  check "test on TU-Berlin, per-class CSV" 0 "$sb" test "$tmp/tb.yml" --per-class "$tmp/tb_pc.csv"
+  check "one CSV row per TU-Berlin class" 0 test "$(($(wc -l <"$tmp/tb_pc.csv") - 1))" = "$ntb"
+  first=$(ls -d "$data"/other/tuberlin_svg/*/ | head -1)
+  check "classify a TU-Berlin class folder of SVGs" 0 "$sb" classify "$tmp/tb/best_ckpt.safetensors" "$first" --top-k 1
+  contains "with its accuracy line" "^accuracy: top-1"
+else
+  echo "# SKIP TU-Berlin training: ${data:-SKETCHBERT_SHARED_DATA unset}/other/tuberlin_svg not found"
+fi
 
 # ---- continue equals the uninterrupted run: all tasks, triplets, a validation in between
 config all "maskrec, sketchclsinput, sketchretrieval" 40 all_a "get_type: triplet" "batch_size: 4" \

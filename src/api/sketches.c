@@ -230,7 +230,9 @@ static int load_svg(sb_sketches *s, const char *path) {
     sb_svg_drawing v;
     SB_TRY(sb_svg_read(path, SB_SVG_TOLERANCE, &v));
     sb_drawing d = {v.n_strokes, v.stroke_len, v.n_points, v.x, v.y, NULL}, simple = {0};
-    const char *slash = strrchr(path, '/'), *b = slash;
+    const char *slash = strrchr(path, '/');
+    while (slash && slash > path && slash[-1] == '/') slash--; /* "class//1.svg": a folder given as "class/" */
+    const char *b = slash;
     while (b && b > path && b[-1] != '/') b--;
     char label[256];
     snprintf(label, sizeof label, "%.*s", slash ? (int)(slash - b) : 0, slash ? b : "");
