@@ -104,8 +104,9 @@ int cmd_classify(const cli_options *co, int argc, char **argv) {
         for (int j = 0; j < k; j++) hitk += classes[(size_t)i * k + j] == truth;
     }
     if (!rc && known) {
-        printf("accuracy: top-1 %.4f top-%d %.4f (%ld sketches of a known class)\n", (double)hit1 / known, k,
-               (double)hitk / known, known);
+        printf("accuracy: top-1 %.4f", (double)hit1 / known);
+        if (k > 1) printf(" top-%d %.4f", k, (double)hitk / known);
+        printf(" (%ld sketches of a known class)\n", known);
         sb_confusion_print(stdout, counts, C, names);
     }
     if (!rc && confusion && !known) {
