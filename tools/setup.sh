@@ -11,7 +11,7 @@ case "$job" in demo|test) ;; *) echo "usage: tools/setup.sh [demo|test]" >&2; ex
 
 packages="gcc libc6-dev pkg-config meson ninja-build python3 ocl-icd-opencl-dev opencl-c-headers \
 pocl-opencl-icd libclblast-dev libopenblas-dev libyaml-dev zlib1g-dev"
-[ "$job" = test ] && packages="$packages oclgrind clang" # clang: the fuzz suite (libFuzzer)
+[ "$job" = test ] && packages="$packages oclgrind clang libclang-rt-dev" # clang + its libFuzzer runtime (only recommended by clang): the fuzz suite
 # Not installed: chromium (about 400 MB with its libraries; the report screenshot check skips
 # without it) and the tensorboard Python package (its check skips too).
 
