@@ -5,6 +5,11 @@
 // token (no index division, which Oclgrind's checker cannot follow once
 // clang pairs a division with its remainder).
 
+#include "philox.cl"
+
+#define MASK_PENALTY -10000.0f
+#define LANES (uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u)
+
 // x_h[b, h, t, :] = x[b, t, h, :]
 __kernel void attention_split_heads(__global const float *x, __global float *x_h, const uint T, const uint nh,
                                     const uint d, const uint B) {
@@ -24,6 +29,103 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
     __global float *dst = x + ((b * T + t) * nh + h) * d;
     for (uint e = 0; e < d; e++) dst[e] = src[e];
 }
+
+// ---- chunked attention (CPU form): the host's GEMMs leave the scores of a
+// chunk of (sketch, head) pairs, scale q_i . k_j, in a (pairs, T, T)
+// scratch small enough to stay in cache; these kernels do the row work
+// there in place. The NDRange is (T rounded up, pairs in the chunk), one
+// work-item per row; pair0 is the chunk's first pair b * heads + h, so
+// row i of chunk pair c is row (pair0 + c) * T + i of lse and of the flat
+// probabilities, whose element index keys the dropout mask as everywhere
+// (cl/philox.cl). threshold 0 means no dropout.
+#ifndef HEAD_DIM
+
+/* words[(k % 4) * 16 + k / 4] = the Philox word of element a + k, k < 64,
+ * a a multiple of 4: sixteen blocks in one 16-lane Philox */
+void draw_words64(uint *words, uint a, uint4 key) {
+    uint16 c0 = (a >> 2) + LANES, c1 = 0u, c2 = key.z, c3 = key.w;
+    philox4x32_10_x16(&c0, &c1, &c2, &c3, key.x, key.y);
+    vstore16(c0, 0, words);
+    vstore16(c1, 1, words);
+    vstore16(c2, 2, words);
+    vstore16(c3, 3, words);
+}
+
+/* Whether element a + k survives dropout, after draw_words64(words, a, ...) */
+#define KEPT(words, k, threshold) (!(threshold) || (words)[((k) & 3u) * 16u + ((k) >> 2)] >= (threshold))
+
+/* Walks columns j of row `row` (elements e0 + j of the flat probabilities)
+ * in groups of 64 elements aligned to Philox blocks, drawing each group's
+ * words once (only under dropout); BODY sees j and kept. */
+#define FOR_KEPT(e0, T, threshold, key, BODY)                                       \
+    {                                                                               \
+        uint words[64];                                                             \
+        for (uint a = (e0) & ~3u; a < (e0) + (T); a += 64u) {                       \
+            if (threshold) draw_words64(words, a, key);                             \
+            for (uint e = max(a, (e0)); e < min(a + 64u, (e0) + (T)); e++) {        \
+                uint j = e - (e0);                                                  \
+                int kept = KEPT(words, e - a, threshold);                           \
+                BODY                                                                \
+            }                                                                       \
+        }                                                                           \
+    }
+
+// s[c, i, :] = dropout(softmax_j(s[c, i, j] + (1 - mask[b, j]) * -10000)),
+// b the sketch of pair pair0 + c; lse[pair, i] = the row's log-sum-exp.
+__kernel void attention_chunk_forward(__global float *s, __global const float *mask, __global float *lse,
+                                      const uint T, const uint heads, const uint pair0, const uint4 key,
+                                      const uint threshold, const float keep_scale) {
+    uint i = get_global_id(0), c = get_global_id(1);
+    if (i >= T) return;
+    uint pair = pair0 + c, row = pair * T + i, e0 = row * T;
+    __global float *x = s + ((size_t)c * T + i) * T;
+    __global const float *mk = mask + (size_t)(pair / heads) * T;
+    float m = -INFINITY, l = 0.0f;
+    for (uint j = 0; j < T; j++) {
+        x[j] += (1.0f - mk[j]) * MASK_PENALTY;
+        m = fmax(m, x[j]);
+    }
+    for (uint j = 0; j < T; j++) {
+        float e = exp(x[j] - m);
+        x[j] = e;
+        l += e;
+    }
+    lse[row] = m + log(l);
+    float inv = keep_scale / l;
+    FOR_KEPT(e0, T, threshold, key, x[j] = kept ? x[j] * inv : 0.0f;)
+}
+
+// Backward of one chunk: s holds the scores again, ds = dout_i . v_j (the
+// gradient of the dropped probabilities). With P = exp(s + mask - lse)
+// and dP = keep * keep_scale * ds, leaves s = the dropped probabilities
+// (for dV) and ds = scale * P * (dP - sum_j P dP), the scores' gradient
+// (for dQ, dK). The first pass keeps P in s with the sign of its keep bit,
+// so the mask is drawn once.
+__kernel void attention_chunk_backward(__global float *s, __global float *ds, __global const float *mask,
+                                       __global const float *lse, const uint T, const uint heads, const uint pair0,
+                                       const float scale, const uint4 key, const uint threshold,
+                                       const float keep_scale) {
+    uint i = get_global_id(0), c = get_global_id(1);
+    if (i >= T) return;
+    uint pair = pair0 + c, row = pair * T + i, e0 = row * T;
+    size_t at = ((size_t)c * T + i) * T;
+    __global float *x = s + at, *dx = ds + at;
+    __global const float *mk = mask + (size_t)(pair / heads) * T;
+    float li = lse[row], dot = 0.0f;
+    FOR_KEPT(e0, T, threshold, key, {
+        float p = exp(x[j] + (1.0f - mk[j]) * MASK_PENALTY - li);
+        float dp = kept ? keep_scale * dx[j] : 0.0f;
+        dot += p * dp;
+        x[j] = kept ? p : -p;
+        dx[j] = dp;
+    })
+    for (uint j = 0; j < T; j++) {
+        float p = fabs(x[j]);
+        dx[j] = scale * p * (dx[j] - dot);
+        x[j] = x[j] > 0.0f ? x[j] * keep_scale : 0.0f;
+    }
+}
+#endif
 
 // ---- fused attention (flash-attention style), built with -DHEAD_DIM=d
 // -DTILES=0|1. Scores, scale, the -10000 length mask, an online
@@ -46,12 +148,8 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
 // ((b * heads + h) * T + i) * T + j of one flat tensor, as the unfused path
 // drops it, so the mask is the same bit for bit (cl/philox.cl).
 #ifdef HEAD_DIM
-#include "philox.cl"
-
 #define D HEAD_DIM
 #define BLOCK 16
-#define MASK_PENALTY -10000.0f
-#define LANES (uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u)
 
 #if TILES
 #define CHUNK_SPACE __local

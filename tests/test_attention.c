@@ -1,11 +1,14 @@
-/* Multi-head attention core, each form (unfused, and the fused rows and
- * tiles forms whatever the device): forward vs a double reference of the
- * whole attention, the reference backward vs finite differences, the kernel
- * backward vs the reference; with dropout, against the reference under the
- * host Philox mask; bad shapes and unplanned buffers; the fused forms plan
- * nothing of T x T; the form chosen per device and by SKETCHBERT_ATTENTION.
- * Lengths differ per batch item (full, 1, and one between), and T is odd
- * and no multiple of the fused kernels' blocks. */
+/* Multi-head attention core, each form (unfused, the fused rows and tiles
+ * forms, and the chunked form at several chunk sizes, whatever the
+ * device): forward vs a double reference of the whole attention, the
+ * reference backward vs finite differences, the kernel backward vs the
+ * reference; with dropout, against the reference under the host Philox
+ * mask, and the chunked form's dropped probabilities against the unfused
+ * form's (the same zeros); bad shapes and unplanned buffers; the fused
+ * forms plan nothing of T x T, the chunked form only its chunk's scratch;
+ * the form chosen per device and by SKETCHBERT_ATTENTION, the chunk by
+ * SKETCHBERT_ATTENTION_CHUNK. Lengths differ per batch item (full, 1, and
+ * one between), and T is odd and no multiple of the fused kernels' blocks. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,24 +166,33 @@ static void check_against_reference(sb_runtime *rt, const char *what, const dims
 }
 
 /* Every test of one form on the given inputs. */
-static void check_form(sb_runtime *rt, sb_attention_impl impl, const dims *d, const device_io *io, const double *xd,
-                       const double *doutd) {
-    const char *name = sb_attention_impl_name(impl);
+static void check_form(sb_runtime *rt, sb_attention_impl impl, int chunk, const dims *d, const device_io *io,
+                       const double *xd, const double *doutd) {
+    char name[48];
+    if (impl == SB_ATTENTION_CHUNKED) snprintf(name, sizeof name, "chunked by %d", chunk);
+    else snprintf(name, sizeof name, "%s", sb_attention_impl_name(impl));
     int B = d->B, T = d->T, H = d->H, heads = d->heads;
     size_t n = (size_t)B * T * H, n_probs = (size_t)B * heads * T * T;
-    char what[96];
+    char what[160];
     sb_plan plan;
     sb_plan_init(&plan);
     sb_attention_buffers bufs;
-    if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, impl, 1) || allocate_each(rt, &plan)) {
+    if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, impl, chunk, 1) || allocate_each(rt, &plan)) {
         t_check_true(sb_last_error(), 0);
         return;
     }
-    if (impl != SB_ATTENTION_UNFUSED) { /* only per-row statistics, nothing T x T */
+    if (impl == SB_ATTENTION_ROWS || impl == SB_ATTENTION_TILES) { /* only per-row statistics, nothing T x T */
         int rows_only = plan.n == 2;
         for (int i = 0; i < plan.n; i++) rows_only &= plan.tensors[i]->numel == (size_t)B * heads * T;
         snprintf(what, sizeof what, "%s: plans only (B*heads, T) row statistics", name);
         t_check_true(what, rows_only);
+    }
+    if (impl == SB_ATTENTION_CHUNKED) { /* row statistics and two (chunk, T, T) scratch matrices */
+        size_t pairs = (size_t)(chunk < B * heads ? chunk : B * heads);
+        int ok = plan.n == 3 && plan.tensors[0]->numel == (size_t)B * heads * T;
+        for (int i = 1; i < plan.n; i++) ok &= plan.tensors[i]->numel == pairs * T * T;
+        snprintf(what, sizeof what, "%s: plans row statistics and the chunk's scratch only", name);
+        t_check_true(what, ok);
     }
     sb_rng_key key = {42, 7};
     snprintf(what, sizeof what, "%s, p = 0", name);
@@ -202,7 +214,8 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, const dims *d, co
     sb_plan infer_plan;
     sb_plan_init(&infer_plan);
     sb_attention_buffers infer;
-    if (sb_attention_plan(&infer_plan, &infer, "infer", B, T, H, heads, impl, 0) || allocate_each(rt, &infer_plan))
+    if (sb_attention_plan(&infer_plan, &infer, "infer", B, T, H, heads, impl, chunk, 0) ||
+        allocate_each(rt, &infer_plan))
         t_check_true(sb_last_error(), 0);
     snprintf(what, sizeof what, "%s: dropout without training buffers rejected", name);
     t_check_error(what, sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, p, key, &infer),
@@ -222,6 +235,38 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, const dims *d, co
     release_each(rt, &plan);
 }
 
+/* The chunked form drops the same probabilities as the unfused form: with
+ * all pairs in one chunk its scratch holds the dropped probabilities after
+ * the forward, zero exactly where the unfused form's are. */
+static void check_same_mask(sb_runtime *rt, const dims *d, const device_io *io) {
+    int B = d->B, T = d->T, H = d->H, heads = d->heads;
+    size_t n_probs = (size_t)B * heads * T * T;
+    sb_plan plan;
+    sb_plan_init(&plan);
+    sb_attention_buffers unfused, chunked;
+    sb_rng_key key = {1234, 99};
+    int shape[3] = {B, T, H};
+    sb_tensor out2 = t_output(rt, "out2", SB_F32, 3, shape);
+    if (sb_attention_plan(&plan, &unfused, "unfused", B, T, H, heads, SB_ATTENTION_UNFUSED, 0, 1) ||
+        sb_attention_plan(&plan, &chunked, "chunked", B, T, H, heads, SB_ATTENTION_CHUNKED, B * heads, 1) ||
+        allocate_each(rt, &plan) ||
+        sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, 0.3f, key, &unfused) ||
+        sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &out2, 0.3f, key, &chunked)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    float *a = t_download(rt, &unfused.probs_dropped), *b = t_download(rt, &chunked.scores);
+    size_t same_zeros = 0, zeros = 0;
+    for (size_t i = 0; i < n_probs; i++) same_zeros += (a[i] == 0.0f) == (b[i] == 0.0f), zeros += a[i] == 0.0f;
+    t_check_true("chunked vs unfused: dropped probabilities zero at the same elements", same_zeros == n_probs);
+    t_check_true("chunked vs unfused: dropout dropped some probabilities", zeros > n_probs / 10);
+    double *ad = malloc(n_probs * sizeof *ad);
+    for (size_t i = 0; i < n_probs; i++) ad[i] = a[i];
+    t_check("chunked vs unfused: dropped probabilities", t_rel_err(b, ad, n_probs), 1e-5);
+    free(a), free(b), free(ad);
+    release_each(rt, &plan);
+}
+
 /* The form follows the device class unless SKETCHBERT_ATTENTION names one. */
 static void check_choice(sb_runtime *rt) {
     sb_attention_impl impl;
@@ -229,19 +274,35 @@ static void check_choice(sb_runtime *rt) {
     int rc = sb_attention_choose(rt, &impl);
     sb_gemm_path gemm;
     rc = rc ? rc : sb_gemm_path_for(&rt->info, NULL, &gemm);
-    sb_attention_impl cpu = !rc && gemm == SB_GEMM_HOST ? SB_ATTENTION_UNFUSED : SB_ATTENTION_ROWS;
-    t_check_true("default form: tiles on GPUs; on CPUs unfused with host BLAS GEMMs, else rows",
+    sb_attention_impl cpu = !rc && gemm == SB_GEMM_HOST ? SB_ATTENTION_CHUNKED : SB_ATTENTION_ROWS;
+    t_check_true("default form: tiles on GPUs; on CPUs chunked with host BLAS GEMMs, else rows",
                  !rc && impl == (rt->info.device_class == SB_DEVICE_GPU ? SB_ATTENTION_TILES : cpu));
-    const sb_attention_impl all[3] = {SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES};
+    const sb_attention_impl all[4] = {SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES,
+                                      SB_ATTENTION_CHUNKED};
     int ok = 1;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         setenv("SKETCHBERT_ATTENTION", sb_attention_impl_name(all[i]), 1);
         ok &= sb_attention_choose(rt, &impl) == 0 && impl == all[i];
     }
     t_check_true("SKETCHBERT_ATTENTION picks each form", ok);
     setenv("SKETCHBERT_ATTENTION", "flash", 1);
-    t_check_error("SKETCHBERT_ATTENTION=flash rejected", sb_attention_choose(rt, &impl), "expected unfused, rows or");
+    t_check_error("SKETCHBERT_ATTENTION=flash rejected", sb_attention_choose(rt, &impl), "expected unfused, rows,");
     unsetenv("SKETCHBERT_ATTENTION");
+
+    /* the chunk: whole sketches' heads within the cache budget, or the
+     * count SKETCHBERT_ATTENTION_CHUNK gives */
+    int chunk = 0, small = 0;
+    unsetenv("SKETCHBERT_ATTENTION_CHUNK");
+    t_check_true("default chunk at T = 250, 4 heads: 1 to 3, or a multiple of 4",
+                 sb_attention_chunk(rt, 250, 4, &chunk) == 0 && chunk > 0 && (chunk < 4 || chunk % 4 == 0));
+    t_check_true("default chunk at T = 4000: at least 1, at most that at T = 250",
+                 sb_attention_chunk(rt, 4000, 4, &small) == 0 && small >= 1 && small <= chunk);
+    setenv("SKETCHBERT_ATTENTION_CHUNK", "7", 1);
+    t_check_true("SKETCHBERT_ATTENTION_CHUNK=7 gives 7", sb_attention_chunk(rt, 250, 4, &chunk) == 0 && chunk == 7);
+    setenv("SKETCHBERT_ATTENTION_CHUNK", "0", 1);
+    t_check_error("SKETCHBERT_ATTENTION_CHUNK=0 rejected", sb_attention_chunk(rt, 250, 4, &chunk),
+                  "expected a positive count");
+    unsetenv("SKETCHBERT_ATTENTION_CHUNK");
 }
 
 /* Bad shapes and buffers. */
@@ -252,11 +313,11 @@ static void check_rejected(sb_runtime *rt, const dims *d, const device_io *io_in
     sb_plan plan, bad_plan;
     sb_plan_init(&plan), sb_plan_init(&bad_plan);
     sb_attention_buffers bufs, bad_bufs;
-    if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, SB_ATTENTION_ROWS, 1) || allocate_each(rt, &plan))
+    if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, SB_ATTENTION_ROWS, 0, 1) || allocate_each(rt, &plan))
         t_check_true(sb_last_error(), 0);
     sb_rng_key key = {42, 7};
     t_check_error("H not divisible by heads rejected",
-                  sb_attention_plan(&bad_plan, &bad_bufs, "attn", B, T, H + 1, heads, SB_ATTENTION_ROWS, 1),
+                  sb_attention_plan(&bad_plan, &bad_bufs, "attn", B, T, H + 1, heads, SB_ATTENTION_ROWS, 0, 1),
                   "not divisible by");
     t_check_error("backward before any forward rejected",
                   sb_attention_backward(rt, &io.dout, &io.dq, &io.dk, &io.dv, &bufs), "no forward ran");
@@ -280,9 +341,11 @@ static void check_rejected(sb_runtime *rt, const dims *d, const device_io *io_in
     release_each(rt, &plan);
 }
 
-/* Inputs of B = 3 sketches of lengths T, 1 and one between; every form on
- * them. With `bad`, also the rejected shapes and calls. */
-static void check_shape(sb_runtime *rt, int T, int H, int heads, int bad) {
+enum { OTHER_FORMS = 1, CHUNKED_FORM = 2 };
+
+/* Inputs of B = 3 sketches of lengths T, 1 and one between; the forms in
+ * `forms` on them. With `bad`, also the rejected shapes and calls. */
+static void check_shape(sb_runtime *rt, int T, int H, int heads, int bad, int forms) {
     int B = 3;
     size_t n = (size_t)B * T * H;
     printf("# B=%d T=%d H=%d heads=%d\n", B, T, H, heads);
@@ -312,20 +375,37 @@ static void check_shape(sb_runtime *rt, int T, int H, int heads, int bad) {
         .dv = t_output(rt, "dv", SB_F32, 3, shape),
     };
     dims d = {B, T, H, heads, maskd, NULL, 1.0};
-    check_form(rt, SB_ATTENTION_UNFUSED, &d, &io, xd, doutd);
-    check_form(rt, SB_ATTENTION_ROWS, &d, &io, xd, doutd);
-    check_form(rt, SB_ATTENTION_TILES, &d, &io, xd, doutd);
-    if (bad) check_rejected(rt, &d, &io);
+    if (forms & OTHER_FORMS) {
+        check_form(rt, SB_ATTENTION_UNFUSED, 0, &d, &io, xd, doutd);
+        check_form(rt, SB_ATTENTION_ROWS, 0, &d, &io, xd, doutd);
+        check_form(rt, SB_ATTENTION_TILES, 0, &d, &io, xd, doutd);
+        if (bad) check_rejected(rt, &d, &io);
+    }
+    if (forms & CHUNKED_FORM) {
+        /* one head at a time, a chunk that divides neither B * heads nor a
+         * sketch's heads, and all pairs in one chunk */
+        const int chunks[3] = {1, heads + 1, B * heads};
+        for (int i = 0; i < 3; i++) check_form(rt, SB_ATTENTION_CHUNKED, chunks[i], &d, &io, xd, doutd);
+        check_same_mask(rt, &d, &io);
+    }
     free(x), free(dout), free(mask), free(xd), free(doutd), free(maskd);
 }
 
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_attention");
+    /* --chunked-only, --no-chunked: the Oclgrind suite runs the chunked form
+     * apart, without the uninitialised-value check, which misreads the
+     * scores CLBlast leaves in its scratch for the row kernels */
+    int forms = OTHER_FORMS | CHUNKED_FORM;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--chunked-only") == 0) forms = CHUNKED_FORM;
+        if (strcmp(argv[i], "--no-chunked") == 0) forms = OTHER_FORMS;
+    }
     /* head sizes 8 and 64 (the fused kernels' float4 and float16 rows), at
      * small sizes 3 and 5 (scalar rows): Oclgrind 21.10's uninitialised-value
      * check crashes on the vector rows (its data-race check passes them) */
-    check_shape(rt, t_small ? 5 : 37, t_small ? 6 : 24, t_small ? 2 : 3, 1);
-    check_shape(rt, t_small ? 5 : 21, t_small ? 10 : 128, 2, 0);
+    check_shape(rt, t_small ? 5 : 37, t_small ? 6 : 24, t_small ? 2 : 3, 1, forms);
+    check_shape(rt, t_small ? 5 : 21, t_small ? 10 : 128, 2, 0, forms);
     check_choice(rt);
     return t_finish(rt);
 }

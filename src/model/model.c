@@ -233,6 +233,12 @@ static int plan_model(sb_model *m) {
         SB_TRY(sb_plan_add(p, &m->lg.att_dctx_h, "att.dctx_h", SB_F32, 3, bth));
         SB_TRY(sb_plan_add(p, &m->lg.att_dx_h, "att.dx_h", SB_F32, 3, bth));
         SB_TRY(sb_plan_add(p, &m->lg.att_dprobs, "att.dprobs", SB_F32, 3, probs));
+    } else if (m->att_impl == SB_ATTENTION_CHUNKED) {
+        SB_TRY(sb_attention_chunk(m->rt, Tin, heads_max, &m->lg.att_chunk));
+        if (m->lg.att_chunk > B * heads_max) m->lg.att_chunk = B * heads_max;
+        int scratch[3] = {m->lg.att_chunk, Tin, Tin};
+        SB_TRY(sb_plan_add(p, &m->lg.att_scores, "att.scores", SB_F32, 3, scratch));
+        SB_TRY(sb_plan_add(p, &m->lg.att_dscores, "att.dscores", SB_F32, 3, scratch));
     } else {
         SB_TRY(sb_plan_add(p, &m->lg.att_drow, "att.drow", SB_F32, 2, rows));
     }

@@ -1,8 +1,10 @@
 /* Multi-head attention core: the unfused form (head permutes from
- * cl/attention.cl, batched GEMMs, the softmax and dropout ops) and
- * the launchers of the fused kernels. */
+ * cl/attention.cl, batched GEMMs, the softmax and dropout ops), the
+ * chunked form (GEMMs per chunk of heads and its row kernels) and the
+ * launchers of the fused kernels. */
 #include "ops/attention.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,26 +17,45 @@
 
 // ---- forms
 
-static const char *const impl_names[] = {"unfused", "rows", "tiles"};
+static const char *const impl_names[] = {"unfused", "rows", "tiles", "chunked"};
 
 const char *sb_attention_impl_name(sb_attention_impl impl) { return impl_names[impl]; }
 
 int sb_attention_choose(const sb_runtime *rt, sb_attention_impl *out) {
     const char *env = getenv("SKETCHBERT_ATTENTION");
     if (!env || !*env) {
-        /* On a CPU the unfused form wins when its GEMMs go to the host BLAS
-         * (1.35x in training, 1.6x in inference, at twice the activation
-         * memory; docs/performance.md); the fused rows form wins against
-         * CLBlast's GEMMs. */
+        /* On a CPU the chunked form wins when its GEMMs go to the host BLAS
+         * (docs/performance.md), at the fused forms' memory; the fused rows
+         * form wins against CLBlast's GEMMs. */
         sb_gemm_path gemm = (sb_gemm_path)rt->gemm_path;
         if (!gemm) SB_TRY(sb_gemm_path_for(&rt->info, NULL, &gemm));
         if (rt->info.device_class == SB_DEVICE_GPU) *out = SB_ATTENTION_TILES;
-        else *out = gemm == SB_GEMM_HOST ? SB_ATTENTION_UNFUSED : SB_ATTENTION_ROWS;
+        else *out = gemm == SB_GEMM_HOST ? SB_ATTENTION_CHUNKED : SB_ATTENTION_ROWS;
         return 0;
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (strcmp(env, impl_names[i]) == 0) return *out = (sb_attention_impl)i, 0;
-    return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION=%s: expected unfused, rows or tiles", env);
+    return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION=%s: expected unfused, rows, tiles or chunked", env);
+}
+
+int sb_attention_chunk(const sb_runtime *rt, int T, int heads, int *out) {
+    const char *env = getenv("SKETCHBERT_ATTENTION_CHUNK");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end || v < 1 || v > INT_MAX)
+            return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION_CHUNK=%s: expected a positive count of heads", env);
+        return *out = (int)v, 0;
+    }
+    cl_ulong cache = 0;
+    cl_int err = clGetDeviceInfo(rt->info.device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache, NULL);
+    if (err != CL_SUCCESS) return sb_fail_cl(err, "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_CACHE_SIZE)");
+    if (cache == 0) cache = 1u << 20; /* not reported: assume 1 MiB */
+    /* the cache is shared with the GEMMs' operands and other cores */
+    cl_ulong per_pair = 2 * (cl_ulong)T * (cl_ulong)T * sizeof(float), n = cache / 4 / per_pair;
+    if (heads > 0 && n >= (cl_ulong)heads) n -= n % (cl_ulong)heads;
+    *out = n < 1 ? 1 : n > INT_MAX ? INT_MAX : (int)n;
+    return 0;
 }
 
 // ---- buffers
@@ -46,7 +67,7 @@ static int plan_one(sb_plan *plan, sb_tensor *t, const char *name, const char *f
 }
 
 int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *name, int B, int T, int H, int heads,
-                      sb_attention_impl impl, int training) {
+                      sb_attention_impl impl, int chunk, int training) {
     memset(bufs, 0, sizeof *bufs);
     if (B <= 0 || T <= 0 || H <= 0 || heads <= 0)
         return sb_fail(SB_ERR_INVALID, "attention %s: B = %d, T = %d, H = %d, heads = %d must be positive", name, B,
@@ -54,6 +75,15 @@ int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *nam
     if (H % heads != 0)
         return sb_fail(SB_ERR_INVALID, "attention %s: hidden %d is not divisible by %d heads", name, H, heads);
     bufs->B = B, bufs->T = T, bufs->H = H, bufs->heads = heads, bufs->impl = impl;
+    if (impl == SB_ATTENTION_CHUNKED) {
+        if (chunk < 0) return sb_fail(SB_ERR_INVALID, "attention %s: chunk of %d heads is negative", name, chunk);
+        bufs->chunk = chunk < B * heads ? chunk : B * heads;
+        int row_shape[2] = {B * heads, T}, scratch_shape[3] = {bufs->chunk, T, T};
+        SB_TRY(plan_one(plan, &bufs->lse, name, "lse", 2, row_shape));
+        if (!chunk) return 0;
+        SB_TRY(plan_one(plan, &bufs->scores, name, "scores", 3, scratch_shape));
+        return training ? plan_one(plan, &bufs->dscores, name, "dscores", 3, scratch_shape) : 0;
+    }
     if (impl != SB_ATTENTION_UNFUSED) {
         int row_shape[2] = {B * heads, T};
         SB_TRY(plan_one(plan, &bufs->lse, name, "lse", 2, row_shape));
@@ -111,16 +141,29 @@ static int check_buffers(const char *op, const sb_attention_buffers *bufs, int t
                                           "dprobs"};
     const sb_tensor *fused[] = {&bufs->lse, &bufs->drow};
     static const char *fused_names[] = {"lse", "drow"};
-    int is_fused = bufs->impl != SB_ATTENTION_UNFUSED, n_forward = is_fused ? 1 : 5;
-    int n = training ? (is_fused ? 2 : 9) : n_forward;
-    for (int i = 0; i < n; i++)
-        if (!(is_fused ? fused : unfused)[i]->buf)
-            return sb_fail(SB_ERR_INVALID, "%s: buffer %s is not allocated (%s)", op,
-                           (is_fused ? fused_names : unfused_names)[i],
+    const sb_tensor *chunked[] = {&bufs->lse, &bufs->scores, &bufs->dscores};
+    static const char *chunked_names[] = {"lse", "scores", "dscores"};
+    const sb_tensor *const *t = fused;
+    const char *const *names = fused_names;
+    int n_forward = 1, n_all = 2;
+    if (bufs->impl == SB_ATTENTION_UNFUSED) t = unfused, names = unfused_names, n_forward = 5, n_all = 9;
+    if (bufs->impl == SB_ATTENTION_CHUNKED) t = chunked, names = chunked_names, n_forward = 2, n_all = 3;
+    for (int i = 0; i < (training ? n_all : n_forward); i++)
+        if (!t[i]->buf)
+            return sb_fail(SB_ERR_INVALID, "%s: buffer %s is not allocated (%s)", op, names[i],
                            i < n_forward ? "plan and allocate with sb_attention_plan"
                                          : "dropout and backward need sb_attention_plan with training = 1");
-    /* the fused kernels index the probabilities of one row of keys past T */
     size_t T = (size_t)bufs->T;
+    if (bufs->impl == SB_ATTENTION_CHUNKED) {
+        size_t need = (size_t)bufs->chunk * T * T;
+        if (bufs->chunk <= 0) return sb_fail(SB_ERR_INVALID, "%s: chunk of %d heads is not positive", op, bufs->chunk);
+        for (int i = 1; i < (training ? 3 : 2); i++)
+            if (t[i]->numel < need)
+                return sb_fail(SB_ERR_INVALID, "%s: scratch %s holds %zu floats, a chunk of %d heads needs %zu", op,
+                               names[i], t[i]->numel, bufs->chunk, need);
+    }
+    /* the fused kernels index the probabilities of one row of keys past T,
+     * the chunked ones a Philox group of 64 */
     return sb_check_uint(op, "elements", (size_t)bufs->B * bufs->heads * T * T + 64);
 }
 
@@ -246,6 +289,116 @@ static int fused_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor
     return fused_launch(rt, bufs, k);
 }
 
+// ---- chunked form
+
+/* An operand of a chunk's GEMMs at pair `pair` (b * heads + h): a (B, T, H)
+ * tensor seen per head (rows of H floats, heads d apart), or the chunk's
+ * (chunk, T, T) scratch whose first matrix is that of pair p0. */
+typedef struct {
+    const sb_tensor *t;
+    int per_head;
+} chunk_operand;
+
+static sb_mat chunk_mat(const sb_attention_buffers *bufs, chunk_operand o, int pair, int p0, size_t *stride) {
+    size_t T = (size_t)bufs->T, H = (size_t)bufs->H, d = H / (size_t)bufs->heads;
+    int b = pair / bufs->heads, h = pair % bufs->heads;
+    if (o.per_head) return *stride = d, (sb_mat){o.t->buf, (size_t)b * T * H + (size_t)h * d, H};
+    return *stride = T * T, (sb_mat){o.t->buf, (size_t)(pair - p0) * T * T, T};
+}
+
+/* C = alpha op(A) op(B) for the pairs p0 .. p1 - 1: one strided batch per
+ * sketch (its heads are d floats apart). */
+static int chunk_gemm(sb_runtime *rt, const sb_attention_buffers *bufs, int p0, int p1, int ta, int tb, size_t M,
+                      size_t N, size_t K, float alpha, chunk_operand A, chunk_operand B, chunk_operand C) {
+    for (int pair = p0; pair < p1;) {
+        int end = (pair / bufs->heads + 1) * bufs->heads;
+        if (end > p1) end = p1;
+        size_t sa, sb, sc;
+        sb_mat a = chunk_mat(bufs, A, pair, p0, &sa), b = chunk_mat(bufs, B, pair, p0, &sb);
+        sb_mat c = chunk_mat(bufs, C, pair, p0, &sc);
+        SB_TRY(sb_gemm_batched(rt, ta, tb, M, N, K, alpha, a, sa, b, sb, 0.0f, c, sc, (size_t)(end - pair)));
+        pair = end;
+    }
+    return 0;
+}
+
+/* Kernel `name` with the arguments both chunk kernels end in (T, heads,
+ * pair0, [scale,] key, threshold, keep_scale) from index `first`. */
+static int chunk_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const char *name, cl_uint first,
+                        int with_scale, cl_kernel *k) {
+    SB_TRY(sb_kernel(rt, "attention", name, k));
+    cl_uint T = (cl_uint)bufs->T, heads = (cl_uint)bufs->heads;
+    float scale = 1.0f / sqrtf((float)(bufs->H / bufs->heads)), keep_scale = 1.0f / (1.0f - bufs->p);
+    cl_uint4 key = {{(cl_uint)bufs->key.seed, (cl_uint)(bufs->key.seed >> 32), (cl_uint)bufs->key.stream,
+                     (cl_uint)(bufs->key.stream >> 32)}};
+    cl_uint threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
+    SB_TRY(SB_ARG(*k, first, T));
+    SB_TRY(SB_ARG(*k, first + 1, heads));
+    if (with_scale) SB_TRY(SB_ARG(*k, first + 3, scale));
+    cl_uint after = first + 3 + (cl_uint)with_scale;
+    SB_TRY(SB_ARG(*k, after, key));
+    SB_TRY(SB_ARG(*k, after + 1, threshold));
+    return SB_ARG(*k, after + 2, keep_scale);
+}
+
+/* The chunk kernel k over pairs p0 .. p1 - 1 (pair0 is argument `arg`). */
+static int chunk_launch(sb_runtime *rt, const sb_attention_buffers *bufs, cl_kernel k, cl_uint arg, int p0,
+                        int p1) {
+    cl_uint pair0 = (cl_uint)p0;
+    SB_TRY(SB_ARG(k, arg, pair0));
+    size_t group = ROWS_GROUP, wg = sb_kernel_wg_size(rt, k);
+    if (group > wg) group = wg;
+    size_t global[2] = {sb_round_up((size_t)bufs->T, group), (size_t)(p1 - p0)}, local[2] = {group, 1};
+    return sb_launch(rt, k, 2, global, local);
+}
+
+static int chunked_forward(sb_runtime *rt, const sb_attention_buffers *bufs) {
+    size_t T = (size_t)bufs->T, d = (size_t)(bufs->H / bufs->heads);
+    int BH = bufs->B * bufs->heads;
+    float scale = 1.0f / sqrtf((float)d);
+    cl_kernel k;
+    SB_TRY(chunk_kernel(rt, bufs, "attention_chunk_forward", 3, 0, &k));
+    const sb_tensor *args[] = {&bufs->scores, &bufs->mask, &bufs->lse};
+    SB_TRY(set_buffers(k, args, 3));
+    chunk_operand q = {&bufs->q, 1}, kh = {&bufs->k, 1}, v = {&bufs->v, 1}, out = {&bufs->out, 1};
+    chunk_operand s = {&bufs->scores, 0};
+    for (int p0 = 0; p0 < BH; p0 += bufs->chunk) {
+        int p1 = p0 + bufs->chunk < BH ? p0 + bufs->chunk : BH;
+        // scores = scale q_h k_h^T, (T, d) (d, T) -> (T, T); then the row
+        // kernel; out_h = probs_dropped v_h, (T, T) (T, d) -> (T, d)
+        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 0, 1, T, T, d, scale, q, kh, s));
+        SB_TRY(chunk_launch(rt, bufs, k, 5, p0, p1));
+        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 0, 0, T, d, T, 1.0f, s, v, out));
+    }
+    return 0;
+}
+
+static int chunked_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor *dq, const sb_tensor *dk,
+                            const sb_tensor *dv, const sb_attention_buffers *bufs) {
+    size_t T = (size_t)bufs->T, d = (size_t)(bufs->H / bufs->heads);
+    int BH = bufs->B * bufs->heads;
+    float scale = 1.0f / sqrtf((float)d);
+    cl_kernel k;
+    SB_TRY(chunk_kernel(rt, bufs, "attention_chunk_backward", 4, 1, &k));
+    const sb_tensor *args[] = {&bufs->scores, &bufs->dscores, &bufs->mask, &bufs->lse};
+    SB_TRY(set_buffers(k, args, 4));
+    chunk_operand q = {&bufs->q, 1}, kh = {&bufs->k, 1}, v = {&bufs->v, 1}, dO = {dout, 1};
+    chunk_operand dqh = {dq, 1}, dkh = {dk, 1}, dvh = {dv, 1}, s = {&bufs->scores, 0}, ds = {&bufs->dscores, 0};
+    for (int p0 = 0; p0 < BH; p0 += bufs->chunk) {
+        int p1 = p0 + bufs->chunk < BH ? p0 + bufs->chunk : BH;
+        // scores again, and d probs_dropped = dout_h v_h^T; the row kernel
+        // turns them into probs_dropped and d scores
+        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 0, 1, T, T, d, scale, q, kh, s));
+        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 0, 1, T, T, d, 1.0f, dO, v, ds));
+        SB_TRY(chunk_launch(rt, bufs, k, 6, p0, p1));
+        // dv_h = probs_dropped^T dout_h, dq_h = dscores k_h, dk_h = dscores^T q_h
+        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 1, 0, T, d, T, 1.0f, s, dO, dvh));
+        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 0, 0, T, d, T, 1.0f, ds, kh, dqh));
+        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 1, 0, T, d, T, 1.0f, ds, q, dkh));
+    }
+    return 0;
+}
+
 // ---- entry points
 
 int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k, const sb_tensor *v,
@@ -264,6 +417,7 @@ int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k,
     bufs->p = p, bufs->key = key;
     bufs->q = *q, bufs->k = *k, bufs->v = *v, bufs->mask = *mask, bufs->out = *out;
     if (bufs->impl == SB_ATTENTION_UNFUSED) return unfused_forward(rt, q, k, v, mask, out, p, key, bufs);
+    if (bufs->impl == SB_ATTENTION_CHUNKED) return chunked_forward(rt, bufs);
     return fused_forward(rt, bufs);
 }
 
@@ -277,5 +431,6 @@ int sb_attention_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor
     SB_TRY(check_io(op, bufs, dk));
     SB_TRY(check_io(op, bufs, dv));
     if (bufs->impl == SB_ATTENTION_UNFUSED) return unfused_backward(rt, dout, dq, dk, dv, bufs);
+    if (bufs->impl == SB_ATTENTION_CHUNKED) return chunked_backward(rt, dout, dq, dk, dv, bufs);
     return fused_backward(rt, dout, dq, dk, dv, bufs);
 }
