@@ -37,37 +37,61 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
 // work-item per row; pair0 is the chunk's first pair b * heads + h, so
 // row i of chunk pair c is row (pair0 + c) * T + i of lse and of the flat
 // probabilities, whose element index keys the dropout mask as everywhere
-// (cl/philox.cl). threshold 0 means no dropout.
+// (cl/philox.cl). threshold 0 means no dropout. The rows are walked as
+// float16 vectors (PoCL does not vectorise these loops across
+// work-items), scalar at the ends.
 #ifndef HEAD_DIM
 
-/* words[(k % 4) * 16 + k / 4] = the Philox word of element a + k, k < 64,
- * a a multiple of 4: sixteen blocks in one 16-lane Philox */
+float hmax16(float16 v) {
+    float8 a = fmax(v.lo, v.hi);
+    float4 b = fmax(a.lo, a.hi);
+    return fmax(fmax(b.x, b.y), fmax(b.z, b.w));
+}
+
+float hsum16(float16 v) {
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    return (b.x + b.y) + (b.z + b.w);
+}
+
+/* words[k] = the Philox word of element a + k, k < 64, a a multiple of 4:
+ * sixteen blocks in one 16-lane Philox, put back in element order */
 void draw_words64(uint *words, uint a, uint4 key) {
     uint16 c0 = (a >> 2) + LANES, c1 = 0u, c2 = key.z, c3 = key.w;
     philox4x32_10_x16(&c0, &c1, &c2, &c3, key.x, key.y);
-    vstore16(c0, 0, words);
-    vstore16(c1, 1, words);
-    vstore16(c2, 2, words);
-    vstore16(c3, 3, words);
+    uint w[64];
+    vstore16(c0, 0, w);
+    vstore16(c1, 1, w);
+    vstore16(c2, 2, w);
+    vstore16(c3, 3, w);
+    for (uint l = 0; l < 16u; l++) vstore4((uint4)(w[l], w[16u + l], w[32u + l], w[48u + l]), l, words);
 }
 
-/* Whether element a + k survives dropout, after draw_words64(words, a, ...) */
-#define KEPT(words, k, threshold) (!(threshold) || (words)[((k) & 3u) * 16u + ((k) >> 2)] >= (threshold))
-
-/* Walks columns j of row `row` (elements e0 + j of the flat probabilities)
- * in groups of 64 elements aligned to Philox blocks, drawing each group's
- * words once (only under dropout); BODY sees j and kept. */
-#define FOR_KEPT(e0, T, threshold, key, BODY)                                       \
-    {                                                                               \
-        uint words[64];                                                             \
-        for (uint a = (e0) & ~3u; a < (e0) + (T); a += 64u) {                       \
-            if (threshold) draw_words64(words, a, key);                             \
-            for (uint e = max(a, (e0)); e < min(a + 64u, (e0) + (T)); e++) {        \
-                uint j = e - (e0);                                                  \
-                int kept = KEPT(words, e - a, threshold);                           \
-                BODY                                                                \
-            }                                                                       \
-        }                                                                           \
+/* Walks columns j of a row whose elements of the flat probabilities are
+ * e0 .. e0 + T - 1, in groups of 64 elements aligned to 64 whose Philox
+ * words are drawn once (under dropout only): VEC for whole float16 runs of
+ * the group inside the row (j the first column, kept an int16 mask), ONE
+ * for single columns (kept an int). */
+#define FOR_KEPT(e0, T, threshold, key, VEC, ONE)                                                     \
+    {                                                                                                \
+        uint words[64];                                                                              \
+        for (uint a = (e0) & ~63u; a < (e0) + (T); a += 64u) {                                       \
+            if (threshold) draw_words64(words, a, key);                                              \
+            for (uint s = a; s < a + 64u; s += 16u) {                                                \
+                if (s >= (e0) && s + 16u <= (e0) + (T)) {                                            \
+                    uint j = s - (e0);                                                               \
+                    int16 kept = threshold ? vload16((s - a) / 16u, words) >= (uint16)(threshold)     \
+                                           : (int16)(-1);                                            \
+                    VEC                                                                              \
+                } else {                                                                             \
+                    for (uint e = max(s, (e0)); e < min(s + 16u, (e0) + (T)); e++) {                 \
+                        uint j = e - (e0);                                                           \
+                        int kept = !(threshold) || words[e - a] >= (threshold);                      \
+                        ONE                                                                          \
+                    }                                                                                \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
     }
 
 // s[c, i, :] = dropout(softmax_j(s[c, i, j] + (1 - mask[b, j]) * -10000)),
@@ -77,22 +101,36 @@ __kernel void attention_chunk_forward(__global float *s, __global const float *m
                                       const uint threshold, const float keep_scale) {
     uint i = get_global_id(0), c = get_global_id(1);
     if (i >= T) return;
-    uint pair = pair0 + c, row = pair * T + i, e0 = row * T;
+    uint pair = pair0 + c, row = pair * T + i, e0 = row * T, j = 0;
     __global float *x = s + ((size_t)c * T + i) * T;
     __global const float *mk = mask + (size_t)(pair / heads) * T;
-    float m = -INFINITY, l = 0.0f;
-    for (uint j = 0; j < T; j++) {
+    float16 mv = -INFINITY, lv = 0.0f;
+    for (; j + 16u <= T; j += 16u) {
+        float16 v = vload16(0, x + j) + (1.0f - vload16(0, mk + j)) * MASK_PENALTY;
+        vstore16(v, 0, x + j);
+        mv = fmax(mv, v);
+    }
+    float m = hmax16(mv);
+    for (; j < T; j++) {
         x[j] += (1.0f - mk[j]) * MASK_PENALTY;
         m = fmax(m, x[j]);
     }
-    for (uint j = 0; j < T; j++) {
+    for (j = 0; j + 16u <= T; j += 16u) {
+        float16 e = exp(vload16(0, x + j) - m);
+        vstore16(e, 0, x + j);
+        lv += e;
+    }
+    float l = hsum16(lv);
+    for (; j < T; j++) {
         float e = exp(x[j] - m);
         x[j] = e;
         l += e;
     }
     lse[row] = m + log(l);
     float inv = keep_scale / l;
-    FOR_KEPT(e0, T, threshold, key, x[j] = kept ? x[j] * inv : 0.0f;)
+    FOR_KEPT(e0, T, threshold, key,
+             vstore16(select((float16)0.0f, vload16(0, x + j) * inv, kept), 0, x + j);,
+             x[j] = kept ? x[j] * inv : 0.0f;)
 }
 
 // Backward of one chunk: s holds the scores again, ds = dout_i . v_j (the
@@ -107,19 +145,35 @@ __kernel void attention_chunk_backward(__global float *s, __global float *ds, __
                                        const float keep_scale) {
     uint i = get_global_id(0), c = get_global_id(1);
     if (i >= T) return;
-    uint pair = pair0 + c, row = pair * T + i, e0 = row * T;
+    uint pair = pair0 + c, row = pair * T + i, e0 = row * T, j = 0;
     size_t at = ((size_t)c * T + i) * T;
     __global float *x = s + at, *dx = ds + at;
     __global const float *mk = mask + (size_t)(pair / heads) * T;
     float li = lse[row], dot = 0.0f;
+    float16 dotv = 0.0f;
+    for (; j + 16u <= T; j += 16u)
+        vstore16(exp(vload16(0, x + j) + (1.0f - vload16(0, mk + j)) * MASK_PENALTY - li), 0, x + j);
+    for (; j < T; j++) x[j] = exp(x[j] + (1.0f - mk[j]) * MASK_PENALTY - li);
     FOR_KEPT(e0, T, threshold, key, {
-        float p = exp(x[j] + (1.0f - mk[j]) * MASK_PENALTY - li);
+        float16 p = vload16(0, x + j);
+        float16 dp = select((float16)0.0f, keep_scale * vload16(0, dx + j), kept);
+        dotv = mad(p, dp, dotv);
+        vstore16(select(-p, p, kept), 0, x + j);
+        vstore16(dp, 0, dx + j);
+    }, {
+        float p = x[j];
         float dp = kept ? keep_scale * dx[j] : 0.0f;
         dot += p * dp;
         x[j] = kept ? p : -p;
         dx[j] = dp;
     })
-    for (uint j = 0; j < T; j++) {
+    dot += hsum16(dotv);
+    for (j = 0; j + 16u <= T; j += 16u) {
+        float16 p = vload16(0, x + j);
+        vstore16(scale * fabs(p) * (vload16(0, dx + j) - dot), 0, dx + j);
+        vstore16(select((float16)0.0f, p * keep_scale, p > 0.0f), 0, x + j);
+    }
+    for (; j < T; j++) {
         float p = fabs(x[j]);
         dx[j] = scale * p * (dx[j] - dot);
         x[j] = x[j] > 0.0f ? x[j] * keep_scale : 0.0f;
