@@ -33,11 +33,11 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
 // ---- chunked attention (CPU form): the host's GEMMs leave the scores of a
 // chunk of (sketch, head) pairs, scale q_i . k_j, in a (pairs, T, T)
 // scratch small enough to stay in cache; these kernels do the row work
-// there in place. The NDRange is (T rounded up, pairs in the chunk), one
-// work-item per row; pair0 is the chunk's first pair b * heads + h, so
-// row i of chunk pair c is row (pair0 + c) * T + i of lse and of the flat
-// probabilities, whose element index keys the dropout mask as everywhere
-// (cl/philox.cl). threshold 0 means no dropout. The rows are walked as
+// there in place. A chunk is head h of sketches b0, b0 + 1, ...; the
+// NDRange is (T rounded up, sketches in the chunk), one work-item per row:
+// row i of chunk matrix c is row (b * heads + h) * T + i, b = b0 + c, of
+// lse and of the flat probabilities, whose element index keys the dropout
+// mask as everywhere (cl/philox.cl). threshold 0 means no dropout. The rows are walked as
 // float16 vectors (PoCL does not vectorise these loops across
 // work-items), scalar at the ends.
 #ifndef HEAD_DIM
@@ -95,15 +95,15 @@ void draw_words64(uint *words, uint a, uint4 key) {
     }
 
 // s[c, i, :] = dropout(softmax_j(s[c, i, j] + (1 - mask[b, j]) * -10000)),
-// b the sketch of pair pair0 + c; lse[pair, i] = the row's log-sum-exp.
+// b = b0 + c; lse[b, h, i] = the row's log-sum-exp.
 __kernel void attention_chunk_forward(__global float *s, __global const float *mask, __global float *lse,
-                                      const uint T, const uint heads, const uint pair0, const uint4 key,
-                                      const uint threshold, const float keep_scale) {
+                                      const uint T, const uint heads, const uint h, const uint b0,
+                                      const uint4 key, const uint threshold, const float keep_scale) {
     uint i = get_global_id(0), c = get_global_id(1);
     if (i >= T) return;
-    uint pair = pair0 + c, row = pair * T + i, e0 = row * T, j = 0;
+    uint b = b0 + c, row = (b * heads + h) * T + i, e0 = row * T, j = 0;
     __global float *x = s + ((size_t)c * T + i) * T;
-    __global const float *mk = mask + (size_t)(pair / heads) * T;
+    __global const float *mk = mask + (size_t)b * T;
     float16 mv = -INFINITY, lv = 0.0f;
     for (; j + 16u <= T; j += 16u) {
         float16 v = vload16(0, x + j) + (1.0f - vload16(0, mk + j)) * MASK_PENALTY;
@@ -140,15 +140,15 @@ __kernel void attention_chunk_forward(__global float *s, __global const float *m
 // (for dQ, dK). The first pass keeps P in s with the sign of its keep bit,
 // so the mask is drawn once.
 __kernel void attention_chunk_backward(__global float *s, __global float *ds, __global const float *mask,
-                                       __global const float *lse, const uint T, const uint heads, const uint pair0,
-                                       const float scale, const uint4 key, const uint threshold,
+                                       __global const float *lse, const uint T, const uint heads, const uint h,
+                                       const uint b0, const float scale, const uint4 key, const uint threshold,
                                        const float keep_scale) {
     uint i = get_global_id(0), c = get_global_id(1);
     if (i >= T) return;
-    uint pair = pair0 + c, row = pair * T + i, e0 = row * T, j = 0;
+    uint b = b0 + c, row = (b * heads + h) * T + i, e0 = row * T, j = 0;
     size_t at = ((size_t)c * T + i) * T;
     __global float *x = s + at, *dx = ds + at;
-    __global const float *mk = mask + (size_t)(pair / heads) * T;
+    __global const float *mk = mask + (size_t)b * T;
     float li = lse[row], dot = 0.0f;
     float16 dotv = 0.0f;
     for (; j + 16u <= T; j += 16u)

@@ -224,10 +224,15 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
         if (!rc)
             printf("gemm: %s%s%s%s\n", sb_gemm_path_name(path), path == SB_GEMM_HOST ? " (" : "",
                    path == SB_GEMM_HOST ? sb_gemm_host_blas() : "", path == SB_GEMM_HOST ? ")" : "");
-        printf("device memory: parameters+gradients %.1f MiB, activations %.1f MiB, Adam moments %.1f MiB, "
-               "total allocated %.1f MiB\n",
+        sb_attention_impl att;
+        int chunk;
+        sb_model_attention(b.model, &att, &chunk);
+        printf("attention: %s", sb_attention_impl_name(att));
+        if (chunk) printf(" (%d heads per chunk)", chunk);
+        printf("\ndevice memory: parameters+gradients %.1f MiB, activations %.1f MiB (saved for the backward "
+               "%.1f MiB), Adam moments %.1f MiB, total allocated %.1f MiB\n",
                mib(sb_model_param_bytes(b.model)), mib(sb_model_activation_bytes(b.model)),
-               mib(b.adam_plan.total_bytes), mib(rt->device_bytes));
+               mib(sb_model_saved_activation_bytes(b.model)), mib(b.adam_plan.total_bytes), mib(rt->device_bytes));
     }
     if (!rc && (phases & 1)) {
         double ms[3];

@@ -64,7 +64,7 @@ static sb_attention_buffers attention_view(const sb_attention_buffers *full, int
     v.B = B;
     if (full->impl == SB_ATTENTION_CHUNKED) {
         v.lse = sb_rows(&v.lse, B * heads);
-        v.chunk = g->att_chunk < B * heads ? g->att_chunk : B * heads;
+        v.chunk = g->att_chunk < B ? g->att_chunk : B;
         v.scores = g->att_scores, v.dscores = g->att_dscores;
         return v;
     }

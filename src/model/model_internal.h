@@ -102,7 +102,7 @@ typedef struct sb_layer_grads {
     sb_tensor att_drow;             /* fused: (B * heads_max, Tin) */
     /* chunked: the scratch of the forward and the backward, (att_chunk, Tin, Tin) each */
     sb_tensor att_scores, att_dscores;
-    int att_chunk;                  /* chunked: (sketch, head) pairs per chunk */
+    int att_chunk;                  /* chunked: sketches per chunk */
 } sb_layer_grads;
 
 /* Dropout probabilities and keys of one layer use. */

@@ -38,13 +38,14 @@ int sb_attention_choose(const sb_runtime *rt, sb_attention_impl *out) {
     return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION=%s: expected unfused, rows, tiles or chunked", env);
 }
 
-int sb_attention_chunk(const sb_runtime *rt, int T, int heads, int *out) {
+int sb_attention_chunk(const sb_runtime *rt, int T, int *out) {
     const char *env = getenv("SKETCHBERT_ATTENTION_CHUNK");
     if (env && *env) {
         char *end;
         long v = strtol(env, &end, 10);
         if (*end || v < 1 || v > INT_MAX)
-            return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION_CHUNK=%s: expected a positive count of heads", env);
+            return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION_CHUNK=%s: expected a positive count of sketches",
+                           env);
         return *out = (int)v, 0;
     }
     cl_ulong cache = 0;
@@ -52,8 +53,7 @@ int sb_attention_chunk(const sb_runtime *rt, int T, int heads, int *out) {
     if (err != CL_SUCCESS) return sb_fail_cl(err, "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_CACHE_SIZE)");
     if (cache == 0) cache = 1u << 20; /* not reported: assume 1 MiB */
     /* the cache is shared with the GEMMs' operands and other cores */
-    cl_ulong per_pair = 2 * (cl_ulong)T * (cl_ulong)T * sizeof(float), n = cache / 4 / per_pair;
-    if (heads > 0 && n >= (cl_ulong)heads) n -= n % (cl_ulong)heads;
+    cl_ulong per_sketch = 2 * (cl_ulong)T * (cl_ulong)T * sizeof(float), n = cache / 4 / per_sketch;
     *out = n < 1 ? 1 : n > INT_MAX ? INT_MAX : (int)n;
     return 0;
 }
@@ -76,8 +76,8 @@ int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *nam
         return sb_fail(SB_ERR_INVALID, "attention %s: hidden %d is not divisible by %d heads", name, H, heads);
     bufs->B = B, bufs->T = T, bufs->H = H, bufs->heads = heads, bufs->impl = impl;
     if (impl == SB_ATTENTION_CHUNKED) {
-        if (chunk < 0) return sb_fail(SB_ERR_INVALID, "attention %s: chunk of %d heads is negative", name, chunk);
-        bufs->chunk = chunk < B * heads ? chunk : B * heads;
+        if (chunk < 0) return sb_fail(SB_ERR_INVALID, "attention %s: chunk of %d sketches is negative", name, chunk);
+        bufs->chunk = chunk < B ? chunk : B;
         int row_shape[2] = {B * heads, T}, scratch_shape[3] = {bufs->chunk, T, T};
         SB_TRY(plan_one(plan, &bufs->lse, name, "lse", 2, row_shape));
         if (!chunk) return 0;
@@ -156,10 +156,11 @@ static int check_buffers(const char *op, const sb_attention_buffers *bufs, int t
     size_t T = (size_t)bufs->T;
     if (bufs->impl == SB_ATTENTION_CHUNKED) {
         size_t need = (size_t)bufs->chunk * T * T;
-        if (bufs->chunk <= 0) return sb_fail(SB_ERR_INVALID, "%s: chunk of %d heads is not positive", op, bufs->chunk);
+        if (bufs->chunk <= 0)
+            return sb_fail(SB_ERR_INVALID, "%s: chunk of %d sketches is not positive", op, bufs->chunk);
         for (int i = 1; i < (training ? 3 : 2); i++)
             if (t[i]->numel < need)
-                return sb_fail(SB_ERR_INVALID, "%s: scratch %s holds %zu floats, a chunk of %d heads needs %zu", op,
+                return sb_fail(SB_ERR_INVALID, "%s: scratch %s holds %zu floats, a chunk of %d sketches needs %zu", op,
                                names[i], t[i]->numel, bufs->chunk, need);
     }
     /* the fused kernels index the probabilities of one row of keys past T,
@@ -291,39 +292,35 @@ static int fused_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor
 
 // ---- chunked form
 
-/* An operand of a chunk's GEMMs at pair `pair` (b * heads + h): a (B, T, H)
- * tensor seen per head (rows of H floats, heads d apart), or the chunk's
- * (chunk, T, T) scratch whose first matrix is that of pair p0. */
+/* A chunk is sketches b0 .. b1 - 1 of one head h: every operand is then one
+ * strided batch, the (B, T, H) tensors seen per head (rows of H floats,
+ * sketches T * H apart) and the (chunk, T, T) scratch. */
 typedef struct {
-    const sb_tensor *t;
-    int per_head;
-} chunk_operand;
+    int h, b0, b1;
+} chunk_range;
 
-static sb_mat chunk_mat(const sb_attention_buffers *bufs, chunk_operand o, int pair, int p0, size_t *stride) {
+/* Operand t over chunk r: a (B, T, H) tensor at head r.h, or (t NULL) the
+ * scratch s. */
+static sb_mat chunk_mat(const sb_attention_buffers *bufs, chunk_range r, const sb_tensor *t, const sb_tensor *s,
+                        size_t *stride) {
     size_t T = (size_t)bufs->T, H = (size_t)bufs->H, d = H / (size_t)bufs->heads;
-    int b = pair / bufs->heads, h = pair % bufs->heads;
-    if (o.per_head) return *stride = d, (sb_mat){o.t->buf, (size_t)b * T * H + (size_t)h * d, H};
-    return *stride = T * T, (sb_mat){o.t->buf, (size_t)(pair - p0) * T * T, T};
+    if (t) return *stride = T * H, (sb_mat){t->buf, (size_t)r.b0 * T * H + (size_t)r.h * d, H};
+    return *stride = T * T, (sb_mat){s->buf, 0, T};
 }
 
-/* C = alpha op(A) op(B) for the pairs p0 .. p1 - 1: one strided batch per
- * sketch (its heads are d floats apart). */
-static int chunk_gemm(sb_runtime *rt, const sb_attention_buffers *bufs, int p0, int p1, int ta, int tb, size_t M,
-                      size_t N, size_t K, float alpha, chunk_operand A, chunk_operand B, chunk_operand C) {
-    for (int pair = p0; pair < p1;) {
-        int end = (pair / bufs->heads + 1) * bufs->heads;
-        if (end > p1) end = p1;
-        size_t sa, sb, sc;
-        sb_mat a = chunk_mat(bufs, A, pair, p0, &sa), b = chunk_mat(bufs, B, pair, p0, &sb);
-        sb_mat c = chunk_mat(bufs, C, pair, p0, &sc);
-        SB_TRY(sb_gemm_batched(rt, ta, tb, M, N, K, alpha, a, sa, b, sb, 0.0f, c, sc, (size_t)(end - pair)));
-        pair = end;
-    }
-    return 0;
+/* C = alpha op(A) op(B) over chunk r, NULL operands being the scratch. */
+static int chunk_gemm(sb_runtime *rt, const sb_attention_buffers *bufs, chunk_range r, int ta, int tb, size_t M,
+                      size_t N, size_t K, float alpha, const sb_tensor *A, const sb_tensor *B, const sb_tensor *C,
+                      const sb_tensor *scratch) {
+    size_t sa, sb, sc;
+    sb_mat a = chunk_mat(bufs, r, A, scratch, &sa), b = chunk_mat(bufs, r, B, scratch, &sb);
+    sb_mat c = chunk_mat(bufs, r, C, scratch, &sc);
+    return sb_gemm_batched(rt, ta, tb, M, N, K, alpha, a, sa, b, sb, 0.0f, c, sc, (size_t)(r.b1 - r.b0));
 }
 
 /* Kernel `name` with the arguments both chunk kernels end in (T, heads,
- * pair0, [scale,] key, threshold, keep_scale) from index `first`. */
+ * h, b0, [scale,] key, threshold, keep_scale) from index `first`; h and b0
+ * are set per chunk by chunk_launch. */
 static int chunk_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const char *name, cl_uint first,
                         int with_scale, cl_kernel *k) {
     SB_TRY(sb_kernel(rt, "attention", name, k));
@@ -334,41 +331,48 @@ static int chunk_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const 
     cl_uint threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
     SB_TRY(SB_ARG(*k, first, T));
     SB_TRY(SB_ARG(*k, first + 1, heads));
-    if (with_scale) SB_TRY(SB_ARG(*k, first + 3, scale));
-    cl_uint after = first + 3 + (cl_uint)with_scale;
+    if (with_scale) SB_TRY(SB_ARG(*k, first + 4, scale));
+    cl_uint after = first + 4 + (cl_uint)with_scale;
     SB_TRY(SB_ARG(*k, after, key));
     SB_TRY(SB_ARG(*k, after + 1, threshold));
     return SB_ARG(*k, after + 2, keep_scale);
 }
 
-/* The chunk kernel k over pairs p0 .. p1 - 1 (pair0 is argument `arg`). */
-static int chunk_launch(sb_runtime *rt, const sb_attention_buffers *bufs, cl_kernel k, cl_uint arg, int p0,
-                        int p1) {
-    cl_uint pair0 = (cl_uint)p0;
-    SB_TRY(SB_ARG(k, arg, pair0));
+/* The chunk kernel k (its first trailing argument at `first`) over r. */
+static int chunk_launch(sb_runtime *rt, const sb_attention_buffers *bufs, cl_kernel k, cl_uint first,
+                        chunk_range r) {
+    cl_uint h = (cl_uint)r.h, b0 = (cl_uint)r.b0;
+    SB_TRY(SB_ARG(k, first + 2, h));
+    SB_TRY(SB_ARG(k, first + 3, b0));
     size_t group = ROWS_GROUP, wg = sb_kernel_wg_size(rt, k);
     if (group > wg) group = wg;
-    size_t global[2] = {sb_round_up((size_t)bufs->T, group), (size_t)(p1 - p0)}, local[2] = {group, 1};
+    size_t global[2] = {sb_round_up((size_t)bufs->T, group), (size_t)(r.b1 - r.b0)}, local[2] = {group, 1};
     return sb_launch(rt, k, 2, global, local);
+}
+
+/* The next chunk after r (r.b1 = 0 before the first); 0 after the last. */
+static int next_chunk(const sb_attention_buffers *bufs, chunk_range *r) {
+    if (r->b1 == bufs->B) r->h++, r->b1 = 0;
+    if (r->h == bufs->heads) return 0;
+    r->b0 = r->b1;
+    r->b1 = r->b0 + bufs->chunk < bufs->B ? r->b0 + bufs->chunk : bufs->B;
+    return 1;
 }
 
 static int chunked_forward(sb_runtime *rt, const sb_attention_buffers *bufs) {
     size_t T = (size_t)bufs->T, d = (size_t)(bufs->H / bufs->heads);
-    int BH = bufs->B * bufs->heads;
     float scale = 1.0f / sqrtf((float)d);
+    const sb_tensor *s = &bufs->scores;
     cl_kernel k;
     SB_TRY(chunk_kernel(rt, bufs, "attention_chunk_forward", 3, 0, &k));
-    const sb_tensor *args[] = {&bufs->scores, &bufs->mask, &bufs->lse};
+    const sb_tensor *args[] = {s, &bufs->mask, &bufs->lse};
     SB_TRY(set_buffers(k, args, 3));
-    chunk_operand q = {&bufs->q, 1}, kh = {&bufs->k, 1}, v = {&bufs->v, 1}, out = {&bufs->out, 1};
-    chunk_operand s = {&bufs->scores, 0};
-    for (int p0 = 0; p0 < BH; p0 += bufs->chunk) {
-        int p1 = p0 + bufs->chunk < BH ? p0 + bufs->chunk : BH;
+    for (chunk_range r = {0, 0, 0}; next_chunk(bufs, &r);) {
         // scores = scale q_h k_h^T, (T, d) (d, T) -> (T, T); then the row
         // kernel; out_h = probs_dropped v_h, (T, T) (T, d) -> (T, d)
-        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 0, 1, T, T, d, scale, q, kh, s));
-        SB_TRY(chunk_launch(rt, bufs, k, 5, p0, p1));
-        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 0, 0, T, d, T, 1.0f, s, v, out));
+        SB_TRY(chunk_gemm(rt, bufs, r, 0, 1, T, T, d, scale, &bufs->q, &bufs->k, NULL, s));
+        SB_TRY(chunk_launch(rt, bufs, k, 3, r));
+        SB_TRY(chunk_gemm(rt, bufs, r, 0, 0, T, d, T, 1.0f, NULL, &bufs->v, &bufs->out, s));
     }
     return 0;
 }
@@ -376,25 +380,22 @@ static int chunked_forward(sb_runtime *rt, const sb_attention_buffers *bufs) {
 static int chunked_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor *dq, const sb_tensor *dk,
                             const sb_tensor *dv, const sb_attention_buffers *bufs) {
     size_t T = (size_t)bufs->T, d = (size_t)(bufs->H / bufs->heads);
-    int BH = bufs->B * bufs->heads;
     float scale = 1.0f / sqrtf((float)d);
+    const sb_tensor *s = &bufs->scores, *ds = &bufs->dscores;
     cl_kernel k;
     SB_TRY(chunk_kernel(rt, bufs, "attention_chunk_backward", 4, 1, &k));
-    const sb_tensor *args[] = {&bufs->scores, &bufs->dscores, &bufs->mask, &bufs->lse};
+    const sb_tensor *args[] = {s, ds, &bufs->mask, &bufs->lse};
     SB_TRY(set_buffers(k, args, 4));
-    chunk_operand q = {&bufs->q, 1}, kh = {&bufs->k, 1}, v = {&bufs->v, 1}, dO = {dout, 1};
-    chunk_operand dqh = {dq, 1}, dkh = {dk, 1}, dvh = {dv, 1}, s = {&bufs->scores, 0}, ds = {&bufs->dscores, 0};
-    for (int p0 = 0; p0 < BH; p0 += bufs->chunk) {
-        int p1 = p0 + bufs->chunk < BH ? p0 + bufs->chunk : BH;
+    for (chunk_range r = {0, 0, 0}; next_chunk(bufs, &r);) {
         // scores again, and d probs_dropped = dout_h v_h^T; the row kernel
         // turns them into probs_dropped and d scores
-        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 0, 1, T, T, d, scale, q, kh, s));
-        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 0, 1, T, T, d, 1.0f, dO, v, ds));
-        SB_TRY(chunk_launch(rt, bufs, k, 6, p0, p1));
+        SB_TRY(chunk_gemm(rt, bufs, r, 0, 1, T, T, d, scale, &bufs->q, &bufs->k, NULL, s));
+        SB_TRY(chunk_gemm(rt, bufs, r, 0, 1, T, T, d, 1.0f, dout, &bufs->v, NULL, ds));
+        SB_TRY(chunk_launch(rt, bufs, k, 4, r));
         // dv_h = probs_dropped^T dout_h, dq_h = dscores k_h, dk_h = dscores^T q_h
-        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 1, 0, T, d, T, 1.0f, s, dO, dvh));
-        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 0, 0, T, d, T, 1.0f, ds, kh, dqh));
-        SB_TRY(chunk_gemm(rt, bufs, p0, p1, 1, 0, T, d, T, 1.0f, ds, q, dkh));
+        SB_TRY(chunk_gemm(rt, bufs, r, 1, 0, T, d, T, 1.0f, NULL, dout, dv, s));
+        SB_TRY(chunk_gemm(rt, bufs, r, 0, 0, T, d, T, 1.0f, NULL, &bufs->k, dq, ds));
+        SB_TRY(chunk_gemm(rt, bufs, r, 1, 0, T, d, T, 1.0f, NULL, &bufs->q, dk, ds));
     }
     return 0;
 }

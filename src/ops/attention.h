@@ -13,11 +13,12 @@
  *     (flash-attention style, cl/attention.cl), keeping only the log-sum-exp
  *     of each row (B*heads*T floats); rows reads keys straight from global
  *     memory (CPU devices), tiles stages them in local memory (GPUs);
- *   chunked (CPU devices): the (sketch, head) pairs in chunks whose T x T
- *     scores fit in cache; per chunk the GEMMs (sb_gemm_batched, on the
- *     heads in place) and one kernel for scale, mask, softmax and dropout
- *     over the chunk's rows, which keeps the log-sum-exp of each row like
- *     the fused forms; the backward recomputes the chunk's scores.
+ *   chunked (CPU devices): one head of a few sketches at a time, so
+ *     that the chunk's T x T scores stay in cache; per chunk the GEMMs
+ *     (sb_gemm_batched, one strided batch each, on the heads in place) and
+ *     one kernel for the mask, softmax and dropout over the chunk's rows,
+ *     which keeps the log-sum-exp of each row like the fused forms; the
+ *     backward recomputes the chunk's scores.
  * All intermediate tensors live in caller-planned buffers, nothing is
  * allocated per call.
  * kernels: cl/attention.cl (+ cl/softmax.cl, cl/dropout.cl, cl/philox.cl);
@@ -41,12 +42,11 @@ typedef enum { SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES, SB_A
 int sb_attention_choose(const sb_runtime *rt, sb_attention_impl *out);
 const char *sb_attention_impl_name(sb_attention_impl impl);
 
-/* The chunked form's (sketch, head) pairs per chunk for T tokens and
- * `heads` heads: SKETCHBERT_ATTENTION_CHUNK when set (a positive count),
- * else as many as keep the chunk's two T x T scratch matrices within a
- * quarter of the device's global memory cache, whole sketches' heads when
- * at least one fits, and at least 1. */
-int sb_attention_chunk(const sb_runtime *rt, int T, int heads, int *out);
+/* The chunked form's sketches per chunk (a chunk is one head of that many
+ * sketches) for T tokens: SKETCHBERT_ATTENTION_CHUNK when set (a positive
+ * count), else as many as keep the chunk's two T x T scratch matrices
+ * each within an eighth of the device's global memory cache, at least 1. */
+int sb_attention_chunk(const sb_runtime *rt, int T, int *out);
 
 typedef struct sb_attention_buffers {
     int B, T, H, heads;        /* set by sb_attention_plan */
@@ -54,7 +54,7 @@ typedef struct sb_attention_buffers {
     float p;                   /* the forward's dropout, reused by the backward */
     sb_rng_key key;
     sb_tensor q, k, v, mask, out; /* the forward's tensors, read by the backward */
-    int chunk;                 /* chunked form: (sketch, head) pairs per chunk */
+    int chunk;                 /* chunked form: sketches per chunk (of one head) */
     /* fused and chunked forms: */
     sb_tensor lse;             /* (B*heads, T) log-sum-exp of each score row, for the backward */
     sb_tensor drow;            /* (B*heads, T) fused backward only: dout . out per row */
@@ -75,7 +75,7 @@ typedef struct sb_attention_buffers {
 /* Zeroes *bufs, sets its sizes and form and registers the tensors that
  * form needs in plan, named "<name>.q_h" and so on; training adds what
  * dropout and the backward need. H must be divisible by heads. chunk is
- * read by the chunked form only: its pairs per chunk (sb_attention_chunk),
+ * read by the chunked form only: its sketches per chunk (sb_attention_chunk),
  * or 0 to plan no scratch: then the caller sets chunk and lends scores
  * (and dscores) of at least (chunk, T, T) before each pass, as the model
  * does to share one scratch between its layers. */
