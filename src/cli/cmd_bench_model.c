@@ -228,7 +228,7 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
         int chunk;
         sb_model_attention(b.model, &att, &chunk);
         printf("attention: %s", sb_attention_impl_name(att));
-        if (chunk) printf(" (%d heads per chunk)", chunk);
+        if (chunk) printf(" (chunks of %d sketches)", chunk);
         printf("\ndevice memory: parameters+gradients %.1f MiB, activations %.1f MiB (saved for the backward "
                "%.1f MiB), Adam moments %.1f MiB, total allocated %.1f MiB\n",
                mib(sb_model_param_bytes(b.model)), mib(sb_model_activation_bytes(b.model)),
