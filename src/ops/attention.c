@@ -52,8 +52,8 @@ int sb_attention_chunk(const sb_runtime *rt, int T, int *out) {
     cl_int err = clGetDeviceInfo(rt->info.device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache, NULL);
     if (err != CL_SUCCESS) return sb_fail_cl(err, "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_CACHE_SIZE)");
     if (cache == 0) cache = 1u << 20; /* not reported: assume 1 MiB */
-    /* the cache is shared with the GEMMs' operands and other cores */
-    cl_ulong per_sketch = 2 * (cl_ulong)T * (cl_ulong)T * sizeof(float), n = cache / 4 / per_sketch;
+    /* half the cache: the rest holds the GEMMs' other operands */
+    cl_ulong per_sketch = 2 * (cl_ulong)T * (cl_ulong)T * sizeof(float), n = cache / 2 / per_sketch;
     *out = n < 1 ? 1 : n > INT_MAX ? INT_MAX : (int)n;
     return 0;
 }

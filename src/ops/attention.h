@@ -45,7 +45,7 @@ const char *sb_attention_impl_name(sb_attention_impl impl);
 /* The chunked form's sketches per chunk (a chunk is one head of that many
  * sketches) for T tokens: SKETCHBERT_ATTENTION_CHUNK when set (a positive
  * count), else as many as keep the chunk's two T x T scratch matrices
- * each within an eighth of the device's global memory cache, at least 1. */
+ * each within a quarter of the device's global memory cache, at least 1. */
 int sb_attention_chunk(const sb_runtime *rt, int T, int *out);
 
 typedef struct sb_attention_buffers {
