@@ -105,29 +105,28 @@ __kernel void attention_chunk_forward(__global float *s, __global const float *m
     __global float *x = s + ((size_t)c * T + i) * T;
     __global const float *mk = mask + (size_t)b * T;
     float16 mv = -INFINITY, lv = 0.0f;
-    for (; j + 16u <= T; j += 16u) {
-        float16 v = vload16(0, x + j) + (1.0f - vload16(0, mk + j)) * MASK_PENALTY;
-        vstore16(v, 0, x + j);
-        mv = fmax(mv, v);
-    }
+    for (; j + 16u <= T; j += 16u)
+        mv = fmax(mv, vload16(0, x + j) + (1.0f - vload16(0, mk + j)) * MASK_PENALTY);
     float m = hmax16(mv);
-    for (; j < T; j++) {
-        x[j] += (1.0f - mk[j]) * MASK_PENALTY;
-        m = fmax(m, x[j]);
-    }
+    for (; j < T; j++) m = fmax(m, x[j] + (1.0f - mk[j]) * MASK_PENALTY);
     for (j = 0; j + 16u <= T; j += 16u) {
-        float16 e = exp(vload16(0, x + j) - m);
+        float16 e = exp(vload16(0, x + j) + (1.0f - vload16(0, mk + j)) * MASK_PENALTY - m);
         vstore16(e, 0, x + j);
         lv += e;
     }
     float l = hsum16(lv);
     for (; j < T; j++) {
-        float e = exp(x[j] - m);
+        float e = exp(x[j] + (1.0f - mk[j]) * MASK_PENALTY - m);
         x[j] = e;
         l += e;
     }
     lse[row] = m + log(l);
     float inv = keep_scale / l;
+    if (!threshold) {
+        for (j = 0; j + 16u <= T; j += 16u) vstore16(vload16(0, x + j) * inv, 0, x + j);
+        for (; j < T; j++) x[j] *= inv;
+        return;
+    }
     FOR_KEPT(e0, T, threshold, key,
              vstore16(select((float16)0.0f, vload16(0, x + j) * inv, kept), 0, x + j);,
              x[j] = kept ? x[j] * inv : 0.0f;)
