@@ -408,7 +408,10 @@ int main(int argc, char **argv) {
     /* head sizes 8 and 64 (the fused kernels' float4 and float16 rows), at
      * small sizes 3 and 5 (scalar rows): Oclgrind 21.10's uninitialised-value
      * check crashes on the vector rows (its data-race check passes them) */
-    check_shape(rt, t_small ? 5 : 37, t_small ? 6 : 24, t_small ? 2 : 3, 1, forms);
+    /* the chunked row kernels walk float16 runs from T = 16 on: its own
+     * (Oclgrind) run keeps T = 37 at small sizes */
+    int small_T = forms == CHUNKED_FORM ? 37 : 5;
+    check_shape(rt, t_small ? small_T : 37, t_small ? 6 : 24, t_small ? 2 : 3, 1, forms);
     check_shape(rt, t_small ? 5 : 21, t_small ? 10 : 128, 2, 0, forms);
     check_choice(rt);
     return t_finish(rt);
