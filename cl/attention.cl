@@ -30,14 +30,14 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
     for (uint e = 0; e < d; e++) dst[e] = src[e];
 }
 
-// ---- chunked attention (CPU form): the host's GEMMs leave the scores of a
-// chunk of (sketch, head) pairs, scale q_i . k_j, in a (pairs, T, T)
-// scratch small enough to stay in cache; these kernels do the row work
-// there in place. A chunk is head h of sketches b0, b0 + 1, ...; the
-// NDRange is (T rounded up, sketches in the chunk), one work-item per row:
-// row i of chunk matrix c is row (b * heads + h) * T + i, b = b0 + c, of
-// lse and of the flat probabilities, whose element index keys the dropout
-// mask as everywhere (cl/philox.cl). threshold 0 means no dropout. The rows are walked as
+// ---- chunked attention (CPU form): the host's GEMMs leave the scores,
+// scale q_i . k_j, of head h of sketches b0, b0 + 1, ... (a chunk) in a
+// (sketches, T, T) scratch small enough to stay in cache; these kernels do
+// the row work there in place. The NDRange is (T rounded up, sketches in
+// the chunk), one work-item per row: row i of chunk matrix c is row
+// (b * heads + h) * T + i, b = b0 + c, of lse and of the flat
+// probabilities, whose element index keys the dropout mask as everywhere
+// (cl/philox.cl). threshold 0 means no dropout. The rows are walked as
 // float16 vectors (PoCL does not vectorise these loops across
 // work-items), scalar at the ends.
 #ifndef HEAD_DIM
@@ -54,8 +54,8 @@ float hsum16(float16 v) {
     return (b.x + b.y) + (b.z + b.w);
 }
 
-/* words[k] = the Philox word of element a + k, k < 64, a a multiple of 4:
- * sixteen blocks in one 16-lane Philox, put back in element order */
+/* words[k] = the Philox word of element a + k, k < 64, for a multiple of
+ * 4: sixteen blocks in one 16-lane Philox, put back in element order */
 void draw_words64(uint *words, uint a, uint4 key) {
     uint16 c0 = (a >> 2) + LANES, c1 = 0u, c2 = key.z, c3 = key.w;
     philox4x32_10_x16(&c0, &c1, &c2, &c3, key.x, key.y);
@@ -72,26 +72,26 @@ void draw_words64(uint *words, uint a, uint4 key) {
  * words are drawn once (under dropout only): VEC for whole float16 runs of
  * the group inside the row (j the first column, kept an int16 mask), ONE
  * for single columns (kept an int). */
-#define FOR_KEPT(e0, T, threshold, key, VEC, ONE)                                                     \
-    {                                                                                                \
-        uint words[64];                                                                              \
-        for (uint a = (e0) & ~63u; a < (e0) + (T); a += 64u) {                                       \
-            if (threshold) draw_words64(words, a, key);                                              \
-            for (uint s = a; s < a + 64u; s += 16u) {                                                \
-                if (s >= (e0) && s + 16u <= (e0) + (T)) {                                            \
-                    uint j = s - (e0);                                                               \
-                    int16 kept = threshold ? vload16((s - a) / 16u, words) >= (uint16)(threshold)     \
-                                           : (int16)(-1);                                            \
-                    VEC                                                                              \
-                } else {                                                                             \
-                    for (uint e = max(s, (e0)); e < min(s + 16u, (e0) + (T)); e++) {                 \
-                        uint j = e - (e0);                                                           \
-                        int kept = !(threshold) || words[e - a] >= (threshold);                      \
-                        ONE                                                                          \
-                    }                                                                                \
-                }                                                                                    \
-            }                                                                                        \
-        }                                                                                            \
+#define FOR_KEPT(e0, T, threshold, key, VEC, ONE)                                                   \
+    {                                                                                               \
+        uint words[64];                                                                             \
+        for (uint a = (e0) & ~63u; a < (e0) + (T); a += 64u) {                                      \
+            if (threshold) draw_words64(words, a, key);                                             \
+            for (uint r0 = a; r0 < a + 64u; r0 += 16u) {                                            \
+                if (r0 >= (e0) && r0 + 16u <= (e0) + (T)) {                                         \
+                    uint j = r0 - (e0);                                                             \
+                    int16 kept = threshold ? vload16((r0 - a) / 16u, words) >= (uint16)(threshold)  \
+                                           : (int16)(-1);                                           \
+                    VEC                                                                             \
+                } else {                                                                            \
+                    for (uint e = max(r0, (e0)); e < min(r0 + 16u, (e0) + (T)); e++) {              \
+                        uint j = e - (e0);                                                          \
+                        int kept = !(threshold) || words[e - a] >= (threshold);                     \
+                        ONE                                                                         \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
     }
 
 // s[c, i, :] = dropout(softmax_j(s[c, i, j] + (1 - mask[b, j]) * -10000)),
