@@ -68,8 +68,8 @@ if ! "$venv/bin/python" -c 'import tensorboard' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check tensorboard
 fi
-export SKETCHBERT_TENSORBOARD_PYTHON="$PWD/$venv/bin/python"
-export SKETCHBERT_CHROMIUM="$(command -v chromium)"
+SKETCHBERT_CHROMIUM=$(command -v chromium) # installed above: fails here if not
+export SKETCHBERT_CHROMIUM SKETCHBERT_TENSORBOARD_PYTHON="$PWD/$venv/bin/python"
 
 # Tests: every suite (ops and model on the default device, oclgrind, data,
 # io, train, infer), then all but Oclgrind's again in a build under ASan,
