@@ -171,7 +171,9 @@ __kernel void layernorm_backward_item(BACKWARD_ARGS, const uint rows) {
 // to the old values when accumulate is set). Fixed order, no atomics:
 // deterministic. _wg: work-groups are tiles of TC columns by TR row lanes
 // (TR a power of two): lane r sums rows r, r + TR, ..., then a tree over
-// the lanes; scratch holds TC * TR floats. _item: one work-item per column.
+// the lanes; scratch holds TC * TR floats. _item: work-item g takes
+// columns 16 g .. 16 g + 15 down all rows, reading rows contiguously
+// (float16), as bias_backward_item (cl/bias.cl).
 void store_params(__global float *dgamma, __global float *dbeta, uint c, float2 s, int accumulate) {
     dgamma[c] = accumulate ? dgamma[c] + s.x : s.x;
     dbeta[c] = accumulate ? dbeta[c] + s.y : s.y;
@@ -193,6 +195,19 @@ __kernel void layernorm_backward_params_item(__global const float *x, __global c
                                              __global const float *rstd, __global const float *dy,
                                              __global float *dgamma, __global float *dbeta, const uint N,
                                              const uint C, const int accumulate) {
-    uint c = get_global_id(0);
-    if (c < C) store_params(dgamma, dbeta, c, col_param_sums(x, mean, rstd, dy, N, C, c, 0, 1), accumulate);
+    uint c = get_global_id(0) * 16u;
+    if (c + 16u <= C) {
+        float16 g = 0.0f, b = 0.0f;
+        for (uint n = 0; n < N; n++) {
+            size_t i = (size_t)n * C + c;
+            float16 d = vload16(0, dy + i);
+            g += d * (vload16(0, x + i) - mean[n]) * rstd[n];
+            b += d;
+        }
+        vstore16(accumulate ? vload16(0, dgamma + c) + g : g, 0, dgamma + c);
+        vstore16(accumulate ? vload16(0, dbeta + c) + b : b, 0, dbeta + c);
+        return;
+    }
+    for (; c < C; c++) // the last columns when C % 16 != 0
+        store_params(dgamma, dbeta, c, col_param_sums(x, mean, rstd, dy, N, C, c, 0, 1), accumulate);
 }

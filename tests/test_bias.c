@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_bias");
     /* x is (B, T, C): leading dimensions fold into N rows; no size is a
      * multiple of a work-group size, and N spans several row lanes. */
-    int B = t_small ? 2 : 7, T = t_small ? 5 : 53, C = t_small ? 7 : 129, N = B * T, n = N * C;
+    int B = t_small ? 2 : 7, T = t_small ? 5 : 53, C = t_small ? 19 : 129, N = B * T, n = N * C;
     float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy), *b = malloc(C * sizeof *b);
     float *db_old = malloc(C * sizeof *db_old);
     double *xd = malloc(n * sizeof *xd), *dyd = malloc(n * sizeof *dyd), *bd = malloc(C * sizeof *bd);

@@ -239,6 +239,7 @@ int main(int argc, char **argv) {
         } else {
             run(rt, 1, 37, 129, 1);
             run(rt, 3, 13, 200, 0);
+            run(rt, 2, 7, 64, 1); /* whole blocks of 16 columns only */
             run(rt, 2, 9, 601, 0);
             run_fused(rt, 37, 129, 0.5f);
             run_fused(rt, 9, 601, 0.1f);

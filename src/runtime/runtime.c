@@ -315,7 +315,7 @@ int sb_launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, size_t rows, size_
 }
 
 int sb_launch_columns(sb_runtime *rt, cl_kernel k, cl_uint scratch_arg, size_t cols) {
-    if (rt->row_variant == SB_ROW_ITEM) return sb_launch_items(rt, k, cols);
+    if (rt->row_variant == SB_ROW_ITEM) return sb_launch_items(rt, k, (cols + 15) / 16);
     size_t lanes = sb_reduce_wg_size(rt, k);
     size_t local[2] = {lanes < 32 ? lanes : 32, 0}; /* columns by row lanes */
     local[1] = lanes / local[0];

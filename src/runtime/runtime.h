@@ -109,7 +109,8 @@ int sb_launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, size_t rows, size_
 /* A column-sum kernel from sb_row_kernel over `cols` columns. wg: tiles of
  * up to 32 columns by row lanes, a power of two in all, with that many
  * floats of scratch at argument `scratch_arg`; item: a work-item per
- * column (no scratch argument). */
+ * block of 16 columns (no scratch argument), which it reads a row (16
+ * contiguous floats) at a time. */
 int sb_launch_columns(sb_runtime *rt, cl_kernel k, cl_uint scratch_arg, size_t cols);
 
 /* Sets kernel argument i from an lvalue; returns an error naming the
