@@ -1,12 +1,16 @@
 // Bias add and its gradient, as the bias of torch.nn.Linear.
 // x, y, dy are (N, C) row-major (N = all leading dimensions); b, db are (C).
 
+#include "vecw.cl"
+
 // y = x + b, broadcast over rows; n = N * C. y may be x (in place).
+// Work-item g takes elements W g .. W g + W - 1 (cl/vecw.cl: one modulo
+// per block, not per element).
 __kernel void bias_forward(__global const float *x, __global const float *b, __global float *y, const uint C,
                            const uint n) {
-    uint i = get_global_id(0);
+    uint i = get_global_id(0) * W;
     if (i >= n) return;
-    y[i] = x[i] + b[i % C];
+    storeW(y, i, n, loadW(x, i, n) + bias_W(b, i, C));
 }
 
 // db[c] = sum_n dy[n, c], or db[c] += that sum when accumulate is set.

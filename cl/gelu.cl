@@ -2,9 +2,8 @@
 // normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2.
 // x, y, dy, dx are flat arrays of n floats. Work-item g handles elements
 // W g .. W g + W - 1 (fewer in the last one when n % W != 0) in floatW
-// math, W = GELU_W (a build option, src/ops/gelu.c): 16 with the item row
-// variant (CPU devices: PoCL then fills whole AVX-512 vectors, 2.4x faster
-// than 4), else 4 (GPUs).
+// math (cl/vecw.cl): W = 16 on CPU devices, where PoCL then fills whole
+// AVX-512 vectors (2.4x faster than 4), else 4.
 //
 // Phi is computed here, not from the built-in erf: PoCL's erf costs ~4 ns
 // an element (the kernel ran 15x slower than a copy), and 1 + erf(x) loses
@@ -17,12 +16,7 @@
 // ulps (tests/test_gelu.c measures it). x^2 is split exactly (fma) so the
 // exp argument carries no rounding error.
 
-#define W GELU_W
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define floatW CAT(float, W)
-#define vloadW CAT(vload, W)
-#define vstoreW CAT(vstore, W)
+#include "vecw.cl"
 
 #define INV_SQRT2 0.70710678118654752f
 #define INV_SQRT_2PI 0.39894228040143268f
@@ -47,25 +41,6 @@ floatW normal_cdf(floatW x, floatW *e) {
     return select(1.0f - half_erfc, half_erfc, x < 0.0f);
 }
 
-// p[i..i+W-1], zeros past n.
-floatW loadW(__global const float *p, uint i, uint n) {
-    if (i + W <= n) return vloadW(0, p + i);
-    float t[W];
-    for (uint j = 0; j < W; j++) t[j] = i + j < n ? p[i + j] : 0.0f;
-    return vloadW(0, t);
-}
-
-// p[i..i+W-1] = v, only the elements below n.
-void storeW(__global float *p, uint i, uint n, floatW v) {
-    if (i + W <= n) {
-        vstoreW(v, 0, p + i);
-        return;
-    }
-    float t[W];
-    vstoreW(v, 0, t);
-    for (uint j = 0; i + j < n; j++) p[i + j] = t[j];
-}
-
 // With has_bias, x (rows of C) first gets the bias b (C) added in place:
 // the Linear before the GELU leaves its bias to this kernel, and the
 // backward reads the biased x.
@@ -75,14 +50,7 @@ __kernel void gelu_forward(__global float *x, __global const float *b, __global 
     if (i >= n) return;
     floatW v = loadW(x, i, n), e;
     if (has_bias) {
-        uint c = i % C;
-        if (c + W <= C) { // the W columns in one row
-            v += vloadW(0, b + c);
-        } else {
-            float t[W];
-            for (uint j = 0; j < W; j++, c = c + 1u == C ? 0u : c + 1u) t[j] = b[c];
-            v += vloadW(0, t);
-        }
+        v += bias_W(b, i, C);
         storeW(x, i, n, v);
     }
     storeW(y, i, n, v * normal_cdf(v, &e));

@@ -1,19 +1,7 @@
 /* GELU launchers. kernels: cl/gelu.cl */
 #include "ops/gelu.h"
 
-#include <stdio.h>
-
 #include "ops/check.h"
-
-/* Elements per work-item (GELU_W in cl/gelu.cl): 16 on CPU-class devices
- * (the item row variant), 4 on GPUs. */
-static cl_uint gelu_width(const sb_runtime *rt) { return rt->row_variant == SB_ROW_ITEM ? 16 : 4; }
-
-static int gelu_kernel(sb_runtime *rt, const char *name, cl_kernel *k) {
-    char defines[32];
-    snprintf(defines, sizeof defines, "-DGELU_W=%u", gelu_width(rt));
-    return sb_kernel_defs(rt, "gelu", defines, name, k);
-}
 
 int sb_gelu_forward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *b, const sb_tensor *y) {
     static const char op[] = "gelu_forward";
@@ -30,7 +18,8 @@ int sb_gelu_forward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *b, cons
             return sb_fail(SB_ERR_INVALID, "%s: with a bias, y %s must not be x's buffer", op, y->name);
     }
     cl_kernel k;
-    SB_TRY(gelu_kernel(rt, op, &k));
+    size_t w;
+    SB_TRY(sb_vec_kernel(rt, "gelu", op, &k, &w));
     cl_uint n = (cl_uint)x->numel;
     SB_TRY(SB_ARG(k, 0, x->buf));
     SB_TRY(SB_ARG(k, 1, (b ? b : x)->buf));
@@ -38,7 +27,7 @@ int sb_gelu_forward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *b, cons
     SB_TRY(SB_ARG(k, 3, n));
     SB_TRY(SB_ARG(k, 4, C));
     SB_TRY(SB_ARG(k, 5, has_bias));
-    size_t w = gelu_width(rt), global = (n + w - 1) / w;
+    size_t global = (n + w - 1) / w;
     return sb_launch(rt, k, 1, &global, NULL);
 }
 
@@ -50,12 +39,13 @@ int sb_gelu_backward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *dy, co
     SB_TRY(sb_check_same_numel("gelu_backward", x, dx));
     SB_TRY(sb_check_uint("gelu_backward", "elements", x->numel + 15));
     cl_kernel k;
-    SB_TRY(gelu_kernel(rt, "gelu_backward", &k));
+    size_t w;
+    SB_TRY(sb_vec_kernel(rt, "gelu", "gelu_backward", &k, &w));
     cl_uint n = (cl_uint)x->numel;
     SB_TRY(SB_ARG(k, 0, x->buf));
     SB_TRY(SB_ARG(k, 1, dy->buf));
     SB_TRY(SB_ARG(k, 2, dx->buf));
     SB_TRY(SB_ARG(k, 3, n));
-    size_t w = gelu_width(rt), global = (n + w - 1) / w;
+    size_t global = (n + w - 1) / w;
     return sb_launch(rt, k, 1, &global, NULL);
 }

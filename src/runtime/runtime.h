@@ -3,7 +3,7 @@
  * an on-disk binary cache, launches with optional per-kernel profiling.
  * defines: sb_device_class, sb_device_info, sb_runtime, sb_devices_list, sb_device_pick,
  *          sb_runtime_create, sb_runtime_destroy, sb_kernel, sb_kernel_defs, sb_launch,
- *          sb_kernel_wg_size, sb_row_kernel, sb_launch_items,
+ *          sb_kernel_wg_size, sb_row_kernel, sb_vec_kernel, sb_launch_items,
  *          sb_launch_rows, sb_launch_columns,
  *          sb_finish, sb_row_variant */
 #ifndef SB_RUNTIME_H
@@ -89,6 +89,11 @@ int sb_kernel_defs(sb_runtime *rt, const char *program, const char *defines, con
 /* Kernel `name`_wg or `name`_item of cl/<program>.cl, as rt->row_variant
  * says. */
 int sb_row_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *out);
+
+/* Kernel `name` of cl/<program>.cl built on cl/vecw.cl, a block of *width
+ * elements per work-item: 16 with the item row variant (CPU devices,
+ * whole AVX-512 vectors on PoCL), 4 with wg (GPUs). */
+int sb_vec_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *out, size_t *width);
 
 /* Largest work-group size usable for this kernel on this device. */
 size_t sb_kernel_wg_size(sb_runtime *rt, cl_kernel k);
