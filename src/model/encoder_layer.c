@@ -69,7 +69,7 @@ static sb_attention_buffers attention_view(const sb_attention_buffers *full, int
     sb_tensor *per_head[] = {&v.q_h, &v.k_h, &v.v_h, &v.ctx_h};
     for (int i = 0; i < 4; i++) *per_head[i] = sb_rows(per_head[i], B);
     v.probs = sb_rows(&v.probs, B * heads);
-    v.probs_dropped = sb_rows(&v.probs_dropped, B * heads);
+    if (v.probs_dropped.buf) v.probs_dropped = sb_rows(&v.probs_dropped, B * heads); /* training only */
     v.dctx_h = sb_view(&g->att_dctx_h, 4, head_shape);
     v.dx_h = sb_view(&g->att_dx_h, 4, head_shape);
     v.dprobs = sb_view(&g->att_dprobs, 3, prob_shape);
