@@ -73,6 +73,20 @@ static double ulps(float got, double ref, double scale) {
     return fabs((double)got - ref) / step;
 }
 
+/* y = gelu(x) and dx = dy gelu'(x) on the device (n elements, no bias),
+ * downloaded; nonzero after reporting a failure. */
+static int run(sb_runtime *rt, const float *x, const float *dy, int n, float **y, float **dx) {
+    int shape[1] = {n};
+    sb_tensor tx = t_upload(rt, "x", SB_F32, 1, shape, x), tdy = t_upload(rt, "dy", SB_F32, 1, shape, dy);
+    sb_tensor ty = t_output(rt, "y", SB_F32, 1, shape), tdx = t_output(rt, "dx", SB_F32, 1, shape);
+    if (sb_gelu_forward(rt, &tx, NULL, &ty) || sb_gelu_backward(rt, &tx, &tdy, &tdx)) {
+        t_check_true(sb_last_error(), 0);
+        return 1;
+    }
+    *y = t_download(rt, &ty), *dx = t_download(rt, &tdx);
+    return 0;
+}
+
 /* Element-wise: x sweeps [-14, 14] (gelu(x) underflows below -14) in odd
  * steps, then huge and tiny |x|. The largest error in ulps must stay
  * within a few: the kernel's Phi keeps relative accuracy in the left
@@ -85,14 +99,8 @@ static void sweep(sb_runtime *rt) {
     for (int i = 0; i < n - ne; i++) x[i] = -14.0f + 28.0f * (float)i / (float)(n - ne - 1);
     for (int i = 0; i < ne; i++) x[n - ne + i] = extremes[i];
     for (int i = 0; i < n; i++) dy[i] = 1.0f;
-    int shape[1] = {n};
-    sb_tensor tx = t_upload(rt, "x", SB_F32, 1, shape, x), tdy = t_upload(rt, "dy", SB_F32, 1, shape, dy);
-    sb_tensor ty = t_output(rt, "y", SB_F32, 1, shape), tdx = t_output(rt, "dx", SB_F32, 1, shape);
-    if (sb_gelu_forward(rt, &tx, NULL, &ty) || sb_gelu_backward(rt, &tx, &tdy, &tdx)) {
-        t_check_true(sb_last_error(), 0);
-        return;
-    }
-    float *y = t_download(rt, &ty), *dx = t_download(rt, &tdx);
+    float *y, *dx;
+    if (run(rt, x, dy, n, &y, &dx)) return;
     double worst_y = 0, worst_dx = 0;
     float at_y = 0, at_dx = 0;
     for (int i = 0; i < n; i++) {
@@ -128,19 +136,13 @@ static void random_inputs(sb_runtime *rt) {
     loss_ctx lc = {dyd, (size_t)n};
     t_check("reference backward vs finite differences", t_fd_grad_err(loss, &lc, xd, n, dx_ref, 200), 1e-6);
 
-    int shape[1] = {n};
-    sb_tensor tx = t_upload(rt, "x", SB_F32, 1, shape, x), tdy = t_upload(rt, "dy", SB_F32, 1, shape, dy);
-    sb_tensor ty = t_output(rt, "y", SB_F32, 1, shape), tdx = t_output(rt, "dx", SB_F32, 1, shape);
-    if (sb_gelu_forward(rt, &tx, NULL, &ty) || sb_gelu_backward(rt, &tx, &tdy, &tdx)) {
-        t_check_true(sb_last_error(), 0);
-        return;
-    }
-    float *y = t_download(rt, &ty), *dx = t_download(rt, &tdx);
+    float *y, *dx;
+    if (run(rt, x, dy, n, &y, &dx)) return;
     t_check("gelu_forward vs reference", t_rel_err(y, y_ref, n), 1e-5);
     t_check("gelu_backward vs reference", t_rel_err(dx, dx_ref, n), 1e-5);
 
-    int short_shape[1] = {n - 1};
-    sb_tensor tshort = t_output(rt, "y_short", SB_F32, 1, short_shape);
+    int shape[1] = {n}, short_shape[1] = {n - 1};
+    sb_tensor tx = t_upload(rt, "x", SB_F32, 1, shape, x), tshort = t_output(rt, "y_short", SB_F32, 1, short_shape);
     t_check_error("size mismatch rejected", sb_gelu_forward(rt, &tx, NULL, &tshort), "differ in size");
     free(x), free(dy), free(xd), free(dyd), free(y_ref), free(dx_ref), free(y), free(dx);
 }
