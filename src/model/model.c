@@ -44,6 +44,7 @@ struct sb_model {
     // activations
     sb_tensor embed;        /* (B, Tin, E0) */
     sb_layer_acts acts[SB_MAX_LAYERS];
+    sb_tensor out_alt;      /* inference: (B, Tin, H) the odd layers' output (reuses_acts) */
     sb_tensor rec_in;       /* (B, T, H) */
     sb_tensor cls_in, rel_in; /* (B, H) */
     // gradients
@@ -183,12 +184,13 @@ static int add_mlp(sb_model *m, sb_mlp *s, int net, const char *prefix, const ch
     return 0;
 }
 
-/* Inference: layer l works in layer l % 2's activations (set once they
- * are allocated) when it has that layer's shape (BERT layers may differ in
- * heads and I). */
+/* Inference: layer l works in layer 0's activations (set once they are
+ * allocated) when it has layer 0's shape (BERT layers may differ in heads
+ * and I), writing its output to out_alt when l is odd: a layer reads only
+ * its input, the previous layer's output, which is then the other one. */
 static int reuses_acts(const sb_model *m, int l) {
     const sb_model_config *c = &m->cfg;
-    return !m->training && l >= 2 && c->heads[l] == c->heads[l % 2] && c->inter[l] == c->inter[l % 2];
+    return !m->training && l >= 1 && c->heads[l] == c->heads[0] && c->inter[l] == c->inter[0];
 }
 
 /* The heads' inputs gathered from the encoder output. */
@@ -203,8 +205,8 @@ static int plan_head_inputs(sb_model *m) {
 
 /* Every parameter and activation, in the original state_dict order. For
  * inference only what a forward without loss needs: no gradients, no
- * backward scratch, no objective, and two layer activation sets used in
- * turn (layer l reads layer l - 1's output and nothing else of it). */
+ * backward scratch, no objective, and one set of layer activations for
+ * all layers of one shape, with two outputs used in turn (reuses_acts). */
 static int plan_model(sb_model *m) {
     const sb_model_config *c = &m->cfg;
     int B = m->max_batch, Tin = m->Tin, T = m->T, H = m->H, E0 = m->E0;
@@ -247,6 +249,8 @@ static int plan_model(sb_model *m) {
         snprintf(name, sizeof name, "layer%d", l);
         if (!reuses_acts(m, l))
             SB_TRY(sb_layer_plan(p, &m->acts[l], name, B, Tin, &m->layer[l], m->att_impl, m->training));
+        else if (l % 2 && m->out_alt.numel == 0)
+            SB_TRY(sb_plan_add(p, &m->out_alt, "layer_out_alt", SB_F32, 3, bth));
         if (c->heads[l] > heads_max) heads_max = c->heads[l];
     }
     if (!m->training) return plan_head_inputs(m);
@@ -302,7 +306,10 @@ static int create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, int
     if (!rc) rc = sb_plan_allocate(rt, &m->param_plan);
     if (!rc) rc = sb_plan_allocate(rt, &m->act_plan);
     for (int l = 0; !rc && l < cfg->n_layers; l++)
-        if (reuses_acts(m, l)) m->acts[l] = m->acts[l % 2];
+        if (reuses_acts(m, l)) {
+            m->acts[l] = m->acts[0];
+            if (l % 2) m->acts[l].out = m->out_alt;
+        }
     if (rc) {
         sb_model_destroy(m);
         return rc;

@@ -74,8 +74,8 @@ typedef struct sb_model sb_model;
 int sb_model_create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, sb_model **out);
 /* The same planned for inference only: forwards with train = 0 and
  * compute_loss = 0, no backward. Plans no gradients and no backward
- * buffers, and two layers' activations used in turn instead of one set
- * per layer use. */
+ * buffers, and one set of layer activations (two outputs used in turn)
+ * for all layers of layer 0's shape instead of one set per layer use. */
 int sb_model_create_inference(sb_runtime *rt, const sb_model_config *cfg, int max_batch, sb_model **out);
 void sb_model_destroy(sb_model *m);
 
