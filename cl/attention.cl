@@ -42,6 +42,23 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
 // work-items), scalar at the ends.
 #ifndef HEAD_DIM
 
+#ifdef SB_OCLGRIND
+/* The lane max and sum through private memory, for tests/oclgrind.sh:
+ * Oclgrind 21.10 takes lane 11 of any shuffle (v.hi.lo) for uninitialised. */
+float hmax16(float16 v) {
+    float t[16];
+    vstore16(v, 0, t);
+    float4 m = fmax(fmax(vload4(0, t), vload4(1, t)), fmax(vload4(2, t), vload4(3, t)));
+    return fmax(fmax(m.x, m.y), fmax(m.z, m.w));
+}
+
+float hsum16(float16 v) {
+    float t[16];
+    vstore16(v, 0, t);
+    float4 a = vload4(0, t) + vload4(1, t) + vload4(2, t) + vload4(3, t);
+    return (a.x + a.y) + (a.z + a.w);
+}
+#else
 float hmax16(float16 v) {
     float8 a = fmax(v.lo, v.hi);
     float4 b = fmax(a.lo, a.hi);
@@ -53,6 +70,7 @@ float hsum16(float16 v) {
     float4 b = a.lo + a.hi;
     return (b.x + b.y) + (b.z + b.w);
 }
+#endif
 
 /* words[k] = the Philox word of element a + k, k < 64, for a multiple of
  * 4: sixteen blocks in one 16-lane Philox, put back in element order */
@@ -227,12 +245,24 @@ void stage(__local float *tile, __global const float *x, uint stride, uint width
 
 /* A row of d floats is kept in private memory as NV vectors of VW floats:
  * explicit vector math where d allows, which PoCL turns into SIMD. */
+float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
 #if D % 16 == 0
 #define VW 16
 typedef float16 vec;
 #define VLOAD(i, p) vload16(i, p)
 #define VSTORE(x, i, p) vstore16(x, i, p)
+#ifdef SB_OCLGRIND
+/* The same sum through private memory, for tests/oclgrind.sh: Oclgrind
+ * 21.10 takes lane 11 of any shuffle (v.hi.lo) for uninitialised. */
+float hsum16(float16 v) {
+    float t[16];
+    vstore16(v, 0, t);
+    return hsum4(vload4(0, t) + vload4(1, t) + vload4(2, t) + vload4(3, t));
+}
+#define HSUM(v) hsum16(v)
+#else
 #define HSUM(v) hsum4((v).lo.lo + (v).lo.hi + (v).hi.lo + (v).hi.hi)
+#endif
 #elif D % 4 == 0
 #define VW 4
 typedef float4 vec;
@@ -246,7 +276,6 @@ typedef float vec;
 #define VSTORE(x, i, p) ((p)[i] = (x))
 #define HSUM(v) (v)
 #endif
-float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
 #define NV (D / VW)
 
 float dot_chunk(const vec *a, CHUNK_SPACE const float *b) {
