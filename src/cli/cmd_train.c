@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "data/memmap.h"
+#include "dist/dist.h"
 #include "io/atomic_file.h"
 #include "io/config.h"
 #include "train/metrics.h"
@@ -41,10 +42,29 @@ static void train_usage(FILE *f) {
                "exit codes: 0 done or stopped cleanly, 1 failure, 2 bad usage\n");
 }
 
+/* With several ranks and no device named (--device, the config's device,
+ * $SKETCHBERT_DEVICE), each rank takes the GPU of its node-local rank
+ * (round robin); without GPUs every rank takes the default device. */
+static const char *rank_device(char *buf, size_t cap) {
+    sb_device_info *list;
+    int count, gpus = 0, pick = -1;
+    if (sb_dist_size() <= 1 || sb_devices_list(&list, &count)) return NULL;
+    for (int i = 0; i < count; i++) gpus += (list[i].type & CL_DEVICE_TYPE_GPU) != 0;
+    for (int i = 0, k = 0; i < count && gpus; i++)
+        if ((list[i].type & CL_DEVICE_TYPE_GPU) && k++ == sb_dist_local_rank() % gpus) pick = i;
+    free(list);
+    if (pick < 0) return NULL;
+    snprintf(buf, cap, "%d", pick);
+    return buf;
+}
+
 /* Loads the config; the global --device overrides the config's device. */
 static sb_runtime *open_runtime(const cli_options *co, const sb_config *cfg) {
     cli_options o = *co;
+    char sel[32];
+    const char *env = getenv("SKETCHBERT_DEVICE");
     if (!o.device && cfg->device[0]) o.device = cfg->device;
+    if (!o.device && !(env && *env)) o.device = rank_device(sel, sizeof sel);
     return cli_runtime(&o);
 }
 
@@ -108,8 +128,16 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
             return 2;
         }
     }
+    /* one rank (no MPI launcher): exactly the single-process run */
+    if (sb_dist_init()) {
+        fprintf(stderr, "sketchbert train: %s\n", sb_last_error());
+        return 1;
+    }
     sb_runtime *rt = open_runtime(co, &cfg);
-    if (!rt) return 1;
+    if (!rt) {
+        sb_dist_abort(1);
+        return 1;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -124,6 +152,9 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
     signal(SIGTERM, SIG_DFL);
     if (rc) fprintf(stderr, "sketchbert train: %s\n", sb_last_error());
     sb_runtime_destroy(rt);
+    /* the other ranks may wait in a collective for this one: end them all */
+    if (rc) sb_dist_abort(1);
+    sb_dist_finalize();
     return rc ? 1 : 0;
 }
 
