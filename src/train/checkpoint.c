@@ -84,6 +84,8 @@ int sb_checkpoint_save(sb_runtime *rt, const char *path, const sb_ckpt_model *m,
     }
     snprintf(num, sizeof num, "%.17g", c->best_metric);
     if (!rc) rc = sb_st_writer_meta(w, "best_metric", num);
+    snprintf(num, sizeof num, "%" PRId64, c->ranks);
+    if (!rc && c->ranks > 1) rc = sb_st_writer_meta(w, "counters.ranks", num);
     for (int net = 0; net < SB_N_NETS && !rc && m->exp_avg; net++) {
         if (!has_net[net]) continue;
         snprintf(name, sizeof name, "%s.step", opt_names[net]);
