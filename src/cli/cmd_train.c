@@ -112,10 +112,16 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
         fprintf(stderr, "sketchbert train: --continue keeps the run in log_dir, --overwrite replaces it: choose one\n");
         return 2;
     }
+    /* one rank (no MPI launcher): exactly the single-process run */
+    if (sb_dist_init()) {
+        fprintf(stderr, "sketchbert train: %s\n", sb_last_error());
+        return 1;
+    }
     sb_config cfg;
     sb_config_default(&cfg);
     if (sb_config_load_sets(&cfg, config_path, sets.v, sets.n)) {
         fprintf(stderr, "sketchbert train: %s\n", sb_last_error());
+        sb_dist_abort(1);
         return 1;
     }
     if (log_dir) snprintf(cfg.log_dir, sizeof cfg.log_dir, "%s", log_dir);
@@ -127,11 +133,6 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
             fprintf(stderr, "sketchbert train: log_dir is too long\n");
             return 2;
         }
-    }
-    /* one rank (no MPI launcher): exactly the single-process run */
-    if (sb_dist_init()) {
-        fprintf(stderr, "sketchbert train: %s\n", sb_last_error());
-        return 1;
     }
     sb_runtime *rt = open_runtime(co, &cfg);
     if (!rt) {

@@ -257,7 +257,7 @@ static int run(trainer *tr, const sb_train_options *opt, const span *sp) {
         int64_t t = tr->counters.step = (int64_t)s + 1;
         tr->counters.epoch = t / per_epoch + 1;
         window_steps++, window_sketches += (int64_t)batch->global * (tr->triplet ? 3 : 1);
-        if (!rc) rc = sb_dp_check(tr, t);
+        if (!rc && (rc = sb_dp_check(tr, t)) != 0) rc = sb_fail_context(rc, "step %lld", (long long)t);
         if (cfg->print_every > 0 && t % cfg->print_every == 0) {
             double dt = now() - window_start, rate = window_steps / (dt > 0 ? dt : 1e-9);
             char eta[32];
@@ -285,6 +285,7 @@ static int run(trainer *tr, const sb_train_options *opt, const span *sp) {
         saved_at_end = 0;
         if (!rc && cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) {
             rc = validate_and_save(tr, out);
+            if (rc) rc = sb_fail_context(rc, "step %lld", (long long)t);
             saved_at_end = 1;
         }
         if (!rc && cfg->save_model_every > 0 && t % cfg->save_model_every == 0) {

@@ -1,0 +1,113 @@
+#!/bin/sh
+# Data-parallel training over MPI (docs/distributed.md) on synthetic
+# sketches, two ranks with one PoCL thread each:
+# - equivalence: 2 ranks x batch 8 give the losses and parameters of
+#   1 rank x batch 16 after 20 steps (maskrec + classification, dropout on),
+#   within 1e-6 relative (per tensor: max |a - b| / max |a|), validation
+#   included; whether the two are bitwise equal is printed;
+# - a 2-rank run stopped (--steps) and continued equals the uninterrupted
+#   2-rank run bit for bit; rank 0 alone writes the log;
+# - a resume with another rank count: refused unless the global batch is
+#   the same (1 rank x batch 16 continues the 2 x 8 run);
+# - a hung rank (SIGSTOP) ends the job within SKETCHBERT_MPI_TIMEOUT with a
+#   message naming the rank and the step, the last checkpoint intact.
+# Skipped (77) when the build has no MPI or mpirun is missing.
+# With HAVE_MPI "refused" (builds without MPI): a launch that the
+# environment says has 2 ranks is refused with a message.
+# usage: test_dist.sh SKETCHBERT SKETCHBERT-SYNTH ST_INTEROP true|false|refused
+sb=$1 synth=$2 dump=$3 have_mpi=$4
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/check.sh"
+if [ "$have_mpi" = refused ]; then
+  check "a 2-rank launch of a build without MPI is refused" 1 env OMPI_COMM_WORLD_SIZE=2 "$sb" train none.yml
+  contains "  saying why" "launched as 2 ranks, but this build has no MPI"
+  check "  as under Slurm's srun" 1 env SLURM_STEP_NUM_TASKS=2 "$sb" train none.yml
+  check "one rank goes on (to the missing config)" 1 env OMPI_COMM_WORLD_SIZE=1 "$sb" train none.yml
+  contains "  saying so" "none.yml"
+  finish
+  exit
+fi
+if [ "$have_mpi" != true ]; then echo "SKIP: built without the mpi feature (meson -Dmpi=enabled)"; exit 77; fi
+mpirun=$(command -v mpirun) || { echo "SKIP: no mpirun (Debian: openmpi-bin)"; exit 77; }
+# one PoCL thread and one loader thread per rank: the ranks share the CPU
+export POCL_MAX_PTHREAD_COUNT=1 OMPI_MCA_rmaps_base_oversubscribe=1
+mpi2() { "$mpirun" --oversubscribe --allow-run-as-root -np 2 "$@"; }
+
+check "synthetic sketches" 0 "$synth" --out "$tmp/npz" --classes circle,square,triangle,star --train 64 --valid 16 --test 16
+check "prepare" 0 "$sb" prepare --quiet --threads 1 --out "$tmp/mm" "$tmp/npz/circle.npz" "$tmp/npz/square.npz" \
+  "$tmp/npz/triangle.npz" "$tmp/npz/star.npz"
+
+# ---- equivalence: 1 x 16 against 2 x 8, 20 steps, a validation at 10 and 20
+config one "maskrec, sketchclsinput" 20 one "batch_size: 16" "print_every: 1" "checkpoint_every: 10"
+config two "maskrec, sketchclsinput" 20 two "batch_size: 8" "print_every: 1" "checkpoint_every: 10"
+check "1 rank x batch 16, 20 steps" 0 "$sb" train "$tmp/one.yml" --quiet
+check "2 ranks x batch 8, 20 steps" 0 mpi2 "$sb" train "$tmp/two.yml"
+contains "rank 0 prints the rank table" "2 ranks (.*), global batch 2 x 8 = 16 sketches per step"
+contains "  with a line per rank" " 1 .* 1  "
+# every loss of every train and valid record, and the accuracies
+losses() {
+  grep -E '"event":"(train|valid)"' "$1" | sed -E 's/.*"event":"([a-z]+)".*"step":([0-9]+)(.*)/\1 \2 \3/' |
+    sed -E 's/,"(lr|steps_per_s|sketches_per_s|time|epoch|sketches|best)":[^,}]*//g; s/[{}"]//g; s/,/ /g'
+}
+losses "$tmp/one/log.jsonl" >"$tmp/l1"
+losses "$tmp/two/log.jsonl" >"$tmp/l2"
+check "22 loss records each" 0 test "$(wc -l <"$tmp/l1")" = 22 -a "$(wc -l <"$tmp/l2")" = 22
+rel=$(paste -d'\n' "$tmp/l1" "$tmp/l2" | awk 'NR % 2 { n = split($0, a, " "); next }
+  { split($0, b, " "); for (i = 3; i <= n; i++) { split(a[i], x, ":"); split(b[i], y, ":");
+      if (x[1] != y[1]) { print "key", x[1], y[1]; exit } d = x[2] - y[2]; d = d < 0 ? -d : d; s = x[2] < 0 ? -x[2] : x[2];
+      r = s > 0 ? d / s : d; if (r > w) w = r } } END { printf "%.3g\n", w }')
+echo "# losses: largest relative difference $rel"
+truth "losses of 2 x 8 within 1e-6 of 1 x 16 (relative)" "r <= 1e-6" "r = $rel"
+# parameters: per tensor max |a - b| / max |a|. The attention key biases are
+# left out: their gradient is 0 in exact arithmetic (a bias on every key adds
+# the same q.b to each score of a softmax row), so what Adam makes of the
+# rounding noise differs with any change of summation order.
+"$dump" dump "$tmp/one/latest_ckpt.safetensors" | grep '^T net' | grep -v 'key.bias' >"$tmp/p1"
+"$dump" dump "$tmp/two/latest_ckpt.safetensors" | grep '^T net' | grep -v 'key.bias' >"$tmp/p2"
+prel=$(paste -d'\n' "$tmp/p1" "$tmp/p2" | awk 'NR % 2 { n = split($0, a, " "); name = $2; next }
+  { m = split($0, b, " "); if (m != n || b[2] != name) { print "shape"; exit } mx = 0; md = 0
+    for (i = 5; i <= n; i++) { d = a[i] - b[i]; d = d < 0 ? -d : d; s = a[i] < 0 ? -a[i] : a[i]; if (s > mx) mx = s
+      if (d > md) md = d; if (d > 0) differ++ } r = mx > 0 ? md / mx : md; if (r > w) w = r }
+  END { printf "%.3g %d\n", w, differ }')
+echo "# parameters: largest relative difference ${prel% *}, ${prel#* } values not bitwise equal"
+truth "parameters of 2 x 8 within 1e-6 of 1 x 16 (relative, per tensor)" "r <= 1e-6" "r = ${prel% *}"
+check "the 2-rank checkpoint says 2 ranks" 0 sh -c "'$dump' dump '$tmp/two/latest_ckpt.safetensors' | grep -q '^M counters.ranks 2$'"
+
+# ---- stop and continue: 2 ranks, 12 steps then on to 20, equals the run above
+config cont "maskrec, sketchclsinput" 20 cont "batch_size: 8" "print_every: 1" "checkpoint_every: 10"
+check "2 ranks, first 12 steps" 0 mpi2 "$sb" train "$tmp/cont.yml" --steps 12 --quiet
+check "2 ranks, --continue to 20" 0 mpi2 "$sb" train "$tmp/cont.yml" --continue --quiet
+check "stopped and continued equals the uninterrupted 2-rank run bit for bit" 0 \
+  same_weights "$tmp/two/latest_ckpt.safetensors" "$tmp/cont/latest_ckpt.safetensors"
+check "rank 0 alone logs: one start record per launch" 0 test "$(grep -c '"event":"start"' "$tmp/cont/log.jsonl")" = 2
+check "  and one train record per step" 0 test "$(grep -c '"event":"train"' "$tmp/cont/log.jsonl")" = 20
+
+# ---- another rank count: refused unless the global batch is the same
+cp -r "$tmp/two" "$tmp/two_copy"
+config more "maskrec, sketchclsinput" 30 two "batch_size: 8" "print_every: 1" "checkpoint_every: 10"
+check "1 rank x batch 8 cannot continue a 2 x 8 run" 1 "$sb" train "$tmp/more.yml" --continue --quiet
+contains "  the message names both global batches" "written by 2 ranks x batch_size 8 (global batch 16); this run has 1 x 8 = 8"
+check "  and the run is left as it was" 0 same_weights "$tmp/two/latest_ckpt.safetensors" "$tmp/two_copy/latest_ckpt.safetensors"
+check "1 rank x batch 16 continues the 2 x 8 run" 0 "$sb" train "$tmp/more.yml" --continue --quiet --set batch_size=16
+check "  to step 30" 0 sh -c "'$dump' dump '$tmp/two/latest_ckpt.safetensors' | grep -q '^M counters.t 30$'"
+
+# ---- a hung rank: rank 1 stopped (SIGSTOP) after the first checkpoint
+config hang maskrec 100000 hang "batch_size: 8" "checkpoint_every: 5" "print_every: 5"
+(SKETCHBERT_MPI_TIMEOUT=5 mpi2 "$sb" train "$tmp/hang.yml" >"$tmp/hang.out" 2>&1; echo $? >"$tmp/hang.rc") &
+for i in $(seq 1 600); do [ -f "$tmp/hang/latest_ckpt.safetensors" ] && break; sleep 0.1; done
+rank1=
+for p in $(pgrep -f "sketchbert train $tmp/hang.yml"); do
+  grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$p/environ" 2>/dev/null && rank1=$p
+done
+check "found rank 1" 0 test -n "$rank1"
+[ -n "$rank1" ] && kill -STOP "$rank1"
+for i in $(seq 1 300); do [ -f "$tmp/hang.rc" ] && break; sleep 0.1; done
+check "the job ends within the timeout, failed" 0 test "$(cat "$tmp/hang.rc" 2>/dev/null || echo running)" -ne 0
+[ -n "$rank1" ] && kill -KILL "$rank1" 2>/dev/null
+wait
+cp "$tmp/hang.out" "$tmp/out"
+contains "the message names the rank and the step" "step [0-9]*: .*rank 0 of 2 (.*): .* did not complete within 5 s"
+check "the last checkpoint is intact" 0 "$sb" check "$tmp/hang/latest_ckpt.safetensors"
+check "no temporary left beside it" 0 test -z "$(ls "$tmp/hang" | grep -v -e '_ckpt.safetensors$' -e '^config.yml$' -e '^log.jsonl$' -e '^train.lock$')"
+finish
