@@ -5,6 +5,8 @@
 #   1 rank x batch 16 after 20 steps (maskrec + classification, dropout on),
 #   within 1e-6 relative (per tensor: max |a - b| / max |a|), validation
 #   included; whether the two are bitwise equal is printed;
+# - the gradients summed through host staging (GPUs) equal those summed on
+#   mapped buffers (CPU devices) bit for bit;
 # - a 2-rank run stopped (--steps) and continued equals the uninterrupted
 #   2-rank run bit for bit; rank 0 alone writes the log;
 # - a resume with another rank count: refused unless the global batch is
@@ -72,6 +74,12 @@ prel=$(paste -d'\n' "$tmp/p1" "$tmp/p2" | awk 'NR % 2 { n = split($0, a, " "); n
   END { printf "%.3g %d\n", w, differ }')
 echo "# parameters: largest relative difference ${prel% *}, ${prel#* } values not bitwise equal"
 truth "parameters of 2 x 8 within 1e-6 of 1 x 16 (relative, per tensor)" "r <= 1e-6" "r = ${prel% *}"
+# host staging (the GPU path) sums the same floats as the mapped buffers of CPU devices
+config staged "maskrec, sketchclsinput" 20 staged "batch_size: 8" "print_every: 1" "checkpoint_every: 10"
+check "2 ranks through host staging" 0 env SKETCHBERT_MPI_STAGING=1 "$mpirun" --oversubscribe --allow-run-as-root \
+  -np 2 "$sb" train "$tmp/staged.yml" --quiet
+check "  equals the mapped buffers bit for bit" 0 same_weights "$tmp/two/latest_ckpt.safetensors" \
+  "$tmp/staged/latest_ckpt.safetensors"
 check "the 2-rank checkpoint says 2 ranks" 0 sh -c "'$dump' dump '$tmp/two/latest_ckpt.safetensors' | grep -q '^M counters.ranks 2$'"
 
 # ---- stop and continue: 2 ranks, 12 steps then on to 20, equals the run above

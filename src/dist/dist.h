@@ -14,7 +14,7 @@
  * defines: sb_dist_built, sb_dist_library, sb_dist_launch_size,
  *          sb_dist_init, sb_dist_finalize, sb_dist_rank, sb_dist_size,
  *          sb_dist_local_rank, sb_dist_host, sb_dist_timeout,
- *          sb_dist_sum_f32, sb_dist_sum_f64, sb_dist_same_u64,
+ *          sb_dist_sum_f32, sb_dist_sum_f32_list, sb_dist_sum_f64, sb_dist_same_u64,
  *          sb_dist_gather_lines, sb_dist_abort */
 #ifndef SB_DIST_DIST_H
 #define SB_DIST_DIST_H
@@ -48,6 +48,8 @@ double sb_dist_timeout(void); /* seconds a collective may take */
 /* In-place sums over the ranks (in buckets of at most 2^22 elements, all
  * in flight at once). `what` names the data in a failure. */
 int sb_dist_sum_f32(float *v, size_t n, const char *what);
+/* The same for `count` buffers v[i] of n[i] floats, all in flight at once. */
+int sb_dist_sum_f32_list(float *const *v, const size_t *n, int count, const char *what);
 int sb_dist_sum_f64(double *v, size_t n, const char *what);
 
 /* *same = 1 when every rank passed the same v. */

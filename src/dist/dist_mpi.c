@@ -12,7 +12,6 @@
 
 #define LINE 256
 #define BUCKET ((size_t)1 << 22)
-#define MAX_BUCKETS 64
 
 static struct {
     int joined;   /* we called MPI_Init */
@@ -97,22 +96,42 @@ static int wait_all(MPI_Request *req, int n, const char *what) {
     }
 }
 
-static int sum(void *v, size_t n, size_t elem, MPI_Datatype type, const char *what) {
-    if (g.size <= 1 || n == 0) return 0;
-    MPI_Request req[MAX_BUCKETS];
-    size_t bucket = (n + MAX_BUCKETS - 1) / MAX_BUCKETS;
-    if (bucket < BUCKET) bucket = BUCKET;
-    int k = 0;
-    for (size_t at = 0; at < n; at += bucket, k++) {
-        size_t len = n - at < bucket ? n - at : bucket;
-        MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, (char *)v + at * elem, (int)len, type, MPI_SUM, MPI_COMM_WORLD, &req[k]),
-                what);
-    }
-    return wait_all(req, k, what);
+/* Sums `count` buffers in place: every bucket of every buffer posted as an
+ * MPI_Iallreduce, then all awaited against one deadline. */
+static int sum(void *const *v, const size_t *n, int count, size_t elem, MPI_Datatype type, const char *what) {
+    if (g.size <= 1) return 0;
+    size_t total = 0;
+    for (int i = 0; i < count; i++) total += (n[i] + BUCKET - 1) / BUCKET;
+    MPI_Request *req = malloc((total ? total : 1) * sizeof *req);
+    if (!req) return sb_fail(SB_ERR_MEMORY, "out of host memory for %zu requests", total);
+    int k = 0, rc = 0;
+    for (int i = 0; i < count && !rc; i++)
+        for (size_t at = 0; at < n[i] && !rc; at += BUCKET) {
+            size_t len = n[i] - at < BUCKET ? n[i] - at : BUCKET;
+            int err = MPI_Iallreduce(MPI_IN_PLACE, (char *)v[i] + at * elem, (int)len, type, MPI_SUM, MPI_COMM_WORLD,
+                                     &req[k]);
+            if (err != MPI_SUCCESS) rc = mpi_fail(err, "MPI_Iallreduce", what);
+            else k++;
+        }
+    /* requests already posted complete before the failure is returned */
+    int rc2 = wait_all(req, k, what);
+    free(req);
+    return rc ? rc : rc2;
 }
 
-int sb_dist_sum_f32(float *v, size_t n, const char *what) { return sum(v, n, sizeof *v, MPI_FLOAT, what); }
-int sb_dist_sum_f64(double *v, size_t n, const char *what) { return sum(v, n, sizeof *v, MPI_DOUBLE, what); }
+int sb_dist_sum_f32(float *v, size_t n, const char *what) {
+    void *p = v;
+    return sum(&p, &n, 1, sizeof *v, MPI_FLOAT, what);
+}
+
+int sb_dist_sum_f32_list(float *const *v, const size_t *n, int count, const char *what) {
+    return sum((void *const *)v, n, count, sizeof(float), MPI_FLOAT, what);
+}
+
+int sb_dist_sum_f64(double *v, size_t n, const char *what) {
+    void *p = v;
+    return sum(&p, &n, 1, sizeof *v, MPI_DOUBLE, what);
+}
 
 int sb_dist_same_u64(uint64_t v, int *same, const char *what) {
     *same = 1;

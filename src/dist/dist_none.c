@@ -28,6 +28,9 @@ int sb_dist_local_rank(void) { return 0; }
 const char *sb_dist_host(void) { return host[0] ? host : "localhost"; }
 
 int sb_dist_sum_f32(float *v, size_t n, const char *what) { return (void)v, (void)n, (void)what, 0; }
+int sb_dist_sum_f32_list(float *const *v, const size_t *n, int count, const char *what) {
+    return (void)v, (void)n, (void)count, (void)what, 0;
+}
 int sb_dist_sum_f64(double *v, size_t n, const char *what) { return (void)v, (void)n, (void)what, 0; }
 
 int sb_dist_same_u64(uint64_t v, int *same, const char *what) {

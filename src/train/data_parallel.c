@@ -7,8 +7,10 @@
  * by count_r); the ranks' gradients then add up to the gradient of the
  * global batch's loss, which is what one process with the global batch
  * computes. (With equal counts this is the usual sum divided by N.) The
- * gradients travel through a host staging buffer: read from the device,
- * summed in buckets, written back; the loss contributions ride along. */
+ * gradients are summed after the whole backward (no overlap with it):
+ * in place on mapped buffers on CPU devices, else through a host staging
+ * buffer (read from the device, summed in buckets, written back); the
+ * loss contributions ride along. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,8 +74,49 @@ int sb_dp_agree(trainer *tr, int ran, int *finite, int *stop) {
     return 0;
 }
 
-int sb_dp_reduce(trainer *tr, int ran, sb_loss_terms *lt) {
-    float *h = tr->staging, *terms = h + tr->staging_n - SB_LOSS_TERMS;
+/* CPU devices share the host's memory: their gradient buffers are mapped
+ * (PoCL maps without a copy) and summed in place, a bucket per tensor;
+ * other devices go through the staging buffer. SKETCHBERT_MPI_STAGING=1
+ * stages on every device (tests compare the two). */
+static int mapped(const trainer *tr) {
+    const char *e = getenv("SKETCHBERT_MPI_STAGING");
+    const sb_device_info *d = &tr->rt->info;
+    return !(e && !strcmp(e, "1")) && !(d->type & CL_DEVICE_TYPE_GPU) && ((d->type & CL_DEVICE_TYPE_CPU) || d->host_unified);
+}
+
+/* The gradients summed in place on their mapped buffers. */
+static int sum_mapped(trainer *tr, int ran, float *terms) {
+    int n = tr->n_params, rc = 0, k = 0;
+    float **v = calloc((size_t)n + 1, sizeof *v);
+    size_t *len = calloc((size_t)n + 1, sizeof *len);
+    if (!v || !len) rc = sb_fail(SB_ERR_MEMORY, "out of host memory");
+    for (; k < n && !rc; k++) {
+        const sb_tensor *g = &tr->params[k].grad;
+        cl_int err;
+        v[k] = clEnqueueMapBuffer(tr->rt->queue, g->buf, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, sb_tensor_bytes(g), 0,
+                                  NULL, NULL, &err);
+        len[k] = g->numel;
+        if (err != CL_SUCCESS) rc = sb_fail(SB_ERR_OPENCL, "clEnqueueMapBuffer(gradient %s) failed: %s",
+                                            tr->params[k].name, sb_cl_error_name(err));
+        else if (!ran) memset(v[k], 0, g->numel * sizeof *v[k]); /* an empty slice adds nothing */
+    }
+    if (!rc) {
+        v[n] = terms, len[n] = SB_LOSS_TERMS;
+        rc = sb_dist_sum_f32_list(v, len, n + 1, "the gradients");
+    }
+    for (int i = 0; i < k && i < n; i++) {
+        if (!v[i]) continue;
+        cl_int err = clEnqueueUnmapMemObject(tr->rt->queue, tr->params[i].grad.buf, v[i], 0, NULL, NULL);
+        if (err != CL_SUCCESS && !rc) rc = sb_fail(SB_ERR_OPENCL, "clEnqueueUnmapMemObject(gradient %s) failed: %s",
+                                                   tr->params[i].name, sb_cl_error_name(err));
+    }
+    free(v), free(len);
+    return rc;
+}
+
+/* The gradients summed through the host staging buffer. */
+static int sum_staged(trainer *tr, int ran) {
+    float *h = tr->staging;
     size_t at = 0;
     for (int i = 0; i < tr->n_params; i++) {
         const sb_tensor *g = &tr->params[i].grad;
@@ -81,15 +124,22 @@ int sb_dp_reduce(trainer *tr, int ran, sb_loss_terms *lt) {
         else memset(h + at, 0, g->numel * sizeof *h); /* an empty slice adds nothing */
         at += g->numel;
     }
-    float *v[SB_LOSS_TERMS] = {&lt->mask_axis, &lt->rec_axis, &lt->mask_type, &lt->rec_type, &lt->prediction,
-                               &lt->triplet};
-    for (int k = 0; k < SB_LOSS_TERMS; k++) terms[k] = ran ? *v[k] * tr->share[k] : 0.0f;
     SB_TRY(sb_dist_sum_f32(h, tr->staging_n, "the gradients"));
     at = 0;
     for (int i = 0; i < tr->n_params; i++) {
         SB_TRY(sb_tensor_write(tr->rt, &tr->params[i].grad, h + at));
         at += tr->params[i].grad.numel;
     }
+    return 0;
+}
+
+int sb_dp_reduce(trainer *tr, int ran, sb_loss_terms *lt) {
+    /* the loss contributions ride along at the end of the staging buffer */
+    float *terms = tr->staging + tr->staging_n - SB_LOSS_TERMS;
+    float *v[SB_LOSS_TERMS] = {&lt->mask_axis, &lt->rec_axis, &lt->mask_type, &lt->rec_type, &lt->prediction,
+                               &lt->triplet};
+    for (int k = 0; k < SB_LOSS_TERMS; k++) terms[k] = ran ? *v[k] * tr->share[k] : 0.0f;
+    SB_TRY(mapped(tr) ? sum_mapped(tr, ran, terms) : sum_staged(tr, ran));
     for (int k = 0; k < SB_LOSS_TERMS; k++) *v[k] = terms[k];
     /* summed in sb_model_read_losses's order */
     lt->total = 0.0f + lt->mask_axis + lt->rec_axis + lt->mask_type + lt->rec_type;
