@@ -12,7 +12,9 @@
 # - a resume with another rank count: refused unless the global batch is
 #   the same (1 rank x batch 16 continues the 2 x 8 run);
 # - a hung rank (SIGSTOP) ends the job within SKETCHBERT_MPI_TIMEOUT with a
-#   message naming the rank and the step, the last checkpoint intact.
+#   message naming the rank and the step; a killed rank (SIGKILL) ends it
+#   too; either way the last checkpoint is intact, and the killed run
+#   continues.
 # Skipped (77) when the build has no MPI or mpirun is missing.
 # With HAVE_MPI "refused" (builds without MPI): a launch that the
 # environment says has 2 ranks is refused with a message.
@@ -100,22 +102,41 @@ check "  and the run is left as it was" 0 same_weights "$tmp/two/latest_ckpt.saf
 check "1 rank x batch 16 continues the 2 x 8 run" 0 "$sb" train "$tmp/more.yml" --continue --quiet --set batch_size=16
 check "  to step 30" 0 sh -c "'$dump' dump '$tmp/two/latest_ckpt.safetensors' | grep -q '^M counters.t 30$'"
 
-# ---- a hung rank: rank 1 stopped (SIGSTOP) after the first checkpoint
-config hang maskrec 100000 hang "batch_size: 8" "checkpoint_every: 5" "print_every: 5"
-(SKETCHBERT_MPI_TIMEOUT=5 mpi2 "$sb" train "$tmp/hang.yml" >"$tmp/hang.out" 2>&1; echo $? >"$tmp/hang.rc") &
-for i in $(seq 1 600); do [ -f "$tmp/hang/latest_ckpt.safetensors" ] && break; sleep 0.1; done
-rank1=
-for p in $(pgrep -f "sketchbert train $tmp/hang.yml"); do
-  grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$p/environ" 2>/dev/null && rank1=$p
-done
-check "found rank 1" 0 test -n "$rank1"
+# ---- a rank that hangs or dies, once the first checkpoint is written
+# launch NAME: a 2-rank run in the background; rank1: the pid of its rank 1
+launch() {
+  config "$1" maskrec 100000 "$1" "batch_size: 8" "checkpoint_every: 5" "print_every: 5"
+  (SKETCHBERT_MPI_TIMEOUT=5 mpi2 "$sb" train "$tmp/$1.yml" >"$tmp/$1.out" 2>&1; echo $? >"$tmp/$1.rc") &
+  for i in $(seq 1 600); do [ -f "$tmp/$1/latest_ckpt.safetensors" ] && break; sleep 0.1; done
+  rank1=
+  for p in $(pgrep -f "sketchbert train $tmp/$1.yml"); do
+    grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$p/environ" 2>/dev/null && rank1=$p
+  done
+  check "$1: found rank 1" 0 test -n "$rank1"
+}
+# ended NAME: the job has ended (30 s at most), failed, its output in $tmp/out
+ended() {
+  for i in $(seq 1 300); do [ -f "$tmp/$1.rc" ] && break; sleep 0.1; done
+  check "$1: the job ends, failed" 0 test "$(cat "$tmp/$1.rc" 2>/dev/null || echo running)" -ne 0
+  cp "$tmp/$1.out" "$tmp/out"
+}
+intact() {
+  check "$1: the last checkpoint is intact" 0 "$sb" check "$tmp/$1/latest_ckpt.safetensors"
+  check "$1: no temporary left beside it" 0 test -z "$(ls "$tmp/$1" | grep -v -e '_ckpt.safetensors$' -e '^config.yml$' -e '^log.jsonl$' -e '^train.lock$')"
+}
+# hung (SIGSTOP): the collective timeout ends the job
+launch hang
 [ -n "$rank1" ] && kill -STOP "$rank1"
-for i in $(seq 1 300); do [ -f "$tmp/hang.rc" ] && break; sleep 0.1; done
-check "the job ends within the timeout, failed" 0 test "$(cat "$tmp/hang.rc" 2>/dev/null || echo running)" -ne 0
+ended hang
 [ -n "$rank1" ] && kill -KILL "$rank1" 2>/dev/null
+contains "hang: the message names the rank and the step" "step [0-9]*: .*rank 0 of 2 (.*): .* did not complete within 5 s"
+intact hang
+# killed (SIGKILL): mpirun ends the job and names the rank
+launch kill
+[ -n "$rank1" ] && kill -KILL "$rank1"
+ended kill
+contains "kill: mpirun names the rank that died" "rank 1 .*signal 9\|signal 9 (Killed)"
+intact kill
+check "kill: the run continues from it on 2 ranks" 0 mpi2 "$sb" train "$tmp/kill.yml" --continue --steps 5 --quiet
 wait
-cp "$tmp/hang.out" "$tmp/out"
-contains "the message names the rank and the step" "step [0-9]*: .*rank 0 of 2 (.*): .* did not complete within 5 s"
-check "the last checkpoint is intact" 0 "$sb" check "$tmp/hang/latest_ckpt.safetensors"
-check "no temporary left beside it" 0 test -z "$(ls "$tmp/hang" | grep -v -e '_ckpt.safetensors$' -e '^config.yml$' -e '^log.jsonl$' -e '^train.lock$')"
 finish
