@@ -36,6 +36,11 @@ if [ "$have_mpi" != true ]; then echo "SKIP: built without the mpi feature (meso
 mpirun=$(command -v mpirun) || { echo "SKIP: no mpirun (Debian: openmpi-bin)"; exit 77; }
 # one PoCL thread and one loader thread per rank: the ranks share the CPU
 export POCL_MAX_PTHREAD_COUNT=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# Open MPI keeps its components loaded, and the sanitizer build unwinds
+# slowly (Open MPI has no frame pointers), so that LeakSanitizer can name
+# its frames (tests/lsan.supp)
+export OMPI_MCA_mca_base_component_disable_dlclose=1
+[ -n "${LSAN_OPTIONS:-}" ] && export LSAN_OPTIONS="$LSAN_OPTIONS:fast_unwind_on_malloc=0"
 mpi2() { "$mpirun" --oversubscribe --allow-run-as-root -np 2 "$@"; }
 
 check "synthetic sketches" 0 "$synth" --out "$tmp/npz" --classes circle,square,triangle,star --train 64 --valid 16 --test 16

@@ -12,6 +12,7 @@ case "$job" in demo|test) ;; *) echo "usage: tools/setup.sh [demo|test]" >&2; ex
 packages="gcc libc6-dev pkg-config meson ninja-build python3 ocl-icd-opencl-dev opencl-c-headers \
 pocl-opencl-icd libclblast-dev libopenblas-dev libyaml-dev zlib1g-dev"
 [ "$job" = test ] && packages="$packages oclgrind clang libclang-rt-dev" # clang + its libFuzzer runtime (only recommended by clang): the fuzz suite
+[ "$job" = test ] && packages="$packages libopenmpi-dev openmpi-bin" # Open MPI: data-parallel training, the dist suite
 # Not installed: chromium (about 400 MB with its libraries; the report screenshot check skips
 # without it) and the tensorboard Python package (its check skips too).
 
