@@ -14,7 +14,8 @@
 # - a hung rank (SIGSTOP) ends the job within SKETCHBERT_MPI_TIMEOUT with a
 #   message naming the rank and the step; a killed rank (SIGKILL) ends it
 #   too; either way the last checkpoint is intact, and the killed run
-#   continues.
+#   continues; Ctrl-C on mpirun stops every rank at one step with a
+#   checkpoint.
 # Skipped (77) when the build has no MPI or mpirun is missing.
 # With HAVE_MPI "refused" (builds without MPI): a launch that the
 # environment says has 2 ranks is refused with a message.
@@ -143,5 +144,14 @@ ended kill
 contains "kill: mpirun names the rank that died" "rank 1 .*signal 9\|signal 9 (Killed)"
 intact kill
 check "kill: the run continues from it on 2 ranks" 0 mpi2 "$sb" train "$tmp/kill.yml" --continue --steps 5 --quiet
+# Ctrl-C on mpirun: the ranks stop at the same step, rank 0 writes latest_ckpt
+launch stop
+pkill -INT -f "^$mpirun .*sketchbert train $tmp/stop.yml"
+for i in $(seq 1 300); do [ -f "$tmp/stop.rc" ] && break; sleep 0.1; done
+check "stop: SIGINT to mpirun ends the job" 0 test -f "$tmp/stop.rc"
+check "stop: a stopped record" 0 grep -q '"event":"stopped"' "$tmp/stop/log.jsonl"
+t=$(sed -n 's/.*"event":"stopped".*"step":\([0-9]*\).*/\1/p' "$tmp/stop/log.jsonl")
+check "stop: latest_ckpt holds that step" 0 sh -c "'$dump' dump '$tmp/stop/latest_ckpt.safetensors' | grep -q '^M counters.t $t\$'"
+intact stop
 wait
 finish
