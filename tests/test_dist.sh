@@ -55,6 +55,7 @@ check "1 rank x batch 16, 20 steps" 0 "$sb" train "$tmp/one.yml" --quiet
 check "2 ranks x batch 8, 20 steps" 0 mpi2 "$sb" train "$tmp/two.yml"
 contains "rank 0 prints the rank table" "2 ranks (.*), global batch 2 x 8 = 16 sketches per step"
 contains "  with a line per rank" " 1 .* 1  "
+check "the start record says 2 ranks and the global batch" 0 grep -q '"event":"start",.*"ranks":2,"global_batch":16}' "$tmp/two/log.jsonl"
 # every loss of every train and valid record, and the accuracies
 losses() {
   grep -E '"event":"(train|valid)"' "$1" | sed -E 's/.*"event":"([a-z]+)".*"step":([0-9]+)(.*)/\1 \2 \3/' |

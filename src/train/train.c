@@ -375,7 +375,10 @@ static int start_log(trainer *tr, const sb_train_options *opt, int64_t cut) {
     sb_tlog_begin(tr, "start", (long long)tr->counters.step);
     fprintf(tr->log, ",\"param_tensors\":%d,\"params\":%lld,\"param_bytes\":%zu,\"activation_bytes\":%zu", tr->n_params,
             numel, sb_model_param_bytes(tr->model), sb_model_activation_bytes(tr->model));
-    fprintf(tr->log, ",\"train_sketches\":%u,\"cut_sketches\":%lld}\n", sb_dataset_size(tr->train_set), (long long)cut);
+    fprintf(tr->log, ",\"train_sketches\":%u,\"cut_sketches\":%lld", sb_dataset_size(tr->train_set), (long long)cut);
+    if (tr->ranks > 1) /* data-parallel: batch_size is per rank */
+        fprintf(tr->log, ",\"ranks\":%d,\"global_batch\":%d", tr->ranks, tr->ranks * cfg->batch_size);
+    fprintf(tr->log, "}\n");
     fflush(tr->log);
     if (opt->out)
         fprintf(opt->out, "device memory on %s: %.1f MiB of parameters, %.1f MiB of activations (batch %d)\n",
