@@ -47,11 +47,9 @@ static void train_usage(FILE *f) {
  * (round robin); without GPUs every rank takes the default device. */
 static const char *rank_device(char *buf, size_t cap) {
     sb_device_info *list;
-    int count, gpus = 0, pick = -1;
+    int count;
     if (sb_dist_size() <= 1 || sb_devices_list(&list, &count)) return NULL;
-    for (int i = 0; i < count; i++) gpus += (list[i].type & CL_DEVICE_TYPE_GPU) != 0;
-    for (int i = 0, k = 0; i < count && gpus; i++)
-        if ((list[i].type & CL_DEVICE_TYPE_GPU) && k++ == sb_dist_local_rank() % gpus) pick = i;
+    int pick = sb_dist_device_for(list, count, sb_dist_local_rank());
     free(list);
     if (pick < 0) return NULL;
     snprintf(buf, cap, "%d", pick);

@@ -11,7 +11,7 @@
  * caller returns the error and the CLI ends the whole job with
  * sb_dist_abort. MPI errors are returned (MPI_ERRORS_RETURN), never fatal
  * inside the library.
- * defines: sb_dist_built, sb_dist_library, sb_dist_launch_size,
+ * defines: sb_dist_built, sb_dist_library, sb_dist_launch_size, sb_dist_device_for,
  *          sb_dist_init, sb_dist_finalize, sb_dist_rank, sb_dist_size,
  *          sb_dist_local_rank, sb_dist_host, sb_dist_timeout,
  *          sb_dist_sum_f32, sb_dist_sum_f32_list, sb_dist_sum_f64, sb_dist_same_u64,
@@ -21,6 +21,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "runtime/runtime.h"
 
 /* 1 when the library was built with MPI. */
 int sb_dist_built(void);
@@ -32,6 +34,10 @@ const char *sb_dist_library(void);
  * sets the last one only for a job step, unlike SLURM_NTASKS, which a
  * plain command inside an allocation also sees); 1 when none says more. */
 int sb_dist_launch_size(void);
+
+/* The device of node-local rank local_rank: the (local_rank mod G)-th of
+ * the list's G GPUs, in list order; -1 without a GPU (keep the default). */
+int sb_dist_device_for(const sb_device_info *list, int count, int local_rank);
 
 /* Joins the group: with MPI and a multi-rank launch MPI_Init and the
  * node-local ranks (MPI_Comm_split_type SHARED); otherwise one rank. A

@@ -18,6 +18,14 @@ int sb_dist_launch_size(void) {
     return 1;
 }
 
+int sb_dist_device_for(const sb_device_info *list, int count, int local_rank) {
+    int gpus = 0;
+    for (int i = 0; i < count; i++) gpus += (list[i].type & CL_DEVICE_TYPE_GPU) != 0;
+    for (int i = 0, k = 0; i < count && gpus; i++)
+        if ((list[i].type & CL_DEVICE_TYPE_GPU) && k++ == local_rank % gpus) return i;
+    return -1;
+}
+
 double sb_dist_timeout(void) {
     const char *v = getenv("SKETCHBERT_MPI_TIMEOUT");
     char *end;
