@@ -5,6 +5,8 @@
 #   1 rank x batch 16 after 20 steps (maskrec + classification, dropout on),
 #   within 1e-6 relative (per tensor: max |a - b| / max |a|), validation
 #   included; whether the two are bitwise equal is printed;
+# - triplets and retrieval (dropout off), with a short last batch that
+#   leaves rank 1 empty: losses within 1e-5, retrieval metrics equal;
 # - the gradients summed through host staging (GPUs) equal those summed on
 #   mapped buffers (CPU devices) bit for bit;
 # - a 2-rank run stopped (--steps) and continued equals the uninterrupted
@@ -56,20 +58,26 @@ check "2 ranks x batch 8, 20 steps" 0 mpi2 "$sb" train "$tmp/two.yml"
 contains "rank 0 prints the rank table" "2 ranks (.*), global batch 2 x 8 = 16 sketches per step"
 contains "  with a line per rank" " 1 .* 1  "
 check "the start record says 2 ranks and the global batch" 0 grep -q '"event":"start",.*"ranks":2,"global_batch":16}' "$tmp/two/log.jsonl"
-# every loss of every train and valid record, and the accuracies
+# every loss and metric of every train and valid record
 losses() {
   grep -E '"event":"(train|valid)"' "$1" | sed -E 's/.*"event":"([a-z]+)".*"step":([0-9]+)(.*)/\1 \2 \3/' |
     sed -E 's/,"(lr|steps_per_s|sketches_per_s|time|epoch|sketches|best)":[^,}]*//g; s/[{}"]//g; s/,/ /g'
 }
-losses "$tmp/one/log.jsonl" >"$tmp/l1"
-losses "$tmp/two/log.jsonl" >"$tmp/l2"
-check "22 loss records each" 0 test "$(wc -l <"$tmp/l1")" = 22 -a "$(wc -l <"$tmp/l2")" = 22
-rel=$(paste -d'\n' "$tmp/l1" "$tmp/l2" | awk 'NR % 2 { n = split($0, a, " "); next }
-  { split($0, b, " "); for (i = 3; i <= n; i++) { split(a[i], x, ":"); split(b[i], y, ":");
-      if (x[1] != y[1]) { print "key", x[1], y[1]; exit } d = x[2] - y[2]; d = d < 0 ? -d : d; s = x[2] < 0 ? -x[2] : x[2];
-      r = s > 0 ? d / s : d; if (r > w) w = r } } END { printf "%.3g\n", w }')
+# max_rel A B: the largest relative difference between the records of two
+# logs (which must have the same records and keys)
+max_rel() {
+  losses "$tmp/$1/log.jsonl" >"$tmp/l1"
+  losses "$tmp/$2/log.jsonl" >"$tmp/l2"
+  [ "$(wc -l <"$tmp/l1")" = "$(wc -l <"$tmp/l2")" ] || { echo "records differ"; return; }
+  paste -d'\n' "$tmp/l1" "$tmp/l2" | awk 'NR % 2 { n = split($0, a, " "); next }
+    { split($0, b, " "); for (i = 3; i <= n; i++) { split(a[i], x, ":"); split(b[i], y, ":");
+        if (x[1] != y[1]) { print "keys differ"; exit } d = x[2] - y[2]; d = d < 0 ? -d : d; s = x[2] < 0 ? -x[2] : x[2];
+        r = s > 0 ? d / s : d; if (r > w) w = r } } END { printf "%.3g\n", w }'
+}
+rel=$(max_rel one two)
+check "22 records each" 0 test "$(wc -l <"$tmp/l1")" = 22 -a "$(wc -l <"$tmp/l2")" = 22
 echo "# losses: largest relative difference $rel"
-truth "losses of 2 x 8 within 1e-6 of 1 x 16 (relative)" "r <= 1e-6" "r = $rel"
+truth "losses and accuracies of 2 x 8 within 1e-6 of 1 x 16 (relative)" "r <= 1e-6" "r = $rel"
 # parameters: per tensor max |a - b| / max |a|. The attention key biases are
 # left out: their gradient is 0 in exact arithmetic (a bias on every key adds
 # the same q.b to each score of a softmax row), so what Adam makes of the
@@ -90,6 +98,22 @@ check "2 ranks through host staging" 0 env SKETCHBERT_MPI_STAGING=1 "$mpirun" --
 check "  equals the mapped buffers bit for bit" 0 same_weights "$tmp/two/latest_ckpt.safetensors" \
   "$tmp/staged/latest_ckpt.safetensors"
 check "the 2-rank checkpoint says 2 ranks" 0 sh -c "'$dump' dump '$tmp/two/latest_ckpt.safetensors' | grep -q '^M counters.ranks 2$'"
+
+# ---- triplets and retrieval, short and empty slices: 256 training sketches
+# in global batches of 18 leave 4 for step 15 (rank 1 gets none); 64 valid
+# in 3 x 18 + 10. Dropout off: a rank's positives and negatives would draw
+# other masks than in one process (docs/distributed.md)
+set -- "get_type: triplet" "print_every: 1" "checkpoint_every: 15" "attention_dropout_prob: 0" \
+  "hidden_dropout_prob: 0" "output_dropout_prob: 0"
+config ret1 sketchretrieval 20 ret1 "batch_size: 18" "$@"
+config ret2 sketchretrieval 20 ret2 "batch_size: 9" "$@"
+check "triplets, 1 rank x batch 18" 0 "$sb" train "$tmp/ret1.yml" --quiet
+check "triplets, 2 ranks x batch 9 (an empty slice at step 15)" 0 mpi2 "$sb" train "$tmp/ret2.yml" --quiet
+rel=$(max_rel ret1 ret2)
+echo "# triplets: largest relative difference $rel"
+truth "triplet losses and retrieval metrics within 1e-5 (relative)" "r <= 1e-5" "r = $rel"
+check "  the validation's retrieval metrics are equal" 0 test \
+  "$(grep -o '"retrieval_1.*"map":[^,]*' "$tmp/ret1/log.jsonl")" = "$(grep -o '"retrieval_1.*"map":[^,]*' "$tmp/ret2/log.jsonl")"
 
 # ---- stop and continue: 2 ranks, 12 steps then on to 20, equals the run above
 config cont "maskrec, sketchclsinput" 20 cont "batch_size: 8" "print_every: 1" "checkpoint_every: 10"
