@@ -11,6 +11,8 @@
 #   mapped buffers (CPU devices) bit for bit;
 # - a 2-rank run stopped (--steps) and continued equals the uninterrupted
 #   2-rank run bit for bit; rank 0 alone writes the log;
+# - non-finite steps: a diverging run stops on every rank at step 2, and
+#   skipped batches are skipped by every rank;
 # - a resume with another rank count: refused unless the global batch is
 #   the same (1 rank x batch 16 continues the 2 x 8 run);
 # - a hung rank (SIGSTOP) ends the job within SKETCHBERT_MPI_TIMEOUT with a
@@ -132,6 +134,15 @@ contains "  the message names both global batches" "written by 2 ranks x batch_s
 check "  and the run is left as it was" 0 same_weights "$tmp/two/latest_ckpt.safetensors" "$tmp/two_copy/latest_ckpt.safetensors"
 check "1 rank x batch 16 continues the 2 x 8 run" 0 "$sb" train "$tmp/more.yml" --continue --quiet --set batch_size=16
 check "  to step 30" 0 sh -c "'$dump' dump '$tmp/two/latest_ckpt.safetensors' | grep -q '^M counters.t 30$'"
+
+# ---- non-finite steps are seen by every rank at the same step
+config div maskrec 10 div "batch_size: 8" "learning_rate: 1e30"
+check "2 ranks: a diverging learning rate stops the job" 1 mpi2 "$sb" train "$tmp/div.yml" --quiet
+contains "  at step 2, naming the loss" "step 2: not finite: loss"
+check "  no checkpoint written" 1 test -e "$tmp/div/latest_ckpt.safetensors"
+config infskip maskrec 6 infskip "batch_size: 8" "max_scale_factor: 1e39" "skip_nonfinite: true"
+check "2 ranks: infinite batches skipped on every rank" 0 mpi2 "$sb" train "$tmp/infskip.yml" --quiet
+check "  each counted once in the log" 0 test "$(grep -c '"event":"nonfinite".*"skipped":true' "$tmp/infskip/log.jsonl")" = 6
 
 # ---- a rank that hangs or dies, once the first checkpoint is written
 # launch NAME: a 2-rank run in the background; rank1: the pid of its rank 1
