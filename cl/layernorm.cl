@@ -30,7 +30,26 @@ float lane_sum(__local float *p, uint lane, uint lanes, uint stride, float v) {
     return s;
 }
 
-// ---- row loops
+// ---- row loops. With step 1 (the item kernels, CPU devices) each first
+// runs 16 columns at a time in float16 (whole AVX-512 vectors on PoCL;
+// dropout masks 16 at a time, dropout_keep_x16), then the last C % 16
+// columns one by one.
+
+#define LANES16 ((uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u))
+
+// Through private memory: Oclgrind 21.10's uninitialised-value check
+// crashes on lanes taken out of a loop-carried vector.
+float sum16(float16 v) {
+    float t[16], s = 0.0f;
+    vstore16(v, 0, t);
+    for (int j = 0; j < 16; j++) s += t[j];
+    return s;
+}
+
+// v * scale where element i + lane is kept, else 0 (as dropout_elem).
+float16 dropout16(uint4 key, uint threshold, float scale, uint i, float16 v) {
+    return select((float16)(0.0f), v * scale, dropout_keep_x16(i + LANES16, key, threshold));
+}
 
 // Sum of the input row; with has_pre it first builds that row in sum (sum
 // may be x: each element is read before it is written by the same item).
@@ -41,7 +60,22 @@ float row_input_sum(__global const float *x, __global const float *bias, __globa
     float s = 0.0f;
     ulong block = ULONG_MAX;
     uint4 words = (uint4)(0u);
-    for (uint c = c0; c < C; c += step) {
+    uint c = c0;
+    if (step == 1) {
+        float16 s16 = (float16)(0.0f);
+        for (; c + 16u <= C; c += 16u) {
+            float16 v = vload16(0, x + base + c);
+            if (has_pre) {
+                v += vload16(0, bias + c);
+                if (threshold) v = dropout16(key, threshold, scale, (uint)(off + base + c), v);
+                v += vload16(0, res + base + c);
+                vstore16(v, 0, sum + base + c);
+            }
+            s16 += v;
+        }
+        s = sum16(s16);
+    }
+    for (; c < C; c += step) {
         float v = x[base + c];
         if (has_pre) {
             v += bias[c];
@@ -56,7 +90,16 @@ float row_input_sum(__global const float *x, __global const float *bias, __globa
 
 float row_sq_dev(__global const float *xr, uint C, float mu, uint c0, uint step) {
     float s = 0.0f;
-    for (uint c = c0; c < C; c += step) {
+    uint c = c0;
+    if (step == 1) {
+        float16 s16 = (float16)(0.0f);
+        for (; c + 16u <= C; c += 16u) {
+            float16 d = vload16(0, xr + c) - mu;
+            s16 += d * d;
+        }
+        s = sum16(s16);
+    }
+    for (; c < C; c += step) {
         float d = xr[c] - mu;
         s += d * d;
     }
@@ -65,14 +108,28 @@ float row_sq_dev(__global const float *xr, uint C, float mu, uint c0, uint step)
 
 void row_normalize(__global const float *xr, __global const float *gamma, __global const float *beta,
                    __global float *yr, uint C, float mu, float rs, uint c0, uint step) {
-    for (uint c = c0; c < C; c += step) yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c];
+    uint c = c0;
+    if (step == 1)
+        for (; c + 16u <= C; c += 16u)
+            vstore16((vload16(0, xr + c) - mu) * rs * vload16(0, gamma + c) + vload16(0, beta + c), 0, yr + c);
+    for (; c < C; c += step) yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c];
 }
 
 // (sum_c g, sum_c g * xhat) with g = dy * gamma, xhat = (x - mean) * rstd.
 float2 row_grad_sums(__global const float *xr, __global const float *dyr, __global const float *gamma, uint C,
                      float mu, float rs, uint c0, uint step) {
     float2 s = (float2)(0.0f);
-    for (uint c = c0; c < C; c += step) {
+    uint c = c0;
+    if (step == 1) {
+        float16 sg = (float16)(0.0f), sgx = (float16)(0.0f);
+        for (; c + 16u <= C; c += 16u) {
+            float16 g = vload16(0, dyr + c) * vload16(0, gamma + c);
+            sg += g;
+            sgx += g * (vload16(0, xr + c) - mu) * rs;
+        }
+        s = (float2)(sum16(sg), sum16(sgx));
+    }
+    for (; c < C; c += step) {
         float g = dyr[c] * gamma[c];
         s += (float2)(g, g * (xr[c] - mu) * rs);
     }
@@ -86,7 +143,15 @@ void row_dx(__global const float *x, __global const float *dy, __global const fl
     size_t base = (size_t)row * C;
     ulong block = ULONG_MAX;
     uint4 words = (uint4)(0u);
-    for (uint c = c0; c < C; c += step) {
+    uint c = c0;
+    if (step == 1)
+        for (; c + 16u <= C; c += 16u) {
+            size_t i = base + c;
+            float16 d = rs * (vload16(0, dy + i) * vload16(0, gamma + c) - mg - (vload16(0, x + i) - mu) * rs * mgx);
+            vstore16(d, 0, dx + i);
+            if (has_dz) vstore16(threshold ? dropout16(key, threshold, scale, (uint)(off + i), d) : d, 0, dz + i);
+        }
+    for (; c < C; c += step) {
         size_t i = base + c;
         float d = rs * (dy[i] * gamma[c] - mg - (x[i] - mu) * rs * mgx);
         dx[i] = d;
@@ -171,7 +236,9 @@ __kernel void layernorm_backward_item(BACKWARD_ARGS, const uint rows) {
 // to the old values when accumulate is set). Fixed order, no atomics:
 // deterministic. _wg: work-groups are tiles of TC columns by TR row lanes
 // (TR a power of two): lane r sums rows r, r + TR, ..., then a tree over
-// the lanes; scratch holds TC * TR floats. _item: one work-item per column.
+// the lanes; scratch holds TC * TR floats. _item: work-item g takes
+// columns 16 g .. 16 g + 15 down all rows, reading rows contiguously
+// (float16), as bias_backward_item (cl/bias.cl).
 void store_params(__global float *dgamma, __global float *dbeta, uint c, float2 s, int accumulate) {
     dgamma[c] = accumulate ? dgamma[c] + s.x : s.x;
     dbeta[c] = accumulate ? dbeta[c] + s.y : s.y;
@@ -193,6 +260,19 @@ __kernel void layernorm_backward_params_item(__global const float *x, __global c
                                              __global const float *rstd, __global const float *dy,
                                              __global float *dgamma, __global float *dbeta, const uint N,
                                              const uint C, const int accumulate) {
-    uint c = get_global_id(0);
-    if (c < C) store_params(dgamma, dbeta, c, col_param_sums(x, mean, rstd, dy, N, C, c, 0, 1), accumulate);
+    uint c = get_global_id(0) * 16u;
+    if (c + 16u <= C) {
+        float16 g = 0.0f, b = 0.0f;
+        for (uint n = 0; n < N; n++) {
+            size_t i = (size_t)n * C + c;
+            float16 d = vload16(0, dy + i);
+            g += d * (vload16(0, x + i) - mean[n]) * rstd[n];
+            b += d;
+        }
+        vstore16(accumulate ? vload16(0, dgamma + c) + g : g, 0, dgamma + c);
+        vstore16(accumulate ? vload16(0, dbeta + c) + b : b, 0, dbeta + c);
+        return;
+    }
+    for (; c < C; c++) // the last columns when C % 16 != 0
+        store_params(dgamma, dbeta, c, col_param_sums(x, mean, rstd, dy, N, C, c, 0, 1), accumulate);
 }

@@ -152,7 +152,7 @@ check "embed both spellings to .npz" 0 "$sb" embed "$ck" "$tmp/clock.ndjson" "$t
 contains "as one class" "2 sketches x 32 encoder features, labels of 1 classes"
 check "index one spelling" 0 "$sb" retrieve index "$ck" "$tmp/clock2.ndjson" -o "$tmp/clock.idx"
 check "query with the other" 0 "$sb" retrieve query "$ck" "$tmp/clock.idx" "$tmp/clock.ndjson" --top-k 1
-contains "same label" "same label: top-1 1.0000 top-1 1.0000 (1 labelled queries)"
+contains "same label, top-1 said once for --top-k 1" "same label: top-1 1.0000 (1 labelled queries)$"
 
 # ---- files that are not checkpoints say what they are
 check "an npz as the checkpoint" 1 "$sb" classify "$tmp/npz/star.npz" "$tmp/mm"
@@ -244,6 +244,9 @@ bad=$(awk -F'\t' 'FNR == NR { if (NF == 6) { if ($3 == 1) want[++n] = "query " $
     if (lines[1] != lines[2] || lines[5] != lines[6]) bad++
     print bad }' "$tmp/query_svg" "$tmp/q.svg")
 truth "the SVG draws each query and its neighbours as printed" "b == 0" "b = $bad"
+same=$(awk -F'\t' 'NF == 6 && $2 == $5' "$tmp/query_svg" | wc -l)
+truth "neighbours of the query's label framed green, the others red" "g == s && r == 6 - s" \
+  "s = $same; g = $(grep -c 'stroke="#2ca02c"' "$tmp/q.svg"); r = $(grep -c 'stroke="#d62728" stroke-width="3"' "$tmp/q.svg")"
 check "--svg is for queries" 2 "$sb" retrieve index "$ck" "$tmp/mm" -o "$tmp/idx3" --svg "$tmp/q2.svg"
 check "query from another split, batches of 3" 0 "$sb" retrieve query "$ck" "$tmp/idx" "$tmp/mm" --split valid --batch-size 3
 hit=$(awk '/^same label:/ { print $4 }' "$tmp/out")

@@ -227,7 +227,9 @@ static void run_fused(sb_runtime *rt, int N, int C, float p) {
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_layernorm");
     /* No size is a multiple of a work-group size; C below and above 256
-     * (one work-group of at most 256 per row), N above the row lanes. */
+     * (one work-group of at most 256 per row), N above the row lanes; C
+     * below 16, a multiple of 16, and 16s with a tail (the item kernels'
+     * float16 steps). */
     for (int v = SB_ROW_WG; v <= SB_ROW_ITEM; v++) {
         rt->row_variant = (sb_row_variant)v;
         printf("# %s variant\n", v == SB_ROW_ITEM ? "item" : "wg");
@@ -236,13 +238,16 @@ int main(int argc, char **argv) {
             run(rt, 2, 3, 301, 0);
             run_fused(rt, 5, 7, 0.4f);
             run_fused(rt, 3, 301, 0.0f);
+            run_fused(rt, 3, 40, 0.3f); /* item: dropout 16 columns at a time, then a tail of 8 */
         } else {
             run(rt, 1, 37, 129, 1);
             run(rt, 3, 13, 200, 0);
+            run(rt, 2, 7, 64, 1); /* whole blocks of 16 columns only */
             run(rt, 2, 9, 601, 0);
             run_fused(rt, 37, 129, 0.5f);
             run_fused(rt, 9, 601, 0.1f);
             run_fused(rt, 13, 33, 0.0f);
+            run_fused(rt, 11, 64, 0.2f); /* whole blocks of 16 columns only */
         }
     }
     return t_finish(rt);

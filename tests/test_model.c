@@ -1,7 +1,8 @@
 /* The whole model's backward vs central finite differences of its forward
  * (float; dropout off, and on with fixed keys), for BERT and ALBERT with all three tasks and both
  * tokens, on a batch smaller than the planned one (views); parameter names
- * and count; config and batch errors. The comparison with PyTorch is
+ * and count; config and batch errors; the inference plan against the
+ * training plan. The comparison with PyTorch is
  * tests/test_golden.c. */
 #include <math.h>
 #include <stdio.h>
@@ -200,9 +201,60 @@ static void check_api(sb_runtime *rt) {
     t_check_error("albert with differing layers rejected", sb_model_create(rt, &c, 3, &none), "albert");
 }
 
+/* A model planned for inference gives the training plan's outputs, bit for
+ * bit, in less memory, and refuses dropout, the loss and the backward.
+ * BERT with 5 layers, layer 3 of other heads and I: layers 2 and 4 reuse
+ * the activations of layer 0, layer 3 needs its own. */
+static void check_inference_plan(sb_runtime *rt) {
+    sb_model_config c = tiny_config(0);
+    c.n_layers = 5;
+    for (int l = 2; l < 5; l++) c.heads[l] = c.heads[0], c.hidden[l] = c.hidden[0], c.inter[l] = c.inter[0];
+    c.heads[3] = 4, c.inter[3] = c.inter[0] + 3;
+    sb_model *train = NULL, *infer = NULL;
+    sb_batch b;
+    if (mf_make_batch(&b, 3, c.max_length, 1, 1, c.cls_dim, 9)) {
+        t_check_true("make batch", 0);
+        return;
+    }
+    if (sb_model_create(rt, &c, 3, &train) || sb_model_create_inference(rt, &c, 3, &infer) ||
+        sb_model_init_params(train, 4) || sb_model_init_params(infer, 4)) {
+        t_check_true(sb_last_error(), 0);
+        goto done;
+    }
+    printf("# 5 BERT layers, activations: training plan %zu bytes, inference plan %zu\n",
+           sb_model_activation_bytes(train), sb_model_activation_bytes(infer));
+    t_check_true("inference plan: fewer activation bytes",
+                 sb_model_activation_bytes(infer) < sb_model_activation_bytes(train));
+    t_check_true("inference plan: parameters without gradients",
+                 2 * sb_model_param_bytes(infer) == sb_model_param_bytes(train));
+    const sb_tensor *(*outputs[4])(const sb_model *) = {sb_model_encoder_output, sb_model_rec_output,
+                                                        sb_model_cls_output, sb_model_rel_output};
+    static const char *names[4] = {"encoder", "maskrec", "class", "retrieval"};
+    if (sb_model_forward(train, &b, 0, 0, 0, 0) || sb_model_forward(infer, &b, 0, 0, 0, 0)) {
+        t_check_true(sb_last_error(), 0);
+        goto done;
+    }
+    for (int i = 0; i < 4; i++) {
+        float *want = t_download(rt, outputs[i](train)), *got = t_download(rt, outputs[i](infer));
+        size_t n = outputs[i](train)->numel;
+        char what[96];
+        snprintf(what, sizeof what, "inference plan: %s output bitwise as the training plan's", names[i]);
+        t_check_true(what, want && got && outputs[i](infer)->numel == n && memcmp(want, got, n * sizeof *got) == 0);
+        free(want), free(got);
+    }
+    t_check_error("inference plan: dropout rejected", sb_model_forward(infer, &b, 1, 0, 0, 0), "inference");
+    t_check_error("inference plan: loss rejected", sb_model_forward(infer, &b, 0, 0, 0, 1), "inference");
+    t_check_error("inference plan: backward rejected", sb_model_backward(infer), "no loss");
+done:
+    sb_model_destroy(train);
+    sb_model_destroy(infer);
+    mf_free_batch(&b);
+}
+
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_model");
     check_api(rt);
+    check_inference_plan(rt);
     /* under Oclgrind ALBERT alone: BERT is ALBERT without the sharing */
     if (!t_small) gradient_check(rt, 0, 0);
     gradient_check(rt, 1, 0);

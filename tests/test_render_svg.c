@@ -41,7 +41,7 @@ static void line_bounds(const char *svg, double b[4]) {
  * 168 px of the width, x 16..184, and is centred vertically, y 58..142. */
 static void far_from_origin(const char *path) {
     float r[5 * 3] = {1000, 2000, 0, 100, 0, 0, 0, 50, 0, -100, 0, 0, 0, -50, 1};
-    sb_svg_sketch s = {r, 5, NULL, NULL};
+    sb_svg_sketch s = {r, 5, NULL, NULL, NULL};
     double b[4];
     int rc = sb_render_svg(path, &s, 1, 1, 200);
     char *svg = rc ? NULL : slurp(path);
@@ -58,7 +58,7 @@ int main(void) {
     float a[5 * 3] = {10, 10, 0, 5, 0, 0, 0, 5, 1, 3, 3, 0, 2, 0, 1};
     unsigned char state[5] = {0, 1, 0, 0, 2};
     float b[2 * 3] = {0, 0, 0, 1, 1, 1};
-    sb_svg_sketch s[2] = {{a, 5, state, "cat <1> & \"dog\""}, {b, 2, NULL, NULL}};
+    sb_svg_sketch s[2] = {{a, 5, state, "cat <1> & \"dog\"", NULL}, {b, 2, NULL, NULL, "#2ca02c"}};
     char path[] = "/tmp/sketchbert_test_svg_XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0) return 1;
@@ -71,6 +71,10 @@ int main(void) {
     t_check_true("predicted point drawn blue", svg && count_of(svg, "#1f77b4") == 2);
     t_check_true("caption escaped", svg && strstr(svg, "cat &lt;1&gt; &amp; &quot;dog&quot;"));
     t_check_true("grid size", svg && strstr(svg, "width=\"256\" height=\"128\""));
+    /* the second cell framed in its colour, inside its own 128 px square */
+    t_check_true("framed cell", svg && count_of(svg, "stroke=\"#2ca02c\" stroke-width=\"3\"") == 1 &&
+                                    strstr(svg, "<rect x=\"129.5\" y=\"1.5\" width=\"125.0\" height=\"125.0\""));
+    t_check_true("the other cell's frame light grey", svg && count_of(svg, "stroke=\"#dddddd\"") == 1);
     far_from_origin(path);
     t_check_error("no sketches rejected", sb_render_svg(path, s, 0, 1, 128), "no sketch");
     t_check_error("unwritable path", sb_render_svg("/nonexistent-dir/x.svg", s, 1, 1, 128), "cannot create");

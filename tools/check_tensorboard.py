@@ -13,7 +13,10 @@ steps, the values as float32).
 
 usage: python3 tools/check_tensorboard.py SKETCHBERT SKETCHBERT-SYNTH
 Needs the tensorboard package (pip install tensorboard): without it, says so
-and exits 77 (skipped). Prints one line per check; exits 1 on any failure.
+and exits 77 (skipped). $SKETCHBERT_TENSORBOARD_PYTHON names a Python that
+has it (tools/setup.sh test makes a venv with it from PyPI): the script runs
+itself under that one, and then a missing package is a failure, not a skip.
+Prints one line per check; exits 1 on any failure.
 """
 import json
 import os
@@ -22,12 +25,24 @@ import subprocess
 import sys
 import tempfile
 
+tb_python = os.environ.get('SKETCHBERT_TENSORBOARD_PYTHON', '')
+if tb_python and not os.environ.get('SKETCHBERT_TENSORBOARD_CHILD'):
+    if not os.access(tb_python, os.X_OK):
+        print(f'NOT OK SKETCHBERT_TENSORBOARD_PYTHON={tb_python} is not an executable')
+        sys.exit(1)
+    os.environ['SKETCHBERT_TENSORBOARD_CHILD'] = '1'
+    os.execv(tb_python, [tb_python] + sys.argv)
+
 try:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
     from tensorboard.compat.proto import event_pb2
-except ImportError:
-    print('# SKIP: the tensorboard Python package is not installed (pip install tensorboard)')
+except ImportError as e:
+    if tb_python:
+        print(f'NOT OK SKETCHBERT_TENSORBOARD_PYTHON={tb_python} cannot import tensorboard: {e}')
+        sys.exit(1)
+    print('# SKIP: the tensorboard Python package is not installed (pip install tensorboard, '
+          'or tools/setup.sh test, which makes a venv with it)')
     sys.exit(77)
 
 failed = 0

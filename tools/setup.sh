@@ -11,10 +11,12 @@ case "$job" in demo|test) ;; *) echo "usage: tools/setup.sh [demo|test]" >&2; ex
 
 packages="gcc libc6-dev pkg-config meson ninja-build python3 ocl-icd-opencl-dev opencl-c-headers \
 pocl-opencl-icd libclblast-dev libopenblas-dev libyaml-dev zlib1g-dev"
-[ "$job" = test ] && packages="$packages oclgrind clang libclang-rt-dev" # clang + its libFuzzer runtime (only recommended by clang): the fuzz suite
+# test: clang + its libFuzzer runtime (only recommended by clang) for the fuzz suite; chromium
+# for the report screenshots (headless; its dependencies bring a font, fonts-dejavu-core);
+# python3-venv for the venv that holds the tensorboard package from PyPI (the TensorBoard
+# check), so the system Python is left as Debian has it
+[ "$job" = test ] && packages="$packages oclgrind clang libclang-rt-dev chromium python3-venv"
 [ "$job" = test ] && packages="$packages libopenmpi-dev openmpi-bin" # Open MPI: data-parallel training, the dist suite
-# Not installed: chromium (about 400 MB with its libraries; the report screenshot check skips
-# without it) and the tensorboard Python package (its check skips too).
 
 missing=""
 for p in $packages; do
@@ -56,6 +58,19 @@ if [ "$job" = demo ]; then
   ./build/sketchbert report runs/tiny_finetune
   exit 0
 fi
+
+# The tensorboard package from PyPI, in a venv of its own under build/ used
+# only by the TensorBoard check; that check and the report screenshots are
+# required here (on a machine without them, meson test skips them, saying so).
+venv=build/tensorboard-venv
+if ! "$venv/bin/python" -c 'import tensorboard' 2>/dev/null; then
+  echo "== installing tensorboard from PyPI into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check tensorboard
+fi
+SKETCHBERT_CHROMIUM=$(command -v chromium) # installed above: fails here if not
+export SKETCHBERT_CHROMIUM SKETCHBERT_TENSORBOARD_PYTHON="$PWD/$venv/bin/python"
 
 # Tests: every suite (ops and model on the default device, oclgrind, data,
 # io, train, infer), then all but Oclgrind's again in a build under ASan,

@@ -259,7 +259,8 @@ static int open_model(sb_model_handle *m, const char *path, int max_batch) {
     }
     if (!rc) rc = sb_mask_type_parse(m->cfg.mask_task_type, &m->mask_type);
     /* the model plans triplets for a retrieval head: at least 3 rows */
-    if (!rc) rc = sb_model_create(m->ctx->rt, &m->mc, m->mc.rel && max_batch < 3 ? 3 : max_batch, &m->model);
+    if (!rc)
+        rc = sb_model_create_inference(m->ctx->rt, &m->mc, m->mc.rel && max_batch < 3 ? 3 : max_batch, &m->model);
     sb_param *params = NULL;
     int n = 0;
     if (!rc) rc = sb_model_params(m->model, &params, &n);

@@ -39,7 +39,8 @@ static void bench_usage(FILE *f) {
                "  --steps N    timed steps per phase (default 10)\n"
                "  --warmup N   untimed steps before each phase (default 2)\n"
                "  --train      only the training step\n"
-               "  --infer      only inference\n"
+               "  --infer      only inference, with the model planned for it (no gradients,\n"
+               "               no backward buffers; see the device memory line)\n"
                "With the global --profile, a kernel table per phase (timed steps only; profiling\n"
                "waits on every kernel, so its wall times are not the benchmark's).\n"
                "exit codes: 0 done, 1 failure, 2 bad usage\n");
@@ -209,7 +210,8 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
     sb_batch batch;
     int rc = make_batch(&batch, n, mc.max_length, mc.cls, mc.rel, mc.cls_dim > 0 ? mc.cls_dim : 1, cfg->seed);
     b.batch = &batch;
-    if (!rc) rc = sb_model_create(rt, &mc, n, &b.model);
+    /* inference alone plans only what a forward needs */
+    if (!rc) rc = (phases & 1 ? sb_model_create : sb_model_create_inference)(rt, &mc, n, &b.model);
     if (!rc) rc = sb_model_params(b.model, &b.params, &b.n_params);
     if (!rc) rc = sb_model_init_params(b.model, cfg->seed);
     if (!rc && (phases & 1)) rc = bench_adam_alloc(&b);
@@ -224,10 +226,10 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
         if (!rc)
             printf("gemm: %s%s%s%s\n", sb_gemm_path_name(path), path == SB_GEMM_HOST ? " (" : "",
                    path == SB_GEMM_HOST ? sb_gemm_host_blas() : "", path == SB_GEMM_HOST ? ")" : "");
-        printf("device memory: parameters+gradients %.1f MiB, activations %.1f MiB, Adam moments %.1f MiB, "
+        printf("device memory: %s plan, parameters%s %.1f MiB, activations %.1f MiB, Adam moments %.1f MiB, "
                "total allocated %.1f MiB\n",
-               mib(sb_model_param_bytes(b.model)), mib(sb_model_activation_bytes(b.model)),
-               mib(b.adam_plan.total_bytes), mib(rt->device_bytes));
+               phases & 1 ? "training" : "inference", phases & 1 ? "+gradients" : "", mib(sb_model_param_bytes(b.model)),
+               mib(sb_model_activation_bytes(b.model)), mib(b.adam_plan.total_bytes), mib(rt->device_bytes));
     }
     if (!rc && (phases & 1)) {
         double ms[3];

@@ -57,9 +57,9 @@ int cli_complete_cells(sb_model_handle *m, const sb_sketches *s, int i, const in
     }
     free(pen);
     const char *label = sb_sketches_label(s, i);
-    cells[0] = (sb_svg_sketch){orig, (uint32_t)n, NULL, label[0] ? label : "original"};
-    cells[1] = (sb_svg_sketch){orig, (uint32_t)n, masked, "masked"};
-    cells[2] = (sb_svg_sketch){done, (uint32_t)n, blue, "completed"};
+    cells[0] = (sb_svg_sketch){orig, (uint32_t)n, NULL, label[0] ? label : "original", NULL};
+    cells[1] = (sb_svg_sketch){orig, (uint32_t)n, masked, "masked", NULL};
+    cells[2] = (sb_svg_sketch){done, (uint32_t)n, blue, "completed", NULL};
     return rc;
 }
 

@@ -23,7 +23,8 @@ static void usage(FILE *f) {
                "       their own label, where labels are known.\n"
                "  --top-k K        neighbours per query (default 5)\n"
                "  --svg OUT.svg    draws a row per query: the query, then its neighbours nearest\n"
-               "                   first, each captioned with rank, item, label and distance\n"
+               "                   first, each captioned with rank, item, label and distance and\n"
+               "                   framed green when its label is the query's, red when not\n"
                "Without a sketchretrieval head the index holds the encoder's features, mean-pooled\n"
                "(as embed --features encoder), and says so. An index made by another model is refused.\n");
     cli_infer_usage(f);
@@ -47,40 +48,30 @@ static int do_index(const char *cmd, sb_model_handle *m, const sb_sketches *s, c
     return rc;
 }
 
-/* Rows of the query sketch and its kk nearest items (items (n, k)). */
+/* Rows of the query sketch and its kk nearest items (items (n, k)), items
+ * of the query's label framed green, others red. */
 static int draw(const char *out, const sb_index *x, const sb_sketches *s, int k, int kk, const int *items,
                 const float *d) {
-    int n = sb_sketches_count(s), cols = 1 + kk;
-    size_t size = (size_t)n * (size_t)cols;
+    int n = sb_sketches_count(s);
     if (kk < 1) return sb_fail(SB_ERR_INVALID, "--svg: the index is empty: no neighbours to draw");
-    if (size > 100000)
+    if ((size_t)n * (size_t)(1 + kk) > 100000)
         return sb_fail(SB_ERR_INVALID, "--svg: %d queries with %d neighbours each are too many cells to draw", n, kk);
-    int cells = (int)size;
-    size_t total = 0;
-    for (int c = 0; c < cells; c++) {
-        int len, j = c % cols - 1;
-        if (j < 0 ? sb_sketches_points(s, c / cols, &len) : sb_index_points(x, items[(size_t)(c / cols) * k + j], &len))
-            total += (size_t)len;
+    cli_cells g = {0};
+    int rc = 0, len;
+    for (int q = 0; q < n && !rc; q++) {
+        const char *ql = sb_sketches_label(s, q);
+        const int16_t *p = sb_sketches_points(s, q, &len);
+        rc = cli_cells_add(&g, p, len, NULL, "query %d: %.60s", q, ql);
+        for (int j = 0; j < kk && !rc; j++) {
+            int it = items[(size_t)q * k + j];
+            const char *il = sb_index_label(x, it);
+            p = sb_index_points(x, it, &len);
+            rc = cli_cells_add(&g, p, len, cli_retrieval_mark(ql, il), "%d. #%d %.40s %.3f", j + 1, it, il,
+                               (double)d[(size_t)q * k + j]);
+        }
     }
-    sb_svg_sketch *sk = calloc(size, sizeof *sk);
-    char (*cap)[96] = calloc(size, sizeof *cap);
-    float *f = malloc(sizeof *f * 3 * (total ? total : 1)), *next = f;
-    if (!sk || !cap || !f) {
-        free(sk), free(cap), free(f);
-        return sb_fail(SB_ERR_MEMORY, "out of host memory");
-    }
-    for (int c = 0; c < cells; c++) {
-        int q = c / cols, j = c % cols - 1, len = 0, it = j >= 0 ? items[(size_t)q * k + j] : -1;
-        const int16_t *p = j >= 0 ? sb_index_points(x, it, &len) : sb_sketches_points(s, q, &len);
-        for (int v = 0; v < 3 * len; v++) next[v] = p[v];
-        sk[c] = (sb_svg_sketch){next, (uint32_t)len, NULL, cap[c]};
-        next += 3 * len;
-        if (j < 0) snprintf(cap[c], sizeof cap[c], "query %d: %.60s", q, sb_sketches_label(s, q));
-        else snprintf(cap[c], sizeof cap[c], "%d. #%d %.40s %.3f", j + 1, it, sb_index_label(x, it),
-                      (double)d[(size_t)q * k + j]);
-    }
-    int rc = sb_render_svg(out, sk, cells, cols, 160);
-    free(sk), free(cap), free(f);
+    if (!rc) rc = sb_render_svg(out, g.cells, g.n, 1 + kk, 160);
+    cli_cells_free(&g);
     return rc;
 }
 
@@ -110,9 +101,11 @@ static int do_query(const char *cmd, sb_model_handle *m, const sb_sketches *s, c
         }
         known += ql[0] != 0, hitk += any;
     }
-    if (!rc && known)
-        printf("same label: top-1 %.4f top-%d %.4f (%ld labelled queries)\n", (double)hit1 / known, k,
-               (double)hitk / known, known);
+    if (!rc && known) { /* top-k only when k > 1: for k = 1 it is top-1 again */
+        printf("same label: top-1 %.4f", (double)hit1 / known);
+        if (k > 1) printf(" top-%d %.4f", k, (double)hitk / known);
+        printf(" (%ld labelled queries)\n", known);
+    }
     int kk = k < sb_index_size(x) ? k : sb_index_size(x);
     if (!rc && svg && !(rc = draw(svg, x, s, k, kk, items, d)))
         printf("%s: %d queries with %d neighbours each\n", svg, n, kk);

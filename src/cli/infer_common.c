@@ -1,8 +1,11 @@
 /* Options, model and sketch loading shared by the inference commands. */
 #include "cli/infer_common.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "runtime/error.h"
 
 void cli_infer_init(cli_infer *o, const char *cmd) {
     memset(o, 0, sizeof *o);
@@ -114,6 +117,37 @@ static void report_raw(const cli_infer *o, const char *input, const sb_raw_repor
     else
         fprintf(stderr, "kept as they are (--no-simplify); a model trained on simplified drawings does poorly "
                         "on them\n");
+}
+
+int cli_cells_add(cli_cells *g, const int16_t *points, int n, const char *frame, const char *fmt, ...) {
+    if (g->n == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 16;
+        sb_svg_sketch *c = realloc(g->cells, sizeof *c * (size_t)cap);
+        if (!c) return sb_fail(SB_ERR_MEMORY, "out of host memory");
+        g->cells = c, g->cap = cap;
+    }
+    enum { CAPTION = 96 };
+    float *buf = malloc(sizeof(float) * 3 * (size_t)n + CAPTION); /* the points, then the caption */
+    if (!buf) return sb_fail(SB_ERR_MEMORY, "out of host memory");
+    for (int v = 0; v < 3 * n; v++) buf[v] = points[v];
+    char *caption = (char *)(buf + 3 * (size_t)n);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(caption, CAPTION, fmt, ap);
+    va_end(ap);
+    g->cells[g->n++] = (sb_svg_sketch){buf, (uint32_t)n, NULL, caption, frame};
+    return 0;
+}
+
+const char *cli_retrieval_mark(const char *query_label, const char *item_label) {
+    if (!query_label[0]) return NULL;
+    return sb_class_names_match(query_label, item_label) ? "#2ca02c" : "#d62728";
+}
+
+void cli_cells_free(cli_cells *g) {
+    for (int i = 0; i < g->n; i++) free((void *)g->cells[i].points);
+    free(g->cells);
+    *g = (cli_cells){0};
 }
 
 int cli_parse_list(const char *s, int **out) {

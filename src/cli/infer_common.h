@@ -2,7 +2,8 @@
  * their input and batch options, opening the model and reading the
  * sketches through the public API (sketchbert/sketchbert.h), warnings.
  * defines: cli_infer, cli_infer_option, cli_infer_usage, cli_open_model,
- *          cli_warn_class_names, cli_load_sketches, cli_parse_list, cli_complete_cells */
+ *          cli_warn_class_names, cli_load_sketches, cli_cells, cli_cells_add,
+ *          cli_cells_free, cli_retrieval_mark, cli_parse_list, cli_complete_cells */
 #ifndef SB_CLI_INFER_COMMON_H
 #define SB_CLI_INFER_COMMON_H
 
@@ -41,6 +42,22 @@ void cli_warn_class_names(const cli_infer *o, const char *checkpoint, const sb_m
  * about skipped and truncated sketches. Returns 1 after printing the
  * error. */
 int cli_load_sketches(const cli_infer *o, char **inputs, int n_inputs, const sb_model_handle *m, sb_sketches **out);
+
+/* Cells of a drawing (sb_render_svg): each owns a float copy of its points
+ * and its caption, so callers add sketches from anywhere (a sketch set, an
+ * index) without keeping buffers of their own. Start from {0}. */
+typedef struct cli_cells {
+    sb_svg_sketch *cells;
+    int n, cap;
+} cli_cells;
+/* Appends the n int16 stroke-3 points, captioned by fmt; frame: the cell's
+ * border colour (a mark) or NULL. */
+int cli_cells_add(cli_cells *g, const int16_t *points, int n, const char *frame, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void cli_cells_free(cli_cells *g);
+/* The frame of a retrieved item: green when its label matches the query's,
+ * red when not, NULL when the query has no label. */
+const char *cli_retrieval_mark(const char *query_label, const char *item_label);
 
 /* "0,3,5-9" -> ascending list of ints (malloc'd); -1 on a bad list. */
 int cli_parse_list(const char *s, int **out);

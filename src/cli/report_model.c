@@ -10,8 +10,7 @@
 #include "runtime/error.h"
 #include "train/metrics.h"
 
-enum { MAX_WRONG = 24, WRONG_COLUMNS = 8, CELL = 120, MAX_COMPLETED = 6 };
-
+enum { MAX_WRONG = 24, WRONG_COLUMNS = 8, CELL = 120, MAX_PICKED = 6, TOP_K = 5 };
 
 /* Per-class accuracy as sb_confusion_print writes it, inside <pre>. */
 static void per_class(FILE *f, const int64_t *counts, int C, const char *const *names) {
@@ -51,28 +50,17 @@ static void confusion_table(FILE *f, const int64_t *counts, int C, const char *c
 
 /* Up to MAX_WRONG misclassified sketches captioned "true > predicted". */
 static int misclassified(FILE *f, const sb_sketches *s, const int *truth, const int *top1, const char *const *names) {
-    int n = sb_sketches_count(s), count = 0;
-    sb_svg_sketch cells[MAX_WRONG];
-    float *pts[MAX_WRONG];
-    char captions[MAX_WRONG][96];
-    int rc = 0;
-    for (int i = 0; i < n && count < MAX_WRONG && !rc; i++) {
+    cli_cells g = {0};
+    int rc = 0, len;
+    for (int i = 0, n = sb_sketches_count(s); i < n && g.n < MAX_WRONG && !rc; i++) {
         if (truth[i] < 0 || truth[i] == top1[i]) continue;
-        int len;
         const int16_t *p = sb_sketches_points(s, i, &len);
-        if (!(pts[count] = malloc(sizeof(float) * 3 * (size_t)len))) {
-            rc = sb_fail(SB_ERR_MEMORY, "out of host memory");
-            break;
-        }
-        for (int j = 0; j < 3 * len; j++) pts[count][j] = p[j];
-        snprintf(captions[count], sizeof captions[count], "%.40s > %.40s", names[truth[i]], names[top1[i]]);
-        cells[count] = (sb_svg_sketch){pts[count], (uint32_t)len, NULL, captions[count]};
-        count++;
+        rc = cli_cells_add(&g, p, len, NULL, "%.40s > %.40s", names[truth[i]], names[top1[i]]);
     }
     fprintf(f, "<h3>Misclassified sketches</h3>\n<p>%d shown (at most %d), captioned true &gt; predicted.</p>\n",
-            count, MAX_WRONG);
-    if (!rc && count) rc = sb_render_svg_to(f, cells, count, WRONG_COLUMNS, CELL);
-    for (int i = 0; i < count; i++) free(pts[i]);
+            g.n, MAX_WRONG);
+    if (!rc && g.n) rc = sb_render_svg_to(f, g.cells, g.n, WRONG_COLUMNS, CELL);
+    cli_cells_free(&g);
     return rc;
 }
 
@@ -103,18 +91,25 @@ static int classification(FILE *f, sb_model_handle *m, const sb_sketches *s) {
     return rc;
 }
 
-/* Gestalt completion of the first sketch of up to MAX_COMPLETED classes,
- * as `sketchbert complete` draws it (15% of the points masked, seed 0). */
-static int completion(FILE *f, sb_model_handle *m, const sb_sketches *s) {
-    int n = sb_sketches_count(s), picked[MAX_COMPLETED], k = 0;
-    for (int i = 0; i < n && k < MAX_COMPLETED; i++) {
+/* The first sketch of each label, of up to MAX_PICKED labels: the
+ * sketches drawn for completion and retrieval. Returns their count. */
+static int first_of_classes(const sb_sketches *s, int picked[MAX_PICKED]) {
+    int n = sb_sketches_count(s), k = 0;
+    for (int i = 0; i < n && k < MAX_PICKED; i++) {
         int seen = 0;
-        for (int j = 0; j < k; j++) seen |= !strcmp(sb_sketches_label(s, picked[j]), sb_sketches_label(s, i));
+        for (int j = 0; j < k; j++) seen |= sb_class_names_match(sb_sketches_label(s, picked[j]), sb_sketches_label(s, i));
         if (!seen) picked[k++] = i;
     }
-    sb_svg_sketch cells[3 * MAX_COMPLETED];
-    float *bufs[2 * MAX_COMPLETED] = {0};
-    unsigned char *states[2 * MAX_COMPLETED] = {0};
+    return k;
+}
+
+/* Gestalt completion of the first sketch of up to MAX_PICKED classes,
+ * as `sketchbert complete` draws it (15% of the points masked, seed 0). */
+static int completion(FILE *f, sb_model_handle *m, const sb_sketches *s) {
+    int picked[MAX_PICKED], k = first_of_classes(s, picked);
+    sb_svg_sketch cells[3 * MAX_PICKED];
+    float *bufs[2 * MAX_PICKED] = {0};
+    unsigned char *states[2 * MAX_PICKED] = {0};
     double err[3] = {0};
     long count = 0;
     int rc = 0;
@@ -129,6 +124,52 @@ static int completion(FILE *f, sb_model_handle *m, const sb_sketches *s) {
         rc = sb_render_svg_to(f, cells, 3 * k, 6, CELL);
     }
     for (int j = 0; j < 2 * k; j++) free(bufs[j]), free(states[j]);
+    return rc;
+}
+
+/* Retrieval as the run's validation measures it (src/train/metrics.h): each
+ * sketch queries all the others by its retrieval features; then the first
+ * sketch of up to MAX_PICKED classes with its TOP_K nearest, framed green
+ * when of the query's class, red when not. */
+static int retrieval(FILE *f, sb_model_handle *m, const sb_sketches *s) {
+    int n = sb_sketches_count(s), dim = sb_model_retrieval_dim(m), classes = 0;
+    if (n < 2) return sb_fail(SB_ERR_INVALID, "retrieval needs at least 2 validation sketches, got %d", n);
+    float *feat = malloc(sizeof(float) * (size_t)n * (size_t)dim);
+    int32_t *labels = malloc(sizeof(int32_t) * (size_t)n), *first = malloc(sizeof(int32_t) * (size_t)n);
+    sb_neighbour *nb = malloc(sizeof *nb * (size_t)(n - 1));
+    int rc = feat && labels && first && nb ? 0 : sb_fail(SB_ERR_MEMORY, "out of host memory");
+    if (!rc) rc = sb_retrieval_features(m, s, feat);
+    for (int i = 0; i < n && !rc; i++) { /* class indices in order of first appearance */
+        const char *l = sb_sketches_label(s, i);
+        int c = 0;
+        while (c < classes && !sb_class_names_match(sb_sketches_label(s, first[c]), l)) c++;
+        if (c == classes) first[classes++] = i;
+        labels[i] = c;
+    }
+    sb_retrieval_result r;
+    if (!rc) rc = sb_retrieval_evaluate(feat, labels, n, dim, &r);
+    cli_cells g = {0};
+    int picked[MAX_PICKED], k = first_of_classes(s, picked), kk = n - 1 < TOP_K ? n - 1 : TOP_K, len;
+    if (!rc)
+        fprintf(f,
+                "<h3>Retrieval</h3>\n<p>Each of %d sketches queries the other %d: top-1 %.4f, top-5 %.4f, "
+                "top-10 %.4f, mAP %.4f.</p>\n<h3>Retrieved sketches</h3>\n<p>%d queries, each with its %d nearest "
+                "(rank, label, distance), framed green when of the query's class, red when not.</p>\n",
+                n, n - 1, r.top1, r.top5, r.top10, r.map, k, kk);
+    for (int q = 0; q < k && !rc; q++) {
+        const char *ql = sb_sketches_label(s, picked[q]);
+        const int16_t *p = sb_sketches_points(s, picked[q], &len);
+        rc = cli_cells_add(&g, p, len, NULL, "query: %.60s", ql);
+        sb_retrieval_rank(feat, n, dim, picked[q], nb);
+        for (int j = 0; j < kk && !rc; j++) {
+            const char *il = sb_sketches_label(s, nb[j].j);
+            p = sb_sketches_points(s, nb[j].j, &len);
+            rc = cli_cells_add(&g, p, len, cli_retrieval_mark(ql, il), "%d. %.40s %.3f", j + 1, il, nb[j].d);
+        }
+    }
+    if (!rc && g.n) rc = sb_render_svg_to(f, g.cells, g.n, 1 + kk, CELL);
+    cli_cells_free(&g);
+    free(feat), free(labels), free(first), free(nb);
     return rc;
 }
 
@@ -149,8 +190,7 @@ char *cli_report_model(const cli_options *co, const char *checkpoint, const char
     if (!checkpoint) why = "no checkpoint (best or latest) in the run folder";
     else if (!data_dir) why = "the config names no sum_path (the data)";
     else if (cli_open_model(co, &o, checkpoint, &ctx, &m)) why = "the checkpoint could not be opened (see stderr)";
-    else if (!(sb_model_heads(m) & (SB_HEAD_CLASSIFY | SB_HEAD_MASKREC)))
-        why = "only classification and maskrec models are drawn so far";
+
     else if (cli_load_sketches(&o, &dir, 1, m, &s)) why = "the validation sketches could not be read (see stderr)";
     if (!why) {
         fputs("<p>Checkpoint ", f);
@@ -159,6 +199,7 @@ char *cli_report_model(const cli_options *co, const char *checkpoint, const char
         sb_svg_text(f, data_dir);
         fputs(".</p>\n", f);
         int rc = sb_model_heads(m) & SB_HEAD_CLASSIFY ? classification(f, m, s) : 0;
+        if (!rc && sb_model_heads(m) & SB_HEAD_RETRIEVAL) rc = retrieval(f, m, s);
         if (!rc && sb_model_heads(m) & SB_HEAD_MASKREC) rc = completion(f, m, s);
         if (rc) why = sb_last_error();
     }

@@ -37,8 +37,14 @@ static void draw_cell(FILE *f, const sb_svg_sketch *s, double ox, double oy, dou
     double scale = (cell - 2 * pad - caption) / span;
     double cx = ox + pad + ((cell - 2 * pad) - (maxx - minx) * scale) / 2 - minx * scale;
     double cy = oy + pad + ((cell - 2 * pad - caption) - (maxy - miny) * scale) / 2 - miny * scale;
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" stroke=\"#dddddd\"/>\n", ox,
-            oy, cell, cell);
+    if (s->frame) /* inside the cell, so neighbours do not cover it */
+        fprintf(f,
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" stroke=\"%s\" "
+                "stroke-width=\"3\"/>\n",
+                ox + 1.5, oy + 1.5, cell - 3, cell - 3, s->frame);
+    else
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" stroke=\"#dddddd\"/>\n",
+                ox, oy, cell, cell);
     x = y = 0;
     int pen_down = 0; /* the first point is reached with the pen up */
     for (uint32_t i = 0; i < s->n; i++) {

@@ -16,6 +16,8 @@ typedef struct sb_svg_sketch {
     uint32_t n;
     const unsigned char *state;  /* n states (SB_POINT_*), or NULL */
     const char *caption;         /* drawn under the cell, or NULL */
+    const char *frame;           /* the cell's border colour ("#2ca02c"; a mark, e.g. a
+                                    correct retrieval), or NULL for light grey */
 } sb_svg_sketch;
 
 /* Writes path atomically. columns <= 0 means one row. */

@@ -19,7 +19,7 @@
 // ---- planning
 
 int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w,
-                  sb_attention_impl impl) {
+                  sb_attention_impl impl, int training) {
     int H = w->hidden, I = w->inter;
     int bth[3] = {B, Tin, H}, bti[3] = {B, Tin, I}, rows[1] = {B * Tin};
     char full[48];
@@ -43,12 +43,12 @@ int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int 
     PLAN(out_mean, 1, rows);
     PLAN(out_rstd, 1, rows);
 #undef PLAN
-    // the forward buffers of the attention, and for the unfused form the
-    // dropped probabilities (its backward checks for them even at p = 0);
-    // the backward-only ones are shared by all uses
+    // the forward buffers of the attention, and when training for the
+    // unfused form the dropped probabilities (its backward checks for them
+    // even at p = 0); the backward-only ones are shared by all uses
     snprintf(full, sizeof full, "%s.att", name);
     SB_TRY(sb_attention_plan(plan, &a->att_plan, full, B, Tin, H, w->heads, impl, 0));
-    if (impl != SB_ATTENTION_UNFUSED) return 0;
+    if (!training || impl != SB_ATTENTION_UNFUSED) return 0;
     int probs[3] = {B * w->heads, Tin, Tin};
     snprintf(full, sizeof full, "%s.att.probs_dropped", name);
     return sb_plan_add(plan, &a->att_plan.probs_dropped, full, SB_F32, 3, probs);
@@ -69,7 +69,7 @@ static sb_attention_buffers attention_view(const sb_attention_buffers *full, int
     sb_tensor *per_head[] = {&v.q_h, &v.k_h, &v.v_h, &v.ctx_h};
     for (int i = 0; i < 4; i++) *per_head[i] = sb_rows(per_head[i], B);
     v.probs = sb_rows(&v.probs, B * heads);
-    v.probs_dropped = sb_rows(&v.probs_dropped, B * heads);
+    if (v.probs_dropped.buf) v.probs_dropped = sb_rows(&v.probs_dropped, B * heads); /* training only */
     v.dctx_h = sb_view(&g->att_dctx_h, 4, head_shape);
     v.dx_h = sb_view(&g->att_dx_h, 4, head_shape);
     v.dprobs = sb_view(&g->att_dprobs, 3, prob_shape);

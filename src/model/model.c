@@ -26,6 +26,7 @@ struct sb_model {
     sb_model_config cfg;
     int max_batch, K, T, Tin, H, E0;
     int B;          /* sketches in the last forward */
+    int training;   /* planned for training; else forward only (sb_model_create_inference) */
     sb_attention_impl att_impl; /* the attention's form on this device */
     int has_loss;   /* the last forward computed the objective */
     sb_layer_dropout drop[SB_MAX_LAYERS];
@@ -43,6 +44,7 @@ struct sb_model {
     // activations
     sb_tensor embed;        /* (B, Tin, E0) */
     sb_layer_acts acts[SB_MAX_LAYERS];
+    sb_tensor out_alt;      /* inference: (B, Tin, H) the odd layers' output (reuses_acts) */
     sb_tensor rec_in;       /* (B, T, H) */
     sb_tensor cls_in, rel_in; /* (B, H) */
     // gradients
@@ -97,7 +99,8 @@ static int check_config(const sb_model_config *c, int max_batch) {
 
 // ---- parameters
 
-/* A new parameter (value and gradient planned) named "<net>.<name>". */
+/* A new parameter named "<net>.<name>": its value, and its gradient when
+ * training. */
 static int add_param(sb_model *m, int net, const char *name, int ndim, const int *shape, sb_param **out) {
     if (m->n_params == m->cap_params)
         return sb_fail(SB_ERR_INVALID, "model: more than %d parameters", m->cap_params);
@@ -110,7 +113,7 @@ static int add_param(sb_model *m, int net, const char *name, int ndim, const int
     char gname[48];
     snprintf(gname, sizeof gname, "d%.40s", tail);
     SB_TRY(sb_plan_add(&m->param_plan, &p->value, tail, SB_F32, ndim, shape));
-    SB_TRY(sb_plan_add(&m->param_plan, &p->grad, gname, SB_F32, ndim, shape));
+    if (m->training) SB_TRY(sb_plan_add(&m->param_plan, &p->grad, gname, SB_F32, ndim, shape));
     *out = p;
     return 0;
 }
@@ -156,7 +159,8 @@ static int add_layer(sb_model *m, const char *prefix, int heads, int H, int I, s
 }
 
 /* A Linear stack in -> hidden[0] -> ... -> out named "<prefix>.<i>", with
- * its activations (lead..., dims) planned as "<act>.<i>". */
+ * its activations (lead..., dims) planned as "<act>.<i>" (and their
+ * gradients when training). */
 static int add_mlp(sb_model *m, sb_mlp *s, int net, const char *prefix, const char *act, int in, const int *hidden,
                    int n_hidden, int out, int n_lead, const int *lead) {
     char name[128];
@@ -172,7 +176,7 @@ static int add_mlp(sb_model *m, sb_mlp *s, int net, const char *prefix, const ch
         shape[n_lead] = s->dims[i + 1];
         snprintf(name, sizeof name, "%s.%d", act, i);
         SB_TRY(sb_plan_add(&m->act_plan, &s->y[i], name, SB_F32, n_lead + 1, shape));
-        if (i < s->n - 1) {
+        if (m->training && i < s->n - 1) {
             snprintf(name, sizeof name, "d_%s.%d", act, i);
             SB_TRY(sb_plan_add(&m->act_plan, &s->dy[i], name, SB_F32, n_lead + 1, shape));
         }
@@ -180,7 +184,29 @@ static int add_mlp(sb_model *m, sb_mlp *s, int net, const char *prefix, const ch
     return 0;
 }
 
-/* Every parameter and activation, in the original state_dict order. */
+/* Inference: layer l works in layer 0's activations (set once they are
+ * allocated) when it has layer 0's shape (BERT layers may differ in heads
+ * and I), writing its output to out_alt when l is odd: a layer reads only
+ * its input, the previous layer's output, which is then the other one. */
+static int reuses_acts(const sb_model *m, int l) {
+    const sb_model_config *c = &m->cfg;
+    return !m->training && l >= 1 && c->heads[l] == c->heads[0] && c->inter[l] == c->inter[0];
+}
+
+/* The heads' inputs gathered from the encoder output. */
+static int plan_head_inputs(sb_model *m) {
+    const sb_model_config *c = &m->cfg;
+    int bTh[3] = {m->max_batch, m->T, m->H}, bh[2] = {m->max_batch, m->H};
+    if (c->maskrec) SB_TRY(sb_plan_add(&m->act_plan, &m->rec_in, "rec_in", SB_F32, 3, bTh));
+    if (c->cls) SB_TRY(sb_plan_add(&m->act_plan, &m->cls_in, "cls_in", SB_F32, 2, bh));
+    if (c->rel) SB_TRY(sb_plan_add(&m->act_plan, &m->rel_in, "rel_in", SB_F32, 2, bh));
+    return 0;
+}
+
+/* Every parameter and activation, in the original state_dict order. For
+ * inference only what a forward without loss needs: no gradients, no
+ * backward scratch, no objective, and one set of layer activations for
+ * all layers of one shape, with two outputs used in turn (reuses_acts). */
 static int plan_model(sb_model *m) {
     const sb_model_config *c = &m->cfg;
     int B = m->max_batch, Tin = m->Tin, T = m->T, H = m->H, E0 = m->E0;
@@ -217,13 +243,17 @@ static int plan_model(sb_model *m) {
     SB_TRY(sb_plan_add(p, &m->input, "input", SB_F32, 3, bt5));
     SB_TRY(sb_plan_add(p, &m->length_mask, "length_mask", SB_F32, 2, bt));
     SB_TRY(sb_plan_add(p, &m->embed, "embed", SB_F32, 3, bte));
-    SB_TRY(sb_plan_add(p, &m->d_embed, "d_embed", SB_F32, 3, bte));
+    if (m->training) SB_TRY(sb_plan_add(p, &m->d_embed, "d_embed", SB_F32, 3, bte));
     for (int l = 0; l < c->n_layers; l++) {
         char name[32];
         snprintf(name, sizeof name, "layer%d", l);
-        SB_TRY(sb_layer_plan(p, &m->acts[l], name, B, Tin, &m->layer[l], m->att_impl));
+        if (!reuses_acts(m, l))
+            SB_TRY(sb_layer_plan(p, &m->acts[l], name, B, Tin, &m->layer[l], m->att_impl, m->training));
+        else if (l % 2 && m->out_alt.numel == 0)
+            SB_TRY(sb_plan_add(p, &m->out_alt, "layer_out_alt", SB_F32, 3, bth));
         if (c->heads[l] > heads_max) heads_max = c->heads[l];
     }
+    if (!m->training) return plan_head_inputs(m);
     int bti[3] = {B, Tin, I_max}, probs[3] = {B * heads_max, Tin, Tin}, rows[2] = {B * heads_max, Tin};
     sb_tensor *lg[] = {&m->lg.sum, &m->lg.dropped, &m->lg.attn, &m->lg.ctx, &m->lg.q, &m->lg.k, &m->lg.v};
     static const char *lg_names[] = {"d_sum", "d_dropped", "d_attn", "d_ctx", "d_q", "d_k", "d_v"};
@@ -239,33 +269,31 @@ static int plan_model(sb_model *m) {
     SB_TRY(sb_plan_add(p, &m->d_hidden[0], "d_hidden0", SB_F32, 3, bth));
     SB_TRY(sb_plan_add(p, &m->d_hidden[1], "d_hidden1", SB_F32, 3, bth));
     // head inputs and gradients
+    SB_TRY(plan_head_inputs(m));
     int bTh[3] = {B, T, H}, bT5[3] = {B, T, 5}, bh[2] = {B, H};
     if (c->maskrec) {
-        SB_TRY(sb_plan_add(p, &m->rec_in, "rec_in", SB_F32, 3, bTh));
         SB_TRY(sb_plan_add(p, &m->d_rec_in, "d_rec_in", SB_F32, 3, bTh));
         SB_TRY(sb_plan_add(p, &m->d_rec, "d_rec", SB_F32, 3, bT5));
     }
     if (c->cls) {
         int bc[2] = {B, c->cls_dim};
-        SB_TRY(sb_plan_add(p, &m->cls_in, "cls_in", SB_F32, 2, bh));
         SB_TRY(sb_plan_add(p, &m->d_cls_in, "d_cls_in", SB_F32, 2, bh));
         SB_TRY(sb_plan_add(p, &m->d_cls, "d_cls", SB_F32, 2, bc));
     }
     if (c->rel) {
         int bd[2] = {B, c->rel_feat_dim};
-        SB_TRY(sb_plan_add(p, &m->rel_in, "rel_in", SB_F32, 2, bh));
         SB_TRY(sb_plan_add(p, &m->d_rel_in, "d_rel_in", SB_F32, 2, bh));
         SB_TRY(sb_plan_add(p, &m->d_rel, "d_rel", SB_F32, 2, bd));
     }
     return sb_objective_plan(p, &m->obj, c, B);
 }
 
-int sb_model_create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, sb_model **out) {
+static int create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, int training, sb_model **out) {
     *out = NULL;
     SB_TRY(check_config(cfg, max_batch));
     sb_model *m = calloc(1, sizeof *m);
     if (!m) return sb_fail(SB_ERR_MEMORY, "model: no host memory");
-    m->rt = rt, m->cfg = *cfg, m->max_batch = max_batch;
+    m->rt = rt, m->cfg = *cfg, m->max_batch = max_batch, m->training = training;
     m->K = (cfg->rel ? 1 : 0) + (cfg->cls ? 1 : 0);
     m->T = cfg->max_length, m->Tin = m->K + m->T, m->H = cfg->hidden[0], m->E0 = cfg->embed_dims[0];
     /* embedding 2, position 1, refine, 16 per layer, heads */
@@ -277,12 +305,25 @@ int sb_model_create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, s
     if (!rc) rc = plan_model(m);
     if (!rc) rc = sb_plan_allocate(rt, &m->param_plan);
     if (!rc) rc = sb_plan_allocate(rt, &m->act_plan);
+    for (int l = 0; !rc && l < cfg->n_layers; l++)
+        if (reuses_acts(m, l)) {
+            m->acts[l] = m->acts[0];
+            if (l % 2) m->acts[l].out = m->out_alt;
+        }
     if (rc) {
         sb_model_destroy(m);
         return rc;
     }
     *out = m;
     return 0;
+}
+
+int sb_model_create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, sb_model **out) {
+    return create(rt, cfg, max_batch, 1, out);
+}
+
+int sb_model_create_inference(sb_runtime *rt, const sb_model_config *cfg, int max_batch, sb_model **out) {
+    return create(rt, cfg, max_batch, 0, out);
 }
 
 void sb_model_destroy(sb_model *m) {
@@ -356,6 +397,8 @@ int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t see
     if (batch->tokens != m->K || batch->max_length != m->T)
         return sb_fail(SB_ERR_INVALID, "model forward: batch has %d tokens and max_length %d, the model %d and %d",
                        batch->tokens, batch->max_length, m->K, m->T);
+    if (!m->training && (train || compute_loss))
+        return sb_fail(SB_ERR_INVALID, "model forward: the model is planned for inference (no dropout, no loss)");
     m->B = B;
     sb_tensor input = sb_rows(&m->input, B), mask = sb_rows(&m->length_mask, B), embed = sb_rows(&m->embed, B);
     SB_TRY(sb_tensor_write(rt, &input, batch->input));
@@ -375,7 +418,8 @@ int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t see
         d->hidden = train ? c->hidden_dropout : 0.0f;
         d->output = train ? c->output_dropout : 0.0f;
         uint64_t stream = (step << 8) | (uint64_t)(3 * l);
-        uint64_t probs = (uint64_t)c->heads[l] * (uint64_t)m->Tin * (uint64_t)m->Tin, rows = (uint64_t)m->Tin * (uint64_t)c->hidden[l];
+        uint64_t probs = (uint64_t)c->heads[l] * (uint64_t)m->Tin * (uint64_t)m->Tin;
+        uint64_t rows = (uint64_t)m->Tin * (uint64_t)c->hidden[l];
         d->attention_key = (sb_rng_key){seed, stream, first * probs};
         d->hidden_key = (sb_rng_key){seed, stream + 1, first * rows};
         d->output_key = (sb_rng_key){seed, stream + 2, first * rows};

@@ -16,7 +16,8 @@
  * leading task tokens (retrieval first, then classification), Tin = K + T,
  * H hidden size.
  * defines: sb_model_config, sb_model, sb_param, sb_loss_terms,
- *          sb_model_create, sb_model_destroy, sb_model_init_params,
+ *          sb_model_create, sb_model_create_inference, sb_model_destroy,
+ *          sb_model_init_params,
  *          sb_model_forward, sb_model_backward, sb_model_read_losses,
  *          sb_model_zero_grads, sb_model_params, sb_model_loss_counts,
  *          sb_model_set_loss_share */
@@ -72,6 +73,11 @@ typedef struct sb_model sb_model;
  * and plans all device memory for up to max_batch sketches per batch (the
  * caller passes 3 * batch_size for triplet training). */
 int sb_model_create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, sb_model **out);
+/* The same planned for inference only: forwards with train = 0 and
+ * compute_loss = 0, no backward. Plans no gradients and no backward
+ * buffers, and one set of layer activations (two outputs used in turn)
+ * for all layers of layer 0's shape instead of one set per layer use. */
+int sb_model_create_inference(sb_runtime *rt, const sb_model_config *cfg, int max_batch, sb_model **out);
 void sb_model_destroy(sb_model *m);
 
 /* The parameters, in a fixed order (encoder first, then heads). */

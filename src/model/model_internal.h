@@ -107,9 +107,10 @@ typedef struct sb_layer_dropout {
     sb_rng_key attention_key, hidden_key, output_key;
 } sb_layer_dropout;
 
-/* Registers one use's activations (name e.g. "layer3") in plan. */
+/* Registers one use's activations (name e.g. "layer3") in plan; training
+ * adds what dropout and the backward need. */
 int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w,
-                  sb_attention_impl impl);
+                  sb_attention_impl impl, int training);
 /* y = a->out (B, Tin, H) from x (B, Tin, H); mask (B, Tin). */
 int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_layer_grads *g,
                      const sb_tensor *x, const sb_tensor *mask, const sb_layer_dropout *drop);

@@ -11,16 +11,17 @@ int sb_bias_add(sb_runtime *rt, const sb_tensor *x, const sb_tensor *b, const sb
     int C = x->shape[x->ndim - 1];
     SB_TRY(sb_check_shape(op, b, 1, &C));
     SB_TRY(sb_check_shape(op, y, x->ndim, x->shape));
-    SB_TRY(sb_check_uint(op, "elements", x->numel));
+    SB_TRY(sb_check_uint(op, "elements", x->numel + 15)); /* blocks of up to 16 per work-item */
     cl_kernel k;
-    SB_TRY(sb_kernel(rt, "bias", "bias_forward", &k));
+    size_t w;
+    SB_TRY(sb_vec_kernel(rt, "bias", "bias_forward", &k, &w));
     cl_uint cols = (cl_uint)C, n = (cl_uint)x->numel;
     SB_TRY(SB_ARG(k, 0, x->buf));
     SB_TRY(SB_ARG(k, 1, b->buf));
     SB_TRY(SB_ARG(k, 2, y->buf));
     SB_TRY(SB_ARG(k, 3, cols));
     SB_TRY(SB_ARG(k, 4, n));
-    size_t global = n;
+    size_t global = (n + w - 1) / w;
     return sb_launch(rt, k, 1, &global, NULL);
 }
 

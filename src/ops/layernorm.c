@@ -82,8 +82,8 @@ int sb_layernorm_forward(sb_runtime *rt, const sb_tensor *x, const sb_ln_pre *pr
     return sb_launch_rows(rt, k, 20, N, sb_reduce_wg_size(rt, k));
 }
 
-/* dgamma, dbeta: column sums, tiles of columns by row lanes (wg) or one
- * work-item per column (item). */
+/* dgamma, dbeta: column sums, tiles of columns by row lanes (wg) or a
+ * work-item per 16 columns (item). */
 static int launch_params(sb_runtime *rt, const sb_tensor *x, const sb_tensor *mean, const sb_tensor *rstd,
                          const sb_tensor *dy, const sb_tensor *dgamma, const sb_tensor *dbeta, cl_uint N, cl_uint C,
                          int accumulate) {

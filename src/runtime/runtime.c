@@ -288,6 +288,13 @@ int sb_row_kernel(sb_runtime *rt, const char *program, const char *name, cl_kern
     return sb_kernel(rt, program, full, out);
 }
 
+int sb_vec_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *out, size_t *width) {
+    *width = rt->row_variant == SB_ROW_ITEM ? 16 : 4;
+    char defines[32];
+    snprintf(defines, sizeof defines, "-DVEC_W=%zu", *width);
+    return sb_kernel_defs(rt, program, defines, name, out);
+}
+
 size_t sb_kernel_wg_size(sb_runtime *rt, cl_kernel k) {
     size_t wg = 0;
     if (clGetKernelWorkGroupInfo(k, rt->info.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) !=
@@ -315,7 +322,7 @@ int sb_launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, size_t rows, size_
 }
 
 int sb_launch_columns(sb_runtime *rt, cl_kernel k, cl_uint scratch_arg, size_t cols) {
-    if (rt->row_variant == SB_ROW_ITEM) return sb_launch_items(rt, k, cols);
+    if (rt->row_variant == SB_ROW_ITEM) return sb_launch_items(rt, k, (cols + 15) / 16);
     size_t lanes = sb_reduce_wg_size(rt, k);
     size_t local[2] = {lanes < 32 ? lanes : 32, 0}; /* columns by row lanes */
     local[1] = lanes / local[0];

@@ -3,7 +3,7 @@
  * an on-disk binary cache, launches with optional per-kernel profiling.
  * defines: sb_device_class, sb_device_info, sb_runtime, sb_devices_list, sb_device_pick,
  *          sb_runtime_create, sb_runtime_destroy, sb_kernel, sb_kernel_defs, sb_launch,
- *          sb_kernel_wg_size, sb_row_kernel, sb_launch_items,
+ *          sb_kernel_wg_size, sb_row_kernel, sb_vec_kernel, sb_launch_items,
  *          sb_launch_rows, sb_launch_columns,
  *          sb_finish, sb_row_variant */
 #ifndef SB_RUNTIME_H
@@ -90,6 +90,11 @@ int sb_kernel_defs(sb_runtime *rt, const char *program, const char *defines, con
  * says. */
 int sb_row_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *out);
 
+/* Kernel `name` of cl/<program>.cl built on cl/vecw.cl, a block of *width
+ * elements per work-item: 16 with the item row variant (CPU devices,
+ * whole AVX-512 vectors on PoCL), 4 with wg (GPUs). */
+int sb_vec_kernel(sb_runtime *rt, const char *program, const char *name, cl_kernel *out, size_t *width);
+
 /* Largest work-group size usable for this kernel on this device. */
 size_t sb_kernel_wg_size(sb_runtime *rt, cl_kernel k);
 
@@ -109,7 +114,8 @@ int sb_launch_rows(sb_runtime *rt, cl_kernel k, cl_uint last, size_t rows, size_
 /* A column-sum kernel from sb_row_kernel over `cols` columns. wg: tiles of
  * up to 32 columns by row lanes, a power of two in all, with that many
  * floats of scratch at argument `scratch_arg`; item: a work-item per
- * column (no scratch argument). */
+ * block of 16 columns (no scratch argument), which it reads a row (16
+ * contiguous floats) at a time. */
 int sb_launch_columns(sb_runtime *rt, cl_kernel k, cl_uint scratch_arg, size_t cols);
 
 /* Sets kernel argument i from an lvalue; returns an error naming the

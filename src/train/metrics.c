@@ -1,6 +1,7 @@
 /* Classification and retrieval metrics (see metrics.h). */
 #include "train/metrics.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,15 +16,24 @@ int sb_topk_correct(const float *scores, int classes, int label, int k) {
     return rank < k;
 }
 
-typedef struct {
-    double d;
-    int j;
-} neighbour;
-
 static int cmp_neighbour(const void *a, const void *b) {
-    const neighbour *x = a, *y = b;
+    const sb_neighbour *x = a, *y = b;
     if (x->d != y->d) return x->d < y->d ? -1 : 1;
     return (x->j > y->j) - (x->j < y->j);
+}
+
+void sb_retrieval_rank(const float *features, int n, int dim, int q, sb_neighbour *out) {
+    const float *a = features + (size_t)q * dim;
+    int m = 0;
+    for (int j = 0; j < n; j++) {
+        if (j == q) continue;
+        const float *x = features + (size_t)j * dim;
+        double d = 0;
+        for (int c = 0; c < dim; c++) d += ((double)a[c] - x[c]) * ((double)a[c] - x[c]);
+        out[m++] = (sb_neighbour){d, j};
+    }
+    qsort(out, (size_t)m, sizeof *out, cmp_neighbour); /* on squared distances: sqrt could merge two */
+    for (int r = 0; r < m; r++) out[r].d = sqrt(out[r].d);
 }
 
 int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, int dim, sb_retrieval_result *out) {
@@ -35,7 +45,7 @@ int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, i
         if (labels[i] > max_label) max_label = labels[i];
     }
     int *count = calloc((size_t)max_label + 1, sizeof *count); /* the original's cate_num */
-    neighbour *nb = malloc((size_t)(n - 1) * sizeof *nb);
+    sb_neighbour *nb = malloc((size_t)(n - 1) * sizeof *nb);
     if (!count || !nb) {
         free(count), free(nb);
         return sb_fail(SB_ERR_MEMORY, "retrieval: out of host memory for %d features", n);
@@ -44,16 +54,8 @@ int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, i
     long hit1 = 0, hit5 = 0, hit10 = 0, with_ap = 0;
     double ap_sum = 0;
     for (int i = 0; i < n; i++) {
-        const float *q = features + (size_t)i * dim;
-        int m = 0;
-        for (int j = 0; j < n; j++) {
-            if (j == i) continue;
-            const float *x = features + (size_t)j * dim;
-            double d = 0;
-            for (int c = 0; c < dim; c++) d += ((double)q[c] - x[c]) * ((double)q[c] - x[c]);
-            nb[m++] = (neighbour){d, j};
-        }
-        qsort(nb, (size_t)m, sizeof *nb, cmp_neighbour);
+        int m = n - 1;
+        sb_retrieval_rank(features, n, dim, i, nb);
         int c = labels[i], positives = count[c] - 1, found = 0;
         for (int r = 0; r < m && r < 10; r++)
             if (labels[nb[r].j] == c) {

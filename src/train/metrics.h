@@ -14,7 +14,8 @@
  * Cost: O(n^2 (dim + log n)) for n features.
  * Also the confusion matrix of a classification as per-class accuracy
  * lines and a CSV file (`classify --confusion`, `test`).
- * defines: sb_topk_correct, sb_retrieval_result, sb_retrieval_evaluate,
+ * defines: sb_topk_correct, sb_neighbour, sb_retrieval_rank,
+ *          sb_retrieval_result, sb_retrieval_evaluate,
  *          sb_confusion_print, sb_confusion_write_csv,
  *          sb_csv_field */
 #ifndef SB_TRAIN_METRICS_H
@@ -32,6 +33,17 @@ typedef struct sb_retrieval_result {
     double map;        /* mean over queries of average precision */
     int no_positive;   /* queries left out of the mAP: alone in their class */
 } sb_retrieval_result;
+
+/* A gallery item and its Euclidean distance to the query. */
+typedef struct sb_neighbour {
+    double d;
+    int j;
+} sb_neighbour;
+
+/* The n - 1 features other than q ranked by exact Euclidean distance to
+ * feature q, nearest first (ties: lower index first), into out (n - 1
+ * entries); features (n, dim) row-major. */
+void sb_retrieval_rank(const float *features, int n, int dim, int q, sb_neighbour *out);
 
 /* features: (n, dim) row-major; labels: n class indices >= 0. */
 int sb_retrieval_evaluate(const float *features, const int32_t *labels, int n, int dim, sb_retrieval_result *out);

@@ -53,12 +53,36 @@ static void curves(FILE *f, const sb_run_log *log, int log_scale) {
     }
 }
 
+/* The device fields of the start event, shown in the "device used" row. */
+static int is_device_field(const char *key) {
+    return !strcmp(key, "device") || !strcmp(key, "gemm") || !strcmp(key, "attention");
+}
+
+/* A field of the log's last start event, or NULL. */
+static const char *start_field(const sb_run_log *log, const char *key) {
+    for (int i = 0; log && i < log->n_start_info; i++)
+        if (!strcmp(log->start_info[i].key, key)) return log->start_info[i].value;
+    return NULL;
+}
+
 static void summary(FILE *f, const sb_report_input *in) {
     const sb_run_log *log = in->log;
     fputs("<h2 id=\"summary\">Summary</h2>\n<table>\n", f);
     fputs("<tr><th>run folder</th><td>", f);
     sb_svg_text(f, in->run_dir);
-    fputs("</td></tr>\n<tr><th>device</th><td>", f);
+    fputs("</td></tr>\n<tr><th>device used</th><td>", f);
+    const char *used = start_field(log, "device");
+    if (used) {
+        sb_svg_text(f, used);
+        const char *gemm = start_field(log, "gemm"), *att = start_field(log, "attention");
+        if (gemm) fputs("; GEMMs: ", f), sb_svg_text(f, gemm);
+        if (att) fputs("; attention: ", f), sb_svg_text(f, att);
+    } else {
+        fputs("<span class=\"warn\">device not recorded</span> (", f);
+        fputs(log ? "the log's start event predates device records" : "no readable log", f);
+        fputs(")", f);
+    }
+    fputs("</td></tr>\n<tr><th>device in config</th><td>", f);
     sb_svg_text(f, in->device && in->device[0] ? in->device : "the default choice (the config names none)");
     fputs("</td></tr>\n", f);
     if (log) {
@@ -68,7 +92,8 @@ static void summary(FILE *f, const sb_report_input *in) {
         fprintf(f,
                 "<tr><th>log</th><td>%ld lines: %ld train, %ld valid, %ld starts, %ld stopped, %ld non-finite</td></tr>\n",
                 log->lines, log->n_train, log->n_valid, log->n_start, log->n_stopped, log->n_nonfinite);
-        for (int i = 0; i < log->n_start_info; i++) { /* whatever the trainer logged at its last start */
+        for (int i = 0; i < log->n_start_info; i++) { /* whatever else the trainer logged at its last start */
+            if (is_device_field(log->start_info[i].key)) continue;
             fputs("<tr><th>start: ", f);
             sb_svg_text(f, log->start_info[i].key);
             fputs("</th><td>", f);

@@ -1,7 +1,8 @@
 /* The run report: one self-contained HTML page (inline CSS and SVG, no
  * script, no network) of a training run: summary, curves of every logged
  * loss term and metric (train and valid), learning rate and speed, the
- * checkpoints, the command to resume, the device and the config. What is
+ * checkpoints, the command to resume, the device the run used (its log's
+ * start event: device, GEMM path, attention form) and the config's. What is
  * missing (log, config, a checkpoint the log names) is said on the page.
  * defines: sb_report_checkpoint, sb_report_input, sb_report_write */
 #ifndef SB_TRAIN_REPORT_H

@@ -34,7 +34,7 @@ typedef struct sb_run_log {
     int64_t last_step;     /* -1 when no event had a step */
     int64_t best_step;     /* the last valid event with "best":true, or -1 */
     struct {
-        char key[48], value[80];
+        char key[48], value[160];
     } start_info[16];      /* the fields of the last "start" event, as text */
     int n_start_info;
 } sb_run_log;

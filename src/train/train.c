@@ -14,6 +14,8 @@
 #include "dist/dist.h"
 #include "io/atomic_file.h"
 #include "ops/adam.h"
+#include "ops/attention.h"
+#include "ops/gemm.h"
 #include "ops/grad_norm.h"
 #include "train/trainer.h"
 
@@ -376,9 +378,19 @@ static int start_log(trainer *tr, const sb_train_options *opt, int64_t cut) {
     fprintf(tr->log, ",\"param_tensors\":%d,\"params\":%lld,\"param_bytes\":%zu,\"activation_bytes\":%zu", tr->n_params,
             numel, sb_model_param_bytes(tr->model), sb_model_activation_bytes(tr->model));
     fprintf(tr->log, ",\"train_sketches\":%u,\"cut_sketches\":%lld", sb_dataset_size(tr->train_set), (long long)cut);
+    /* what ran, not what the config asked for (`sketchbert report` shows it) */
+    char device[300];
+    snprintf(device, sizeof device, "%s: %s", tr->rt->info.platform_name, tr->rt->info.device_name);
+    fputs(",\"device\":", tr->log);
+    sb_tlog_str(tr->log, device);
+    sb_gemm_path gemm = (sb_gemm_path)tr->rt->gemm_path; /* 0 before the first GEMM: the path it will take */
+    if (!gemm && sb_gemm_path_for(&tr->rt->info, NULL, &gemm)) gemm = 0;
+    sb_attention_impl att;
+    if (gemm) fprintf(tr->log, ",\"gemm\":\"%s\"", sb_gemm_path_name(gemm));
+    if (!sb_attention_choose(tr->rt, &att)) fprintf(tr->log, ",\"attention\":\"%s\"", sb_attention_impl_name(att));
     if (tr->ranks > 1) /* data-parallel: batch_size is per rank */
         fprintf(tr->log, ",\"ranks\":%d,\"global_batch\":%d", tr->ranks, tr->ranks * cfg->batch_size);
-    fprintf(tr->log, "}\n");
+    fputs("}\n", tr->log);
     fflush(tr->log);
     if (opt->out)
         fprintf(opt->out, "device memory on %s: %.1f MiB of parameters, %.1f MiB of activations (batch %d)\n",
