@@ -5,6 +5,8 @@
 #   1 rank x batch 16 after 20 steps (maskrec + classification, dropout on),
 #   within 1e-6 relative (per tensor: max |a - b| / max |a|), validation
 #   included; whether the two are bitwise equal is printed;
+# - `sketchbert test` on 2 ranks prints and writes (confusion, per class)
+#   what it does on 1 with the same global batch;
 # - triplets and retrieval (dropout off), with a short last batch that
 #   leaves rank 1 empty: losses within 1e-5, retrieval metrics equal;
 # - the gradients summed through host staging (GPUs) equal those summed on
@@ -93,6 +95,20 @@ prel=$(paste -d'\n' "$tmp/p1" "$tmp/p2" | awk 'NR % 2 { n = split($0, a, " "); n
   END { printf "%.3g %d\n", w, differ }')
 echo "# parameters: largest relative difference ${prel% *}, ${prel#* } values not bitwise equal"
 truth "parameters of 2 x 8 within 1e-6 of 1 x 16 (relative, per tensor)" "r <= 1e-6" "r = ${prel% *}"
+# `sketchbert test` of one checkpoint, 2 ranks x batch 8 against 1 x 16: the
+# same metrics and files (the evaluation's masks are keyed by the global
+# batch's number, so the global batch must be the same)
+ck="$tmp/one/latest_ckpt.safetensors"
+check "test on 1 rank x 16" 0 "$sb" test "$tmp/one.yml" --split valid --checkpoint "$ck" --confusion "$tmp/c1.csv" \
+  --per-class "$tmp/p1.csv"
+grep -v -e '^wrote' -e '^checkpoint' "$tmp/out" >"$tmp/test1.out"
+check "test on 2 ranks x 8" 0 mpi2 "$sb" test "$tmp/two.yml" --split valid --checkpoint "$ck" --confusion "$tmp/c2.csv" \
+  --per-class "$tmp/p2.csv"
+grep -v -e '^wrote' -e '^checkpoint' "$tmp/out" >"$tmp/test2.out"
+check "  prints what 1 rank prints, once" 0 cmp "$tmp/test1.out" "$tmp/test2.out"
+check "  and writes the same confusion matrix" 0 cmp "$tmp/c1.csv" "$tmp/c2.csv"
+check "  and per-class table" 0 cmp "$tmp/p1.csv" "$tmp/p2.csv"
+
 # host staging (the GPU path) sums the same floats as the mapped buffers of CPU devices
 config staged "maskrec, sketchclsinput" 20 staged "batch_size: 8" "print_every: 1" "checkpoint_every: 10"
 check "2 ranks through host staging" 0 env SKETCHBERT_MPI_STAGING=1 "$mpirun" --oversubscribe --allow-run-as-root \

@@ -174,6 +174,8 @@ static void test_usage(FILE *f) {
                "  --confusion FILE   classification: write the confusion matrix as CSV (rows: true\n"
                "                     class, columns: predicted class)\n"
                "  --per-class FILE   classification: write class,sketches,correct_1,accuracy_1 as CSV\n"
+               "Under mpirun each rank evaluates a share of the split (docs/distributed.md);\n"
+               "rank 0 prints and writes the files.\n"
                "exit codes: 0 done, 1 failure, 2 bad usage\n");
 }
 
@@ -297,10 +299,22 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
                 confusion ? "--confusion" : "--per-class");
         return 2;
     }
+    /* several ranks (mpirun): each evaluates a slice, rank 0 prints and writes */
+    if (sb_dist_init()) {
+        fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
+        return 1;
+    }
+    int rank0 = sb_dist_rank() == 0;
+    if (!rank0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "sketchbert test: cannot silence rank %d's output\n", sb_dist_rank());
+        sb_dist_abort(1);
+        return 1;
+    }
     char run_ckpt[SB_CONFIG_PATH_MAX + 64];
     if (!checkpoint) {
         if (sb_run_checkpoint(cfg.log_dir, run_ckpt, sizeof run_ckpt)) {
             fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
+            sb_dist_abort(1);
             return 1;
         }
         checkpoint = run_ckpt;
@@ -308,16 +322,19 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
     printf("checkpoint %s\nsplit %s\n", checkpoint, sb_split_names[split]);
     if (max_per_class) printf("max_per_class %ld\n", max_per_class);
     sb_runtime *rt = open_runtime(co, &cfg);
-    if (!rt) return 1;
+    if (!rt) {
+        sb_dist_abort(1);
+        return 1;
+    }
     sb_eval_result r;
     int rc = sb_evaluate(rt, &cfg, checkpoint, split, (int)max_per_class, &r);
     if (!rc) {
         print_result(&cfg, &r);
-        if (confusion) {
+        if (confusion && rank0) {
             rc = write_confusion(confusion, &r);
             if (!rc) printf("\nwrote %s\n", confusion);
         }
-        if (per_class && !rc) {
+        if (per_class && rank0 && !rc) {
             rc = write_per_class(per_class, &r);
             if (!rc) printf("wrote %s\n", per_class);
         }
@@ -325,5 +342,7 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
     }
     if (rc) fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
     sb_runtime_destroy(rt);
+    if (rc) sb_dist_abort(1);
+    sb_dist_finalize();
     return rc ? 1 : 0;
 }

@@ -125,6 +125,8 @@ int sb_evaluate(sb_runtime *rt, const sb_config *cfg, const char *checkpoint, in
     trainer tr;
     memset(out, 0, sizeof *out);
     int rc = sb_trainer_open(&tr, rt, cfg, 0), has[SB_N_NETS];
+    /* under mpirun each rank evaluates its slices (sb_trainer_evaluate) */
+    tr.rank = sb_dist_rank(), tr.ranks = sb_dist_size();
     if (!rc) rc = sb_trainer_open_eval_set(&tr, split, max_per_class);
     if (!rc) rc = sb_trainer_restore(&tr, SB_RESTORE_ENC_NET | SB_RESTORE_TASK_NET, 0, checkpoint);
     /* a head evaluated with fresh weights would measure nothing */
