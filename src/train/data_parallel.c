@@ -175,7 +175,9 @@ int sb_dp_check_resume(trainer *tr, const char *path) {
     sb_config_default(&ck);
     int stored = yaml && !sb_config_load_string(&ck, yaml, path);
     free(ranks), free(yaml);
-    if (!stored) return 0; /* no config stored: nothing to compare */
+    /* no config stored: nothing to compare; one process resuming one
+     * process's run: as without MPI */
+    if (!stored || (ck_ranks <= 1 && tr->ranks <= 1)) return 0;
     long was = ck_ranks * ck.batch_size, now = (long)tr->ranks * tr->cfg->batch_size;
     if (was != now)
         return sb_fail(SB_ERR_INVALID, "%s was written by %ld rank%s x batch_size %d (global batch %ld); this run has "

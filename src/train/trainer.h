@@ -106,8 +106,9 @@ int sb_dp_reduce(trainer *tr, int ran, sb_loss_terms *lt);
 /* Every SKETCHBERT_MPI_CHECK_EVERY (default 100) steps: the parameters'
  * checksums compared; drift stops the run with a message. */
 int sb_dp_check(trainer *tr, int64_t step);
-/* 1 when the rank count and batch size give the global batch that the
- * checkpoint's run had; else a message. */
+/* 0 when the rank count and batch size give the global batch that the
+ * checkpoint's run had (or neither run has several ranks); else a
+ * message. */
 int sb_dp_check_resume(trainer *tr, const char *path);
 /* Start failures on any rank fail every rank. */
 int sb_dp_start(trainer *tr, int rc);
