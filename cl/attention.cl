@@ -76,12 +76,24 @@ void stage(__local float *tile, __global const float *x, uint stride, uint width
 
 /* A row of d floats is kept in private memory as NV vectors of VW floats:
  * explicit vector math where d allows, which PoCL turns into SIMD. */
+float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
 #if D % 16 == 0
 #define VW 16
 typedef float16 vec;
 #define VLOAD(i, p) vload16(i, p)
 #define VSTORE(x, i, p) vstore16(x, i, p)
+#ifdef SB_OCLGRIND
+/* The same sum through private memory, for tests/oclgrind.sh: Oclgrind
+ * 21.10 takes lane 11 of any shuffle (v.hi.lo) for uninitialised. */
+float hsum16(float16 v) {
+    float t[16];
+    vstore16(v, 0, t);
+    return hsum4(vload4(0, t) + vload4(1, t) + vload4(2, t) + vload4(3, t));
+}
+#define HSUM(v) hsum16(v)
+#else
 #define HSUM(v) hsum4((v).lo.lo + (v).lo.hi + (v).hi.lo + (v).hi.hi)
+#endif
 #elif D % 4 == 0
 #define VW 4
 typedef float4 vec;
@@ -95,7 +107,6 @@ typedef float vec;
 #define VSTORE(x, i, p) ((p)[i] = (x))
 #define HSUM(v) (v)
 #endif
-float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
 #define NV (D / VW)
 
 float dot_chunk(const vec *a, CHUNK_SPACE const float *b) {

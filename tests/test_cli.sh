@@ -23,6 +23,16 @@ check "prepare into an existing dataset is refused" 1 "$sb" prepare --quiet --ou
 contains "names the folder and --overwrite" "$tmp/mm is not empty.*pass --overwrite"
 check "prepare --overwrite" 0 "$sb" prepare --quiet --overwrite --out "$tmp/mm" "$tmp/npz/circle.npz" \
   "$tmp/npz/square.npz" "$tmp/npz/star.npz"
+# --out in folders that do not exist yet: made (as train makes log_dir), and
+# removed again when prepare fails
+check "prepare --out new/folders" 0 "$sb" prepare --quiet --out "$tmp/new/sub/mm" "$tmp/npz/circle.npz"
+check "the dataset in new/folders verifies" 0 "$sb" data verify "$tmp/new/sub/mm"
+head -c 100 "$tmp/npz/circle.npz" >"$tmp/cut.npz"
+check "prepare of a damaged file into new folders fails" 1 "$sb" prepare --quiet --out "$tmp/gone/sub/mm" "$tmp/cut.npz"
+check "and leaves no folder behind" 1 test -e "$tmp/gone"
+: >"$tmp/plain"
+check "prepare --out under a file" 1 "$sb" prepare --quiet --out "$tmp/plain/mm" "$tmp/npz/circle.npz"
+contains "says --out is not under a folder" "--out $tmp/plain/mm: Not a directory"
 # configs: typos are errors, --set on every command that reads a config
 config cfg maskrec 1 run "layers_setting: [[2, 16, 32]]"
 sed 's/^learning_rate:/learning_rat:/' "$tmp/cfg.yml" >"$tmp/typo.yml"

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/profile.h"
+
 int t_small = 0;
 static int passed, failed;
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -18,7 +20,7 @@ sb_runtime *t_init(int argc, char **argv, const char *test_name) {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--small") == 0) t_small = 1;
     sb_runtime *rt = NULL;
-    int rc = sb_runtime_create(&rt, NULL, 0);
+    int rc = sb_runtime_create(&rt, NULL, getenv("SB_TEST_KERNEL_LOG") ? SB_RUNTIME_PROFILE : 0);
     if (rc == SB_ERR_NO_DEVICE) {
         printf("SKIP %s: %s\n", test_name, sb_last_error());
         exit(77);
@@ -159,6 +161,12 @@ double t_fd_grad_err(t_scalar_fn f, void *ctx, double *x, size_t n, const double
 }
 
 int t_finish(sb_runtime *rt) {
+    const char *log = getenv("SB_TEST_KERNEL_LOG");
+    FILE *f = log && rt->profile ? fopen(log, "a") : NULL;
+    if (f) {
+        sb_profile_print(rt->profile, f);
+        fclose(f);
+    }
     for (int i = 0; i < n_owned; i++) clReleaseMemObject(owned[i]);
     sb_runtime_destroy(rt);
     printf("%d passed, %d failed\n", passed, failed);

@@ -16,7 +16,9 @@
 
 /* Creates the runtime (SKETCHBERT_DEVICE picks the device; --small or
  * SKETCHBERT_TEST_SMALL=1 asks for small sizes, as under Oclgrind). With no
- * OpenCL device the test exits 77 (skipped). */
+ * OpenCL device the test exits 77 (skipped). With SB_TEST_KERNEL_LOG set to
+ * a file, the runtime profiles, and t_finish appends the profile (every
+ * kernel launched, by name) to that file (tests/oclgrind.sh). */
 sb_runtime *t_init(int argc, char **argv, const char *test_name);
 extern int t_small;
 

@@ -19,6 +19,7 @@
 #include "data/memmap.h"
 #include "data/quickdraw.h"
 #include "data/rng.h"
+#include "io/atomic_file.h"
 #include "io/ndjson.h"
 #include "io/npz.h"
 #include "io/qdbin.h"
@@ -87,7 +88,7 @@ static void usage(FILE *f) {
             "options:\n"
             "  --list LIST       read input paths from LIST, one per line (first tab field,\n"
             "                    like the original's npz_sum.txt)\n"
-            "  --out DIR         output directory (created; an existing one must be empty)\n"
+            "  --out DIR         output directory (created, parents too; an existing one must be empty)\n"
             "  --overwrite       replace the dataset in an existing DIR as a whole (only\n"
             "                    when DIR holds nothing but prepare's files)\n"
             "  --valid N | P%%    valid sketches per class for ndjson/bin/SVG (default 5%%)\n"
@@ -491,10 +492,23 @@ static void sibling(char *buf, size_t cap, const char *out, const char *suffix) 
     snprintf(buf, cap, "%.*s.%s-%ld", (int)n, out, suffix, (long)getpid());
 }
 
+/* out's parent folder into buf ("" when out has none but the current or
+ * the root folder). */
+static void parent_of(char *buf, size_t cap, const char *out) {
+    snprintf(buf, cap, "%s", out);
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (slash && slash != buf) *slash = '\0';
+    else buf[0] = '\0';
+}
+
 /* Checks that out may be written (absent, empty, or with --overwrite a
- * folder of dataset files only) and creates the folder to build in
+ * folder of dataset files only), creates its missing parents (parent_of;
+ * the top-most into created, for cleaning up) and the folder to build in
  * (build stays "" when there is none). */
-static int begin_output(const options *o, char *build, size_t cap) {
+static int begin_output(const options *o, const char *parent, char *build, size_t cap, char *created,
+                        size_t created_cap) {
     struct stat st;
     if (stat(o->out_dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode)) return sb_fail(SB_ERR_INVALID, "--out %s exists and is not a folder", o->out_dir);
@@ -510,6 +524,8 @@ static int begin_output(const options *o, char *build, size_t cap) {
                            o->out_dir, other, SB_MM_SUM_FILE, SB_MM_INDEX_FILE, SB_MM_CHECKSUM_FILE);
     } else if (errno != ENOENT) {
         return sb_fail(SB_ERR_IO, "--out %s: %s", o->out_dir, strerror(errno));
+    } else if (parent[0]) {
+        SB_TRY(sb_mkdir_p(parent, created, created_cap));
     }
     sibling(build, cap, o->out_dir, "prepare");
     if (mkdir(build, 0755) != 0) {
@@ -601,12 +617,14 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
         return 2;
     }
     sb_mm_writer *w = NULL;
-    char build[4200] = "";
-    if (!rc) rc = begin_output(&o, build, sizeof build);
+    char build[4200] = "", created[4200] = "", parent[4200];
+    parent_of(parent, sizeof parent, o.out_dir);
+    if (!rc) rc = begin_output(&o, parent, build, sizeof build, created, sizeof created);
     if (!rc) rc = sb_mm_writer_open_as(&w, build, o.out_dir);
     if (rc) {
         fprintf(stderr, "sketchbert prepare: %s\n", sb_last_error());
         if (build[0]) remove_folder(build);
+        sb_rmdir_created(parent, created);
         for (int i = 0; i < n_jobs; i++) job_free(&jobs[i]);
         free(jobs);
         return 1;
@@ -664,6 +682,7 @@ int cmd_prepare(const cli_options *co, int argc, char **argv) {
     if (rc) {
         fprintf(stderr, "sketchbert prepare: %s\n", sb_last_error());
         remove_folder(build);
+        sb_rmdir_created(parent, created);
     }
     else
         printf("prepared %d classes into %s: %zu train, %zu valid, %zu test sketches; %zu skipped; %.2f s with %d "

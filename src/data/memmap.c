@@ -10,7 +10,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "runtime/checked.h"
 #include "io/checksum.h"
@@ -208,7 +207,7 @@ int sb_mm_writer_finish(sb_mm_writer *w) {
             for (uint32_t k = 0; !rc && k < c->count[s]; k++)
                 rc = put_u64(&b, c->ranges[s][k].start) || put_u64(&b, c->ranges[s][k].end);
     }
-    if (!rc) rc = put_u32(&b, (uint32_t)crc32(0, b.p, (uInt)b.n));
+    if (!rc) rc = put_u32(&b, sb_crc32(0, b.p, b.n));
     if (!rc) rc = write_file_tmp(w, SB_MM_INDEX_FILE, b.p, b.n);
     free(b.p);
     if (rc) return rc;
@@ -339,7 +338,7 @@ int sb_mm_index_parse(sb_mm_index *idx, const char *dir, const char *path, const
     if (n < 20 || memcmp(d, SB_MM_INDEX_MAGIC, 8) != 0) BAD("%s: not a sketchbert offsets index (bad magic)", path);
     if (get_u32(d + 8) != SB_MM_INDEX_VERSION)
         BAD("%s: index version %u, this build reads version %u", path, get_u32(d + 8), SB_MM_INDEX_VERSION);
-    if (get_u32(d + n - 4) != (uint32_t)crc32(0, d, (uInt)(n - 4))) BAD("%s: checksum mismatch (file damaged)", path);
+    if (get_u32(d + n - 4) != sb_crc32(0, d, n - 4)) BAD("%s: checksum mismatch (file damaged)", path);
     uint32_t n_classes = get_u32(d + 12);
     size_t pos = 16, end = n - 4;
     if (n_classes > end / 14) BAD("%s: %u classes cannot fit in %zu bytes", path, n_classes, n);

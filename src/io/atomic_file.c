@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/error.h"
@@ -87,4 +88,37 @@ int sb_atomic_remove_stale(const char *dir, const char *const *suffixes, int n, 
             }
     closedir(d);
     return removed;
+}
+
+int sb_mkdir_p(const char *dir, char *created, size_t cap) {
+    if (cap) created[0] = '\0';
+    char *buf = strdup(dir);
+    if (!buf) return sb_fail(SB_ERR_MEMORY, "out of host memory");
+    int rc = 0;
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != '\0') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) == 0) {
+            if (cap && !created[0]) snprintf(created, cap, "%s", buf);
+        } else if (errno != EEXIST) {
+            rc = sb_fail(SB_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+            break;
+        }
+        if (c == '\0') break;
+        *p = c;
+    }
+    free(buf);
+    return rc;
+}
+
+void sb_rmdir_created(const char *dir, const char *created) {
+    char *buf = created[0] ? strdup(dir) : NULL;
+    if (!buf) return;
+    while (rmdir(buf) == 0 && strcmp(buf, created) != 0) {
+        char *slash = strrchr(buf, '/');
+        if (!slash || slash == buf) break;
+        *slash = '\0';
+    }
+    free(buf);
 }

@@ -1,6 +1,7 @@
 /* CRC-32 (zlib's polynomial) of byte ranges of any length, and its
- * 8-digit hex text as stored in file metadata. One place for the checksums
- * of safetensors files (checkpoints) and the tools that verify them.
+ * 8-digit hex text as stored in file metadata. The one caller of zlib's
+ * crc32, whose length is 32 bits: checkpoints, prepared datasets, retrieval
+ * indexes, zip members.
  * defines: sb_crc32, sb_crc32_hex, sb_crc32_parse */
 #ifndef SB_IO_CHECKSUM_H
 #define SB_IO_CHECKSUM_H

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/checksum.h"
 #include "runtime/error.h"
 
 // ---- byte buffer
@@ -254,13 +255,16 @@ static int deflate_raw(const void *data, size_t size, uint8_t **out, size_t *out
         deflateEnd(&z);
         return sb_fail(SB_ERR_MEMORY, "npz member %s: out of memory (%zu bytes)", name, bound);
     }
+    /* size < 4 GiB (no zip64), so it fits zlib's uInt; output past 4 GiB
+     * would need zip64 too */
     z.next_in = (Bytef *)data, z.avail_in = (uInt)size;
-    z.next_out = buf, z.avail_out = (uInt)bound;
+    z.next_out = buf, z.avail_out = bound > 0xffffffffu ? 0xffffffffu : (uInt)bound;
     int zrc = deflate(&z, Z_FINISH);
     *out_size = z.total_out;
     deflateEnd(&z);
     if (zrc != Z_STREAM_END) {
         free(buf);
+        if (z.avail_out == 0) return sb_fail(SB_ERR_INVALID, "npz member %s would need zip64 (not supported)", name);
         return sb_fail(SB_ERR_FORMAT, "npz member %s: deflate returned %d", name, zrc);
     }
     *out = buf;
@@ -279,7 +283,7 @@ int sb_npz_writer_add(sb_npz_writer *w, const char *name, const void *data, size
         w->entries = e, w->cap_entries = cap;
     }
     zip_entry e = {0};
-    e.crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), data, (uInt)size);
+    e.crc = sb_crc32(0, data, size);
     e.usize = (uint32_t)size;
     e.offset = (uint32_t)w->offset;
     e.method = w->deflate ? 8 : 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "io/checksum.h"
 #include "runtime/error.h"
 
 enum {
@@ -147,6 +148,7 @@ static int inflate_raw(const sb_zip *z, const sb_zip_entry *e, const unsigned ch
     if (inflateInit2(&s, -15) != Z_OK)
         return sb_fail(SB_ERR_MEMORY, "%s: member %s: zlib inflateInit2 failed", z->path, e->name);
     s.next_in = (unsigned char *)src;
+    /* both under 4 GiB (no zip64), so they fit zlib's uInt */
     s.avail_in = (uInt)e->comp_size;
     s.next_out = dst;
     s.avail_out = (uInt)e->size + 1; /* one spare byte detects overlong data */
@@ -204,7 +206,7 @@ int sb_zip_extract(const sb_zip *z, const sb_zip_entry *e, unsigned char **out, 
     else
         rc = inflate_raw(z, e, d + data_off, buf);
     if (!rc) {
-        uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)e->size);
+        uint32_t crc = sb_crc32(0, buf, (size_t)e->size);
         if (crc != e->crc32)
             rc = sb_fail(SB_ERR_FORMAT, "%s: member %s: CRC-32 mismatch (stored %08x, computed %08x)", z->path,
                          e->name, e->crc32, crc);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "runtime/error.h"
 
@@ -33,33 +34,9 @@ static int exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-static int mkdir_p(sb_run_dir *d, const char *path) {
-    char buf[SB_CONFIG_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        char c = *p;
-        if (c != '/' && c != '\0') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) == 0) {
-            if (!d->created[0]) snprintf(d->created, sizeof d->created, "%s", buf);
-        } else if (errno != EEXIST) {
-            return sb_fail(SB_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-        }
-        if (c == '\0') return 0;
-        *p = c;
-    }
-}
-
-/* The folders mkdir_p made, deepest first, while they are empty. */
+/* The folders sb_run_dir_open made, deepest first, while they are empty. */
 static void remove_created(sb_run_dir *d) {
-    if (!d->created[0]) return;
-    char buf[SB_CONFIG_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", d->path);
-    while (rmdir(buf) == 0 && strcmp(buf, d->created) != 0) {
-        char *slash = strrchr(buf, '/');
-        if (!slash || slash == buf) break;
-        *slash = '\0';
-    }
+    sb_rmdir_created(d->path, d->created);
     d->created[0] = '\0';
 }
 
@@ -108,7 +85,7 @@ int sb_run_dir_open(sb_run_dir *d, const char *path) {
     if (snprintf(d->path, sizeof d->path, "%s", path) >= (int)sizeof d->path)
         return sb_fail(SB_ERR_INVALID, "config: log_dir is too long");
     for (size_t n = strlen(d->path); n > 1 && d->path[n - 1] == '/'; n--) d->path[n - 1] = '\0';
-    int rc = mkdir_p(d, d->path);
+    int rc = sb_mkdir_p(d->path, d->created, sizeof d->created);
     if (!rc) rc = lock(d);
     char aside[PATH_CAP];
     snprintf(aside, sizeof aside, "%s/" ASIDE, d->path);
