@@ -202,8 +202,15 @@ static int fused_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const 
     SB_TRY(SB_ARG(*k, first + 1, heads));
     SB_TRY(SB_ARG(*k, first + 2, scale));
     SB_TRY(SB_ARG(*k, first + 3, key));
+    /* the fused kernels index the probabilities in 32 bits, offset included */
+    uint64_t end = bufs->key.offset + (uint64_t)bufs->B * bufs->heads * bufs->T * bufs->T + 64;
+    if (bufs->p > 0.0f && end > UINT32_MAX)
+        return sb_fail(SB_ERR_INVALID, "%s: dropout offset %llu + the probabilities pass 2^32 elements", name,
+                       (unsigned long long)bufs->key.offset);
+    cl_uint off = (cl_uint)bufs->key.offset;
     SB_TRY(SB_ARG(*k, first + 4, threshold));
-    return SB_ARG(*k, first + 5, keep_scale);
+    SB_TRY(SB_ARG(*k, first + 5, keep_scale));
+    return SB_ARG(*k, first + 6, off);
 }
 
 /* Buffers as kernel arguments 0 .. n - 1. */
