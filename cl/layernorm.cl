@@ -54,7 +54,7 @@ float16 dropout16(uint4 key, uint threshold, float scale, uint i, float16 v) {
 // Sum of the input row; with has_pre it first builds that row in sum (sum
 // may be x: each element is read before it is written by the same item).
 float row_input_sum(__global const float *x, __global const float *bias, __global const float *res,
-                    __global float *sum, uint has_pre, uint4 key, uint threshold, float scale, uint row, uint C,
+                    __global float *sum, uint has_pre, uint4 key, ulong off, uint threshold, float scale, uint row, uint C,
                     uint c0, uint step) {
     size_t base = (size_t)row * C;
     float s = 0.0f;
@@ -67,7 +67,7 @@ float row_input_sum(__global const float *x, __global const float *bias, __globa
             float16 v = vload16(0, x + base + c);
             if (has_pre) {
                 v += vload16(0, bias + c);
-                if (threshold) v = dropout16(key, threshold, scale, (uint)(base + c), v);
+                if (threshold) v = dropout16(key, threshold, scale, (uint)(off + base + c), v);
                 v += vload16(0, res + base + c);
                 vstore16(v, 0, sum + base + c);
             }
@@ -79,7 +79,7 @@ float row_input_sum(__global const float *x, __global const float *bias, __globa
         float v = x[base + c];
         if (has_pre) {
             v += bias[c];
-            if (threshold) v = dropout_elem(key, threshold, scale, base + c, v, &block, &words);
+            if (threshold) v = dropout_elem(key, threshold, scale, off + base + c, v, &block, &words);
             v += res[base + c];
             sum[base + c] = v;
         }
@@ -138,7 +138,7 @@ float2 row_grad_sums(__global const float *xr, __global const float *dyr, __glob
 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), and dz = dropout(dx).
 void row_dx(__global const float *x, __global const float *dy, __global const float *gamma, __global float *dx,
-            __global float *dz, uint has_dz, uint4 key, uint threshold, float scale, uint row, uint C, float mu,
+            __global float *dz, uint has_dz, uint4 key, ulong off, uint threshold, float scale, uint row, uint C, float mu,
             float rs, float mg, float mgx, uint c0, uint step) {
     size_t base = (size_t)row * C;
     ulong block = ULONG_MAX;
@@ -149,13 +149,13 @@ void row_dx(__global const float *x, __global const float *dy, __global const fl
             size_t i = base + c;
             float16 d = rs * (vload16(0, dy + i) * vload16(0, gamma + c) - mg - (vload16(0, x + i) - mu) * rs * mgx);
             vstore16(d, 0, dx + i);
-            if (has_dz) vstore16(threshold ? dropout16(key, threshold, scale, (uint)i, d) : d, 0, dz + i);
+            if (has_dz) vstore16(threshold ? dropout16(key, threshold, scale, (uint)(off + i), d) : d, 0, dz + i);
         }
     for (; c < C; c += step) {
         size_t i = base + c;
         float d = rs * (dy[i] * gamma[c] - mg - (x[i] - mu) * rs * mgx);
         dx[i] = d;
-        if (has_dz) dz[i] = threshold ? dropout_elem(key, threshold, scale, i, d, &block, &words) : d;
+        if (has_dz) dz[i] = threshold ? dropout_elem(key, threshold, scale, off + i, d, &block, &words) : d;
     }
 }
 
@@ -176,8 +176,8 @@ float2 col_param_sums(__global const float *x, __global const float *mean, __glo
 // a dropout stream (see cl/philox.cl) as scalar arguments
 #define DROPOUT_ARGS                                                                                          \
     const uint seed_lo, const uint seed_hi, const uint stream_lo, const uint stream_hi, const uint threshold, \
-        const float scale
-#define KEY ((uint4)(seed_lo, seed_hi, stream_lo, stream_hi))
+        const float scale, const uint off_lo, const uint off_hi
+#define KEY ((uint4)(seed_lo, seed_hi, stream_lo, stream_hi)), (((ulong)off_hi << 32) | off_lo)
 
 #define FORWARD_ARGS                                                                                          \
     __global const float *x, __global const float *bias, __global const float *res, __global float *sum,      \

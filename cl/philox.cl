@@ -5,6 +5,8 @@
 // bit-identical: element i's word is word i % 4 of
 // Philox(counter = {i / 4 (64 bits), stream_lo, stream_hi}, key = {seed_lo, seed_hi}),
 // and the element is kept when its word >= threshold = round(p * 2^32).
+// A tensor's element i is element offset + i of this space (sb_rng_key's
+// offset, a kernel argument beside the key).
 // key is (seed_lo, seed_hi, stream_lo, stream_hi), sb_rng_key's four halves
 // (one uint4: Oclgrind 21.10 crashes on uint2 arguments of helpers, and on
 // a struct holding them).

@@ -80,7 +80,7 @@ static void test_round_trip(const char *path) {
     fake_model a, b;
     make(&a, 1, 1, 5);
     make(&b, 1, 1, 5);
-    sb_ckpt_counters ca = {1234, 3, 1000, 0.875, {1234, 1234, 1200, 17}}, cb = {0};
+    sb_ckpt_counters ca = {1234, 3, 1000, 0.875, {1234, 1234, 1200, 17}, 2}, cb = {0};
     int rc = sb_checkpoint_save(rt, path, &a.cm, &ca, "task_types: [maskrec]\n", NULL);
     t_check_true("save", rc == 0);
     if (rc) printf("# %s\n", sb_last_error());
@@ -149,7 +149,7 @@ static void test_task_absent_and_remap(const char *path) {
     fake_model a, b;
     make(&a, 0, 0, 5);
     make(&b, 1, 1, 5);
-    sb_ckpt_counters c = {10, 1, 0, 0, {10, 10, 0, 0}};
+    sb_ckpt_counters c = {10, 1, 0, 0, {10, 10, 0, 0}, 1};
     sb_checkpoint_save(rt, path, &a.cm, &c, NULL, NULL);
     float *pos_before = t_download(rt, &b.p[1].value), *cls_before = t_download(rt, &b.p[3].value);
     int rc = sb_checkpoint_load(rt, path, &b.cm, ENC_NET | TASK_NET | TASK_OPT, 0, &c);

@@ -152,10 +152,15 @@ static void check_shipped(const char *root) {
             sb_task_type want = task[0] == 'p' ? SB_TASK_MASKREC
                                 : task[0] == 'c' || task[0] == 'f' ? SB_TASK_SKETCHCLSINPUT
                                                                    : SB_TASK_SKETCHRETRIEVAL;
-            int finetune = task[0] == 'f'; /* from tiny_pretrain's encoder */
-            ok = (tiny ? layers_are(&c, 2, 4, 128, 512) : layers_are(&c, 4, 8, 256, 1024)) &&
-                 c.n_tasks == 1 && c.task_types[0] == want &&
-                 c.get_type == (want == SB_TASK_SKETCHRETRIEVAL ? SB_GET_TRIPLET : SB_GET_SINGLE) &&
+            /* tiny_finetune: from tiny_pretrain's encoder and SGM head, all three tasks on triplets */
+            int finetune = task[0] == 'f';
+            int tasks_ok = finetune ? c.n_tasks == 3 && c.task_types[0] == SB_TASK_MASKREC &&
+                                          c.task_types[1] == SB_TASK_SKETCHCLSINPUT &&
+                                          c.task_types[2] == SB_TASK_SKETCHRETRIEVAL && c.get_type == SB_GET_TRIPLET &&
+                                          c.which_pretrained == (SB_RESTORE_ENC_NET | SB_RESTORE_TASK_NET)
+                                    : c.n_tasks == 1 && c.task_types[0] == want &&
+                                          c.get_type == (want == SB_TASK_SKETCHRETRIEVAL ? SB_GET_TRIPLET : SB_GET_SINGLE);
+            ok = (tiny ? layers_are(&c, 2, 4, 128, 512) : layers_are(&c, 4, 8, 256, 1024)) && tasks_ok &&
                  c.model_type == SB_MODEL_ALBERT && c.max_length == 100 && c.batch_size == 16 &&
                  c.embed_layers_setting.n >= 1 && c.embed_layers_setting.d[0] == 128 &&
                  (!tiny || dims_are(&c.rec_layers_setting, 1, (const int[]){128})) && c.cls_dim == 11 &&

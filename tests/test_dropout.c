@@ -2,6 +2,7 @@
  * equal to the host mask bit for bit, keep rate, reproducibility by key,
  * forward and backward against a double reference, bad arguments. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,7 +64,7 @@ int main(int argc, char **argv) {
 
     int n = t_small ? 77 : 100003; /* not a multiple of 4 or of any work-group size */
     const float p = 0.3f;
-    sb_rng_key key = {0x0123456789abcdefull, 0xfedcba9876543210ull};
+    sb_rng_key key = {0x0123456789abcdefull, 0xfedcba9876543210ull, 0};
     float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy);
     double *xd = malloc(n * sizeof *xd), *dyd = malloc(n * sizeof *dyd);
     double *y_ref = malloc(n * sizeof *y_ref), *dx_ref = malloc(n * sizeof *dx_ref);
@@ -105,7 +106,7 @@ int main(int argc, char **argv) {
     t_check_true("same key gives the same output", memcmp(y, y2, n * sizeof *y) == 0);
 
     /* another stream (and another seed) gives another mask, also matching the host */
-    sb_rng_key other_stream = {key.seed, key.stream + 1}, other_seed = {key.seed ^ 1, key.stream};
+    sb_rng_key other_stream = {key.seed, key.stream + 1, 0}, other_seed = {key.seed ^ 1, key.stream, 0};
     sb_rng_key others[2] = {other_stream, other_seed};
     for (int o = 0; o < 2; o++) {
         free(y2);
@@ -121,10 +122,30 @@ int main(int argc, char **argv) {
         t_check("  and matches its host mask (mismatches)", (double)mask_mismatches(y2, x, keep2, p, n), 0);
     }
 
+    /* an element offset k (a data-parallel rank's slice) gives element i the
+     * word of element k + i: the tail of the unshifted mask, through the
+     * float4 path (k a multiple of 4) and the element path */
+    const int offsets[2] = {8, 6};
+    char what[96];
+    for (int o = 0; o < 2; o++) {
+        sb_rng_key shifted = {key.seed, key.stream, (uint64_t)offsets[o]};
+        free(y2);
+        t_poison(rt, &ty2);
+        if (sb_dropout_forward(rt, &tx, &ty2, p, shifted)) t_check_true(sb_last_error(), 0);
+        y2 = t_download(rt, &ty2);
+        host_mask(shifted, p, n, keep2);
+        int tail = 1;
+        for (int i = 0; i + offsets[o] < n; i++) tail &= keep2[i] == keep[i + offsets[o]];
+        snprintf(what, sizeof what, "offset %d: host mask is the unshifted mask from element %d", offsets[o],
+                 offsets[o]);
+        t_check_true(what, tail);
+        t_check("  device vs host mask (mismatches)", (double)mask_mismatches(y2, x, keep2, p, n), 0);
+    }
+
     /* p = 0 is an exact copy; in place (y = x) works */
     free(y2);
     t_poison(rt, &ty2);
-    sb_rng_key zero_key = {0, 0};
+    sb_rng_key zero_key = {0, 0, 0};
     if (sb_dropout_forward(rt, &tx, &ty2, 0.0f, zero_key)) t_check_true(sb_last_error(), 0);
     y2 = t_download(rt, &ty2);
     t_check_true("p = 0 is an exact copy", memcmp(y2, x, n * sizeof *x) == 0);

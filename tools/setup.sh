@@ -16,6 +16,7 @@ pocl-opencl-icd libclblast-dev libopenblas-dev libyaml-dev zlib1g-dev"
 # python3-venv for the venv that holds the tensorboard package from PyPI (the TensorBoard
 # check), so the system Python is left as Debian has it
 [ "$job" = test ] && packages="$packages oclgrind clang libclang-rt-dev chromium python3-venv"
+[ "$job" = test ] && packages="$packages libopenmpi-dev openmpi-bin" # Open MPI: data-parallel training, the dist suite
 
 missing=""
 for p in $packages; do

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "dist/dist.h"
 #include "ops/gemm.h"
 
 static const char *type_name(cl_device_type t) {
@@ -20,7 +21,8 @@ int cmd_devices(const cli_options *o, int argc, char **argv) {
                "would take (--gemm or $SKETCHBERT_GEMM, else auto: the host BLAS for CPU\n"
                "devices when the build has one, else CLBlast); '*' marks the device\n"
                "that commands use (--device or $SKETCHBERT_DEVICE, else the first GPU,\n"
-               "else the first CPU).\n");
+               "else the first CPU). The last line says whether this build has MPI for\n"
+               "data-parallel training (docs/distributed.md).\n");
         return 0;
     }
     if (argc > 1) {
@@ -58,6 +60,10 @@ int cmd_devices(const cli_options *o, int argc, char **argv) {
         printf("\n");
     }
     free(list);
+    if (sb_dist_built())
+        printf("MPI: built in (%s); `mpirun -np N sketchbert train` trains on N ranks\n", sb_dist_library());
+    else
+        printf("MPI: not built in (one rank; meson -Dmpi=enabled with libopenmpi-dev adds it)\n");
     if (pick_rc) {
         fprintf(stderr, "sketchbert devices: %s\n", sb_last_error());
         return 1;

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "data/memmap.h"
+#include "dist/dist.h"
 #include "io/atomic_file.h"
 #include "io/config.h"
 #include "train/metrics.h"
@@ -41,10 +42,27 @@ static void train_usage(FILE *f) {
                "exit codes: 0 done or stopped cleanly, 1 failure, 2 bad usage\n");
 }
 
+/* With several ranks and no device named (--device, the config's device,
+ * $SKETCHBERT_DEVICE), each rank takes the GPU of its node-local rank
+ * (round robin); without GPUs every rank takes the default device. */
+static const char *rank_device(char *buf, size_t cap) {
+    sb_device_info *list;
+    int count;
+    if (sb_dist_size() <= 1 || sb_devices_list(&list, &count)) return NULL;
+    int pick = sb_dist_device_for(list, count, sb_dist_local_rank());
+    free(list);
+    if (pick < 0) return NULL;
+    snprintf(buf, cap, "%d", pick);
+    return buf;
+}
+
 /* Loads the config; the global --device overrides the config's device. */
 static sb_runtime *open_runtime(const cli_options *co, const sb_config *cfg) {
     cli_options o = *co;
+    char sel[32];
+    const char *env = getenv("SKETCHBERT_DEVICE");
     if (!o.device && cfg->device[0]) o.device = cfg->device;
+    if (!o.device && !(env && *env)) o.device = rank_device(sel, sizeof sel);
     return cli_runtime(&o);
 }
 
@@ -92,10 +110,16 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
         fprintf(stderr, "sketchbert train: --continue keeps the run in log_dir, --overwrite replaces it: choose one\n");
         return 2;
     }
+    /* one rank (no MPI launcher): exactly the single-process run */
+    if (sb_dist_init()) {
+        fprintf(stderr, "sketchbert train: %s\n", sb_last_error());
+        return 1;
+    }
     sb_config cfg;
     sb_config_default(&cfg);
     if (sb_config_load_sets(&cfg, config_path, sets.v, sets.n)) {
         fprintf(stderr, "sketchbert train: %s\n", sb_last_error());
+        sb_dist_abort(1);
         return 1;
     }
     if (log_dir) snprintf(cfg.log_dir, sizeof cfg.log_dir, "%s", log_dir);
@@ -109,7 +133,10 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
         }
     }
     sb_runtime *rt = open_runtime(co, &cfg);
-    if (!rt) return 1;
+    if (!rt) {
+        sb_dist_abort(1);
+        return 1;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -124,6 +151,9 @@ int cmd_train(const cli_options *co, int argc, char **argv) {
     signal(SIGTERM, SIG_DFL);
     if (rc) fprintf(stderr, "sketchbert train: %s\n", sb_last_error());
     sb_runtime_destroy(rt);
+    /* the other ranks may wait in a collective for this one: end them all */
+    if (rc) sb_dist_abort(1);
+    sb_dist_finalize();
     return rc ? 1 : 0;
 }
 
@@ -144,6 +174,8 @@ static void test_usage(FILE *f) {
                "  --confusion FILE   classification: write the confusion matrix as CSV (rows: true\n"
                "                     class, columns: predicted class)\n"
                "  --per-class FILE   classification: write class,sketches,correct_1,accuracy_1 as CSV\n"
+               "Under mpirun each rank evaluates a share of the split (docs/distributed.md);\n"
+               "rank 0 prints and writes the files.\n"
                "exit codes: 0 done, 1 failure, 2 bad usage\n");
 }
 
@@ -267,10 +299,22 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
                 confusion ? "--confusion" : "--per-class");
         return 2;
     }
+    /* several ranks (mpirun): each evaluates a slice, rank 0 prints and writes */
+    if (sb_dist_init()) {
+        fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
+        return 1;
+    }
+    int rank0 = sb_dist_rank() == 0;
+    if (!rank0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "sketchbert test: cannot silence rank %d's output\n", sb_dist_rank());
+        sb_dist_abort(1);
+        return 1;
+    }
     char run_ckpt[SB_CONFIG_PATH_MAX + 64];
     if (!checkpoint) {
         if (sb_run_checkpoint(cfg.log_dir, run_ckpt, sizeof run_ckpt)) {
             fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
+            sb_dist_abort(1);
             return 1;
         }
         checkpoint = run_ckpt;
@@ -278,16 +322,19 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
     printf("checkpoint %s\nsplit %s\n", checkpoint, sb_split_names[split]);
     if (max_per_class) printf("max_per_class %ld\n", max_per_class);
     sb_runtime *rt = open_runtime(co, &cfg);
-    if (!rt) return 1;
+    if (!rt) {
+        sb_dist_abort(1);
+        return 1;
+    }
     sb_eval_result r;
     int rc = sb_evaluate(rt, &cfg, checkpoint, split, (int)max_per_class, &r);
     if (!rc) {
         print_result(&cfg, &r);
-        if (confusion) {
+        if (confusion && rank0) {
             rc = write_confusion(confusion, &r);
             if (!rc) printf("\nwrote %s\n", confusion);
         }
-        if (per_class && !rc) {
+        if (per_class && rank0 && !rc) {
             rc = write_per_class(per_class, &r);
             if (!rc) printf("wrote %s\n", per_class);
         }
@@ -295,5 +342,7 @@ int cmd_test(const cli_options *co, int argc, char **argv) {
     }
     if (rc) fprintf(stderr, "sketchbert test: %s\n", sb_last_error());
     sb_runtime_destroy(rt);
+    if (rc) sb_dist_abort(1);
+    sb_dist_finalize();
     return rc ? 1 : 0;
 }

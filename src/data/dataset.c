@@ -342,6 +342,7 @@ int sb_dataset_fill(const sb_dataset *d, const uint32_t *indices, int count, uin
         }
     }
     out->size = count * (d->cfg.triplet ? 3 : 1);
+    out->offset = 0, out->global = count;
     return 0;
 }
 
@@ -356,7 +357,7 @@ enum { SLOT_FREE, SLOT_FILLING, SLOT_READY };
  * next epoch cannot change the indices another is using. */
 struct sb_loader {
     const sb_dataset *d;
-    int batch_size, shuffle, drop_last, n_threads, n_slots, started;
+    int batch_size, ranks, rank, shuffle, drop_last, n_threads, n_slots, started;
     uint64_t per_epoch;
     uint32_t *order;       /* permutation of the latest claimed step's epoch */
     uint64_t order_epoch;  /* which epoch `order` is for (UINT64_MAX: none) */
@@ -397,14 +398,19 @@ static void *worker(void *arg) {
         }
         if (l->stop) break;
         uint64_t step = l->produce_step++;
-        uint64_t epoch = step / l->per_epoch, first = (step % l->per_epoch) * (uint64_t)l->batch_size;
-        int count = (int)((n - first) < (uint64_t)l->batch_size ? n - first : (uint64_t)l->batch_size);
+        /* this rank's slice [lo, lo + count) of the step's global batch */
+        uint64_t global = (uint64_t)l->batch_size * (uint64_t)l->ranks;
+        uint64_t epoch = step / l->per_epoch, first = (step % l->per_epoch) * global;
+        uint64_t gcount = n - first < global ? n - first : global;
+        uint64_t lo = (uint64_t)l->rank * (uint64_t)l->batch_size < gcount ? (uint64_t)l->rank * l->batch_size : gcount;
+        int count = (int)(gcount - lo < (uint64_t)l->batch_size ? gcount - lo : (uint64_t)l->batch_size);
         if (l->order_epoch != epoch) epoch_order(l, epoch);
-        if (idx) memcpy(idx, l->order + first, (size_t)count * sizeof *idx);
+        if (idx) memcpy(idx, l->order + first + lo, (size_t)count * sizeof *idx);
         l->slot_state[s] = SLOT_FILLING;
         pthread_mutex_unlock(&l->mu);
         if (idx) sb_dataset_read_ahead(l->d, idx, count);
         int rc = idx ? sb_dataset_fill(l->d, idx, count, step, &l->slots[s]) : sb_fail(SB_ERR_MEMORY, "out of host memory");
+        l->slots[s].offset = (int)lo, l->slots[s].global = (int)gcount;
         pthread_mutex_lock(&l->mu);
         /* Error messages are per thread: hand this one to the consumer. */
         if (rc) snprintf(l->slot_error[s], sizeof l->slot_error[s], "%s", sb_last_error());
@@ -432,15 +438,26 @@ static int default_threads(void) {
 
 int sb_loader_open(sb_loader **out, const sb_dataset *d, int batch_size, int shuffle, int drop_last,
                    uint64_t start_step) {
+    return sb_loader_open_shard(out, d, batch_size, 1, 0, shuffle, drop_last, start_step);
+}
+
+int sb_loader_open_shard(sb_loader **out, const sb_dataset *d, int batch_size, int ranks, int rank, int shuffle,
+                         int drop_last, uint64_t start_step) {
     *out = NULL;
     uint32_t n = sb_dataset_size(d);
     if (batch_size <= 0) return sb_fail(SB_ERR_INVALID, "batch_size %d must be positive", batch_size);
-    uint64_t per_epoch = drop_last ? n / (uint32_t)batch_size : (n + (uint32_t)batch_size - 1) / (uint32_t)batch_size;
+    if (ranks < 1 || rank < 0 || rank >= ranks) return sb_fail(SB_ERR_INVALID, "loader: rank %d of %d", rank, ranks);
+    uint64_t global = (uint64_t)batch_size * (uint64_t)ranks;
+    uint64_t per_epoch = drop_last ? n / global : (n + global - 1) / global;
+    if (per_epoch == 0 && ranks > 1)
+        return sb_fail(SB_ERR_INVALID, "the global batch, %d ranks x batch_size %d, is larger than the %u sketches of "
+                       "the split", ranks, batch_size, n);
     if (per_epoch == 0)
         return sb_fail(SB_ERR_INVALID, "batch_size %d is larger than the %u sketches of the split", batch_size, n);
     sb_loader *l = calloc(1, sizeof *l);
     if (!l) return sb_fail(SB_ERR_MEMORY, "out of host memory");
     l->d = d, l->batch_size = batch_size, l->shuffle = shuffle, l->drop_last = drop_last;
+    l->ranks = ranks, l->rank = rank;
     l->per_epoch = per_epoch;
     l->order_epoch = UINT64_MAX;
     l->produce_step = l->consume_step = start_step;

@@ -21,7 +21,7 @@
  * then negatives (another class).
  * defines: sb_dataset_config, sb_dataset, sb_batch, sb_dataset_open,
  *          sb_dataset_close, sb_dataset_read_ahead, sb_loader, sb_loader_open, sb_loader_next,
- *          sb_loader_threads, sb_loader_close */
+ *          sb_loader_open_shard, sb_loader_threads, sb_loader_close */
 #ifndef SB_DATA_DATASET_H
 #define SB_DATA_DATASET_H
 
@@ -75,6 +75,8 @@ typedef struct sb_batch {
     float *input, *stroke, *mask, *length_mask;
     int32_t *segment, *label;
     uint32_t *index; /* dataset index of each sketch */
+    int offset;      /* data-parallel: position of the first sketch (anchor) in the step's global batch */
+    int global;      /* sketches (anchors) in the step's global batch; = size (anchors) with one rank */
     int32_t *scratch; /* T ints for the mask's index pools */
 } sb_batch;
 
@@ -92,6 +94,14 @@ typedef struct sb_loader sb_loader;
  * short batch. The first batch served is for `start_step` (resume). */
 int sb_loader_open(sb_loader **out, const sb_dataset *d, int batch_size, int shuffle, int drop_last,
                    uint64_t start_step);
+/* One rank's share of data-parallel batches: step s's global batch is
+ * ranks x batch_size sketches of the epoch's order (the same shuffle on
+ * every rank), and `rank` gets its slice [rank x batch_size, + batch_size)
+ * of it, so the ranks' slices of a step make up what one process with the
+ * global batch would see. A short last batch fills the ranks in order: a
+ * rank may get an empty batch (size 0). */
+int sb_loader_open_shard(sb_loader **out, const sb_dataset *d, int batch_size, int ranks, int rank, int shuffle,
+                         int drop_last, uint64_t start_step);
 /* The next batch (valid until the next call); *epoch tells which epoch it
  * belongs to. Returns SB_OK, or an error from the worker. */
 int sb_loader_next(sb_loader *l, const sb_batch **batch, uint64_t *step, uint64_t *epoch);

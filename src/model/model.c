@@ -415,16 +415,21 @@ int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t see
     SB_TRY(sb_linear_forward(rt, &input, &m->embedding.w->value, &m->embedding.b->value, &embed));
     SB_TRY(sb_position_forward(rt, &embed, &m->pos->value, &embed));
     SB_TRY(sb_mlp_forward(rt, &m->refine, &embed));
-    // encoder layers; dropout streams keyed by (step, use, which)
+    // encoder layers; dropout streams keyed by (step, use, which), elements
+    // by their sketch's position in the step's global batch (batch->offset
+    // on a data-parallel rank, so the masks do not depend on the split)
+    uint64_t first = batch->offset > 0 ? (uint64_t)batch->offset : 0;
     for (int l = 0; l < c->n_layers; l++) {
         sb_layer_dropout *d = &m->drop[l];
         d->attention = train ? c->attention_dropout : 0.0f;
         d->hidden = train ? c->hidden_dropout : 0.0f;
         d->output = train ? c->output_dropout : 0.0f;
         uint64_t stream = (step << 8) | (uint64_t)(3 * l);
-        d->attention_key = (sb_rng_key){seed, stream};
-        d->hidden_key = (sb_rng_key){seed, stream + 1};
-        d->output_key = (sb_rng_key){seed, stream + 2};
+        uint64_t probs = (uint64_t)c->heads[l] * (uint64_t)m->Tin * (uint64_t)m->Tin;
+        uint64_t rows = (uint64_t)m->Tin * (uint64_t)c->hidden[l];
+        d->attention_key = (sb_rng_key){seed, stream, first * probs};
+        d->hidden_key = (sb_rng_key){seed, stream + 1, first * rows};
+        d->output_key = (sb_rng_key){seed, stream + 2, first * rows};
         sb_tensor x = layer_input(m, l, B);
         SB_TRY(sb_layer_forward(rt, &m->layer[l], &m->acts[l], &m->lg, &x, &mask, d));
     }
@@ -514,6 +519,18 @@ int sb_model_backward(sb_model *m) {
 }
 
 // ---- results
+
+_Static_assert(SB_LOSS_TERMS == SB_N_TERMS, "sb_loss_terms order");
+
+int sb_model_loss_counts(const sb_model *m, double counts[SB_LOSS_TERMS]) {
+    if (!m->has_loss) return sb_fail(SB_ERR_INVALID, "model loss_counts: the last forward computed no loss");
+    for (int i = 0; i < SB_N_TERMS; i++) counts[i] = m->obj.active[i] ? m->obj.count[i] : 0.0;
+    return 0;
+}
+
+void sb_model_set_loss_share(sb_model *m, const float share[SB_LOSS_TERMS]) {
+    for (int i = 0; i < SB_N_TERMS; i++) m->obj.upstream[i] = share ? m->obj.weight[i] * share[i] : m->obj.weight[i];
+}
 
 int sb_model_read_losses(sb_model *m, sb_loss_terms *out) {
     memset(out, 0, sizeof *out);

@@ -19,7 +19,8 @@
  *          sb_model_create, sb_model_create_inference, sb_model_destroy,
  *          sb_model_init_params,
  *          sb_model_forward, sb_model_backward, sb_model_read_losses,
- *          sb_model_zero_grads, sb_model_params */
+ *          sb_model_zero_grads, sb_model_params, sb_model_loss_counts,
+ *          sb_model_set_loss_share */
 #ifndef SB_MODEL_MODEL_H
 #define SB_MODEL_MODEL_H
 
@@ -99,6 +100,16 @@ int sb_model_backward(sb_model *m);
 
 /* Reads the loss terms of the last forward back to the host. */
 int sb_model_read_losses(sb_model *m, sb_loss_terms *out);
+
+/* Data parallelism. Each loss term of a forward is a mean over its
+ * selection of the batch (masked entries, pen-state rows, anchors); counts
+ * gets the size of each (sb_loss_terms order, 0 for an inactive term). A
+ * rank whose term is part of a mean over the global batch scales its
+ * gradient in the following backwards by share[k] = its count / the
+ * global count (NULL: 1, the default). */
+#define SB_LOSS_TERMS 6
+int sb_model_loss_counts(const sb_model *m, double counts[SB_LOSS_TERMS]);
+void sb_model_set_loss_share(sb_model *m, const float share[SB_LOSS_TERMS]);
 
 /* Head outputs of the last forward, on the device: maskrec (B, T, 5),
  * class logits (B, cls_dim), retrieval features (B, rel_feat_dim), encoder

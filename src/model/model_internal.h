@@ -146,6 +146,8 @@ typedef struct sb_objective {
     float *h_axis_masked, *h_axis_kept, *h_type_masked, *h_type_kept, *h_label_weight;
     int32_t *h_type_target;
     float weight[SB_N_TERMS]; /* from the config; 0 for an absent task */
+    float upstream[SB_N_TERMS]; /* the backward's: weight x the rank's share (sb_model_set_loss_share) */
+    double count[SB_N_TERMS]; /* what each term of the last upload averages over */
     float margin;             /* triplet_margin */
     int active[SB_N_TERMS];   /* computed in the last forward */
     int anchors;              /* sketches the non-triplet terms average over */

@@ -31,7 +31,7 @@ int sb_objective_plan(sb_plan *plan, sb_objective *o, const sb_model_config *cfg
     const float w[SB_N_TERMS] = {cfg->mask_axis_weight, cfg->rec_axis_weight, cfg->mask_type_weight,
                                  cfg->rec_type_weight, cfg->prediction_weight, cfg->triplet_weight};
     const int present[SB_N_TERMS] = {cfg->maskrec, cfg->maskrec, cfg->maskrec, cfg->maskrec, cfg->cls, cfg->rel};
-    for (int i = 0; i < SB_N_TERMS; i++) o->weight[i] = present[i] ? w[i] : 0.0f;
+    for (int i = 0; i < SB_N_TERMS; i++) o->weight[i] = o->upstream[i] = present[i] ? w[i] : 0.0f;
     o->margin = cfg->triplet_margin;
     static const char *names[SB_N_TERMS] = {"loss.mask_axis", "loss.rec_axis", "loss.mask_type",
                                             "loss.rec_type", "loss.prediction", "loss.triplet"};
@@ -86,7 +86,8 @@ int sb_objective_upload(sb_runtime *rt, sb_objective *o, const sb_model_config *
     if (cfg->rel && B % 3 != 0)
         return sb_fail(SB_ERR_INVALID, "model objective: a triplet batch holds 3 x batch sketches, got %d", B);
     o->anchors = cfg->rel ? B / 3 : B;
-    for (int i = 0; i < SB_N_TERMS; i++) o->active[i] = o->weight[i] != 0.0f;
+    for (int i = 0; i < SB_N_TERMS; i++) o->active[i] = o->weight[i] != 0.0f, o->count[i] = 0.0;
+    o->count[SB_TERM_PREDICTION] = o->count[SB_TERM_TRIPLET] = o->anchors;
     if (cfg->maskrec) {
         for (size_t r = 0; r < (size_t)B * T; r++) {
             const float *m = batch->mask + r * 5;
@@ -98,6 +99,10 @@ int sb_objective_upload(sb_runtime *rt, sb_objective *o, const sb_model_config *
             o->h_type_target[r] = argmax3(batch->stroke + r * 5 + 2);
             o->h_type_masked[r] = anchor && m[2] == 0.0f;
             o->h_type_kept[r] = anchor && m[2] == 1.0f;
+            o->count[SB_TERM_MASK_AXIS] += o->h_axis_masked[r * 5] + o->h_axis_masked[r * 5 + 1];
+            o->count[SB_TERM_REC_AXIS] += o->h_axis_kept[r * 5] + o->h_axis_kept[r * 5 + 1];
+            o->count[SB_TERM_MASK_TYPE] += o->h_type_masked[r];
+            o->count[SB_TERM_REC_TYPE] += o->h_type_kept[r];
         }
         sb_tensor stroke = sb_rows(&o->stroke, B), am = sb_rows(&o->axis_masked, B), ak = sb_rows(&o->axis_kept, B);
         sb_tensor tt = sb_rows(&o->type_target, B), tm = sb_rows(&o->type_masked, B), tk = sb_rows(&o->type_kept, B);
@@ -167,7 +172,7 @@ int sb_objective_forward(sb_runtime *rt, sb_objective *o, int B, const sb_tensor
 int sb_objective_backward(sb_runtime *rt, sb_objective *o, int B, const sb_tensor *rec, const sb_tensor *cls,
                           const sb_tensor *rel, const sb_tensor *drec, const sb_tensor *dcls, const sb_tensor *drel) {
     const sb_tensor *work = &o->work;
-    const float *w = o->weight;
+    const float *w = o->upstream;
     if (rec) {
         // drec (B, T, 5): the four terms add up; the CE terms touch columns 2..4 only
         sb_tensor stroke = sb_rows(&o->stroke, B), tt = sb_rows(&o->type_target, B);

@@ -231,6 +231,25 @@ enum { ROWS_GROUP = 16, TILES_GROUP = 32 };
 
 /* Kernel `name` of the fused form of bufs, with the arguments they all end
  * in (T, heads, scale, dropout) set from index `first`. */
+/* The dropout arguments the fused and chunk kernels end in, from index
+ * `at`: key, threshold, keep_scale and the element offset, which with the
+ * probabilities must stay below 2^32 (the kernels index in 32 bits). */
+static int dropout_args(const sb_attention_buffers *bufs, const char *name, cl_kernel k, cl_uint at) {
+    cl_uint4 key = {{(cl_uint)bufs->key.seed, (cl_uint)(bufs->key.seed >> 32), (cl_uint)bufs->key.stream,
+                     (cl_uint)(bufs->key.stream >> 32)}};
+    cl_uint threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
+    float keep_scale = 1.0f / (1.0f - bufs->p);
+    uint64_t end = bufs->key.offset + (uint64_t)bufs->B * bufs->heads * bufs->T * bufs->T + 64;
+    if (bufs->p > 0.0f && end > UINT32_MAX)
+        return sb_fail(SB_ERR_INVALID, "%s: dropout offset %llu + the probabilities pass 2^32 elements", name,
+                       (unsigned long long)bufs->key.offset);
+    cl_uint off = (cl_uint)bufs->key.offset;
+    SB_TRY(SB_ARG(k, at, key));
+    SB_TRY(SB_ARG(k, at + 1, threshold));
+    SB_TRY(SB_ARG(k, at + 2, keep_scale));
+    return SB_ARG(k, at + 3, off);
+}
+
 static int fused_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const char *name, cl_uint first,
                         cl_kernel *k) {
     int tiles = bufs->impl == SB_ATTENTION_TILES, d = bufs->H / bufs->heads;
@@ -238,16 +257,11 @@ static int fused_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const 
     snprintf(defines, sizeof defines, "-DHEAD_DIM=%d -DTILES=%d", d, tiles);
     SB_TRY(sb_kernel_defs(rt, "attention", defines, name, k));
     cl_uint T = (cl_uint)bufs->T, heads = (cl_uint)bufs->heads;
-    float scale = 1.0f / sqrtf((float)d), keep_scale = 1.0f / (1.0f - bufs->p);
-    cl_uint4 key = {{(cl_uint)bufs->key.seed, (cl_uint)(bufs->key.seed >> 32), (cl_uint)bufs->key.stream,
-                     (cl_uint)(bufs->key.stream >> 32)}};
-    cl_uint threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
+    float scale = 1.0f / sqrtf((float)d);
     SB_TRY(SB_ARG(*k, first, T));
     SB_TRY(SB_ARG(*k, first + 1, heads));
     SB_TRY(SB_ARG(*k, first + 2, scale));
-    SB_TRY(SB_ARG(*k, first + 3, key));
-    SB_TRY(SB_ARG(*k, first + 4, threshold));
-    return SB_ARG(*k, first + 5, keep_scale);
+    return dropout_args(bufs, name, *k, first + 3);
 }
 
 /* Buffers as kernel arguments 0 .. n - 1. */
@@ -319,23 +333,17 @@ static int chunk_gemm(sb_runtime *rt, const sb_attention_buffers *bufs, chunk_ra
 }
 
 /* Kernel `name` with the arguments both chunk kernels end in (T, heads,
- * h, b0, [scale,] key, threshold, keep_scale) from index `first`; h and b0
- * are set per chunk by chunk_launch. */
+ * h, b0, [scale,] key, threshold, keep_scale, off) from index `first`; h
+ * and b0 are set per chunk by chunk_launch. */
 static int chunk_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const char *name, cl_uint first,
                         int with_scale, cl_kernel *k) {
     SB_TRY(sb_kernel(rt, "attention", name, k));
     cl_uint T = (cl_uint)bufs->T, heads = (cl_uint)bufs->heads;
-    float scale = 1.0f / sqrtf((float)(bufs->H / bufs->heads)), keep_scale = 1.0f / (1.0f - bufs->p);
-    cl_uint4 key = {{(cl_uint)bufs->key.seed, (cl_uint)(bufs->key.seed >> 32), (cl_uint)bufs->key.stream,
-                     (cl_uint)(bufs->key.stream >> 32)}};
-    cl_uint threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
+    float scale = 1.0f / sqrtf((float)(bufs->H / bufs->heads));
     SB_TRY(SB_ARG(*k, first, T));
     SB_TRY(SB_ARG(*k, first + 1, heads));
     if (with_scale) SB_TRY(SB_ARG(*k, first + 4, scale));
-    cl_uint after = first + 4 + (cl_uint)with_scale;
-    SB_TRY(SB_ARG(*k, after, key));
-    SB_TRY(SB_ARG(*k, after + 1, threshold));
-    return SB_ARG(*k, after + 2, keep_scale);
+    return dropout_args(bufs, name, *k, first + 4 + (cl_uint)with_scale);
 }
 
 /* The chunk kernel k (its first trailing argument at `first`) over r. */

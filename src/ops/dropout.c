@@ -26,6 +26,9 @@ static int dropout_launch(sb_runtime *rt, const char *op, const sb_tensor *x, co
     SB_TRY(SB_ARG(k, 6, stream_hi));
     SB_TRY(SB_ARG(k, 7, threshold));
     SB_TRY(SB_ARG(k, 8, scale));
+    cl_uint off_lo = (cl_uint)key.offset, off_hi = (cl_uint)(key.offset >> 32);
+    SB_TRY(SB_ARG(k, 9, off_lo));
+    SB_TRY(SB_ARG(k, 10, off_hi));
     size_t global = (n + 3) / 4;
     return sb_launch(rt, k, 1, &global, NULL);
 }

@@ -25,15 +25,18 @@ static int check_common(const char *op, const sb_tensor *x, const sb_tensor *gam
 }
 
 /* The dropout arguments (seed and stream in 32-bit halves, threshold,
- * scale) from index i on. */
+ * scale, offset in halves) from index i on: 8 of them. */
 static int set_dropout_args(cl_kernel k, cl_uint i, float p, sb_rng_key key) {
     cl_uint words[4] = {(cl_uint)key.seed, (cl_uint)(key.seed >> 32), (cl_uint)key.stream,
                         (cl_uint)(key.stream >> 32)};
     cl_uint threshold = sb_dropout_threshold(p);
     float scale = 1.0f / (1.0f - p);
+    cl_uint off[2] = {(cl_uint)key.offset, (cl_uint)(key.offset >> 32)};
     for (cl_uint j = 0; j < 4; j++) SB_TRY(SB_ARG(k, i + j, words[j]));
     SB_TRY(SB_ARG(k, i + 4, threshold));
-    return SB_ARG(k, i + 5, scale);
+    SB_TRY(SB_ARG(k, i + 5, scale));
+    SB_TRY(SB_ARG(k, i + 6, off[0]));
+    return SB_ARG(k, i + 7, off[1]);
 }
 
 static int check_p(const char *op, float p) {
@@ -68,15 +71,15 @@ int sb_layernorm_forward(sb_runtime *rt, const sb_tensor *x, const sb_ln_pre *pr
     SB_TRY(SB_ARG(k, 2, (pre ? pre->residual : x)->buf));
     SB_TRY(SB_ARG(k, 3, (pre ? pre->sum : x)->buf));
     SB_TRY(SB_ARG(k, 4, has_pre));
-    SB_TRY(set_dropout_args(k, 5, pre ? pre->p : 0.0f, pre ? pre->key : (sb_rng_key){0, 0}));
-    SB_TRY(SB_ARG(k, 11, gamma->buf));
-    SB_TRY(SB_ARG(k, 12, beta->buf));
-    SB_TRY(SB_ARG(k, 13, y->buf));
-    SB_TRY(SB_ARG(k, 14, mean->buf));
-    SB_TRY(SB_ARG(k, 15, rstd->buf));
-    SB_TRY(SB_ARG(k, 16, C));
-    SB_TRY(SB_ARG(k, 17, eps));
-    return sb_launch_rows(rt, k, 18, N, sb_reduce_wg_size(rt, k));
+    SB_TRY(set_dropout_args(k, 5, pre ? pre->p : 0.0f, pre ? pre->key : (sb_rng_key){0, 0, 0}));
+    SB_TRY(SB_ARG(k, 13, gamma->buf));
+    SB_TRY(SB_ARG(k, 14, beta->buf));
+    SB_TRY(SB_ARG(k, 15, y->buf));
+    SB_TRY(SB_ARG(k, 16, mean->buf));
+    SB_TRY(SB_ARG(k, 17, rstd->buf));
+    SB_TRY(SB_ARG(k, 18, C));
+    SB_TRY(SB_ARG(k, 19, eps));
+    return sb_launch_rows(rt, k, 20, N, sb_reduce_wg_size(rt, k));
 }
 
 /* dgamma, dbeta: column sums, tiles of columns by row lanes (wg) or a
@@ -127,8 +130,8 @@ int sb_layernorm_backward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *g
     SB_TRY(SB_ARG(k, 5, dx->buf));
     SB_TRY(SB_ARG(k, 6, (dz ? dz->dz : dx)->buf));
     SB_TRY(SB_ARG(k, 7, has_dz));
-    SB_TRY(set_dropout_args(k, 8, dz ? dz->p : 0.0f, dz ? dz->key : (sb_rng_key){0, 0}));
-    SB_TRY(SB_ARG(k, 14, C));
-    SB_TRY(sb_launch_rows(rt, k, 15, N, sb_reduce_wg_size(rt, k)));
+    SB_TRY(set_dropout_args(k, 8, dz ? dz->p : 0.0f, dz ? dz->key : (sb_rng_key){0, 0, 0}));
+    SB_TRY(SB_ARG(k, 16, C));
+    SB_TRY(sb_launch_rows(rt, k, 17, N, sb_reduce_wg_size(rt, k)));
     return launch_params(rt, x, mean, rstd, dy, dgamma, dbeta, N, C, accumulate_params);
 }

@@ -29,6 +29,7 @@ uint32_t sb_dropout_threshold(float p) {
 }
 
 int sb_dropout_keep(sb_rng_key key, uint32_t threshold, uint64_t i) {
+    i += key.offset;
     uint64_t block = i / 4;
     uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)key.stream,
                        (uint32_t)(key.stream >> 32)};

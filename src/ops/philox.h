@@ -14,6 +14,10 @@
  * combines e.g. training step and tensor id into it). */
 typedef struct sb_rng_key {
     uint64_t seed, stream;
+    /* element i of a tensor draws the word of element offset + i: a
+     * data-parallel rank passes where its slice starts in the global
+     * batch, so its masks are those of one process with that batch */
+    uint64_t offset;
 } sb_rng_key;
 
 /* out = Philox4x32-10(counter ctr, key k). */
@@ -24,8 +28,9 @@ void sb_philox4x32_10(const uint32_t ctr[4], const uint32_t k[2], uint32_t out[4
  * decision is integer-exact on every device. p must be in [0, 1). */
 uint32_t sb_dropout_threshold(float p);
 
-/* 1 if element i of a tensor is kept under (key, threshold): word i % 4 of
- * Philox(counter = {i / 4 (64 bits), stream (64 bits)}, key = seed). */
+/* 1 if element i of a tensor is kept under (key, threshold): word j % 4 of
+ * Philox(counter = {j / 4 (64 bits), stream (64 bits)}, key = seed), j =
+ * key.offset + i. */
 int sb_dropout_keep(sb_rng_key key, uint32_t threshold, uint64_t i);
 
 #endif

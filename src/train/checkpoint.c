@@ -84,6 +84,8 @@ int sb_checkpoint_save(sb_runtime *rt, const char *path, const sb_ckpt_model *m,
     }
     snprintf(num, sizeof num, "%.17g", c->best_metric);
     if (!rc) rc = sb_st_writer_meta(w, "best_metric", num);
+    snprintf(num, sizeof num, "%" PRId64, c->ranks);
+    if (!rc && c->ranks > 1) rc = sb_st_writer_meta(w, "counters.ranks", num);
     for (int net = 0; net < SB_N_NETS && !rc && m->exp_avg; net++) {
         if (!has_net[net]) continue;
         snprintf(name, sizeof name, "%s.step", opt_names[net]);
@@ -252,7 +254,7 @@ int sb_checkpoint_load(sb_runtime *rt, const char *path, const sb_ckpt_model *m,
         }
         if (p->value.numel > max_numel) max_numel = p->value.numel;
     }
-    int64_t opt_step[SB_N_NETS] = {0}, step = 0, epoch = 0, best_step = 0;
+    int64_t opt_step[SB_N_NETS] = {0}, step = 0, epoch = 0, best_step = 0, ranks = 1;
     double best_metric = 0;
     char key[128];
     for (int n = 0; n < SB_N_NETS && !rc; n++)
@@ -266,6 +268,7 @@ int sb_checkpoint_load(sb_runtime *rt, const char *path, const sb_ckpt_model *m,
         /* best_t / best_metric are optional: `sketchbert import-torch` files lack them */
         best_metric = -INFINITY;
         if (!rc && sb_st_meta(f, "best_t")) rc = meta_int(f, "best_t", &best_step);
+        if (!rc && sb_st_meta(f, "counters.ranks")) rc = meta_int(f, "counters.ranks", &ranks);
         const char *bm = sb_st_meta(f, "best_metric");
         char *end = NULL;
         if (!rc && bm) {
@@ -297,7 +300,8 @@ int sb_checkpoint_load(sb_runtime *rt, const char *path, const sb_ckpt_model *m,
     if (!rc) {
         for (int n = 0; n < SB_N_NETS; n++)
             if (restore_opt[n]) c->opt_step[n] = opt_step[n];
-        if (restore_counters) c->step = step, c->epoch = epoch, c->best_step = best_step, c->best_metric = best_metric;
+        if (restore_counters)
+            c->step = step, c->epoch = epoch, c->best_step = best_step, c->best_metric = best_metric, c->ranks = ranks;
     }
     free(host);
     free(names);

@@ -13,7 +13,9 @@
  * transform settings inference needs), "class_names" (the training data's
  * classes in label order, one a line; absent in older files), "counters.t"
  * (completed steps), "counters.epoch" (1-based epoch of the next step),
- * "best_t", "best_metric", "<opt>_state.step" (Adam steps per optimizer).
+ * "best_t", "best_metric", "<opt>_state.step" (Adam steps per optimizer),
+ * "counters.ranks" (data-parallel ranks, when more than one; the config's
+ * batch_size is per rank).
  *
  * Loading follows the original's restore_models for load_pretrained
  * 'continue' and 'pretrained' and the which_pretrained flags (the
@@ -51,6 +53,7 @@ typedef struct sb_ckpt_counters {
     int64_t best_step;          /* best_t: step of the best validation so far */
     double best_metric;
     int64_t opt_step[SB_N_NETS]; /* Adam steps of each network's optimizer */
+    int64_t ranks;              /* data-parallel ranks of the run ("counters.ranks", written when > 1) */
 } sb_ckpt_counters;
 
 /* The model's parameters and, per parameter, its Adam moments (same
