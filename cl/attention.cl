@@ -5,6 +5,11 @@
 // token (no index division, which Oclgrind's checker cannot follow once
 // clang pairs a division with its remainder).
 
+#include "philox.cl"
+
+#define MASK_PENALTY -10000.0f
+#define LANES (uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u)
+
 // x_h[b, h, t, :] = x[b, t, h, :]
 __kernel void attention_split_heads(__global const float *x, __global float *x_h, const uint T, const uint nh,
                                     const uint d, const uint B) {
@@ -24,6 +29,175 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
     __global float *dst = x + ((b * T + t) * nh + h) * d;
     for (uint e = 0; e < d; e++) dst[e] = src[e];
 }
+
+// ---- chunked attention (CPU form): the host's GEMMs leave the scores,
+// scale q_i . k_j, of head h of sketches b0, b0 + 1, ... (a chunk) in a
+// (sketches, T, T) scratch small enough to stay in cache; these kernels do
+// the row work there in place. The NDRange is (T rounded up, sketches in
+// the chunk), one work-item per row: row i of chunk matrix c is row
+// (b * heads + h) * T + i, b = b0 + c, of lse and of the flat
+// probabilities, whose element index (plus off) keys the dropout mask as
+// everywhere (cl/philox.cl). threshold 0 means no dropout. The rows are walked as
+// float16 vectors (PoCL does not vectorise these loops across
+// work-items), scalar at the ends.
+#ifndef HEAD_DIM
+
+#ifdef SB_OCLGRIND
+/* The lane max and sum through private memory, for tests/oclgrind.sh:
+ * Oclgrind 21.10 takes lane 11 of any shuffle (v.hi.lo) for uninitialised. */
+float hmax16(float16 v) {
+    float t[16];
+    vstore16(v, 0, t);
+    float4 m = fmax(fmax(vload4(0, t), vload4(1, t)), fmax(vload4(2, t), vload4(3, t)));
+    return fmax(fmax(m.x, m.y), fmax(m.z, m.w));
+}
+
+float hsum16(float16 v) {
+    float t[16];
+    vstore16(v, 0, t);
+    float4 a = vload4(0, t) + vload4(1, t) + vload4(2, t) + vload4(3, t);
+    return (a.x + a.y) + (a.z + a.w);
+}
+#else
+float hmax16(float16 v) {
+    float8 a = fmax(v.lo, v.hi);
+    float4 b = fmax(a.lo, a.hi);
+    return fmax(fmax(b.x, b.y), fmax(b.z, b.w));
+}
+
+float hsum16(float16 v) {
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    return (b.x + b.y) + (b.z + b.w);
+}
+#endif
+
+/* words[k] = the Philox word of element a + k, k < 64, for a multiple of
+ * 4: sixteen blocks in one 16-lane Philox, put back in element order */
+void draw_words64(uint *words, uint a, uint4 key) {
+    uint16 c0 = (a >> 2) + LANES, c1 = 0u, c2 = key.z, c3 = key.w;
+    philox4x32_10_x16(&c0, &c1, &c2, &c3, key.x, key.y);
+    uint w[64];
+    vstore16(c0, 0, w);
+    vstore16(c1, 1, w);
+    vstore16(c2, 2, w);
+    vstore16(c3, 3, w);
+    for (uint l = 0; l < 16u; l++) vstore4((uint4)(w[l], w[16u + l], w[32u + l], w[48u + l]), l, words);
+}
+
+/* Walks columns j of a row whose elements of the flat probabilities are
+ * e0 .. e0 + T - 1, in groups of 64 elements aligned to 64 whose Philox
+ * words are drawn once (under dropout only): VEC for whole float16 runs of
+ * the group inside the row (j the first column, kept an int16 mask), ONE
+ * for single columns (kept an int). */
+#define FOR_KEPT(e0, T, threshold, key, VEC, ONE)                                                   \
+    {                                                                                               \
+        uint words[64];                                                                             \
+        for (uint a = (e0) & ~63u; a < (e0) + (T); a += 64u) {                                      \
+            if (threshold) draw_words64(words, a, key);                                             \
+            for (uint r0 = a; r0 < a + 64u; r0 += 16u) {                                            \
+                if (r0 >= (e0) && r0 + 16u <= (e0) + (T)) {                                         \
+                    uint j = r0 - (e0);                                                             \
+                    int16 kept = threshold ? vload16((r0 - a) / 16u, words) >= (uint16)(threshold)  \
+                                           : (int16)(-1);                                           \
+                    VEC                                                                             \
+                } else {                                                                            \
+                    for (uint e = max(r0, (e0)); e < min(r0 + 16u, (e0) + (T)); e++) {              \
+                        uint j = e - (e0);                                                          \
+                        int kept = !(threshold) || words[e - a] >= (threshold);                     \
+                        ONE                                                                         \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+// s[c, i, :] = dropout(softmax_j(s[c, i, j] + (1 - mask[b, j]) * -10000)),
+// b = b0 + c; lse[b, h, i] = the row's log-sum-exp.
+__kernel void attention_chunk_forward(__global float *s, __global const float *mask, __global float *lse,
+                                      const uint T, const uint heads, const uint h, const uint b0,
+                                      const uint4 key, const uint threshold, const float keep_scale,
+                                      const uint off) {
+    uint i = get_global_id(0), c = get_global_id(1);
+    if (i >= T) return;
+    uint b = b0 + c, row = (b * heads + h) * T + i, e0 = off + row * T, j = 0;
+    __global float *x = s + ((size_t)c * T + i) * T;
+    __global const float *mk = mask + (size_t)b * T;
+    float16 mv = -INFINITY, lv = 0.0f;
+    for (; j + 16u <= T; j += 16u)
+        mv = fmax(mv, vload16(0, x + j) + (1.0f - vload16(0, mk + j)) * MASK_PENALTY);
+    float m = hmax16(mv);
+    for (; j < T; j++) m = fmax(m, x[j] + (1.0f - mk[j]) * MASK_PENALTY);
+    for (j = 0; j + 16u <= T; j += 16u) {
+        float16 e = exp(vload16(0, x + j) + (1.0f - vload16(0, mk + j)) * MASK_PENALTY - m);
+        vstore16(e, 0, x + j);
+        lv += e;
+    }
+    float l = hsum16(lv);
+    for (; j < T; j++) {
+        float e = exp(x[j] + (1.0f - mk[j]) * MASK_PENALTY - m);
+        x[j] = e;
+        l += e;
+    }
+    lse[row] = m + log(l);
+    float inv = keep_scale / l;
+    if (!threshold) {
+        for (j = 0; j + 16u <= T; j += 16u) vstore16(vload16(0, x + j) * inv, 0, x + j);
+        for (; j < T; j++) x[j] *= inv;
+        return;
+    }
+    FOR_KEPT(e0, T, threshold, key,
+             vstore16(select((float16)0.0f, vload16(0, x + j) * inv, kept), 0, x + j);,
+             x[j] = kept ? x[j] * inv : 0.0f;)
+}
+
+// Backward of one chunk: s holds the scores again, ds = dout_i . v_j (the
+// gradient of the dropped probabilities). With P = exp(s + mask - lse)
+// and dP = keep * keep_scale * ds, leaves s = the dropped probabilities
+// (for dV) and ds = scale * P * (dP - sum_j P dP), the scores' gradient
+// (for dQ, dK). The first pass keeps P in s with the sign of its keep bit,
+// so the mask is drawn once.
+__kernel void attention_chunk_backward(__global float *s, __global float *ds, __global const float *mask,
+                                       __global const float *lse, const uint T, const uint heads, const uint h,
+                                       const uint b0, const float scale, const uint4 key, const uint threshold,
+                                       const float keep_scale, const uint off) {
+    uint i = get_global_id(0), c = get_global_id(1);
+    if (i >= T) return;
+    uint b = b0 + c, row = (b * heads + h) * T + i, e0 = off + row * T, j = 0;
+    size_t at = ((size_t)c * T + i) * T;
+    __global float *x = s + at, *dx = ds + at;
+    __global const float *mk = mask + (size_t)b * T;
+    float li = lse[row], dot = 0.0f;
+    float16 dotv = 0.0f;
+    for (; j + 16u <= T; j += 16u)
+        vstore16(exp(vload16(0, x + j) + (1.0f - vload16(0, mk + j)) * MASK_PENALTY - li), 0, x + j);
+    for (; j < T; j++) x[j] = exp(x[j] + (1.0f - mk[j]) * MASK_PENALTY - li);
+    FOR_KEPT(e0, T, threshold, key, {
+        float16 p = vload16(0, x + j);
+        float16 dp = select((float16)0.0f, keep_scale * vload16(0, dx + j), kept);
+        dotv = mad(p, dp, dotv);
+        vstore16(select(-p, p, kept), 0, x + j);
+        vstore16(dp, 0, dx + j);
+    }, {
+        float p = x[j];
+        float dp = kept ? keep_scale * dx[j] : 0.0f;
+        dot += p * dp;
+        x[j] = kept ? p : -p;
+        dx[j] = dp;
+    })
+    dot += hsum16(dotv);
+    for (j = 0; j + 16u <= T; j += 16u) {
+        float16 p = vload16(0, x + j);
+        vstore16(scale * fabs(p) * (vload16(0, dx + j) - dot), 0, dx + j);
+        vstore16(select((float16)0.0f, p * keep_scale, p > 0.0f), 0, x + j);
+    }
+    for (; j < T; j++) {
+        float p = fabs(x[j]);
+        dx[j] = scale * p * (dx[j] - dot);
+        x[j] = x[j] > 0.0f ? x[j] * keep_scale : 0.0f;
+    }
+}
+#endif
 
 // ---- fused attention (flash-attention style), built with -DHEAD_DIM=d
 // -DTILES=0|1. Scores, scale, the -10000 length mask, an online
@@ -46,12 +220,8 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
 // ((b * heads + h) * T + i) * T + j of one flat tensor, as the unfused path
 // drops it, so the mask is the same bit for bit (cl/philox.cl).
 #ifdef HEAD_DIM
-#include "philox.cl"
-
 #define D HEAD_DIM
 #define BLOCK 16
-#define MASK_PENALTY -10000.0f
-#define LANES (uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u)
 
 #if TILES
 #define CHUNK_SPACE __local

@@ -1,11 +1,14 @@
-/* Multi-head attention core, each form (unfused, and the fused rows and
- * tiles forms whatever the device): forward vs a double reference of the
- * whole attention, the reference backward vs finite differences, the kernel
- * backward vs the reference; with dropout, against the reference under the
- * host Philox mask; bad shapes and unplanned buffers; the fused forms plan
- * nothing of T x T; the form chosen per device and by SKETCHBERT_ATTENTION.
- * Lengths differ per batch item (full, 1, and one between), and T is odd
- * and no multiple of the fused kernels' blocks. */
+/* Multi-head attention core, each form (unfused, the fused rows and tiles
+ * forms, and the chunked form at several chunk sizes, whatever the
+ * device): forward vs a double reference of the whole attention, the
+ * reference backward vs finite differences, the kernel backward vs the
+ * reference; with dropout, against the reference under the host Philox
+ * mask, and the chunked form's dropped probabilities against the unfused
+ * form's (the same zeros); bad shapes and unplanned buffers; the fused
+ * forms plan nothing of T x T, the chunked form only its chunk's scratch;
+ * the form chosen per device and by SKETCHBERT_ATTENTION, the chunk by
+ * SKETCHBERT_ATTENTION_CHUNK. Lengths differ per batch item (full, 1, and
+ * one between), and T is odd and no multiple of the fused kernels' blocks. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,24 +166,33 @@ static void check_against_reference(sb_runtime *rt, const char *what, const dims
 }
 
 /* Every test of one form on the given inputs. */
-static void check_form(sb_runtime *rt, sb_attention_impl impl, const dims *d, const device_io *io, const double *xd,
-                       const double *doutd) {
-    const char *name = sb_attention_impl_name(impl);
+static void check_form(sb_runtime *rt, sb_attention_impl impl, int chunk, const dims *d, const device_io *io,
+                       const double *xd, const double *doutd) {
+    char name[48];
+    if (impl == SB_ATTENTION_CHUNKED) snprintf(name, sizeof name, "chunked by %d", chunk);
+    else snprintf(name, sizeof name, "%s", sb_attention_impl_name(impl));
     int B = d->B, T = d->T, H = d->H, heads = d->heads;
     size_t n = (size_t)B * T * H, n_probs = (size_t)B * heads * T * T;
-    char what[96];
+    char what[160];
     sb_plan plan;
     sb_plan_init(&plan);
     sb_attention_buffers bufs;
-    if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, impl, 1) || allocate_each(rt, &plan)) {
+    if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, impl, chunk, 1) || allocate_each(rt, &plan)) {
         t_check_true(sb_last_error(), 0);
         return;
     }
-    if (impl != SB_ATTENTION_UNFUSED) { /* only per-row statistics, nothing T x T */
+    if (impl == SB_ATTENTION_ROWS || impl == SB_ATTENTION_TILES) { /* only per-row statistics, nothing T x T */
         int rows_only = plan.n == 2;
         for (int i = 0; i < plan.n; i++) rows_only &= plan.tensors[i]->numel == (size_t)B * heads * T;
         snprintf(what, sizeof what, "%s: plans only (B*heads, T) row statistics", name);
         t_check_true(what, rows_only);
+    }
+    if (impl == SB_ATTENTION_CHUNKED) { /* row statistics and two (chunk, T, T) scratch matrices */
+        size_t pairs = (size_t)(chunk < B ? chunk : B);
+        int ok = plan.n == 3 && plan.tensors[0]->numel == (size_t)B * heads * T;
+        for (int i = 1; i < plan.n; i++) ok &= plan.tensors[i]->numel == pairs * T * T;
+        snprintf(what, sizeof what, "%s: plans row statistics and the chunk's scratch only", name);
+        t_check_true(what, ok);
     }
     /* an element offset (a data-parallel rank's) that splits Philox blocks */
     sb_rng_key key = {42, 7, 4102};
@@ -203,7 +215,8 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, const dims *d, co
     sb_plan infer_plan;
     sb_plan_init(&infer_plan);
     sb_attention_buffers infer;
-    if (sb_attention_plan(&infer_plan, &infer, "infer", B, T, H, heads, impl, 0) || allocate_each(rt, &infer_plan))
+    if (sb_attention_plan(&infer_plan, &infer, "infer", B, T, H, heads, impl, chunk, 0) ||
+        allocate_each(rt, &infer_plan))
         t_check_true(sb_last_error(), 0);
     snprintf(what, sizeof what, "%s: dropout without training buffers rejected", name);
     t_check_error(what, sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, p, key, &infer),
@@ -212,6 +225,9 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, const dims *d, co
     t_check_error(what, sb_attention_backward(rt, &io->dout, &io->dq, &io->dk, &io->dv, &infer), "training = 1");
     int shape[3] = {B, T, H};
     sb_tensor out_infer = t_output(rt, "out_infer", SB_F32, 3, shape);
+    /* host-written, so Oclgrind knows them initialised (the GEMMs read C) */
+    for (int i = 0; i < infer_plan.n; i++) poison(rt, infer_plan.tensors[i]);
+    poison(rt, &out_infer);
     if (sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, 0.0f, key, &bufs) ||
         sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &out_infer, 0.0f, key, &infer))
         t_check_true(sb_last_error(), 0);
@@ -223,6 +239,48 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, const dims *d, co
     release_each(rt, &plan);
 }
 
+/* The chunked form drops the same probabilities as the unfused form: with
+ * all sketches in one chunk its scratch holds the dropped probabilities of
+ * the last head after the forward, zero exactly where the unfused form's
+ * are. */
+static void check_same_mask(sb_runtime *rt, const dims *d, const device_io *io) {
+    int B = d->B, T = d->T, H = d->H, heads = d->heads;
+    size_t TT = (size_t)T * T, n = (size_t)B * TT;
+    sb_plan plan;
+    sb_plan_init(&plan);
+    sb_attention_buffers unfused, chunked;
+    sb_rng_key key = {1234, 99, 77}; /* an offset inside a Philox block */
+    int shape[3] = {B, T, H};
+    sb_tensor out2 = t_output(rt, "out2", SB_F32, 3, shape);
+    if (sb_attention_plan(&plan, &unfused, "unfused", B, T, H, heads, SB_ATTENTION_UNFUSED, 0, 1) ||
+        sb_attention_plan(&plan, &chunked, "chunked", B, T, H, heads, SB_ATTENTION_CHUNKED, B, 1) ||
+        allocate_each(rt, &plan)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    for (int i = 0; i < plan.n; i++) poison(rt, plan.tensors[i]);
+    poison(rt, &out2);
+    if (sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, 0.3f, key, &unfused) ||
+        sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &out2, 0.3f, key, &chunked)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    float *all = t_download(rt, &unfused.probs_dropped), *got = t_download(rt, &chunked.scores);
+    double *want = malloc(n * sizeof *want);
+    size_t same_zeros = 0, zeros = 0;
+    for (int b = 0; b < B; b++)
+        for (size_t e = 0; e < TT; e++) {
+            float a = all[((size_t)b * heads + heads - 1) * TT + e], c = got[b * TT + e];
+            same_zeros += (a == 0.0f) == (c == 0.0f), zeros += a == 0.0f;
+            want[b * TT + e] = a;
+        }
+    t_check_true("chunked vs unfused: dropped probabilities zero at the same elements", same_zeros == n);
+    t_check_true("chunked vs unfused: dropout dropped some probabilities", zeros > n / 10);
+    t_check("chunked vs unfused: dropped probabilities", t_rel_err(got, want, n), 1e-5);
+    free(all), free(got), free(want);
+    release_each(rt, &plan);
+}
+
 /* The form follows the device class unless SKETCHBERT_ATTENTION names one. */
 static void check_choice(sb_runtime *rt) {
     sb_attention_impl impl;
@@ -230,19 +288,34 @@ static void check_choice(sb_runtime *rt) {
     int rc = sb_attention_choose(rt, &impl);
     sb_gemm_path gemm;
     rc = rc ? rc : sb_gemm_path_for(&rt->info, NULL, &gemm);
-    sb_attention_impl cpu = !rc && gemm == SB_GEMM_HOST ? SB_ATTENTION_UNFUSED : SB_ATTENTION_ROWS;
-    t_check_true("default form: tiles on GPUs; on CPUs unfused with host BLAS GEMMs, else rows",
+    sb_attention_impl cpu = !rc && gemm == SB_GEMM_HOST ? SB_ATTENTION_CHUNKED : SB_ATTENTION_ROWS;
+    t_check_true("default form: tiles on GPUs; on CPUs chunked with host BLAS GEMMs, else rows",
                  !rc && impl == (rt->info.device_class == SB_DEVICE_GPU ? SB_ATTENTION_TILES : cpu));
-    const sb_attention_impl all[3] = {SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES};
+    const sb_attention_impl all[4] = {SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES,
+                                      SB_ATTENTION_CHUNKED};
     int ok = 1;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         setenv("SKETCHBERT_ATTENTION", sb_attention_impl_name(all[i]), 1);
         ok &= sb_attention_choose(rt, &impl) == 0 && impl == all[i];
     }
     t_check_true("SKETCHBERT_ATTENTION picks each form", ok);
     setenv("SKETCHBERT_ATTENTION", "flash", 1);
-    t_check_error("SKETCHBERT_ATTENTION=flash rejected", sb_attention_choose(rt, &impl), "expected unfused, rows or");
+    t_check_error("SKETCHBERT_ATTENTION=flash rejected", sb_attention_choose(rt, &impl), "expected unfused, rows,");
     unsetenv("SKETCHBERT_ATTENTION");
+
+    /* the chunk: sketches within the cache budget, or the count
+     * SKETCHBERT_ATTENTION_CHUNK gives */
+    int chunk = 0, small = 0;
+    unsetenv("SKETCHBERT_ATTENTION_CHUNK");
+    t_check_true("default chunk at T = 250: positive", sb_attention_chunk(rt, 250, &chunk) == 0 && chunk > 0);
+    t_check_true("default chunk at T = 4000: at least 1, at most that at T = 250",
+                 sb_attention_chunk(rt, 4000, &small) == 0 && small >= 1 && small <= chunk);
+    setenv("SKETCHBERT_ATTENTION_CHUNK", "7", 1);
+    t_check_true("SKETCHBERT_ATTENTION_CHUNK=7 gives 7", sb_attention_chunk(rt, 250, &chunk) == 0 && chunk == 7);
+    setenv("SKETCHBERT_ATTENTION_CHUNK", "0", 1);
+    t_check_error("SKETCHBERT_ATTENTION_CHUNK=0 rejected", sb_attention_chunk(rt, 250, &chunk),
+                  "expected a positive count");
+    unsetenv("SKETCHBERT_ATTENTION_CHUNK");
 }
 
 /* Bad shapes and buffers. */
@@ -253,11 +326,11 @@ static void check_rejected(sb_runtime *rt, const dims *d, const device_io *io_in
     sb_plan plan, bad_plan;
     sb_plan_init(&plan), sb_plan_init(&bad_plan);
     sb_attention_buffers bufs, bad_bufs;
-    if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, SB_ATTENTION_ROWS, 1) || allocate_each(rt, &plan))
+    if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, SB_ATTENTION_ROWS, 0, 1) || allocate_each(rt, &plan))
         t_check_true(sb_last_error(), 0);
     sb_rng_key key = {42, 7, 0};
     t_check_error("H not divisible by heads rejected",
-                  sb_attention_plan(&bad_plan, &bad_bufs, "attn", B, T, H + 1, heads, SB_ATTENTION_ROWS, 1),
+                  sb_attention_plan(&bad_plan, &bad_bufs, "attn", B, T, H + 1, heads, SB_ATTENTION_ROWS, 0, 1),
                   "not divisible by");
     t_check_error("backward before any forward rejected",
                   sb_attention_backward(rt, &io.dout, &io.dq, &io.dk, &io.dv, &bufs), "no forward ran");
@@ -313,9 +386,14 @@ static void check_shape(sb_runtime *rt, int T, int H, int heads, int bad) {
         .dv = t_output(rt, "dv", SB_F32, 3, shape),
     };
     dims d = {B, T, H, heads, maskd, NULL, 1.0};
-    check_form(rt, SB_ATTENTION_UNFUSED, &d, &io, xd, doutd);
-    check_form(rt, SB_ATTENTION_ROWS, &d, &io, xd, doutd);
-    check_form(rt, SB_ATTENTION_TILES, &d, &io, xd, doutd);
+    check_form(rt, SB_ATTENTION_UNFUSED, 0, &d, &io, xd, doutd);
+    check_form(rt, SB_ATTENTION_ROWS, 0, &d, &io, xd, doutd);
+    check_form(rt, SB_ATTENTION_TILES, 0, &d, &io, xd, doutd);
+    /* one sketch at a time, a chunk that does not divide B, and all
+     * sketches (asked for more) in one chunk per head */
+    const int chunks[3] = {1, 2, B + 1};
+    for (int i = 0; i < 3; i++) check_form(rt, SB_ATTENTION_CHUNKED, chunks[i], &d, &io, xd, doutd);
+    check_same_mask(rt, &d, &io);
     if (bad) check_rejected(rt, &d, &io);
     free(x), free(dout), free(mask), free(xd), free(doutd), free(maskd);
 }
@@ -324,7 +402,8 @@ int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_attention");
     /* head sizes 8 and 64: the fused kernels' float4 and float16 rows; at
      * small sizes (under Oclgrind) 3, 4 and 16: scalar, float4 and float16
-     * rows, and T = 17 over two blocks of keys */
+     * rows, and T = 17 over two blocks of keys (and a float16 run of the
+     * chunked row kernels) */
     check_shape(rt, t_small ? 5 : 37, t_small ? 6 : 24, t_small ? 2 : 3, 1);
     check_shape(rt, t_small ? 17 : 21, t_small ? 8 : 128, 2, 0);
     if (t_small) check_shape(rt, 5, 32, 2, 0);

@@ -2,7 +2,8 @@
  * (float; dropout off, and on with fixed keys), for BERT and ALBERT with all three tasks and both
  * tokens, on a batch smaller than the planned one (views); parameter names
  * and count; config and batch errors; the inference plan against the
- * training plan. The comparison with PyTorch is
+ * training plan; the activations saved for the backward per attention
+ * form. The comparison with PyTorch is
  * tests/test_golden.c. */
 #include <math.h>
 #include <stdio.h>
@@ -201,6 +202,34 @@ static void check_api(sb_runtime *rt) {
     t_check_error("albert with differing layers rejected", sb_model_create(rt, &c, 3, &none), "albert");
 }
 
+/* What a training forward saves for the backward, per attention form:
+ * the chunked form keeps, per layer, the (B * heads, Tin) log-sum-exp where
+ * the unfused form keeps the head splits of q, k, v and of the context and
+ * the two (B * heads, Tin, Tin) probability tensors. */
+static void check_saved_memory(sb_runtime *rt) {
+    const char *env = getenv("SKETCHBERT_ATTENTION");
+    char *was = env ? strdup(env) : NULL;
+    sb_model_config c = tiny_config(0);
+    const char *forms[2] = {"unfused", "chunked"};
+    size_t saved[2] = {0, 0}, planned[2] = {0, 0};
+    int ok = 1, B = 3;
+    for (int f = 0; f < 2; f++) {
+        sb_model *m = NULL;
+        setenv("SKETCHBERT_ATTENTION", forms[f], 1);
+        ok &= sb_model_create(rt, &c, B, &m) == 0;
+        if (m) saved[f] = sb_model_saved_activation_bytes(m), planned[f] = sb_model_activation_bytes(m);
+        sb_model_destroy(m);
+    }
+    if (was) setenv("SKETCHBERT_ATTENTION", was, 1);
+    else unsetenv("SKETCHBERT_ATTENTION");
+    free(was);
+    size_t Tin = (size_t)c.max_length + 2, H = (size_t)c.hidden[0], heads = (size_t)c.heads[0];
+    size_t per_layer = 4 * B * Tin * H + 2 * B * heads * Tin * Tin - B * heads * Tin;
+    t_check_true("saved activations: chunked = unfused less the head splits and probabilities, plus lse",
+                 ok && saved[0] - saved[1] == (size_t)c.n_layers * per_layer * sizeof(float));
+    t_check_true("saved activations below the planned ones", ok && saved[0] < planned[0] && saved[1] < planned[1]);
+}
+
 /* A model planned for inference gives the training plan's outputs, bit for
  * bit, in less memory, and refuses dropout, the loss and the backward.
  * BERT with 5 layers, layer 3 of other heads and I: layers 2 and 4 reuse
@@ -255,6 +284,7 @@ int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_model");
     check_api(rt);
     check_inference_plan(rt);
+    check_saved_memory(rt);
     /* under Oclgrind ALBERT alone: BERT is ALBERT without the sharing */
     if (!t_small) gradient_check(rt, 0, 0);
     gradient_check(rt, 1, 0);

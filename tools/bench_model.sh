@@ -9,7 +9,8 @@
 # wall time per step (other processes share the cores, so the best is the
 # least disturbed), the least process CPU time per step (all threads: the
 # work done), peak resident memory of each process, our planned activation
-# memory and PyTorch's saved activations (training), and ratios ours /
+# memory and the part of it a training forward keeps for the backward, and
+# PyTorch's saved activations (training), and ratios ours /
 # PyTorch (> 1: we are slower). A benchmark, not a test.
 #
 # usage: tools/bench_model.sh [options] [BUILD_DIR]      (default: build)
@@ -123,17 +124,18 @@ for name in $models; do
             set -- $(step_times "$phase" "$tmp/ours") $(step_times "$phase" "$tmp/torch")
             path=$(sed -n 's/^gemm: \([A-Za-z]*\( BLAS\)\{0,1\}\).*/\1/p' "$tmp/ours" | head -1)
             act=$(largest '^device memory: .*activations \([0-9.]*\) MiB.*' "$tmp/ours")
+            saved=$(largest '^device memory: .*saved for the backward \([0-9.]*\) MiB.*' "$tmp/ours")
             rss=$(largest '^peak RSS \([0-9.]*\) MiB' "$tmp/ours")
             trss=$(largest '^peak RSS \([0-9.]*\) MiB' "$tmp/torch")
             tact=$(largest '^saved activations \([0-9.]*\) MiB' "$tmp/torch")
-            echo "| $name | $batch | $phase | $path | $1 | $2 | $rss | $act | $3 | $4 | $trss | $tact |" \
+            echo "| $name | $batch | $phase | $path | $1 | $2 | $rss | $act | $saved | $3 | $4 | $trss | $tact |" \
                  "$(ratio "$1" "$3") | $(ratio "$2" "$4") | $row_load |" >> "$rows"
         done
     done
 done
 
-echo "| model | batch | phase | our GEMM | ours ms/step | ours CPU ms/step | ours peak RSS MiB | our activations MiB | PyTorch ms/step | PyTorch CPU ms/step | PyTorch peak RSS MiB | PyTorch saved activations MiB | ours / PyTorch (wall) | ours / PyTorch (CPU) | load |"
-echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| model | batch | phase | our GEMM | ours ms/step | ours CPU ms/step | ours peak RSS MiB | our activations MiB | ours saved for backward MiB | PyTorch ms/step | PyTorch CPU ms/step | PyTorch peak RSS MiB | PyTorch saved activations MiB | ours / PyTorch (wall) | ours / PyTorch (CPU) | load |"
+echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$rows"
 echo
 echo "- load average after: $(load)"

@@ -226,10 +226,15 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
         if (!rc)
             printf("gemm: %s%s%s%s\n", sb_gemm_path_name(path), path == SB_GEMM_HOST ? " (" : "",
                    path == SB_GEMM_HOST ? sb_gemm_host_blas() : "", path == SB_GEMM_HOST ? ")" : "");
-        printf("device memory: %s plan, parameters%s %.1f MiB, activations %.1f MiB, Adam moments %.1f MiB, "
-               "total allocated %.1f MiB\n",
-               phases & 1 ? "training" : "inference", phases & 1 ? "+gradients" : "", mib(sb_model_param_bytes(b.model)),
-               mib(sb_model_activation_bytes(b.model)), mib(b.adam_plan.total_bytes), mib(rt->device_bytes));
+        sb_attention_impl att;
+        int chunk;
+        sb_model_attention(b.model, &att, &chunk);
+        printf("attention: %s", sb_attention_impl_name(att));
+        if (chunk) printf(" (chunks of %d sketches)", chunk);
+        printf("\ndevice memory: %s plan, parameters%s %.1f MiB, activations %.1f MiB", phases & 1 ? "training" : "inference",
+               phases & 1 ? "+gradients" : "", mib(sb_model_param_bytes(b.model)), mib(sb_model_activation_bytes(b.model)));
+        if (phases & 1) printf(" (saved for the backward %.1f MiB)", mib(sb_model_saved_activation_bytes(b.model)));
+        printf(", Adam moments %.1f MiB, total allocated %.1f MiB\n", mib(b.adam_plan.total_bytes), mib(rt->device_bytes));
     }
     if (!rc && (phases & 1)) {
         double ms[3];

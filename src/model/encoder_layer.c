@@ -45,9 +45,10 @@ int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int 
 #undef PLAN
     // the forward buffers of the attention, and when training for the
     // unfused form the dropped probabilities (its backward checks for them
-    // even at p = 0); the backward-only ones are shared by all uses
+    // even at p = 0); the backward-only ones, and the chunked form's
+    // scratch, are shared by all uses
     snprintf(full, sizeof full, "%s.att", name);
-    SB_TRY(sb_attention_plan(plan, &a->att_plan, full, B, Tin, H, w->heads, impl, 0));
+    SB_TRY(sb_attention_plan(plan, &a->att_plan, full, B, Tin, H, w->heads, impl, 0, 0));
     if (!training || impl != SB_ATTENTION_UNFUSED) return 0;
     int probs[3] = {B * w->heads, Tin, Tin};
     snprintf(full, sizeof full, "%s.att.probs_dropped", name);
@@ -61,6 +62,12 @@ static sb_attention_buffers attention_view(const sb_attention_buffers *full, int
     int heads = full->heads, T = full->T, d = full->H / heads;
     int head_shape[4] = {B, heads, T, d}, prob_shape[3] = {B * heads, T, T}, row_shape[2] = {B * heads, T};
     v.B = B;
+    if (full->impl == SB_ATTENTION_CHUNKED) {
+        v.lse = sb_rows(&v.lse, B * heads);
+        v.chunk = g->att_chunk < B ? g->att_chunk : B;
+        v.scores = g->att_scores, v.dscores = g->att_dscores;
+        return v;
+    }
     if (full->impl != SB_ATTENTION_UNFUSED) {
         v.lse = sb_rows(&v.lse, B * heads);
         v.drow = sb_view(&g->att_drow, 2, row_shape);

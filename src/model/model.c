@@ -253,6 +253,13 @@ static int plan_model(sb_model *m) {
             SB_TRY(sb_plan_add(p, &m->out_alt, "layer_out_alt", SB_F32, 3, bth));
         if (c->heads[l] > heads_max) heads_max = c->heads[l];
     }
+    if (m->att_impl == SB_ATTENTION_CHUNKED) { /* its scratch, shared by the layers */
+        SB_TRY(sb_attention_chunk(m->rt, Tin, &m->lg.att_chunk));
+        if (m->lg.att_chunk > B) m->lg.att_chunk = B;
+        int scratch[3] = {m->lg.att_chunk, Tin, Tin};
+        SB_TRY(sb_plan_add(p, &m->lg.att_scores, "att.scores", SB_F32, 3, scratch));
+        if (m->training) SB_TRY(sb_plan_add(p, &m->lg.att_dscores, "att.dscores", SB_F32, 3, scratch));
+    }
     if (!m->training) return plan_head_inputs(m);
     int bti[3] = {B, Tin, I_max}, probs[3] = {B * heads_max, Tin, Tin}, rows[2] = {B * heads_max, Tin};
     sb_tensor *lg[] = {&m->lg.sum, &m->lg.dropped, &m->lg.attn, &m->lg.ctx, &m->lg.q, &m->lg.k, &m->lg.v};
@@ -263,7 +270,7 @@ static int plan_model(sb_model *m) {
         SB_TRY(sb_plan_add(p, &m->lg.att_dctx_h, "att.dctx_h", SB_F32, 3, bth));
         SB_TRY(sb_plan_add(p, &m->lg.att_dx_h, "att.dx_h", SB_F32, 3, bth));
         SB_TRY(sb_plan_add(p, &m->lg.att_dprobs, "att.dprobs", SB_F32, 3, probs));
-    } else {
+    } else if (m->att_impl != SB_ATTENTION_CHUNKED) {
         SB_TRY(sb_plan_add(p, &m->lg.att_drow, "att.drow", SB_F32, 2, rows));
     }
     SB_TRY(sb_plan_add(p, &m->d_hidden[0], "d_hidden0", SB_F32, 3, bth));
@@ -549,4 +556,19 @@ const sb_tensor *sb_model_rel_output(const sb_model *m) { return m->cfg.rel && m
 const sb_tensor *sb_model_encoder_output(const sb_model *m) { return m->B ? &m->out_encoder : NULL; }
 int sb_model_batch_size(const sb_model *m) { return m->B; }
 size_t sb_model_activation_bytes(const sb_model *m) { return m->act_plan.total_bytes; }
+
+size_t sb_model_saved_activation_bytes(const sb_model *m) {
+    size_t bytes = 0;
+    for (int i = 0; i < m->act_plan.n; i++) {
+        const sb_tensor *t = m->act_plan.tensors[i];
+        if (strncmp(t->name, "d_", 2) && strncmp(t->name, "loss.d_", 7) && strncmp(t->name, "att.", 4))
+            bytes += sb_tensor_bytes(t);
+    }
+    return bytes;
+}
+
+void sb_model_attention(const sb_model *m, sb_attention_impl *impl, int *chunk) {
+    *impl = m->att_impl;
+    *chunk = m->att_impl == SB_ATTENTION_CHUNKED ? m->lg.att_chunk : 0;
+}
 size_t sb_model_param_bytes(const sb_model *m) { return m->param_plan.total_bytes; }

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "data/dataset.h"
+#include "ops/attention.h"
 #include "tensor/tensor.h"
 
 #define SB_MAX_LAYERS 32
@@ -122,6 +123,14 @@ int sb_model_batch_size(const sb_model *m);
 
 /* Device memory planned for activations and for parameters (bytes). */
 size_t sb_model_activation_bytes(const sb_model *m);
+/* The part of the activations a training forward leaves for the backward
+ * (what PyTorch's autograd saves): the plan less the backward's gradient
+ * buffers (named d_*, loss.d_*) and the attention scratch shared by the
+ * layers (att.*). */
+size_t sb_model_saved_activation_bytes(const sb_model *m);
+/* The attention form the model planned for, and its pairs per chunk (0 but
+ * for the chunked form). */
+void sb_model_attention(const sb_model *m, sb_attention_impl *impl, int *chunk);
 size_t sb_model_param_bytes(const sb_model *m);
 
 #endif

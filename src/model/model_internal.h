@@ -95,10 +95,14 @@ typedef struct sb_layer_grads {
     sb_tensor ctx;       /* (B, Tin, H) */
     sb_tensor q, k, v;   /* (B, Tin, H) */
     sb_tensor inter;     /* (B, Tin, I_max) */
-    /* the attention's backward buffers, lent to each use's view */
+    /* the attention's backward buffers (and the chunked form's scratch),
+     * lent to each use's view */
     sb_tensor att_dctx_h, att_dx_h; /* unfused: (B, Tin, H), seen as (B, heads, Tin, d) */
     sb_tensor att_dprobs;           /* unfused: (B * heads_max, Tin, Tin) */
     sb_tensor att_drow;             /* fused: (B * heads_max, Tin) */
+    /* chunked: the scratch of the forward and the backward, (att_chunk, Tin, Tin) each */
+    sb_tensor att_scores, att_dscores;
+    int att_chunk;                  /* chunked: sketches per chunk */
 } sb_layer_grads;
 
 /* Dropout probabilities and keys of one layer use. */

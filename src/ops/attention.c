@@ -1,8 +1,10 @@
 /* Multi-head attention core: the unfused form (head permutes from
- * cl/attention.cl, batched GEMMs, the softmax and dropout ops) and
- * the launchers of the fused kernels. */
+ * cl/attention.cl, batched GEMMs, the softmax and dropout ops), the
+ * chunked form (GEMMs per chunk of heads and its row kernels) and the
+ * launchers of the fused kernels. */
 #include "ops/attention.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,26 +17,45 @@
 
 // ---- forms
 
-static const char *const impl_names[] = {"unfused", "rows", "tiles"};
+static const char *const impl_names[] = {"unfused", "rows", "tiles", "chunked"};
 
 const char *sb_attention_impl_name(sb_attention_impl impl) { return impl_names[impl]; }
 
 int sb_attention_choose(const sb_runtime *rt, sb_attention_impl *out) {
     const char *env = getenv("SKETCHBERT_ATTENTION");
     if (!env || !*env) {
-        /* On a CPU the unfused form wins when its GEMMs go to the host BLAS
-         * (1.35x in training, 1.6x in inference, at twice the activation
-         * memory; docs/performance.md); the fused rows form wins against
-         * CLBlast's GEMMs. */
+        /* On a CPU the chunked form wins when its GEMMs go to the host BLAS
+         * (docs/performance.md), at the fused forms' memory; the fused rows
+         * form wins against CLBlast's GEMMs. */
         sb_gemm_path gemm = (sb_gemm_path)rt->gemm_path;
         if (!gemm) SB_TRY(sb_gemm_path_for(&rt->info, NULL, &gemm));
         if (rt->info.device_class == SB_DEVICE_GPU) *out = SB_ATTENTION_TILES;
-        else *out = gemm == SB_GEMM_HOST ? SB_ATTENTION_UNFUSED : SB_ATTENTION_ROWS;
+        else *out = gemm == SB_GEMM_HOST ? SB_ATTENTION_CHUNKED : SB_ATTENTION_ROWS;
         return 0;
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (strcmp(env, impl_names[i]) == 0) return *out = (sb_attention_impl)i, 0;
-    return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION=%s: expected unfused, rows or tiles", env);
+    return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION=%s: expected unfused, rows, tiles or chunked", env);
+}
+
+int sb_attention_chunk(const sb_runtime *rt, int T, int *out) {
+    const char *env = getenv("SKETCHBERT_ATTENTION_CHUNK");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end || v < 1 || v > INT_MAX)
+            return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION_CHUNK=%s: expected a positive count of sketches",
+                           env);
+        return *out = (int)v, 0;
+    }
+    cl_ulong cache = 0;
+    cl_int err = clGetDeviceInfo(rt->info.device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache, NULL);
+    if (err != CL_SUCCESS) return sb_fail_cl(err, "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_CACHE_SIZE)");
+    if (cache == 0) cache = 1u << 20; /* not reported: assume 1 MiB */
+    /* half the cache: the rest holds the GEMMs' other operands */
+    cl_ulong per_sketch = 2 * (cl_ulong)T * (cl_ulong)T * sizeof(float), n = cache / 2 / per_sketch;
+    *out = n < 1 ? 1 : n > INT_MAX ? INT_MAX : (int)n;
+    return 0;
 }
 
 // ---- buffers
@@ -46,7 +67,7 @@ static int plan_one(sb_plan *plan, sb_tensor *t, const char *name, const char *f
 }
 
 int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *name, int B, int T, int H, int heads,
-                      sb_attention_impl impl, int training) {
+                      sb_attention_impl impl, int chunk, int training) {
     memset(bufs, 0, sizeof *bufs);
     if (B <= 0 || T <= 0 || H <= 0 || heads <= 0)
         return sb_fail(SB_ERR_INVALID, "attention %s: B = %d, T = %d, H = %d, heads = %d must be positive", name, B,
@@ -54,6 +75,15 @@ int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *nam
     if (H % heads != 0)
         return sb_fail(SB_ERR_INVALID, "attention %s: hidden %d is not divisible by %d heads", name, H, heads);
     bufs->B = B, bufs->T = T, bufs->H = H, bufs->heads = heads, bufs->impl = impl;
+    if (impl == SB_ATTENTION_CHUNKED) {
+        if (chunk < 0) return sb_fail(SB_ERR_INVALID, "attention %s: chunk of %d sketches is negative", name, chunk);
+        bufs->chunk = chunk < B ? chunk : B;
+        int row_shape[2] = {B * heads, T}, scratch_shape[3] = {bufs->chunk, T, T};
+        SB_TRY(plan_one(plan, &bufs->lse, name, "lse", 2, row_shape));
+        if (!chunk) return 0;
+        SB_TRY(plan_one(plan, &bufs->scores, name, "scores", 3, scratch_shape));
+        return training ? plan_one(plan, &bufs->dscores, name, "dscores", 3, scratch_shape) : 0;
+    }
     if (impl != SB_ATTENTION_UNFUSED) {
         int row_shape[2] = {B * heads, T};
         SB_TRY(plan_one(plan, &bufs->lse, name, "lse", 2, row_shape));
@@ -111,16 +141,30 @@ static int check_buffers(const char *op, const sb_attention_buffers *bufs, int t
                                           "dprobs"};
     const sb_tensor *fused[] = {&bufs->lse, &bufs->drow};
     static const char *fused_names[] = {"lse", "drow"};
-    int is_fused = bufs->impl != SB_ATTENTION_UNFUSED, n_forward = is_fused ? 1 : 5;
-    int n = training ? (is_fused ? 2 : 9) : n_forward;
-    for (int i = 0; i < n; i++)
-        if (!(is_fused ? fused : unfused)[i]->buf)
-            return sb_fail(SB_ERR_INVALID, "%s: buffer %s is not allocated (%s)", op,
-                           (is_fused ? fused_names : unfused_names)[i],
+    const sb_tensor *chunked[] = {&bufs->lse, &bufs->scores, &bufs->dscores};
+    static const char *chunked_names[] = {"lse", "scores", "dscores"};
+    const sb_tensor *const *t = fused;
+    const char *const *names = fused_names;
+    int n_forward = 1, n_all = 2;
+    if (bufs->impl == SB_ATTENTION_UNFUSED) t = unfused, names = unfused_names, n_forward = 5, n_all = 9;
+    if (bufs->impl == SB_ATTENTION_CHUNKED) t = chunked, names = chunked_names, n_forward = 2, n_all = 3;
+    for (int i = 0; i < (training ? n_all : n_forward); i++)
+        if (!t[i]->buf)
+            return sb_fail(SB_ERR_INVALID, "%s: buffer %s is not allocated (%s)", op, names[i],
                            i < n_forward ? "plan and allocate with sb_attention_plan"
                                          : "dropout and backward need sb_attention_plan with training = 1");
-    /* the fused kernels index the probabilities of one row of keys past T */
     size_t T = (size_t)bufs->T;
+    if (bufs->impl == SB_ATTENTION_CHUNKED) {
+        size_t need = (size_t)bufs->chunk * T * T;
+        if (bufs->chunk <= 0)
+            return sb_fail(SB_ERR_INVALID, "%s: chunk of %d sketches is not positive", op, bufs->chunk);
+        for (int i = 1; i < (training ? 3 : 2); i++)
+            if (t[i]->numel < need)
+                return sb_fail(SB_ERR_INVALID, "%s: scratch %s holds %zu floats, a chunk of %d sketches needs %zu", op,
+                               names[i], t[i]->numel, bufs->chunk, need);
+    }
+    /* the fused kernels index the probabilities of one row of keys past T,
+     * the chunked ones a Philox group of 64 */
     return sb_check_uint(op, "elements", (size_t)bufs->B * bufs->heads * T * T + 64);
 }
 
@@ -187,6 +231,25 @@ enum { ROWS_GROUP = 16, TILES_GROUP = 32 };
 
 /* Kernel `name` of the fused form of bufs, with the arguments they all end
  * in (T, heads, scale, dropout) set from index `first`. */
+/* The dropout arguments the fused and chunk kernels end in, from index
+ * `at`: key, threshold, keep_scale and the element offset, which with the
+ * probabilities must stay below 2^32 (the kernels index in 32 bits). */
+static int dropout_args(const sb_attention_buffers *bufs, const char *name, cl_kernel k, cl_uint at) {
+    cl_uint4 key = {{(cl_uint)bufs->key.seed, (cl_uint)(bufs->key.seed >> 32), (cl_uint)bufs->key.stream,
+                     (cl_uint)(bufs->key.stream >> 32)}};
+    cl_uint threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
+    float keep_scale = 1.0f / (1.0f - bufs->p);
+    uint64_t end = bufs->key.offset + (uint64_t)bufs->B * bufs->heads * bufs->T * bufs->T + 64;
+    if (bufs->p > 0.0f && end > UINT32_MAX)
+        return sb_fail(SB_ERR_INVALID, "%s: dropout offset %llu + the probabilities pass 2^32 elements", name,
+                       (unsigned long long)bufs->key.offset);
+    cl_uint off = (cl_uint)bufs->key.offset;
+    SB_TRY(SB_ARG(k, at, key));
+    SB_TRY(SB_ARG(k, at + 1, threshold));
+    SB_TRY(SB_ARG(k, at + 2, keep_scale));
+    return SB_ARG(k, at + 3, off);
+}
+
 static int fused_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const char *name, cl_uint first,
                         cl_kernel *k) {
     int tiles = bufs->impl == SB_ATTENTION_TILES, d = bufs->H / bufs->heads;
@@ -194,23 +257,11 @@ static int fused_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const 
     snprintf(defines, sizeof defines, "-DHEAD_DIM=%d -DTILES=%d", d, tiles);
     SB_TRY(sb_kernel_defs(rt, "attention", defines, name, k));
     cl_uint T = (cl_uint)bufs->T, heads = (cl_uint)bufs->heads;
-    float scale = 1.0f / sqrtf((float)d), keep_scale = 1.0f / (1.0f - bufs->p);
-    cl_uint4 key = {{(cl_uint)bufs->key.seed, (cl_uint)(bufs->key.seed >> 32), (cl_uint)bufs->key.stream,
-                     (cl_uint)(bufs->key.stream >> 32)}};
-    cl_uint threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
+    float scale = 1.0f / sqrtf((float)d);
     SB_TRY(SB_ARG(*k, first, T));
     SB_TRY(SB_ARG(*k, first + 1, heads));
     SB_TRY(SB_ARG(*k, first + 2, scale));
-    SB_TRY(SB_ARG(*k, first + 3, key));
-    /* the fused kernels index the probabilities in 32 bits, offset included */
-    uint64_t end = bufs->key.offset + (uint64_t)bufs->B * bufs->heads * bufs->T * bufs->T + 64;
-    if (bufs->p > 0.0f && end > UINT32_MAX)
-        return sb_fail(SB_ERR_INVALID, "%s: dropout offset %llu + the probabilities pass 2^32 elements", name,
-                       (unsigned long long)bufs->key.offset);
-    cl_uint off = (cl_uint)bufs->key.offset;
-    SB_TRY(SB_ARG(*k, first + 4, threshold));
-    SB_TRY(SB_ARG(*k, first + 5, keep_scale));
-    return SB_ARG(*k, first + 6, off);
+    return dropout_args(bufs, name, *k, first + 3);
 }
 
 /* Buffers as kernel arguments 0 .. n - 1. */
@@ -253,6 +304,110 @@ static int fused_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor
     return fused_launch(rt, bufs, k);
 }
 
+// ---- chunked form
+
+/* A chunk is sketches b0 .. b1 - 1 of one head h: every operand is then one
+ * strided batch, the (B, T, H) tensors seen per head (rows of H floats,
+ * sketches T * H apart) and the (chunk, T, T) scratch. */
+typedef struct {
+    int h, b0, b1;
+} chunk_range;
+
+/* Operand t over chunk r: a (B, T, H) tensor at head r.h, or (t NULL) the
+ * scratch s. */
+static sb_mat chunk_mat(const sb_attention_buffers *bufs, chunk_range r, const sb_tensor *t, const sb_tensor *s,
+                        size_t *stride) {
+    size_t T = (size_t)bufs->T, H = (size_t)bufs->H, d = H / (size_t)bufs->heads;
+    if (t) return *stride = T * H, (sb_mat){t->buf, (size_t)r.b0 * T * H + (size_t)r.h * d, H};
+    return *stride = T * T, (sb_mat){s->buf, 0, T};
+}
+
+/* C = alpha op(A) op(B) over chunk r, NULL operands being the scratch. */
+static int chunk_gemm(sb_runtime *rt, const sb_attention_buffers *bufs, chunk_range r, int ta, int tb, size_t M,
+                      size_t N, size_t K, float alpha, const sb_tensor *A, const sb_tensor *B, const sb_tensor *C,
+                      const sb_tensor *scratch) {
+    size_t sa, sb, sc;
+    sb_mat a = chunk_mat(bufs, r, A, scratch, &sa), b = chunk_mat(bufs, r, B, scratch, &sb);
+    sb_mat c = chunk_mat(bufs, r, C, scratch, &sc);
+    return sb_gemm_batched(rt, ta, tb, M, N, K, alpha, a, sa, b, sb, 0.0f, c, sc, (size_t)(r.b1 - r.b0));
+}
+
+/* Kernel `name` with the arguments both chunk kernels end in (T, heads,
+ * h, b0, [scale,] key, threshold, keep_scale, off) from index `first`; h
+ * and b0 are set per chunk by chunk_launch. */
+static int chunk_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const char *name, cl_uint first,
+                        int with_scale, cl_kernel *k) {
+    SB_TRY(sb_kernel(rt, "attention", name, k));
+    cl_uint T = (cl_uint)bufs->T, heads = (cl_uint)bufs->heads;
+    float scale = 1.0f / sqrtf((float)(bufs->H / bufs->heads));
+    SB_TRY(SB_ARG(*k, first, T));
+    SB_TRY(SB_ARG(*k, first + 1, heads));
+    if (with_scale) SB_TRY(SB_ARG(*k, first + 4, scale));
+    return dropout_args(bufs, name, *k, first + 4 + (cl_uint)with_scale);
+}
+
+/* The chunk kernel k (its first trailing argument at `first`) over r. */
+static int chunk_launch(sb_runtime *rt, const sb_attention_buffers *bufs, cl_kernel k, cl_uint first,
+                        chunk_range r) {
+    cl_uint h = (cl_uint)r.h, b0 = (cl_uint)r.b0;
+    SB_TRY(SB_ARG(k, first + 2, h));
+    SB_TRY(SB_ARG(k, first + 3, b0));
+    size_t group = ROWS_GROUP, wg = sb_kernel_wg_size(rt, k);
+    if (group > wg) group = wg;
+    size_t global[2] = {sb_round_up((size_t)bufs->T, group), (size_t)(r.b1 - r.b0)}, local[2] = {group, 1};
+    return sb_launch(rt, k, 2, global, local);
+}
+
+/* The next chunk after r (r.b1 = 0 before the first); 0 after the last. */
+static int next_chunk(const sb_attention_buffers *bufs, chunk_range *r) {
+    if (r->b1 == bufs->B) r->h++, r->b1 = 0;
+    if (r->h == bufs->heads) return 0;
+    r->b0 = r->b1;
+    r->b1 = r->b0 + bufs->chunk < bufs->B ? r->b0 + bufs->chunk : bufs->B;
+    return 1;
+}
+
+static int chunked_forward(sb_runtime *rt, const sb_attention_buffers *bufs) {
+    size_t T = (size_t)bufs->T, d = (size_t)(bufs->H / bufs->heads);
+    float scale = 1.0f / sqrtf((float)d);
+    const sb_tensor *s = &bufs->scores;
+    cl_kernel k;
+    SB_TRY(chunk_kernel(rt, bufs, "attention_chunk_forward", 3, 0, &k));
+    const sb_tensor *args[] = {s, &bufs->mask, &bufs->lse};
+    SB_TRY(set_buffers(k, args, 3));
+    for (chunk_range r = {0, 0, 0}; next_chunk(bufs, &r);) {
+        // scores = scale q_h k_h^T, (T, d) (d, T) -> (T, T); then the row
+        // kernel; out_h = probs_dropped v_h, (T, T) (T, d) -> (T, d)
+        SB_TRY(chunk_gemm(rt, bufs, r, 0, 1, T, T, d, scale, &bufs->q, &bufs->k, NULL, s));
+        SB_TRY(chunk_launch(rt, bufs, k, 3, r));
+        SB_TRY(chunk_gemm(rt, bufs, r, 0, 0, T, d, T, 1.0f, NULL, &bufs->v, &bufs->out, s));
+    }
+    return 0;
+}
+
+static int chunked_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor *dq, const sb_tensor *dk,
+                            const sb_tensor *dv, const sb_attention_buffers *bufs) {
+    size_t T = (size_t)bufs->T, d = (size_t)(bufs->H / bufs->heads);
+    float scale = 1.0f / sqrtf((float)d);
+    const sb_tensor *s = &bufs->scores, *ds = &bufs->dscores;
+    cl_kernel k;
+    SB_TRY(chunk_kernel(rt, bufs, "attention_chunk_backward", 4, 1, &k));
+    const sb_tensor *args[] = {s, ds, &bufs->mask, &bufs->lse};
+    SB_TRY(set_buffers(k, args, 4));
+    for (chunk_range r = {0, 0, 0}; next_chunk(bufs, &r);) {
+        // scores again, and d probs_dropped = dout_h v_h^T; the row kernel
+        // turns them into probs_dropped and d scores
+        SB_TRY(chunk_gemm(rt, bufs, r, 0, 1, T, T, d, scale, &bufs->q, &bufs->k, NULL, s));
+        SB_TRY(chunk_gemm(rt, bufs, r, 0, 1, T, T, d, 1.0f, dout, &bufs->v, NULL, ds));
+        SB_TRY(chunk_launch(rt, bufs, k, 4, r));
+        // dv_h = probs_dropped^T dout_h, dq_h = dscores k_h, dk_h = dscores^T q_h
+        SB_TRY(chunk_gemm(rt, bufs, r, 1, 0, T, d, T, 1.0f, NULL, dout, dv, s));
+        SB_TRY(chunk_gemm(rt, bufs, r, 0, 0, T, d, T, 1.0f, NULL, &bufs->k, dq, ds));
+        SB_TRY(chunk_gemm(rt, bufs, r, 1, 0, T, d, T, 1.0f, NULL, &bufs->q, dk, ds));
+    }
+    return 0;
+}
+
 // ---- entry points
 
 int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k, const sb_tensor *v,
@@ -271,6 +426,7 @@ int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k,
     bufs->p = p, bufs->key = key;
     bufs->q = *q, bufs->k = *k, bufs->v = *v, bufs->mask = *mask, bufs->out = *out;
     if (bufs->impl == SB_ATTENTION_UNFUSED) return unfused_forward(rt, q, k, v, mask, out, p, key, bufs);
+    if (bufs->impl == SB_ATTENTION_CHUNKED) return chunked_forward(rt, bufs);
     return fused_forward(rt, bufs);
 }
 
@@ -284,5 +440,6 @@ int sb_attention_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor
     SB_TRY(check_io(op, bufs, dk));
     SB_TRY(check_io(op, bufs, dv));
     if (bufs->impl == SB_ATTENTION_UNFUSED) return unfused_backward(rt, dout, dq, dk, dv, bufs);
+    if (bufs->impl == SB_ATTENTION_CHUNKED) return chunked_backward(rt, dout, dq, dk, dv, bufs);
     return fused_backward(rt, dout, dq, dk, dv, bufs);
 }
