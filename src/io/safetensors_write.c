@@ -1,6 +1,7 @@
 /* safetensors writer (see safetensors.h): collects copies of tensors and
- * metadata, then writes the header (padded with spaces to a multiple of 8
- * bytes), the checksums and the data atomically through io/atomic_file. */
+ * metadata; on commit adds the checksums to the metadata, then writes the
+ * header (padded with spaces to a multiple of 8 bytes) and the data
+ * atomically through io/atomic_file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
