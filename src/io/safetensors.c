@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "io/checksum.h"
+#include "io/float16.h"
 #include "io/safetensors_internal.h"
 #include "runtime/error.h"
 
@@ -182,21 +183,6 @@ const char *sb_st_meta(const sb_st_file *f, const char *key) {
     return NULL;
 }
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, e = h >> 10 & 31, m = h & 1023, bits;
-    if (e == 31) bits = sign | 0x7F800000u | m << 13; /* inf, nan */
-    else if (e) bits = sign | (e + 112) << 23 | m << 13;
-    else if (!m) bits = sign;
-    else { /* subnormal: normalise */
-        e = 113;
-        while (!(m & 1024)) m <<= 1, e--;
-        bits = sign | e << 23 | (m & 1023) << 13;
-    }
-    float v;
-    memcpy(&v, &bits, 4);
-    return v;
-}
-
 /* The raw bytes of t in a malloc'd buffer. */
 static int read_raw(const sb_st_file *f, const sb_st_tensor *t, uint8_t **out) {
     size_t n = (size_t)(t->end - t->begin);
@@ -220,8 +206,8 @@ int sb_st_read_f32(const sb_st_file *f, const sb_st_tensor *t, float *dst) {
         double d;
         switch (t->dtype) {
         case SB_ST_F32: u = (uint32_t)load_le(raw + 4 * i, 4), memcpy(&dst[i], &u, 4); break;
-        case SB_ST_F16: dst[i] = half_to_float((uint16_t)load_le(raw + 2 * i, 2)); break;
-        case SB_ST_BF16: u = (uint32_t)load_le(raw + 2 * i, 2) << 16, memcpy(&dst[i], &u, 4); break;
+        case SB_ST_F16: dst[i] = sb_f16_to_f32((uint16_t)load_le(raw + 2 * i, 2)); break;
+        case SB_ST_BF16: dst[i] = sb_bf16_to_f32((uint16_t)load_le(raw + 2 * i, 2)); break;
         default: {
             uint64_t b = load_le(raw + 8 * i, 8);
             memcpy(&d, &b, 8);

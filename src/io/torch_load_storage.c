@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/float16.h"
 #include "io/torch_load_internal.h"
 #include "runtime/error.h"
 
@@ -22,27 +23,6 @@ const char *sb_torch_dtype_name(sb_torch_dtype t) {
     return (unsigned)t < SB_TORCH_N_DTYPES ? torch_dtypes[t].name : "unknown dtype";
 }
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | man << 13;
-    } else if (exp) {
-        bits = sign | (exp + 112) << 23 | man << 13;
-    } else if (man) { /* subnormal: normalise */
-        int e = -1;
-        do {
-            man <<= 1;
-            e++;
-        } while (!(man & 0x400));
-        bits = sign | (uint32_t)(112 - e) << 23 | (man & 0x3ff) << 13;
-    } else {
-        bits = sign;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 /* Element i of a storage as float; `swap` reverses big-endian bytes. */
 static float element(sb_torch_dtype t, const unsigned char *base, size_t i, int swap) {
     size_t n = torch_dtypes[t].size;
@@ -52,8 +32,8 @@ static float element(sb_torch_dtype t, const unsigned char *base, size_t i, int 
     for (size_t k = n; k-- > 0;) u = u << 8 | b[k]; /* little-endian value */
     switch (t) {
     case SB_TORCH_F32: { uint32_t w = (uint32_t)u; float f; memcpy(&f, &w, 4); return f; }
-    case SB_TORCH_F16: return half_to_float((uint16_t)u);
-    case SB_TORCH_BF16: { uint32_t w = (uint32_t)u << 16; float f; memcpy(&f, &w, 4); return f; }
+    case SB_TORCH_F16: return sb_f16_to_f32((uint16_t)u);
+    case SB_TORCH_BF16: return sb_bf16_to_f32((uint16_t)u);
     case SB_TORCH_F64: { double d; memcpy(&d, &u, 8); return (float)d; }
     case SB_TORCH_I64: return (float)(int64_t)u;
     case SB_TORCH_I32: return (float)(int32_t)(uint32_t)u;
