@@ -12,7 +12,8 @@
  * "net_sketchclsinput." (cls_fcs.i), "net_sketchretrieval." (rel_fcs.i).
  * Linear weights are (out, in) as in PyTorch.
  *
- * Shapes: B sketches in the batch (3B for triplets), T max_length, K
+ * Shapes: B sketches in the batch (3B for triplets, interleaved: anchor,
+ * positive, negative per triplet; src/data/dataset.h), T max_length, K
  * leading task tokens (retrieval first, then classification), Tin = K + T,
  * H hidden size.
  * defines: sb_model_config, sb_model, sb_param, sb_loss_terms,

@@ -1,7 +1,7 @@
 /* The training loop (see train.h); set-up and checkpoints in trainer.c,
  * evaluation in evaluate.c, the data-parallel steps in data_parallel.c.
- * Shapes: B sketches per step (3B for triplets: anchors, positives,
- * negatives). */
+ * Shapes: B sketches per step (3B for triplets: anchor, positive,
+ * negative per triplet, interleaved). */
 #include "train/train.h"
 
 #include <errno.h>
