@@ -187,9 +187,11 @@ static int compute_step(trainer *tr, sb_loader *l, const sb_batch **batch, uint6
         if (!cause[0]) snprintf(cause, cap, "a batch tensor of another rank is not finite (its log says which)");
         return 0;
     }
-    if (ran) SB_TRY(sb_model_backward(tr->model));
-    if (ran) SB_TRY(sb_model_read_losses(tr->model, lt));
-    if (tr->ranks > 1) SB_TRY(sb_dp_reduce(tr, ran, lt));
+    /* with several ranks the backward starts the gradients' sums */
+    int rc = ran ? sb_model_backward(tr->model) : 0;
+    if (!rc && ran) rc = sb_model_read_losses(tr->model, lt);
+    if (tr->ranks > 1) rc = sb_dp_reduce(tr, ran, rc, lt);
+    SB_TRY(rc);
     return check_and_clip(tr, lt, finite, norm);
 }
 
