@@ -11,6 +11,9 @@
 #   leaves rank 1 empty: losses within 1e-5, retrieval metrics equal;
 # - the gradients summed through host staging (GPUs) equal those summed on
 #   mapped buffers (CPU devices) bit for bit;
+# - the buckets summed during the backward (the default) equal the buckets
+#   summed after it (SKETCHBERT_ALLREDUCE_OVERLAP=0) bit for bit, for
+#   ALBERT and for BERT, mapped and staged; the rank table lists them;
 # - a 2-rank run stopped (--steps) and continued equals the uninterrupted
 #   2-rank run bit for bit; rank 0 alone writes the log;
 # - non-finite steps: a diverging run stops on every rank at step 2, and
@@ -61,6 +64,8 @@ check "1 rank x batch 16, 20 steps" 0 "$sb" train "$tmp/one.yml" --quiet
 check "2 ranks x batch 8, 20 steps" 0 mpi2 "$sb" train "$tmp/two.yml"
 contains "rank 0 prints the rank table" "2 ranks (.*), global batch 2 x 8 = 16 sketches per step"
 contains "  with a line per rank" " 1 .* 1  "
+contains "  and the 4 gradient buckets" \
+  "gradients summed in 4 buckets overlapped with the backward (floats, in its order): [0-9]* [0-9]* [0-9]* [0-9]*$"
 check "the start record says 2 ranks and the global batch" 0 grep -q '"event":"start",.*"ranks":2,"global_batch":16}' "$tmp/two/log.jsonl"
 # every loss and metric of every train and valid record
 losses() {
@@ -117,6 +122,20 @@ check "2 ranks through host staging" 0 env SKETCHBERT_MPI_STAGING=1 "$mpirun" --
   -np 2 "$sb" train "$tmp/staged.yml" --quiet
 check "  equals the mapped buffers bit for bit" 0 same_weights "$tmp/two/latest_ckpt.safetensors" \
   "$tmp/staged/latest_ckpt.safetensors"
+# the buckets posted during the backward against all of them after it
+config seq "maskrec, sketchclsinput" 20 seq "batch_size: 8" "print_every: 1" "checkpoint_every: 10"
+check "2 ranks, the buckets summed after the backward" 0 env SKETCHBERT_ALLREDUCE_OVERLAP=0 "$mpirun" --oversubscribe \
+  --allow-run-as-root -np 2 "$sb" train "$tmp/seq.yml"
+contains "  as the rank table says" "gradients summed in 4 buckets after the backward"
+check "  equals the overlapped sums bit for bit" 0 same_weights "$tmp/two/latest_ckpt.safetensors" \
+  "$tmp/seq/latest_ckpt.safetensors"
+config bert1 "maskrec, sketchclsinput" 6 bert1 "batch_size: 8" "model_type: bert"
+config bert2 "maskrec, sketchclsinput" 6 bert2 "batch_size: 8" "model_type: bert"
+check "BERT, 2 ranks, overlapped on mapped buffers" 0 mpi2 "$sb" train "$tmp/bert1.yml"
+contains "  a bucket per layer" "gradients summed in 5 buckets overlapped"
+check "BERT, 2 ranks, after the backward through host staging" 0 env SKETCHBERT_ALLREDUCE_OVERLAP=0 \
+  SKETCHBERT_MPI_STAGING=1 "$mpirun" --oversubscribe --allow-run-as-root -np 2 "$sb" train "$tmp/bert2.yml" --quiet
+check "  equal bit for bit" 0 same_weights "$tmp/bert1/latest_ckpt.safetensors" "$tmp/bert2/latest_ckpt.safetensors"
 check "the 2-rank checkpoint says 2 ranks" 0 sh -c "'$dump' dump '$tmp/two/latest_ckpt.safetensors' | grep -q '^M counters.ranks 2$'"
 
 # ---- triplets and retrieval, short and empty slices: 256 training sketches
