@@ -70,7 +70,7 @@ check "the start record says 2 ranks and the global batch" 0 grep -q '"event":"s
 # every loss and metric of every train and valid record
 losses() {
   grep -E '"event":"(train|valid)"' "$1" | sed -E 's/.*"event":"([a-z]+)".*"step":([0-9]+)(.*)/\1 \2 \3/' |
-    sed -E 's/,"(lr|steps_per_s|sketches_per_s|time|epoch|sketches|best)":[^,}]*//g; s/[{}"]//g; s/,/ /g'
+    sed -E 's/,"(lr|steps_per_s|sketches_per_s|sum_wait_ms|time|epoch|sketches|best)":[^,}]*//g; s/[{}"]//g; s/,/ /g'
 }
 # max_rel A B: the largest relative difference between the records of two
 # logs (which must have the same records and keys)

@@ -8,7 +8,8 @@
 # alternate (1, 2, 2 after, 1, ...; with MODELS, each model type in turn)
 # so that a changing machine load hits all; each prints its median
 # training rate over the log windows after the first (sketches/s of the
-# global batch).
+# global batch) and, for 2 ranks, the median time per step rank 0 waited
+# for the gradient sums after its backward (sum_wait_ms of log.jsonl).
 # usage: tools/bench_dist.sh SKETCHBERT SKETCHBERT-SYNTH CONFIG [PAIRS] [STEPS] [MODELS]
 #   MODELS: model types to run the config as, e.g. "albert bert" (default:
 #   the config's own)
@@ -22,10 +23,12 @@ export POCL_MAX_PTHREAD_COUNT=1 OPENBLAS_NUM_THREADS=1
 "$sb" prepare --quiet --threads 1 --out "$tmp/mm" "$tmp"/npz/*.npz
 set -- --set "sum_path=$tmp/mm/memmap_sum.txt" --set "offset_path=$tmp/mm/offsets.sbidx" --set print_every=10 \
   --set checkpoint_every=100000 --set save_model_every=100000 --steps "$steps" --quiet --overwrite
-rate() { # the median sketches/s of the train records after the first
-  grep '"event":"train"' "$1/log.jsonl" | tail -n +2 | sed 's/.*"sketches_per_s":\([0-9.e+]*\).*/\1/' | sort -g |
+median() { # median DIR KEY: the median KEY of the train records after the first
+  grep '"event":"train"' "$1/log.jsonl" | tail -n +2 | sed -n "s/.*\"$2\":\([0-9.e+-]*\).*/\1/p" | sort -g |
     awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }'
 }
+rate() { median "$1" sketches_per_s; }
+wait_ms() { awk "BEGIN { printf \"%.2f\", $(median "$1" sum_wait_ms) }"; }
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 eff() { awk "BEGIN { printf \"%.2f\", $1 / (2 * $2) }"; }
 # train NP DIR OVERLAP ARGS...: one run of the config as model type $m
@@ -43,8 +46,9 @@ for i in $(seq 1 "$pairs"); do
     if [ $((i % 2)) = 1 ]; then train 2 two 1 "$@"; train 2 after 0 "$@"
     else train 2 after 0 "$@"; train 2 two 1 "$@"; fi
     one=$(rate "$tmp/one") two=$(rate "$tmp/two") after=$(rate "$tmp/after")
-    echo "pair $i $m: 1 rank $one sketches/s; 2 ranks overlapped $two (efficiency $(eff "$two" "$one")), after the" \
-      "backward $after ($(eff "$after" "$one")); overlapped / after $(awk "BEGIN { printf \"%.3f\", $two / $after }")"
+    echo "pair $i $m: 1 rank $one sketches/s; 2 ranks overlapped $two (efficiency $(eff "$two" "$one"), sum wait" \
+      "$(wait_ms "$tmp/two") ms/step), after the backward $after ($(eff "$after" "$one"), $(wait_ms "$tmp/after")" \
+      "ms/step); overlapped / after $(awk "BEGIN { printf \"%.3f\", $two / $after }")"
   done
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -43,6 +43,7 @@ typedef struct trainer {
     float *staging;                              /* the gradients and loss shares on the host */
     size_t staging_n;
     struct sb_dp_buckets *buckets;               /* the gradients' sums, in buckets */
+    double sum_wait_s;                           /* this log window's time from the backward's end to the sums' */
     float share[SB_LOSS_TERMS];                  /* this rank's share of each term's global mean */
 } trainer;
 
