@@ -174,8 +174,8 @@ int sb_dp_open(trainer *tr) {
     SB_TRY(sb_dist_sums_create(&b->sums));
     b->mapped = mapped(tr), b->overlap = overlap_on();
     /* staged: each gradient at its place in the staging buffer, in order */
-    for (int i = 0, at = 0; !b->mapped && i < tr->n_params; at += (int)tr->params[i++].grad.numel)
-        b->host[i] = tr->staging + at;
+    float *at = tr->staging;
+    for (int i = 0; !b->mapped && i < tr->n_params; at += tr->params[i++].grad.numel) b->host[i] = at;
     if (b->overlap) sb_model_on_grad_ready(tr->model, on_grads_ready, tr);
     return 0;
 }
@@ -216,6 +216,7 @@ int sb_dp_rank_table(trainer *tr, FILE *out) {
     free(all);
     return 0;
 }
+
 /* Completes the step's sums: the buckets the backward did not hand over
  * (all with the overlap off or an empty slice), in order, then the loss
  * terms; every posted sum awaited; the gradients back on the device. After
