@@ -20,6 +20,8 @@
 #   skipped batches are skipped by every rank;
 # - a resume with another rank count: refused unless the global batch is
 #   the same (1 rank x batch 16 continues the 2 x 8 run);
+# - ranks whose models differ (another config each) are refused at the
+#   start, naming the gradient buckets;
 # - a hung rank (SIGSTOP) ends the job within SKETCHBERT_MPI_TIMEOUT with a
 #   message naming the rank and the step; a killed rank (SIGKILL) ends it
 #   too; either way the last checkpoint is intact, and the killed run
@@ -171,6 +173,13 @@ contains "  the message names both global batches" "written by 2 ranks x batch_s
 check "  and the run is left as it was" 0 same_weights "$tmp/two/latest_ckpt.safetensors" "$tmp/two_copy/latest_ckpt.safetensors"
 check "1 rank x batch 16 continues the 2 x 8 run" 0 "$sb" train "$tmp/more.yml" --continue --quiet --set batch_size=16
 check "  to step 30" 0 sh -c "'$dump' dump '$tmp/two/latest_ckpt.safetensors' | grep -q '^M counters.t 30$'"
+
+# ---- ranks with different models: their gradient buckets would not match
+config wide maskrec 4 wide "batch_size: 8"
+config narrow maskrec 4 narrow "batch_size: 8" "layers_setting: [[2, 16, 32], [2, 16, 32]]"
+check "ranks with different models are refused" 1 "$mpirun" --oversubscribe --allow-run-as-root \
+  -np 1 "$sb" train "$tmp/wide.yml" --quiet : -np 1 "$sb" train "$tmp/narrow.yml" --quiet
+contains "  naming the gradient buckets" "the ranks' models differ (rank [01]'s gradient buckets have CRC-32"
 
 # ---- non-finite steps are seen by every rank at the same step
 config div maskrec 10 div "batch_size: 8" "learning_rate: 1e30"
