@@ -206,8 +206,9 @@ int sb_dp_rank_table(trainer *tr, FILE *out) {
         fprintf(out, "gradients summed in %d buckets %s the backward (floats, in its order):", b->n,
                 b->overlap ? "overlapped with" : "after");
         for (int k = 0; k < b->n; k++) {
+            const sb_grad_group *g = &b->group[k];
             size_t n = 0;
-            for (int i = b->group[k].first; i < b->group[k].first + b->group[k].count; i++) n += tr->params[i].grad.numel;
+            for (int i = g->first; i < g->first + g->count; i++) n += tr->params[i].grad.numel;
             fprintf(out, " %zu", n);
         }
         fprintf(out, "\n");
