@@ -13,12 +13,17 @@
 #   1e-5, retrieval metrics equal;
 # - the gradients summed through host staging (GPUs) equal those summed on
 #   mapped buffers (CPU devices) bit for bit;
+# - the buckets summed during the backward (the default) equal the buckets
+#   summed after it (SKETCHBERT_ALLREDUCE_OVERLAP=0) bit for bit, for
+#   ALBERT and for BERT, mapped and staged; the rank table lists them;
 # - a 2-rank run stopped (--steps) and continued equals the uninterrupted
 #   2-rank run bit for bit; rank 0 alone writes the log;
 # - non-finite steps: a diverging run stops on every rank at step 2, and
 #   skipped batches are skipped by every rank;
 # - a resume with another rank count: refused unless the global batch is
 #   the same (1 rank x batch 16 continues the 2 x 8 run);
+# - ranks whose models differ (another config each) are refused at the
+#   start, naming the gradient buckets;
 # - a hung rank (SIGSTOP) ends the job within SKETCHBERT_MPI_TIMEOUT with a
 #   message naming the rank and the step; a killed rank (SIGKILL) ends it
 #   too; either way the last checkpoint is intact, and the killed run
@@ -63,11 +68,13 @@ check "1 rank x batch 16, 20 steps" 0 "$sb" train "$tmp/one.yml" --quiet
 check "2 ranks x batch 8, 20 steps" 0 mpi2 "$sb" train "$tmp/two.yml"
 contains "rank 0 prints the rank table" "2 ranks (.*), global batch 2 x 8 = 16 sketches per step"
 contains "  with a line per rank" " 1 .* 1  "
+contains "  and the 4 gradient buckets" \
+  "gradients summed in 4 buckets overlapped with the backward (floats, in its order): [0-9]* [0-9]* [0-9]* [0-9]*$"
 check "the start record says 2 ranks and the global batch" 0 grep -q '"event":"start",.*"ranks":2,"global_batch":16}' "$tmp/two/log.jsonl"
 # every loss and metric of every train and valid record
 losses() {
   grep -E '"event":"(train|valid)"' "$1" | sed -E 's/.*"event":"([a-z]+)".*"step":([0-9]+)(.*)/\1 \2 \3/' |
-    sed -E 's/,"(lr|steps_per_s|sketches_per_s|time|epoch|sketches|best)":[^,}]*//g; s/[{}"]//g; s/,/ /g'
+    sed -E 's/,"(lr|steps_per_s|sketches_per_s|sum_wait_ms|time|epoch|sketches|best)":[^,}]*//g; s/[{}"]//g; s/,/ /g'
 }
 # max_rel A B [N]: the largest relative difference between the records (the
 # first N) of two logs (which must have the same records and keys)
@@ -124,6 +131,20 @@ check "2 ranks through host staging" 0 env SKETCHBERT_MPI_STAGING=1 "$mpirun" --
   -np 2 "$sb" train "$tmp/staged.yml" --quiet
 check "  equals the mapped buffers bit for bit" 0 same_weights "$tmp/two/latest_ckpt.safetensors" \
   "$tmp/staged/latest_ckpt.safetensors"
+# the buckets posted during the backward against all of them after it
+config seq "maskrec, sketchclsinput" 20 seq "batch_size: 8" "print_every: 1" "checkpoint_every: 10"
+check "2 ranks, the buckets summed after the backward" 0 env SKETCHBERT_ALLREDUCE_OVERLAP=0 "$mpirun" --oversubscribe \
+  --allow-run-as-root -np 2 "$sb" train "$tmp/seq.yml"
+contains "  as the rank table says" "gradients summed in 4 buckets after the backward"
+check "  equals the overlapped sums bit for bit" 0 same_weights "$tmp/two/latest_ckpt.safetensors" \
+  "$tmp/seq/latest_ckpt.safetensors"
+config bert1 "maskrec, sketchclsinput" 6 bert1 "batch_size: 8" "model_type: bert"
+config bert2 "maskrec, sketchclsinput" 6 bert2 "batch_size: 8" "model_type: bert"
+check "BERT, 2 ranks, overlapped on mapped buffers" 0 mpi2 "$sb" train "$tmp/bert1.yml"
+contains "  a bucket per layer" "gradients summed in 5 buckets overlapped"
+check "BERT, 2 ranks, after the backward through host staging" 0 env SKETCHBERT_ALLREDUCE_OVERLAP=0 \
+  SKETCHBERT_MPI_STAGING=1 "$mpirun" --oversubscribe --allow-run-as-root -np 2 "$sb" train "$tmp/bert2.yml" --quiet
+check "  equal bit for bit" 0 same_weights "$tmp/bert1/latest_ckpt.safetensors" "$tmp/bert2/latest_ckpt.safetensors"
 check "the 2-rank checkpoint says 2 ranks" 0 sh -c "'$dump' dump '$tmp/two/latest_ckpt.safetensors' | grep -q '^M counters.ranks 2$'"
 
 # ---- triplets and retrieval, dropout on: 1 x 16 against 2 x 8, 20 steps,
@@ -182,6 +203,13 @@ contains "  the message names both global batches" "written by 2 ranks x batch_s
 check "  and the run is left as it was" 0 same_weights "$tmp/two/latest_ckpt.safetensors" "$tmp/two_copy/latest_ckpt.safetensors"
 check "1 rank x batch 16 continues the 2 x 8 run" 0 "$sb" train "$tmp/more.yml" --continue --quiet --set batch_size=16
 check "  to step 30" 0 sh -c "'$dump' dump '$tmp/two/latest_ckpt.safetensors' | grep -q '^M counters.t 30$'"
+
+# ---- ranks with different models: their gradient buckets would not match
+config wide maskrec 4 wide "batch_size: 8"
+config narrow maskrec 4 narrow "batch_size: 8" "layers_setting: [[2, 16, 32], [2, 16, 32]]"
+check "ranks with different models are refused" 1 "$mpirun" --oversubscribe --allow-run-as-root \
+  -np 1 "$sb" train "$tmp/wide.yml" --quiet : -np 1 "$sb" train "$tmp/narrow.yml" --quiet
+contains "  naming the gradient buckets" "the ranks' models differ (rank [01]'s gradient buckets have CRC-32"
 
 # ---- non-finite steps are seen by every rank at the same step
 config div maskrec 10 div "batch_size: 8" "learning_rate: 1e30"
