@@ -37,6 +37,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SB_X86 1
+#include <immintrin.h>
 #else
 #define SB_X86 0
 #endif
@@ -108,8 +109,15 @@ INLINE float hsum16(f32x16 v) {
 }
 
 /* Sixteen Philox4x32-10 blocks at once, counter (c0, c1, c2, c3)[l] per
- * lane, as cl/philox.cl's philox4x32_10_x16. */
-INLINE void philox_x16(uint32_t *c0, uint32_t *c1, uint32_t *c2, uint32_t *c3, uint32_t k0, uint32_t k1) {
+ * lane, as cl/philox.cl's philox4x32_10_x16; two ways: */
+typedef uint32_t u32x16 __attribute__((vector_size(64)));
+typedef uint64_t u64x8 __attribute__((vector_size(64)));
+
+/* - in lane loops that the compiler vectorises (4 or 8 lanes wide: its
+ *   spills of 64-byte vectors cost more there), */
+INLINE void philox_lanes(u32x16 *v0, u32x16 *v1, u32x16 *v2, u32x16 *v3, uint32_t k0, uint32_t k1) {
+    uint32_t c0[16], c1[16], c2[16], c3[16];
+    memcpy(c0, v0, 64), memcpy(c1, v1, 64), memcpy(c2, v2, 64), memcpy(c3, v3, 64);
     for (int r = 0; r < 10; r++) {
         if (r > 0) k0 += SB_PHILOX_W0, k1 += SB_PHILOX_W1;
         for (int l = 0; l < 16; l++) {
@@ -120,26 +128,65 @@ INLINE void philox_x16(uint32_t *c0, uint32_t *c1, uint32_t *c2, uint32_t *c3, u
             c3[l] = (uint32_t)p0;
         }
     }
+    memcpy(v0, c0, 64), memcpy(v1, c1, 64), memcpy(v2, c2, 64), memcpy(v3, c3, 64);
 }
+
+#if SB_X86
+/* - on 16-lane vectors with AVX-512, the products of the even and the odd
+ *   lanes one pmuludq each (the compilers' 64-bit vector product takes
+ *   three). */
+__attribute__((target("avx512f"))) INLINE void mul_wide16(u32x16 a, uint32_t m, u32x16 *hi, u32x16 *lo) {
+    __m512i mv = _mm512_set1_epi32((int)m);
+    u64x8 even = (u64x8)_mm512_mul_epu32((__m512i)a, mv);
+    u64x8 odd = (u64x8)_mm512_mul_epu32(_mm512_srli_epi64((__m512i)a, 32), mv);
+    *lo = (u32x16)((even & 0xFFFFFFFFu) | (odd << 32));
+    *hi = (u32x16)((even >> 32) | (odd & 0xFFFFFFFF00000000u));
+}
+
+__attribute__((target("avx512f"))) INLINE void philox_avx512(u32x16 *c0, u32x16 *c1, u32x16 *c2, u32x16 *c3,
+                                                           uint32_t k0, uint32_t k1) {
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) k0 += SB_PHILOX_W0, k1 += SB_PHILOX_W1;
+        u32x16 hi0, lo0, hi1, lo1;
+        mul_wide16(*c0, SB_PHILOX_M0, &hi0, &lo0);
+        mul_wide16(*c2, SB_PHILOX_M1, &hi1, &lo1);
+        *c0 = hi1 ^ *c1 ^ k0;
+        *c1 = lo1;
+        *c2 = hi0 ^ *c3 ^ k1;
+        *c3 = lo0;
+    }
+}
+#endif
+
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define BYTE_SHIFT(q) (24 - 8 * (q))
+#else
+#define BYTE_SHIFT(q) (8 * (q))
+#endif
+
+typedef void (*philox_fn)(u32x16 *, u32x16 *, u32x16 *, u32x16 *, uint32_t, uint32_t);
 
 /* sb_attention_host_keep: groups of 64 elements aligned to 64 (sixteen
  * blocks), element a + 4 l + w taking word w of block l. */
-INLINE void keep_body(unsigned char *keep, sb_rng_key key, uint32_t threshold, uint64_t first, size_t n) {
+INLINE void keep_body(philox_fn philox, unsigned char *keep, sb_rng_key key, uint32_t threshold, uint64_t first,
+                      size_t n) {
     uint64_t e0 = key.offset + first, end = e0 + n;
     uint32_t k0 = (uint32_t)key.seed, k1 = (uint32_t)(key.seed >> 32);
     for (uint64_t a = e0 & ~(uint64_t)63; a < end; a += 64) {
-        uint32_t c0[16], c1[16], c2[16], c3[16];
+        u32x16 c0, c1, c2, c3;
         for (int l = 0; l < 16; l++) {
             uint64_t block = (a >> 2) + (uint64_t)l;
             c0[l] = (uint32_t)block, c1[l] = (uint32_t)(block >> 32);
             c2[l] = (uint32_t)key.stream, c3[l] = (uint32_t)(key.stream >> 32);
         }
-        philox_x16(c0, c1, c2, c3, k0, k1);
+        philox(&c0, &c1, &c2, &c3, k0, k1);
+        /* element 4 l + q is byte q of lane l */
+        u32x16 kept = ((u32x16)(c0 >= threshold) & 1u) << BYTE_SHIFT(0) |
+                      ((u32x16)(c1 >= threshold) & 1u) << BYTE_SHIFT(1) |
+                      ((u32x16)(c2 >= threshold) & 1u) << BYTE_SHIFT(2) |
+                      ((u32x16)(c3 >= threshold) & 1u) << BYTE_SHIFT(3);
         unsigned char w[64];
-        for (int l = 0; l < 16; l++) {
-            w[4 * l] = c0[l] >= threshold, w[4 * l + 1] = c1[l] >= threshold;
-            w[4 * l + 2] = c2[l] >= threshold, w[4 * l + 3] = c3[l] >= threshold;
-        }
+        memcpy(w, &kept, sizeof w);
         if (a >= e0 && a + 64 <= end) {
             memcpy(keep + (a - e0), w, 64);
         } else {
@@ -200,10 +247,10 @@ typedef struct {
                           const float *, float, float);
 } row_fns;
 
-#define ROW_WORK(isa, target)                                                                                   \
+#define ROW_WORK(isa, target, philox)                                                                         \
     target static void keep_##isa(unsigned char *keep, sb_rng_key key, uint32_t threshold, uint64_t first,       \
                                   size_t n) {                                                                    \
-        keep_body(keep, key, threshold, first, n);                                                               \
+        keep_body(philox, keep, key, threshold, first, n);                                                       \
     }                                                                                                            \
     target static void forward_rows_##isa(float *S, int ld, const float *pen, const unsigned char *keep, int T,   \
                                           float keep_scale, float *lse) {                                        \
@@ -215,16 +262,17 @@ typedef struct {
         backward_rows_body(S, dS, ld, pen, keep, T, lse, drow, scale, keep_scale);                               \
     }
 
-ROW_WORK(plain, )
 #if SB_X86
-ROW_WORK(avx2, __attribute__((target("avx2"))))
-ROW_WORK(avx512, __attribute__((target("avx512f,prefer-vector-width=512"))))
+ROW_WORK(plain, , philox_lanes)
+ROW_WORK(avx2, __attribute__((target("avx2"))), philox_lanes)
+ROW_WORK(avx512, __attribute__((target("avx512f,prefer-vector-width=512"))), philox_avx512)
 static const row_fns isa_fns[SB_HOST_ISA_COUNT] = {
     {keep_plain, forward_rows_plain, backward_rows_plain},
     {keep_avx2, forward_rows_avx2, backward_rows_avx2},
     {keep_avx512, forward_rows_avx512, backward_rows_avx512},
 };
 #else
+ROW_WORK(plain, , philox_lanes)
 static const row_fns isa_fns[SB_HOST_ISA_COUNT] = {
     {keep_plain, forward_rows_plain, backward_rows_plain},
     {keep_plain, forward_rows_plain, backward_rows_plain},
