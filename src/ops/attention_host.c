@@ -14,8 +14,8 @@
  * mask is the device kernels' (cl/philox.cl, element index = the flat
  * (B*heads, T, T) index), drawn 64 elements at a time by a 16-lane Philox;
  * the row work is compiled for AVX-512, AVX2 and the baseline and the
- * widest the CPU runs is used (the same results: no FMA contraction in
- * ISO C, sums in a fixed order).
+ * widest the CPU runs is used (the same masks; the same floats too with
+ * GCC, which contracts no FMA in ISO C, the sums being in a fixed order).
  * Not for GPUs: mapping there copies. Without a host BLAS it reports an
  * error. */
 #include "ops/attention_host.h"
@@ -265,7 +265,7 @@ typedef struct {
 #if SB_X86
 ROW_WORK(plain, , philox_lanes)
 ROW_WORK(avx2, __attribute__((target("avx2"))), philox_lanes)
-ROW_WORK(avx512, __attribute__((target("avx512f,prefer-vector-width=512"))), philox_avx512)
+ROW_WORK(avx512, __attribute__((target("avx512f"))), philox_avx512)
 static const row_fns isa_fns[SB_HOST_ISA_COUNT] = {
     {keep_plain, forward_rows_plain, backward_rows_plain},
     {keep_avx2, forward_rows_avx2, backward_rows_avx2},
@@ -293,18 +293,18 @@ int sb_host_isa_supported(sb_host_isa isa) {
     return isa == SB_HOST_ISA_PLAIN;
 }
 
-static sb_host_isa widest_isa(void) {
-    sb_host_isa isa = SB_HOST_ISA_AVX512;
-    while (isa > SB_HOST_ISA_PLAIN && !sb_host_isa_supported(isa)) isa--;
-    return isa;
-}
-
 void sb_attention_host_keep(sb_host_isa isa, unsigned char *keep, sb_rng_key key, uint32_t threshold,
                             uint64_t first, size_t n) {
     isa_fns[isa].keep(keep, key, threshold, first, n);
 }
 
 #if SB_HAVE_HOST_BLAS
+
+static sb_host_isa widest_isa(void) {
+    sb_host_isa isa = SB_HOST_ISA_AVX512;
+    while (isa > SB_HOST_ISA_PLAIN && !sb_host_isa_supported(isa)) isa--;
+    return isa;
+}
 
 // ---- tasks
 
