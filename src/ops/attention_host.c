@@ -43,6 +43,7 @@
 #endif
 
 #define MASK_PENALTY -10000.0f
+#define MAX_THREADS 64
 #define INLINE static inline __attribute__((always_inline))
 
 int sb_attention_threads(const sb_runtime *rt, int *out) { return sb_gemm_host_threads(rt, out); }
@@ -394,6 +395,9 @@ static int workers_alloc(pass *ps, worker *w, int n) {
  * all of its threads, so it is 1 during the pass and restored after. */
 static int run_pass(pass *ps, int threads) {
     int tasks = ps->B * ps->heads;
+    /* OpenBLAS hands each concurrent call one of 2 x MAX_THREADS buffers
+     * (128 in Debian's build) and aborts when they run out */
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
     if (threads > tasks) threads = tasks;
     if (threads < 1) threads = 1;
     worker *w = malloc((size_t)threads * sizeof *w);
