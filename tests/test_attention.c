@@ -491,13 +491,15 @@ static void check_shape(sb_runtime *rt, int T, int H, int heads, int bad) {
 
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_attention");
-    /* head sizes 8 and 64: the fused kernels' float4 and float16 rows; at
+    /* head sizes 8 and 64: the fused kernels' float4 and float16 rows, and
+     * 5: scalar rows, with an odd T and odd heads (the host form's tasks); at
      * small sizes (under Oclgrind) 3, 4 and 16: scalar, float4 and float16
      * rows, and T = 17 over two blocks of keys (and a float16 run of the
      * chunked row kernels) */
     check_shape(rt, t_small ? 5 : 37, t_small ? 6 : 24, t_small ? 2 : 3, 1);
     check_shape(rt, t_small ? 17 : 21, t_small ? 8 : 128, 2, 0);
     if (t_small) check_shape(rt, 5, 32, 2, 0);
+    else check_shape(rt, 19, 15, 3, 0);
     check_host_keep();
     check_choice(rt);
     return t_finish(rt);
