@@ -1,11 +1,15 @@
 /* Multi-head attention core, each form (unfused, the fused rows and tiles
- * forms, and the chunked form at several chunk sizes, whatever the
- * device): forward vs a double reference of the whole attention, the
+ * forms, the chunked form at several chunk sizes, whatever the device, and
+ * the host form where the build has a host BLAS): forward vs a double
+ * reference of the whole attention, the
  * reference backward vs finite differences, the kernel backward vs the
  * reference; with dropout, against the reference under the host Philox
  * mask, and the chunked form's dropped probabilities against the unfused
- * form's (the same zeros); bad shapes and unplanned buffers; the fused
- * forms plan nothing of T x T, the chunked form only its chunk's scratch;
+ * form's (the same zeros); the host form's results the same bit for bit on
+ * 1 and 3 threads, and its vector Philox keep mask (each instruction set
+ * the CPU runs) the same as sb_dropout_keep; bad shapes and unplanned
+ * buffers; the fused and host forms plan nothing of T x T, the chunked
+ * form only its chunk's scratch;
  * the form chosen per device and by SKETCHBERT_ATTENTION, the chunk by
  * SKETCHBERT_ATTENTION_CHUNK. Lengths differ per batch item (full, 1, and
  * one between), and T is odd and no multiple of the fused kernels' blocks. */
@@ -15,6 +19,7 @@
 #include <string.h>
 
 #include "ops/attention.h"
+#include "ops/attention_host.h"
 #include "ops/gemm.h"
 #include "test_util.h"
 
@@ -181,8 +186,9 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, int chunk, const 
         t_check_true(sb_last_error(), 0);
         return;
     }
-    if (impl == SB_ATTENTION_ROWS || impl == SB_ATTENTION_TILES) { /* only per-row statistics, nothing T x T */
-        int rows_only = plan.n == 2;
+    if (impl == SB_ATTENTION_ROWS || impl == SB_ATTENTION_TILES || impl == SB_ATTENTION_HOST) {
+        /* only per-row statistics, nothing T x T (the host form: only lse) */
+        int rows_only = plan.n == (impl == SB_ATTENTION_HOST ? 1 : 2);
         for (int i = 0; i < plan.n; i++) rows_only &= plan.tensors[i]->numel == (size_t)B * heads * T;
         snprintf(what, sizeof what, "%s: plans only (B*heads, T) row statistics", name);
         t_check_true(what, rows_only);
@@ -210,19 +216,23 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, int chunk, const 
     check_against_reference(rt, what, &dd, io, &plan, &bufs, p, key, xd, doutd);
     free(keep);
 
-    /* inference buffers: p > 0 and the backward refused, p = 0 gives the
-     * training buffers' forward */
+    /* inference buffers: p > 0 and the backward refused (but by the host
+     * form, whose training needs no more), p = 0 gives the training
+     * buffers' forward */
     sb_plan infer_plan;
     sb_plan_init(&infer_plan);
     sb_attention_buffers infer;
     if (sb_attention_plan(&infer_plan, &infer, "infer", B, T, H, heads, impl, chunk, 0) ||
         allocate_each(rt, &infer_plan))
         t_check_true(sb_last_error(), 0);
-    snprintf(what, sizeof what, "%s: dropout without training buffers rejected", name);
-    t_check_error(what, sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, p, key, &infer),
-                  "training = 1");
-    snprintf(what, sizeof what, "%s: backward without training buffers rejected", name);
-    t_check_error(what, sb_attention_backward(rt, &io->dout, &io->dq, &io->dk, &io->dv, &infer), "training = 1");
+    if (impl != SB_ATTENTION_HOST) {
+        snprintf(what, sizeof what, "%s: dropout without training buffers rejected", name);
+        t_check_error(what, sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, p, key, &infer),
+                      "training = 1");
+        snprintf(what, sizeof what, "%s: backward without training buffers rejected", name);
+        t_check_error(what, sb_attention_backward(rt, &io->dout, &io->dq, &io->dk, &io->dv, &infer),
+                      "training = 1");
+    }
     int shape[3] = {B, T, H};
     sb_tensor out_infer = t_output(rt, "out_infer", SB_F32, 3, shape);
     /* host-written, so Oclgrind knows them initialised (the GEMMs read C) */
@@ -281,6 +291,76 @@ static void check_same_mask(sb_runtime *rt, const dims *d, const device_io *io) 
     release_each(rt, &plan);
 }
 
+/* The host form on SKETCHBERT_BLAS_THREADS = 1 and 3 threads, with
+ * dropout: the same outputs bit for bit (each task runs the same
+ * arithmetic on whichever thread). */
+static void check_host_threads(sb_runtime *rt, const dims *d, const device_io *io) {
+    sb_plan plan;
+    sb_plan_init(&plan);
+    sb_attention_buffers bufs;
+    if (sb_attention_plan(&plan, &bufs, "host", d->B, d->T, d->H, d->heads, SB_ATTENTION_HOST, 0, 1) ||
+        allocate_each(rt, &plan)) {
+        t_check_true(sb_last_error(), 0);
+        return;
+    }
+    const char *old = getenv("SKETCHBERT_BLAS_THREADS");
+    char *saved = old ? strdup(old) : NULL;
+    const sb_tensor *outs[4] = {&io->out, &io->dq, &io->dk, &io->dv};
+    float *got[2][4] = {{NULL}};
+    sb_rng_key key = {5, 6, 3};
+    for (int run = 0; run < 2; run++) {
+        setenv("SKETCHBERT_BLAS_THREADS", run ? "3" : "1", 1);
+        for (int i = 0; i < 4; i++) poison(rt, outs[i]);
+        if (sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, 0.3f, key, &bufs) ||
+            sb_attention_backward(rt, &io->dout, &io->dq, &io->dk, &io->dv, &bufs))
+            t_check_true(sb_last_error(), 0);
+        for (int i = 0; i < 4; i++) got[run][i] = t_download(rt, outs[i]);
+    }
+    if (saved) setenv("SKETCHBERT_BLAS_THREADS", saved, 1);
+    else unsetenv("SKETCHBERT_BLAS_THREADS");
+    int same = 1;
+    for (int i = 0; i < 4; i++) {
+        same &= memcmp(got[0][i], got[1][i], outs[i]->numel * sizeof(float)) == 0;
+        free(got[0][i]), free(got[1][i]);
+    }
+    t_check_true("host: out, dq, dk, dv the same bit for bit on 1 and 3 threads", same);
+    free(saved);
+    release_each(rt, &plan);
+}
+
+/* The host form's keep mask, from each instruction set's Philox, vs
+ * sb_dropout_keep: starts inside a group of 64 and inside a Philox block,
+ * lengths shorter than a group, odd and spanning many, at an element
+ * offset, and over 2^32 (the counter's high word). */
+static void check_host_keep(void) {
+    const uint64_t firsts[] = {0, 3, 61, 64, 1000, 4294967290u, 12345678901ull};
+    const size_t lengths[] = {1, 5, 64, 67, 1009};
+    sb_rng_key key = {0x0123456789abcdefull, 0xfedcba9876543210ull, 37};
+    uint32_t threshold = sb_dropout_threshold(0.4f);
+    unsigned char got[1009 + 1];
+    for (int isa = 0; isa < SB_HOST_ISA_COUNT; isa++) {
+        if (!sb_host_isa_supported((sb_host_isa)isa)) {
+            printf("# host keep mask: %s not supported by this CPU, not checked\n", sb_host_isa_name((sb_host_isa)isa));
+            continue;
+        }
+        size_t bad = 0, total = 0, kept = 0;
+        for (size_t f = 0; f < sizeof firsts / sizeof *firsts; f++)
+            for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++) {
+                got[lengths[l]] = 0xA5; /* the byte after must stay */
+                sb_attention_host_keep((sb_host_isa)isa, got, key, threshold, firsts[f], lengths[l]);
+                bad += got[lengths[l]] != 0xA5;
+                for (size_t i = 0; i < lengths[l]; i++, total++) {
+                    int want = sb_dropout_keep(key, threshold, firsts[f] + i);
+                    bad += got[i] != want, kept += want;
+                }
+            }
+        char what[96];
+        snprintf(what, sizeof what, "host keep mask (%s) = sb_dropout_keep at %zu elements",
+                 sb_host_isa_name((sb_host_isa)isa), total);
+        t_check_true(what, bad == 0 && kept > total / 2 && kept < total);
+    }
+}
+
 /* The form follows the device class unless SKETCHBERT_ATTENTION names one. */
 static void check_choice(sb_runtime *rt) {
     sb_attention_impl impl;
@@ -288,17 +368,22 @@ static void check_choice(sb_runtime *rt) {
     int rc = sb_attention_choose(rt, &impl);
     sb_gemm_path gemm;
     rc = rc ? rc : sb_gemm_path_for(&rt->info, NULL, &gemm);
-    sb_attention_impl cpu = !rc && gemm == SB_GEMM_HOST ? SB_ATTENTION_CHUNKED : SB_ATTENTION_ROWS;
-    t_check_true("default form: tiles on GPUs; on CPUs chunked with host BLAS GEMMs, else rows",
+    sb_attention_impl cpu = !rc && gemm == SB_GEMM_HOST ? SB_ATTENTION_HOST : SB_ATTENTION_ROWS;
+    t_check_true("default form: tiles on GPUs; on CPUs host with host BLAS GEMMs, else rows",
                  !rc && impl == (rt->info.device_class == SB_DEVICE_GPU ? SB_ATTENTION_TILES : cpu));
-    const sb_attention_impl all[4] = {SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES,
-                                      SB_ATTENTION_CHUNKED};
+    const sb_attention_impl all[5] = {SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES,
+                                      SB_ATTENTION_CHUNKED, SB_ATTENTION_HOST};
     int ok = 1;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < (sb_gemm_host_blas() ? 5 : 4); i++) {
         setenv("SKETCHBERT_ATTENTION", sb_attention_impl_name(all[i]), 1);
         ok &= sb_attention_choose(rt, &impl) == 0 && impl == all[i];
     }
     t_check_true("SKETCHBERT_ATTENTION picks each form", ok);
+    if (!sb_gemm_host_blas()) {
+        setenv("SKETCHBERT_ATTENTION", "host", 1);
+        t_check_error("SKETCHBERT_ATTENTION=host without a host BLAS rejected", sb_attention_choose(rt, &impl),
+                      "no host BLAS");
+    }
     setenv("SKETCHBERT_ATTENTION", "flash", 1);
     t_check_error("SKETCHBERT_ATTENTION=flash rejected", sb_attention_choose(rt, &impl), "expected unfused, rows,");
     unsetenv("SKETCHBERT_ATTENTION");
@@ -394,19 +479,28 @@ static void check_shape(sb_runtime *rt, int T, int H, int heads, int bad) {
     const int chunks[3] = {1, 2, B + 1};
     for (int i = 0; i < 3; i++) check_form(rt, SB_ATTENTION_CHUNKED, chunks[i], &d, &io, xd, doutd);
     check_same_mask(rt, &d, &io);
+    if (sb_gemm_host_blas()) {
+        check_form(rt, SB_ATTENTION_HOST, 0, &d, &io, xd, doutd);
+        check_host_threads(rt, &d, &io);
+    } else {
+        printf("# no host BLAS in this build: the host form is not tested\n");
+    }
     if (bad) check_rejected(rt, &d, &io);
     free(x), free(dout), free(mask), free(xd), free(doutd), free(maskd);
 }
 
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_attention");
-    /* head sizes 8 and 64: the fused kernels' float4 and float16 rows; at
+    /* head sizes 8 and 64: the fused kernels' float4 and float16 rows, and
+     * 5: scalar rows, with an odd T and odd heads (the host form's tasks); at
      * small sizes (under Oclgrind) 3, 4 and 16: scalar, float4 and float16
      * rows, and T = 17 over two blocks of keys (and a float16 run of the
      * chunked row kernels) */
     check_shape(rt, t_small ? 5 : 37, t_small ? 6 : 24, t_small ? 2 : 3, 1);
     check_shape(rt, t_small ? 17 : 21, t_small ? 8 : 128, 2, 0);
     if (t_small) check_shape(rt, 5, 32, 2, 0);
+    else check_shape(rt, 19, 15, 3, 0);
+    check_host_keep();
     check_choice(rt);
     return t_finish(rt);
 }

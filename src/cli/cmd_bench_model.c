@@ -231,6 +231,8 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
         sb_model_attention(b.model, &att, &chunk);
         printf("attention: %s", sb_attention_impl_name(att));
         if (chunk) printf(" (chunks of %d sketches)", chunk);
+        int threads;
+        if (att == SB_ATTENTION_HOST && !sb_attention_threads(rt, &threads)) printf(" (%d threads)", threads);
         printf("\ndevice memory: %s plan, parameters%s %.1f MiB, activations %.1f MiB", phases & 1 ? "training" : "inference",
                phases & 1 ? "+gradients" : "", mib(sb_model_param_bytes(b.model)), mib(sb_model_activation_bytes(b.model)));
         if (phases & 1) printf(" (saved for the backward %.1f MiB)", mib(sb_model_saved_activation_bytes(b.model)));

@@ -70,7 +70,7 @@ static sb_attention_buffers attention_view(const sb_attention_buffers *full, int
     }
     if (full->impl != SB_ATTENTION_UNFUSED) {
         v.lse = sb_rows(&v.lse, B * heads);
-        v.drow = sb_view(&g->att_drow, 2, row_shape);
+        if (full->impl != SB_ATTENTION_HOST) v.drow = sb_view(&g->att_drow, 2, row_shape);
         return v;
     }
     sb_tensor *per_head[] = {&v.q_h, &v.k_h, &v.v_h, &v.ctx_h};

@@ -293,7 +293,7 @@ static int plan_model(sb_model *m) {
         SB_TRY(sb_plan_add(p, &m->lg.att_dctx_h, "att.dctx_h", SB_F32, 3, bth));
         SB_TRY(sb_plan_add(p, &m->lg.att_dx_h, "att.dx_h", SB_F32, 3, bth));
         SB_TRY(sb_plan_add(p, &m->lg.att_dprobs, "att.dprobs", SB_F32, 3, probs));
-    } else if (m->att_impl != SB_ATTENTION_CHUNKED) {
+    } else if (m->att_impl != SB_ATTENTION_CHUNKED && m->att_impl != SB_ATTENTION_HOST) {
         SB_TRY(sb_plan_add(p, &m->lg.att_drow, "att.drow", SB_F32, 2, rows));
     }
     SB_TRY(sb_plan_add(p, &m->d_hidden[0], "d_hidden0", SB_F32, 3, bth));

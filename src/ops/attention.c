@@ -1,8 +1,10 @@
-/* Multi-head attention core: the unfused form (head permutes from
- * cl/attention.cl, batched GEMMs, the softmax and dropout ops), the
- * chunked form (GEMMs per chunk of heads and its row kernels) and the
- * launchers of the fused kernels. */
+/* Multi-head attention core: the form choice, the unfused form (head
+ * permutes from cl/attention.cl, batched GEMMs, the softmax and dropout
+ * ops), the chunked form (GEMMs per chunk of heads and its row kernels)
+ * and the launchers of the fused kernels; the host form is in
+ * attention_host.c. */
 #include "ops/attention.h"
+#include "ops/attention_host.h"
 
 #include <limits.h>
 #include <math.h>
@@ -17,25 +19,29 @@
 
 // ---- forms
 
-static const char *const impl_names[] = {"unfused", "rows", "tiles", "chunked"};
+static const char *const impl_names[] = {"unfused", "rows", "tiles", "chunked", "host"};
 
 const char *sb_attention_impl_name(sb_attention_impl impl) { return impl_names[impl]; }
 
 int sb_attention_choose(const sb_runtime *rt, sb_attention_impl *out) {
     const char *env = getenv("SKETCHBERT_ATTENTION");
     if (!env || !*env) {
-        /* On a CPU the chunked form wins when its GEMMs go to the host BLAS
+        /* On a CPU with its GEMMs on the host BLAS the host form wins
          * (docs/performance.md), at the fused forms' memory; the fused rows
          * form wins against CLBlast's GEMMs. */
         sb_gemm_path gemm = (sb_gemm_path)rt->gemm_path;
         if (!gemm) SB_TRY(sb_gemm_path_for(&rt->info, NULL, &gemm));
         if (rt->info.device_class == SB_DEVICE_GPU) *out = SB_ATTENTION_TILES;
-        else *out = gemm == SB_GEMM_HOST ? SB_ATTENTION_CHUNKED : SB_ATTENTION_ROWS;
+        else *out = gemm == SB_GEMM_HOST ? SB_ATTENTION_HOST : SB_ATTENTION_ROWS;
         return 0;
     }
-    for (int i = 0; i < 4; i++)
-        if (strcmp(env, impl_names[i]) == 0) return *out = (sb_attention_impl)i, 0;
-    return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION=%s: expected unfused, rows, tiles or chunked", env);
+    for (int i = 0; i <= SB_ATTENTION_HOST; i++)
+        if (strcmp(env, impl_names[i]) == 0) {
+            if (i == SB_ATTENTION_HOST && !sb_gemm_host_blas())
+                return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION=host: this build has no host BLAS");
+            return *out = (sb_attention_impl)i, 0;
+        }
+    return sb_fail(SB_ERR_INVALID, "SKETCHBERT_ATTENTION=%s: expected unfused, rows, tiles, chunked or host", env);
 }
 
 int sb_attention_chunk(const sb_runtime *rt, int T, int *out) {
@@ -84,10 +90,10 @@ int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *nam
         SB_TRY(plan_one(plan, &bufs->scores, name, "scores", 3, scratch_shape));
         return training ? plan_one(plan, &bufs->dscores, name, "dscores", 3, scratch_shape) : 0;
     }
-    if (impl != SB_ATTENTION_UNFUSED) {
+    if (impl != SB_ATTENTION_UNFUSED) { /* the host form keeps no drow: dO . O is a row of d */
         int row_shape[2] = {B * heads, T};
         SB_TRY(plan_one(plan, &bufs->lse, name, "lse", 2, row_shape));
-        return training ? plan_one(plan, &bufs->drow, name, "drow", 2, row_shape) : 0;
+        return training && impl != SB_ATTENTION_HOST ? plan_one(plan, &bufs->drow, name, "drow", 2, row_shape) : 0;
     }
     int head_shape[4] = {B, heads, T, H / heads}, prob_shape[3] = {B * heads, T, T};
     SB_TRY(plan_one(plan, &bufs->q_h, name, "q_h", 4, head_shape));
@@ -148,6 +154,7 @@ static int check_buffers(const char *op, const sb_attention_buffers *bufs, int t
     int n_forward = 1, n_all = 2;
     if (bufs->impl == SB_ATTENTION_UNFUSED) t = unfused, names = unfused_names, n_forward = 5, n_all = 9;
     if (bufs->impl == SB_ATTENTION_CHUNKED) t = chunked, names = chunked_names, n_forward = 2, n_all = 3;
+    if (bufs->impl == SB_ATTENTION_HOST) n_all = 1;
     for (int i = 0; i < (training ? n_all : n_forward); i++)
         if (!t[i]->buf)
             return sb_fail(SB_ERR_INVALID, "%s: buffer %s is not allocated (%s)", op, names[i],
@@ -427,6 +434,7 @@ int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k,
     bufs->q = *q, bufs->k = *k, bufs->v = *v, bufs->mask = *mask, bufs->out = *out;
     if (bufs->impl == SB_ATTENTION_UNFUSED) return unfused_forward(rt, q, k, v, mask, out, p, key, bufs);
     if (bufs->impl == SB_ATTENTION_CHUNKED) return chunked_forward(rt, bufs);
+    if (bufs->impl == SB_ATTENTION_HOST) return sb_attention_host_forward(rt, bufs);
     return fused_forward(rt, bufs);
 }
 
@@ -441,5 +449,6 @@ int sb_attention_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tensor
     SB_TRY(check_io(op, bufs, dv));
     if (bufs->impl == SB_ATTENTION_UNFUSED) return unfused_backward(rt, dout, dq, dk, dv, bufs);
     if (bufs->impl == SB_ATTENTION_CHUNKED) return chunked_backward(rt, dout, dq, dk, dv, bufs);
+    if (bufs->impl == SB_ATTENTION_HOST) return sb_attention_host_backward(rt, dout, dq, dk, dv, bufs);
     return fused_backward(rt, dout, dq, dk, dv, bufs);
 }

@@ -18,13 +18,20 @@
  *     (sb_gemm_batched, one strided batch each, on the heads in place) and
  *     one kernel for the mask, softmax and dropout over the chunk's rows,
  *     which keeps the log-sum-exp of each row like the fused forms; the
- *     backward recomputes the chunk's scores.
+ *     backward recomputes the chunk's scores;
+ *   host (CPU devices with a host BLAS, src/ops/attention_host.c): host
+ *     threads on the mapped buffers, one (sketch, head) at a time each, so
+ *     that its T x T scores stay in the core's cache: single-threaded BLAS
+ *     GEMMs and the mask, softmax and dropout in C; the backward recomputes
+ *     the scores from the log-sum-exp of each row like the fused forms.
  * All intermediate tensors live in caller-planned buffers, nothing is
  * allocated per call.
  * kernels: cl/attention.cl (+ cl/softmax.cl, cl/dropout.cl, cl/philox.cl);
+ * host form: src/ops/attention_host.c;
  * test: tests/test_attention.c
  * defines: sb_attention_impl, sb_attention_choose, sb_attention_impl_name,
- *          sb_attention_chunk, sb_attention_buffers, sb_attention_plan,
+ *          sb_attention_chunk, sb_attention_threads, sb_attention_buffers,
+ *          sb_attention_plan,
  *          sb_attention_forward,
  *          sb_attention_backward */
 #ifndef SB_OPS_ATTENTION_H
@@ -33,12 +40,19 @@
 #include "ops/philox.h"
 #include "tensor/tensor.h"
 
-typedef enum { SB_ATTENTION_UNFUSED, SB_ATTENTION_ROWS, SB_ATTENTION_TILES, SB_ATTENTION_CHUNKED } sb_attention_impl;
+typedef enum {
+    SB_ATTENTION_UNFUSED,
+    SB_ATTENTION_ROWS,
+    SB_ATTENTION_TILES,
+    SB_ATTENTION_CHUNKED,
+    SB_ATTENTION_HOST
+} sb_attention_impl;
 
-/* The form for rt's device: SKETCHBERT_ATTENTION=unfused|rows|tiles|chunked
- * when set, else tiles on GPU-class devices, and on CPU-class ones chunked
+/* The form for rt's device: SKETCHBERT_ATTENTION=unfused|rows|tiles|chunked|host
+ * when set, else tiles on GPU-class devices, and on CPU-class ones host
  * when the GEMMs go to the host BLAS, rows when they go to CLBlast
- * (docs/performance.md has the measurements). Any other value is an error. */
+ * (docs/performance.md has the measurements). Any other value is an error,
+ * and so is host in a build without a host BLAS. */
 int sb_attention_choose(const sb_runtime *rt, sb_attention_impl *out);
 const char *sb_attention_impl_name(sb_attention_impl impl);
 
@@ -48,6 +62,11 @@ const char *sb_attention_impl_name(sb_attention_impl impl);
  * each within a quarter of the device's global memory cache, at least 1. */
 int sb_attention_chunk(const sb_runtime *rt, int T, int *out);
 
+/* The host form's threads: as many as the host BLAS gets (sb_gemm_use:
+ * SKETCHBERT_BLAS_THREADS, else OPENBLAS_NUM_THREADS, else the CPU
+ * device's compute units, which follow POCL_MAX_PTHREAD_COUNT). */
+int sb_attention_threads(const sb_runtime *rt, int *out);
+
 typedef struct sb_attention_buffers {
     int B, T, H, heads;        /* set by sb_attention_plan */
     sb_attention_impl impl;    /* set by sb_attention_plan */
@@ -55,7 +74,7 @@ typedef struct sb_attention_buffers {
     sb_rng_key key;
     sb_tensor q, k, v, mask, out; /* the forward's tensors, read by the backward */
     int chunk;                 /* chunked form: sketches per chunk (of one head) */
-    /* fused and chunked forms: */
+    /* fused, chunked and host forms: */
     sb_tensor lse;             /* (B*heads, T) log-sum-exp of each score row, for the backward */
     sb_tensor drow;            /* (B*heads, T) fused backward only: dout . out per row */
     /* chunked form, scratch kept by no pass for the next */

@@ -240,6 +240,15 @@ static int blas_threads(const sb_runtime *rt, int *out) {
     return 0;
 }
 
+int sb_gemm_host_threads(const sb_runtime *rt, int *out) {
+    SB_TRY(blas_threads(rt, out));
+#if SB_HAVE_OPENBLAS
+    if (!*out) *out = openblas_get_num_threads(); /* OPENBLAS_NUM_THREADS, as OpenBLAS read it */
+#endif
+    if (!*out) *out = rt->info.compute_units > 0 ? (int)rt->info.compute_units : 1;
+    return 0;
+}
+
 int sb_gemm_use(sb_runtime *rt, const char *choice) {
     sb_gemm_path path;
     SB_TRY(sb_gemm_path_for(&rt->info, choice, &path));

@@ -4,7 +4,7 @@
  * C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, op = transpose when
  * the flag is set. The batched form steps A, B and C by their strides.
  * defines: sb_mat, sb_gemm_path, sb_gemm, sb_gemm_batched, sb_gemm_path_for,
- *          sb_gemm_use, sb_gemm_path_name, sb_gemm_host_blas,
+ *          sb_gemm_use, sb_gemm_host_threads, sb_gemm_path_name, sb_gemm_host_blas,
  *          sb_gemm_apply_tuning */
 #ifndef SB_GEMM_H
 #define SB_GEMM_H
@@ -38,6 +38,11 @@ int sb_gemm_path_for(const sb_device_info *d, const char *choice, sb_gemm_path *
  * BLAS's thread count: $SKETCHBERT_BLAS_THREADS, else OPENBLAS_NUM_THREADS
  * as OpenBLAS reads it, else the device's compute units. */
 int sb_gemm_use(sb_runtime *rt, const char *choice);
+
+/* The threads the host path gives the BLAS as sb_gemm_use sets them; where
+ * it leaves them to OpenBLAS (OPENBLAS_NUM_THREADS), OpenBLAS's count; else
+ * the device's compute units. */
+int sb_gemm_host_threads(const sb_runtime *rt, int *out);
 
 /* "CLBlast" or "host BLAS". */
 const char *sb_gemm_path_name(sb_gemm_path path);

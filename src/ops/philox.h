@@ -2,7 +2,7 @@
  * the host, bit for bit the same as the OpenCL copy in cl/philox.cl, and
  * the dropout keep decision built on it, so tests and CPU code can recompute
  * any device dropout mask.
- * defines: sb_rng_key, sb_philox4x32_10, sb_dropout_threshold,
+ * defines: sb_rng_key, SB_PHILOX_M0 .. W1, sb_philox4x32_10, sb_dropout_threshold,
  *          sb_dropout_keep */
 #ifndef SB_OPS_PHILOX_H
 #define SB_OPS_PHILOX_H
@@ -19,6 +19,12 @@ typedef struct sb_rng_key {
      * batch, so its masks are those of one process with that batch */
     uint64_t offset;
 } sb_rng_key;
+
+/* Philox4x32-10's multipliers and key increments (Random123). */
+#define SB_PHILOX_M0 0xD2511F53u
+#define SB_PHILOX_M1 0xCD9E8D57u
+#define SB_PHILOX_W0 0x9E3779B9u
+#define SB_PHILOX_W1 0xBB67AE85u
 
 /* out = Philox4x32-10(counter ctr, key k). */
 void sb_philox4x32_10(const uint32_t ctr[4], const uint32_t k[2], uint32_t out[4]);
