@@ -268,9 +268,10 @@ void store_row(__global float *dst, const vec *src, float s) {
 }
 
 /* keep[c] = whether element at[c] of the probabilities survives dropout
- * (all do when threshold is 0, no dropout) */
+ * (all do when threshold is 0, no dropout); the CPU form's Philox through
+ * 64-bit products (mul_hi16) */
 void draw_keep(int *keep, uint16 at, uint4 key, uint threshold) {
-    vstore16(threshold ? dropout_keep_x16(at, key, threshold) : (int16)(-1), 0, keep);
+    vstore16(threshold ? dropout_keep_x16(at, key, threshold, !TILES) : (int16)(-1), 0, keep);
 }
 
 /* q . k (q holds scale * q_i) plus the length mask of key j */

@@ -30,9 +30,10 @@ float lane_sum(__local float *p, uint lane, uint lanes, uint stride, float v) {
     return s;
 }
 
-// ---- row loops. With step 1 (the item kernels, CPU devices) each first
-// runs 16 columns at a time in float16 (whole AVX-512 vectors on PoCL),
-// then the last C % 16 columns one by one.
+// ---- row loops. With step 1 (the item kernels, CPU devices) they run 16
+// columns at a time in float16 (whole AVX-512 vectors on PoCL), the
+// elements at the row's ends one by one; the dropping ones walk the row
+// with FOR_KEPT (cl/philox.cl: 64 dropout words per 16-lane Philox).
 
 // Through private memory: Oclgrind 21.10's uninitialised-value check
 // crashes on lanes taken out of a loop-carried vector.
