@@ -57,7 +57,7 @@ float row_input_sum(__global const float *x, __global const float *bias, __globa
         float16 s16 = (float16)(0.0f);
         uint draws = has_pre ? threshold : 0u;
         float sc = draws ? scale : 1.0f;
-        FOR_KEPT(draws ? off + base : 0u, C, draws, key, {
+        FOR_KEPT(off + base, C, draws, key, {
             float16 v = vload16(0, xr + j);
             if (has_pre) {
                 v = select((float16)(0.0f), (v + vload16(0, bias + j)) * sc, kept) + vload16(0, rr + j);
@@ -147,7 +147,7 @@ void row_dx(__global const float *x, __global const float *dy, __global const fl
     if (step == 1) {
         uint draws = has_dz ? threshold : 0u;
         float sc = draws ? scale : 1.0f;
-        FOR_KEPT(draws ? off + base : 0u, C, draws, key, {
+        FOR_KEPT(off + base, C, draws, key, {
             float16 d = rs * (vload16(0, dyr + j) * vload16(0, gamma + j) - mg - (vload16(0, xr + j) - mu) * rs * mgx);
             vstore16(d, 0, dxr + j);
             if (has_dz) vstore16(select((float16)(0.0f), d * sc, kept), 0, dzr + j);

@@ -98,15 +98,16 @@ void dropout_words64(uint *words, ulong block, uint4 key) {
 
 // Walks the elements e0 .. e0 + n - 1 of the space above (a row of a
 // tensor, j = e - e0 its column) in groups of 64 from e0 rounded down to a
-// Philox block, drawing each group's words once (dropout_words64; only
-// when threshold != 0, else every element is kept): VEC for every whole
-// run of 16 inside the range (j its first column, kept an int16 mask),
-// ONE for the single elements at the ends (kept an int). The four runs of
-// a group index words by constants, so the words stay in registers.
+// Philox block, drawing each group's words once (dropout_words64): VEC for
+// every whole run of 16 inside the range (j its first column, kept an
+// int16 mask), ONE for the single elements at the ends (kept an int). The
+// four runs of a group index words by constants, so the words stay in
+// registers. With threshold 0 every element is kept, nothing is drawn and
+// the runs start at column 0.
 #define FOR_KEPT(e0, n, threshold, key, VEC, ONE)                                                          \
     {                                                                                                      \
         uint words_[64];                                                                                   \
-        ulong e0_ = (e0), end_ = e0_ + (n);                                                                \
+        ulong e0_ = (threshold) ? (e0) : 0u, end_ = e0_ + (n);                                                                \
         for (ulong a_ = e0_ & ~(ulong)3; a_ < end_; a_ += 64u) {                                           \
             if (threshold) dropout_words64(words_, a_ / 4u, key);                                          \
             _Pragma("unroll") for (uint q_ = 0; q_ < 4u; q_++) {                                           \
