@@ -107,10 +107,10 @@ void dropout_words64(uint *words, ulong block, uint4 key) {
 #define FOR_KEPT(e0, n, threshold, key, VEC, ONE)                                                          \
     {                                                                                                      \
         uint words_[64];                                                                                   \
-        ulong e0_ = (threshold) ? (e0) : 0u, end_ = e0_ + (n);                                                                \
+        ulong e0_ = (threshold) ? (e0) : 0u, end_ = e0_ + (n);                                             \
         for (ulong a_ = e0_ & ~(ulong)3; a_ < end_; a_ += 64u) {                                           \
             if (threshold) dropout_words64(words_, a_ / 4u, key);                                          \
-            _Pragma("unroll") for (uint q_ = 0; q_ < 4u; q_++) {                                           \
+            for (uint q_ = 0; q_ < 4u; q_++) {                                                             \
                 ulong r0_ = a_ + 16u * q_;                                                                 \
                 int16 kept16_ = (threshold) ? vload16(q_, words_) >= (uint16)(threshold) : (int16)(-1);    \
                 if (r0_ >= e0_ && r0_ + 16u <= end_) {                                                     \
