@@ -8,7 +8,6 @@
 #include "philox.cl"
 
 #define MASK_PENALTY -10000.0f
-#define LANES (uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u)
 
 // x_h[b, h, t, :] = x[b, t, h, :]
 __kernel void attention_split_heads(__global const float *x, __global float *x_h, const uint T, const uint nh,
@@ -71,46 +70,6 @@ float hsum16(float16 v) {
     return (b.x + b.y) + (b.z + b.w);
 }
 #endif
-
-/* words[k] = the Philox word of element a + k, k < 64, for a multiple of
- * 4: sixteen blocks in one 16-lane Philox, put back in element order */
-void draw_words64(uint *words, uint a, uint4 key) {
-    uint16 c0 = (a >> 2) + LANES, c1 = 0u, c2 = key.z, c3 = key.w;
-    philox4x32_10_x16(&c0, &c1, &c2, &c3, key.x, key.y);
-    uint w[64];
-    vstore16(c0, 0, w);
-    vstore16(c1, 1, w);
-    vstore16(c2, 2, w);
-    vstore16(c3, 3, w);
-    for (uint l = 0; l < 16u; l++) vstore4((uint4)(w[l], w[16u + l], w[32u + l], w[48u + l]), l, words);
-}
-
-/* Walks columns j of a row whose elements of the flat probabilities are
- * e0 .. e0 + T - 1, in groups of 64 elements aligned to 64 whose Philox
- * words are drawn once (under dropout only): VEC for whole float16 runs of
- * the group inside the row (j the first column, kept an int16 mask), ONE
- * for single columns (kept an int). */
-#define FOR_KEPT(e0, T, threshold, key, VEC, ONE)                                                   \
-    {                                                                                               \
-        uint words[64];                                                                             \
-        for (uint a = (e0) & ~63u; a < (e0) + (T); a += 64u) {                                      \
-            if (threshold) draw_words64(words, a, key);                                             \
-            for (uint r0 = a; r0 < a + 64u; r0 += 16u) {                                            \
-                if (r0 >= (e0) && r0 + 16u <= (e0) + (T)) {                                         \
-                    uint j = r0 - (e0);                                                             \
-                    int16 kept = threshold ? vload16((r0 - a) / 16u, words) >= (uint16)(threshold)  \
-                                           : (int16)(-1);                                           \
-                    VEC                                                                             \
-                } else {                                                                            \
-                    for (uint e = max(r0, (e0)); e < min(r0 + 16u, (e0) + (T)); e++) {              \
-                        uint j = e - (e0);                                                          \
-                        int kept = !(threshold) || words[e - a] >= (threshold);                     \
-                        ONE                                                                         \
-                    }                                                                               \
-                }                                                                                   \
-            }                                                                                       \
-        }                                                                                           \
-    }
 
 // s[c, i, :] = dropout(softmax_j(s[c, i, j] + (1 - mask[b, j]) * -10000)),
 // b = b0 + c; lse[b, h, i] = the row's log-sum-exp.
@@ -309,9 +268,10 @@ void store_row(__global float *dst, const vec *src, float s) {
 }
 
 /* keep[c] = whether element at[c] of the probabilities survives dropout
- * (all do when threshold is 0, no dropout) */
+ * (all do when threshold is 0, no dropout); the CPU form's Philox through
+ * 64-bit products (mul_hi16) */
 void draw_keep(int *keep, uint16 at, uint4 key, uint threshold) {
-    vstore16(threshold ? dropout_keep_x16(at, key, threshold) : (int16)(-1), 0, keep);
+    vstore16(threshold ? dropout_keep_x16(at, key, threshold, !TILES) : (int16)(-1), 0, keep);
 }
 
 /* q . k (q holds scale * q_i) plus the length mask of key j */
@@ -342,7 +302,7 @@ __kernel void attention_fused_forward(__global const float *q, __global const fl
         STAGE(vtile, vb, H, D, j0, T);
         SYNC();
         int keep[BLOCK];
-        draw_keep(keep, off + row * T + j0 + LANES, key, threshold);
+        draw_keep(keep, off + row * T + j0 + LANES16, key, threshold);
         float s[BLOCK], cmax = -INFINITY;
         for (uint c = 0; c < BLOCK; c++) {
             float x = masked_score(qi, CHUNK_ROW(ktile, kb, H, D, j0, c, T), mk, min(j0 + c, T - 1u));
@@ -392,7 +352,7 @@ __kernel void attention_fused_backward_dq(__global const float *q, __global cons
         STAGE(vtile, vb, H, D, j0, T);
         SYNC();
         int keep[BLOCK];
-        draw_keep(keep, off + row * T + j0 + LANES, key, threshold);
+        draw_keep(keep, off + row * T + j0 + LANES16, key, threshold);
         for (uint c = 0; c < BLOCK; c++) {
             CHUNK_SPACE const float *kr = CHUNK_ROW(ktile, kb, H, D, j0, c, T);
             float p = j0 + c < T ? exp(masked_score(qi, kr, mk, min(j0 + c, T - 1u)) - li) : 0.0f;
@@ -436,7 +396,7 @@ __kernel void attention_fused_backward_dkv(__global const float *q, __global con
         SYNC();
         int keep[BLOCK];
         // (uint16) spelled out: Oclgrind gets min(uint16, uint) wrong
-        draw_keep(keep, off + (rows + min(i0 + LANES, (uint16)(T - 1u))) * T + jc, key, threshold);
+        draw_keep(keep, off + (rows + min(i0 + LANES16, (uint16)(T - 1u))) * T + jc, key, threshold);
         for (uint c = 0; c < BLOCK; c++) {
             CHUNK_SPACE const float *qr = CHUNK_ROW(qtile, qb, H, D, i0, c, T);
             CHUNK_SPACE const float *dr = CHUNK_ROW(dtile, db, H, D, i0, c, T);

@@ -30,12 +30,10 @@ float lane_sum(__local float *p, uint lane, uint lanes, uint stride, float v) {
     return s;
 }
 
-// ---- row loops. With step 1 (the item kernels, CPU devices) each first
-// runs 16 columns at a time in float16 (whole AVX-512 vectors on PoCL;
-// dropout masks 16 at a time, dropout_keep_x16), then the last C % 16
-// columns one by one.
-
-#define LANES16 ((uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u))
+// ---- row loops. With step 1 (the item kernels, CPU devices) they run 16
+// columns at a time in float16 (whole AVX-512 vectors on PoCL), the
+// elements at the row's ends one by one; the dropping ones walk the row
+// with FOR_KEPT (cl/philox.cl: 64 dropout words per 16-lane Philox).
 
 // Through private memory: Oclgrind 21.10's uninitialised-value check
 // crashes on lanes taken out of a loop-carried vector.
@@ -46,42 +44,45 @@ float sum16(float16 v) {
     return s;
 }
 
-// v * scale where element i + lane is kept, else 0 (as dropout_elem).
-float16 dropout16(uint4 key, uint threshold, float scale, uint i, float16 v) {
-    return select((float16)(0.0f), v * scale, dropout_keep_x16(i + LANES16, key, threshold));
-}
-
 // Sum of the input row; with has_pre it first builds that row in sum (sum
 // may be x: each element is read before it is written by the same item).
 float row_input_sum(__global const float *x, __global const float *bias, __global const float *res,
                     __global float *sum, uint has_pre, uint4 key, ulong off, uint threshold, float scale, uint row, uint C,
                     uint c0, uint step) {
     size_t base = (size_t)row * C;
+    __global const float *xr = x + base, *rr = res + base;
+    __global float *sr = sum + base;
     float s = 0.0f;
-    ulong block = ULONG_MAX;
-    uint4 words = (uint4)(0u);
-    uint c = c0;
     if (step == 1) {
         float16 s16 = (float16)(0.0f);
-        for (; c + 16u <= C; c += 16u) {
-            float16 v = vload16(0, x + base + c);
+        uint draws = has_pre ? threshold : 0u;
+        float sc = draws ? scale : 1.0f;
+        FOR_KEPT(off + base, C, draws, key, {
+            float16 v = vload16(0, xr + j);
             if (has_pre) {
-                v += vload16(0, bias + c);
-                if (threshold) v = dropout16(key, threshold, scale, (uint)(off + base + c), v);
-                v += vload16(0, res + base + c);
-                vstore16(v, 0, sum + base + c);
+                v = select((float16)(0.0f), (v + vload16(0, bias + j)) * sc, kept) + vload16(0, rr + j);
+                vstore16(v, 0, sr + j);
             }
             s16 += v;
-        }
-        s = sum16(s16);
+        }, {
+            float v = xr[j];
+            if (has_pre) {
+                v = (kept ? (v + bias[j]) * sc : 0.0f) + rr[j];
+                sr[j] = v;
+            }
+            s += v;
+        })
+        return s + sum16(s16);
     }
-    for (; c < C; c += step) {
-        float v = x[base + c];
+    ulong block = ULONG_MAX;
+    uint4 words = (uint4)(0u);
+    for (uint c = c0; c < C; c += step) {
+        float v = xr[c];
         if (has_pre) {
             v += bias[c];
             if (threshold) v = dropout_elem(key, threshold, scale, off + base + c, v, &block, &words);
-            v += res[base + c];
-            sum[base + c] = v;
+            v += rr[c];
+            sr[c] = v;
         }
         s += v;
     }
@@ -141,21 +142,28 @@ void row_dx(__global const float *x, __global const float *dy, __global const fl
             __global float *dz, uint has_dz, uint4 key, ulong off, uint threshold, float scale, uint row, uint C, float mu,
             float rs, float mg, float mgx, uint c0, uint step) {
     size_t base = (size_t)row * C;
+    __global const float *xr = x + base, *dyr = dy + base;
+    __global float *dxr = dx + base, *dzr = dz + base;
+    if (step == 1) {
+        uint draws = has_dz ? threshold : 0u;
+        float sc = draws ? scale : 1.0f;
+        FOR_KEPT(off + base, C, draws, key, {
+            float16 d = rs * (vload16(0, dyr + j) * vload16(0, gamma + j) - mg - (vload16(0, xr + j) - mu) * rs * mgx);
+            vstore16(d, 0, dxr + j);
+            if (has_dz) vstore16(select((float16)(0.0f), d * sc, kept), 0, dzr + j);
+        }, {
+            float d = rs * (dyr[j] * gamma[j] - mg - (xr[j] - mu) * rs * mgx);
+            dxr[j] = d;
+            if (has_dz) dzr[j] = kept ? d * sc : 0.0f;
+        })
+        return;
+    }
     ulong block = ULONG_MAX;
     uint4 words = (uint4)(0u);
-    uint c = c0;
-    if (step == 1)
-        for (; c + 16u <= C; c += 16u) {
-            size_t i = base + c;
-            float16 d = rs * (vload16(0, dy + i) * vload16(0, gamma + c) - mg - (vload16(0, x + i) - mu) * rs * mgx);
-            vstore16(d, 0, dx + i);
-            if (has_dz) vstore16(threshold ? dropout16(key, threshold, scale, (uint)(off + i), d) : d, 0, dz + i);
-        }
-    for (; c < C; c += step) {
-        size_t i = base + c;
-        float d = rs * (dy[i] * gamma[c] - mg - (x[i] - mu) * rs * mgx);
-        dx[i] = d;
-        if (has_dz) dz[i] = threshold ? dropout_elem(key, threshold, scale, off + i, d, &block, &words) : d;
+    for (uint c = c0; c < C; c += step) {
+        float d = rs * (dyr[c] * gamma[c] - mg - (xr[c] - mu) * rs * mgx);
+        dxr[c] = d;
+        if (has_dz) dzr[c] = threshold ? dropout_elem(key, threshold, scale, off + base + c, d, &block, &words) : d;
     }
 }
 

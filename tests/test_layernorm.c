@@ -149,10 +149,13 @@ static void run(sb_runtime *rt, int B, int T, int C, int bad_shapes) {
 }
 
 /* The fused forms: sum = dropout(z + bias) + residual computed in place
- * over z, LayerNorm of sum; the backward's dz = dropout(dx). */
-static void run_fused(sb_runtime *rt, int N, int C, float p) {
+ * over z, LayerNorm of sum; the backward's dz = dropout(dx). off is the
+ * dropout key's element offset: rows whose first element is not a
+ * multiple of 4 (C or off not) take the item kernels' mask per element,
+ * the others 64 elements per 16-lane Philox. */
+static void run_fused(sb_runtime *rt, int N, int C, float p, uint64_t off) {
     size_t n = (size_t)N * C;
-    printf("# fused: (%d, %d), p = %g\n", N, C, p);
+    printf("# fused: (%d, %d), p = %g, offset %llu\n", N, C, p, (unsigned long long)off);
     float *z = malloc(n * sizeof *z), *res = malloc(n * sizeof *res), *dy = malloc(n * sizeof *dy);
     float *bias = malloc(C * sizeof *bias), *gamma = malloc(C * sizeof *gamma), *beta = malloc(C * sizeof *beta);
     t_uniform(z, n, -2.0f, 2.0f);
@@ -161,7 +164,7 @@ static void run_fused(sb_runtime *rt, int N, int C, float p) {
     t_uniform(bias, C, -1.0f, 1.0f);
     t_uniform(gamma, C, 0.5f, 1.5f);
     t_uniform(beta, C, -1.0f, 1.0f);
-    sb_rng_key key = {0x123456789abcdefull, 77 + (uint64_t)N, 3 * (uint64_t)N};
+    sb_rng_key key = {0x123456789abcdefull, 77 + (uint64_t)N, off};
     uint32_t threshold = sb_dropout_threshold(p);
     double scale = 1.0 / (1.0 - (double)p);
     double *sum_ref = malloc(n * sizeof *sum_ref), *y_ref = malloc(n * sizeof *y_ref);
@@ -206,6 +209,9 @@ static void run_fused(sb_runtime *rt, int N, int C, float p) {
     t_check("fused backward dz vs reference (host Philox mask)", t_rel_err(dzo, dz_ref, n), 1e-5);
     t_check("fused backward dgamma vs reference", t_rel_err(dg, dg_ref, C), 1e-5);
     t_check("fused backward dbeta vs reference", t_rel_err(db, db_ref, C), 1e-5);
+    size_t same_mask = 0; /* every keep decision, bit for bit (dx is never exactly 0 here) */
+    for (size_t i = 0; i < n; i++) same_mask += (dzo[i] == 0.0f) == (dz_ref[i] == 0.0);
+    t_check_true("fused backward dz dropped exactly where sb_dropout_keep drops", same_mask == n);
     if (p > 0.0f) {
         size_t dropped = 0;
         for (size_t i = 0; i < n; i++) dropped += dzo[i] == 0.0f;
@@ -236,18 +242,23 @@ int main(int argc, char **argv) {
         if (t_small) {
             run(rt, 1, 5, 7, 1);
             run(rt, 2, 3, 301, 0);
-            run_fused(rt, 5, 7, 0.4f);
-            run_fused(rt, 3, 301, 0.0f);
-            run_fused(rt, 3, 40, 0.3f); /* item: dropout 16 columns at a time, then a tail of 8 */
+            run_fused(rt, 5, 7, 0.4f, 15);
+            run_fused(rt, 3, 301, 0.0f, 9);
+            run_fused(rt, 3, 40, 0.3f, 9); /* item: dropout 16 columns at a time, then a tail of 8 */
+            run_fused(rt, 3, 88, 0.3f, 4); /* item: 64 columns per Philox draw, then 16 + 8 */
         } else {
             run(rt, 1, 37, 129, 1);
             run(rt, 3, 13, 200, 0);
             run(rt, 2, 7, 64, 1); /* whole blocks of 16 columns only */
             run(rt, 2, 9, 601, 0);
-            run_fused(rt, 37, 129, 0.5f);
-            run_fused(rt, 9, 601, 0.1f);
-            run_fused(rt, 13, 33, 0.0f);
-            run_fused(rt, 11, 64, 0.2f); /* whole blocks of 16 columns only */
+            run_fused(rt, 37, 129, 0.5f, 111);
+            run_fused(rt, 9, 601, 0.1f, 27);
+            run_fused(rt, 13, 33, 0.0f, 39);
+            run_fused(rt, 11, 64, 0.2f, 33); /* whole blocks of 16 columns only */
+            run_fused(rt, 7, 100, 0.3f, 8);  /* item: 64 columns per draw, 32 more, a tail of 4 */
+            run_fused(rt, 9, 128, 0.5f, 12); /* the model's rows: two draws of 64 */
+            /* block counters crossing 2^32 inside the first rows */
+            run_fused(rt, 5, 192, 0.5f, (1ull << 34) - 200);
         }
     }
     return t_finish(rt);
