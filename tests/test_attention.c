@@ -195,7 +195,7 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, int chunk, const 
         t_check_true(what, ok);
     }
     /* an element offset (a data-parallel rank's) that splits Philox blocks */
-    sb_rng_key key = {42, 7, 4102};
+    sb_rng_key key = {.seed = 42, .stream = 7, .offset = 4102};
     snprintf(what, sizeof what, "%s, p = 0", name);
     check_against_reference(rt, what, d, io, &plan, &bufs, 0.0f, key, xd, doutd);
 
@@ -249,7 +249,7 @@ static void check_same_mask(sb_runtime *rt, const dims *d, const device_io *io) 
     sb_plan plan;
     sb_plan_init(&plan);
     sb_attention_buffers unfused, chunked;
-    sb_rng_key key = {1234, 99, 77}; /* an offset inside a Philox block */
+    sb_rng_key key = {.seed = 1234, .stream = 99, .offset = 77}; /* an offset inside a Philox block */
     int shape[3] = {B, T, H};
     sb_tensor out2 = t_output(rt, "out2", SB_F32, 3, shape);
     if (sb_attention_plan(&plan, &unfused, "unfused", B, T, H, heads, SB_ATTENTION_UNFUSED, 0, 1) ||
@@ -328,7 +328,7 @@ static void check_rejected(sb_runtime *rt, const dims *d, const device_io *io_in
     sb_attention_buffers bufs, bad_bufs;
     if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, SB_ATTENTION_ROWS, 0, 1) || allocate_each(rt, &plan))
         t_check_true(sb_last_error(), 0);
-    sb_rng_key key = {42, 7, 0};
+    sb_rng_key key = {.seed = 42, .stream = 7, .offset = 0};
     t_check_error("H not divisible by heads rejected",
                   sb_attention_plan(&bad_plan, &bad_bufs, "attn", B, T, H + 1, heads, SB_ATTENTION_ROWS, 0, 1),
                   "not divisible by");

@@ -161,7 +161,7 @@ static void run_fused(sb_runtime *rt, int N, int C, float p) {
     t_uniform(bias, C, -1.0f, 1.0f);
     t_uniform(gamma, C, 0.5f, 1.5f);
     t_uniform(beta, C, -1.0f, 1.0f);
-    sb_rng_key key = {0x123456789abcdefull, 77 + (uint64_t)N, 3 * (uint64_t)N};
+    sb_rng_key key = {.seed = 0x123456789abcdefull, .stream = 77 + (uint64_t)N, .offset = 3 * (uint64_t)N};
     uint32_t threshold = sb_dropout_threshold(p);
     double scale = 1.0 / (1.0 - (double)p);
     double *sum_ref = malloc(n * sizeof *sum_ref), *y_ref = malloc(n * sizeof *y_ref);

@@ -39,9 +39,10 @@ sb_status sb_encode(sb_model_handle *m, const sb_sketches *s, sb_pool pool, floa
     for (int first = 0; first < s->count && !rc; first += m->max_batch) {
         int B = s->count - first < m->max_batch ? s->count - first : m->max_batch;
         rc = api_forward(m, s, first, B);
-        if (!rc) rc = sb_tensor_read(m->ctx->rt, sb_model_encoder_output(m->model), hidden); // (B, Tin, H)
+        if (!rc) rc = sb_tensor_read(m->ctx->rt, sb_model_encoder_output(m->model), hidden); // (B, Te, H)
+        const int Te = sb_model_tokens(m->model); /* rows past Te are padding */
         for (int b = 0; b < B && !rc; b++) {
-            const float *hb = hidden + (size_t)b * Tin * H, *lm = m->batch.length_mask + (size_t)b * Tin;
+            const float *hb = hidden + (size_t)b * Te * H, *lm = m->batch.length_mask + (size_t)b * Tin;
             float *o = out + (size_t)(first + b) * H;
             if (pool == SB_POOL_FIRST) {
                 memcpy(o, hb, sizeof(float) * (size_t)H);
@@ -49,7 +50,7 @@ sb_status sb_encode(sb_model_handle *m, const sb_sketches *s, sb_pool pool, floa
             }
             int rows = 0;
             memset(acc, 0, sizeof(double) * (size_t)H);
-            for (int t = m->K; t < Tin; t++) {
+            for (int t = m->K; t < Te; t++) {
                 if (lm[t] == 0.0f) continue;
                 rows++;
                 for (int h = 0; h < H; h++) acc[h] += hb[(size_t)t * H + h];
