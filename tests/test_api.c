@@ -256,7 +256,10 @@ static void check_model_and_features(sb_context *ctx, sb_model *ref_model, const
     float lf[NCLS];
     t_check_true("add float points", sb_sketches_add_f32(f, pf, n0, NULL) == SB_OK && !strcmp(sb_sketches_label(f, 0), ""));
     t_check_true("logits of float input", sb_class_logits(m, f, lf) == SB_OK);
-    t_check("equal those of the int16 sketch", max_rel(lf, logits, NCLS), 0);
+    /* within rounding: alone it is trimmed to its own length, in the set
+     * to the longest sketch's, and the chunked attention groups its sums
+     * by the length (src/model/model.c) */
+    t_check("equal those of the int16 sketch", max_rel(lf, logits, NCLS), 1e-6);
 
     /* truncation: the long sketch gives what its first T - 1 points give */
     int nl;
