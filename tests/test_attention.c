@@ -3,8 +3,9 @@
  * device): forward vs a double reference of the whole attention, the
  * reference backward vs finite differences, the kernel backward vs the
  * reference; with dropout, against the reference under the host Philox
- * mask, and the chunked form's dropped probabilities against the unfused
- * form's (the same zeros); bad shapes and unplanned buffers; the fused
+ * mask (also keyed as a batch trimmed from more tokens), and the chunked
+ * form's dropped probabilities against the unfused form's (the same
+ * zeros); bad shapes and unplanned buffers; the fused
  * forms plan nothing of T x T, the chunked form only its chunk's scratch;
  * the form chosen per device and by SKETCHBERT_ATTENTION, the chunk by
  * SKETCHBERT_ATTENTION_CHUNK. Lengths differ per batch item (full, 1, and
@@ -208,6 +209,19 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, int chunk, const 
     dd.keep = keep, dd.keep_scale = 1.0 / (1.0 - p);
     snprintf(what, sizeof what, "%s, p = 0.3", name);
     check_against_reference(rt, what, &dd, io, &plan, &bufs, p, key, xd, doutd);
+    /* a batch trimmed to T of KT tokens: element (i, j) of (b, h) draws the
+     * mask of element ((b * heads + h) * KT + i) * KT + j */
+    sb_rng_key trimmed = key;
+    size_t KT = (size_t)T + 5;
+    trimmed.seq = (uint32_t)T, trimmed.full_seq = (uint32_t)KT;
+    for (size_t i = 0; i < n_probs; i++)
+        keep[i] = (unsigned char)sb_dropout_keep(key, threshold, (i / T / T * KT + i / T % T) * KT + i % T);
+    snprintf(what, sizeof what, "%s, p = 0.3, trimmed from %zu tokens", name, KT);
+    if (impl != SB_ATTENTION_UNFUSED)
+        check_against_reference(rt, what, &dd, io, &plan, &bufs, p, trimmed, xd, doutd);
+    else
+        t_check_error(what, sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, p, trimmed, &bufs),
+                      "cannot drop");
     free(keep);
 
     /* inference buffers: p > 0 and the backward refused, p = 0 gives the
