@@ -103,6 +103,7 @@ typedef struct {
 } reference;
 
 static void run_reference(reference *r, sb_model *m, const sb_config *cfg, int mask, uint64_t seed) {
+    sb_model_set_trim(m, 0); /* full length: what the API's trimmed, length-sorted chunks must give */
     sb_dataset_config dc = {0};
     dc.sum_path = cfg->sum_path, dc.offset_path = cfg->offset_path, dc.split = SB_SPLIT_TEST;
     dc.transform = sb_transform_config_default();
