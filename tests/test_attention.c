@@ -210,14 +210,15 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, int chunk, const 
     snprintf(what, sizeof what, "%s, p = 0.3", name);
     check_against_reference(rt, what, &dd, io, &plan, &bufs, p, key, xd, doutd);
     /* a batch trimmed to T of KT tokens: element (i, j) of (b, h) draws the
-     * mask of element ((b * heads + h) * KT + i) * KT + j */
+     * mask of element ((b * heads + h) * KT + i) * KT + j (KT moves only
+     * Philox counters, no address: not rerun under Oclgrind) */
     sb_rng_key trimmed = key;
     size_t KT = (size_t)T + 5;
     trimmed.seq = (uint32_t)T, trimmed.full_seq = (uint32_t)KT;
     for (size_t i = 0; i < n_probs; i++)
         keep[i] = (unsigned char)sb_dropout_keep(key, threshold, (i / T / T * KT + i / T % T) * KT + i % T);
     snprintf(what, sizeof what, "%s, p = 0.3, trimmed from %zu tokens", name, KT);
-    if (impl != SB_ATTENTION_UNFUSED)
+    if (impl != SB_ATTENTION_UNFUSED && !t_small)
         check_against_reference(rt, what, &dd, io, &plan, &bufs, p, trimmed, xd, doutd);
     else
         t_check_error(what, sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, p, trimmed, &bufs),
