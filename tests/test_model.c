@@ -355,6 +355,22 @@ static int param_diffs(sb_runtime *rt, sb_model *a, sb_model *b, int grads, doub
     return na == nb ? na : -1;
 }
 
+/* The position embedding's gradient is exactly 0 in rows t >= from. */
+static int pos_rows_zero(sb_runtime *rt, sb_model *m, int from) {
+    sb_param *p;
+    int n, ok = 0;
+    sb_model_params(m, &p, &n);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(p[i].name, "netE.pos_embedding.pos_embedding.weight")) continue;
+        float *g = t_download(rt, &p[i].grad);
+        size_t cols = (size_t)p[i].grad.shape[1];
+        ok = g != NULL;
+        for (size_t j = (size_t)from * cols; g && j < p[i].grad.numel; j++) ok &= g[j] == 0.0f;
+        free(g);
+    }
+    return ok;
+}
+
 enum { TRIM_T = 37, TRIM_B = 6, TRIM_STEPS = 3 };
 
 /* Sketch lengths of the test batches: a mixed one with a full-length
@@ -434,7 +450,7 @@ static void trim_case(sb_runtime *rt, const char *name, sb_model_config c) {
     sb_adam_config adam = {1e-3, 0.9, 0.999, 1e-8, 0.0, 0};
     ok = !adam_moments(rt, m[0], &plans[0], mom[0], 128) && !adam_moments(rt, m[1], &plans[1], mom[1], 128);
     double loss_d = 0.0, grad_d = 0.0, gmax = 0.0, d[64], big[64], gbig[64] = {0};
-    int n = 0;
+    int n = 0, pos_zero = 1;
     for (int step = 0; ok && step < TRIM_STEPS; step++) {
         float loss[2];
         for (int i = 0; i < 2 && ok; i++) {
@@ -444,6 +460,9 @@ static void trim_case(sb_runtime *rt, const char *name, sb_model_config c) {
             loss[i] = lt.total;
         }
         ok = ok && (n = param_diffs(rt, m[0], m[1], 1, d, big)) > 0 && n <= 64;
+        /* the untrimmed model's padding rows past Te: zero gradient as well */
+        int Te = sb_model_tokens(m[0]);
+        if (ok) pos_zero &= pos_rows_zero(rt, m[0], Te) && pos_rows_zero(rt, m[1], Te);
         for (int j = 0; ok && j < n; j++) grad_d = fmax(grad_d, d[j]), gbig[j] = fmax(gbig[j], big[j]);
         for (int j = 0; ok && j < n; j++) gmax = fmax(gmax, gbig[j]);
         if (ok) loss_d = fmax(loss_d, fabs((double)loss[0] - loss[1]) / fabs((double)loss[1]));
@@ -466,6 +485,8 @@ static void trim_case(sb_runtime *rt, const char *name, sb_model_config c) {
            "parameters by %.3g (relative to the largest; %d of %d with zero gradients in exact arithmetic left "
            "out)\n", name, TRIM_STEPS, loss_d, grad_d / gmax, par_d / pbig, zero, n);
     if (!ok) t_check_true(sb_last_error(), 0);
+    snprintf(what, sizeof what, "trim %s: position rows past Te get exactly zero gradient, trimmed or not", name);
+    t_check_true(what, ok && pos_zero);
     snprintf(what, sizeof what, "trim %s: training losses as at full length", name);
     t_check(what, ok ? loss_d : INFINITY, 1e-6);
     /* looser: the later steps' gradients see the parameters left out */
