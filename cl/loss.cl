@@ -153,47 +153,44 @@ __kernel void cross_entropy_backward(__global const float *logits, const uint ro
     }
 }
 
-// ---- triplet margin loss: anchor, positive, negative are (rows, d).
+// ---- triplet margin loss: x is (3 rows, d), triplets interleaved: row 3r
+// the anchor, 3r + 1 its positive, 3r + 2 its negative (so a data-parallel
+// rank's triplets are one contiguous run of the global batch's rows).
 
 // num = sum max(margin + |a - p + eps| - |a - n + eps|, 0), den = rows.
-__kernel void triplet_loss_partial(__global const float *anchor, __global const float *positive,
-                                   __global const float *negative, const uint rows, const uint d,
-                                   const float margin, __global float *work) {
+__kernel void triplet_loss_partial(__global const float *x, const uint rows, const uint d, const float margin,
+                                   __global float *work) {
     __local float sn[WG_MAX], sd[WG_MAX];
     float num = 0.0f, den = 0.0f;
     for (uint r = get_global_id(0); r < rows; r += get_global_size(0)) {
-        uint o = r * d;
-        float h = margin + pairwise_distance(anchor + o, positive + o, d) -
-                  pairwise_distance(anchor + o, negative + o, d);
+        __global const float *a = x + 3 * r * d;
+        float h = margin + pairwise_distance(a, a + d, d) - pairwise_distance(a, a + 2 * d, d);
         num += fmax(h, 0.0f);
         den += 1.0f;
     }
     store_partial(sn, sd, num, den, work);
 }
 
-// One work-item per row; scale = upstream / rows. Where the hinge is active
-// (h >= 0, as torch's clamp_min passes the gradient at the kink):
+// One work-item per triplet; scale = upstream / rows. Where the hinge is
+// active (h >= 0, as torch's clamp_min passes the gradient at the kink):
 // da = scale (ep / dist_p - en / dist_n), dp = -scale ep / dist_p,
 // dn = scale en / dist_n, with ep = a - p + eps, en = a - n + eps, and a zero
 // distance contributing nothing (as torch's norm backward).
-__kernel void triplet_loss_backward(__global const float *anchor, __global const float *positive,
-                                    __global const float *negative, const uint rows, const uint d,
-                                    const float margin, const float scale, const int accumulate,
-                                    __global float *danchor, __global float *dpositive,
-                                    __global float *dnegative) {
+__kernel void triplet_loss_backward(__global const float *x, const uint rows, const uint d, const float margin,
+                                    const float scale, const int accumulate, __global float *dx) {
     uint r = get_global_id(0);
     if (r >= rows) return;
-    uint o = r * d;
-    float dist_p = pairwise_distance(anchor + o, positive + o, d);
-    float dist_n = pairwise_distance(anchor + o, negative + o, d);
+    uint o = 3 * r * d;
+    __global const float *a = x + o, *p = a + d, *n = a + 2 * d;
+    float dist_p = pairwise_distance(a, p, d);
+    float dist_n = pairwise_distance(a, n, d);
     int active = margin + dist_p - dist_n >= 0.0f;
     float cp = active && dist_p > 0.0f ? scale / dist_p : 0.0f;
     float cn = active && dist_n > 0.0f ? scale / dist_n : 0.0f;
     for (uint j = 0; j < d; j++) {
-        float a = anchor[o + j];
-        float ep = a - positive[o + j] + PAIRWISE_EPS, en = a - negative[o + j] + PAIRWISE_EPS;
-        store_grad(danchor, o + j, cp * ep - cn * en, accumulate);
-        store_grad(dpositive, o + j, -cp * ep, accumulate);
-        store_grad(dnegative, o + j, cn * en, accumulate);
+        float ep = a[j] - p[j] + PAIRWISE_EPS, en = a[j] - n[j] + PAIRWISE_EPS;
+        store_grad(dx, o + j, cp * ep - cn * en, accumulate);
+        store_grad(dx, o + d + j, -cp * ep, accumulate);
+        store_grad(dx, o + 2 * d + j, cn * en, accumulate);
     }
 }

@@ -1,6 +1,7 @@
 /* Dataset and loader: class and sample limits as the original, batch rows
  * equal the transform and mask of their sketch with the task tokens in
- * front, triplets, shuffled epochs that cover every sketch once, resume at
+ * front, triplets (interleaved, a rank's shard a run of the global batch's
+ * rows), shuffled epochs that cover every sketch once, resume at
  * a step gives the same batches, and errors from the prefetch thread. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,10 +150,53 @@ static void test_triplets(void) {
     uint32_t idx[8];
     for (int k = 0; k < 8; k++) idx[k] = (uint32_t)(k * 11);
     int ok = sb_dataset_fill(d, idx, 8, 3, &b) == 0 && b.size == 24;
-    for (int k = 0; ok && k < 8; k++)
-        ok = b.label[8 + k] == b.label[k] && b.index[8 + k] != b.index[k] && b.label[16 + k] != b.label[k];
-    t_check_true("triplets: positive of the same class (another sketch), negative of another", ok);
+    for (int k = 0; ok && k < 8; k++) /* interleaved: anchor, positive, negative */
+        ok = b.index[3 * k] == idx[k] && b.label[3 * k + 1] == b.label[3 * k] &&
+             b.index[3 * k + 1] != b.index[3 * k] && b.label[3 * k + 2] != b.label[3 * k];
+    t_check_true("triplets interleaved: anchor, positive of the same class (another sketch), negative of another", ok);
     sb_batch_free(&b);
+    sb_dataset_close(d);
+}
+
+/* A rank's triplet batch is the run of rows [offset, offset + size) of
+ * the step's global batch, row for row (what makes the dropout keys, by row
+ * position in the global batch, independent of the split): 3 ranks x 5
+ * against 1 x 15, over the short last batch of the epoch (2 triplets, so
+ * two ranks get none). */
+static void test_triplet_shards(void) {
+    sb_dataset_config c = base_config();
+    c.triplet = 1;
+    sb_dataset *d;
+    if (sb_dataset_open(&d, &c)) return;
+    sb_loader *one, *part[3];
+    int ok = sb_loader_open(&one, d, 15, 1, 0, 0) == 0;
+    for (int r = 0; r < 3; r++) ok = ok && sb_loader_open_shard(&part[r], d, 5, 3, r, 1, 0, 0) == 0;
+    uint64_t per = ok ? sb_loader_batches_per_epoch(one) : 0;
+    int rows = 0, short_seen = 0;
+    for (uint64_t k = 0; ok && k < per + 1; k++) {
+        const sb_batch *g, *b;
+        ok = sb_loader_next(one, &g, NULL, NULL) == 0;
+        int at = 0;
+        for (int r = 0; ok && r < 3; r++) {
+            ok = sb_loader_next(part[r], &b, NULL, NULL) == 0 && b->offset == at && b->global == g->global &&
+                 b->size % 3 == 0 && at + b->size <= g->size;
+            size_t Tin = (size_t)(b->tokens + T);
+            for (int i = 0; ok && i < b->size; i++)
+                ok = b->index[i] == g->index[at + i] && b->label[i] == g->label[at + i] &&
+                     !memcmp(b->input + i * Tin * 5, g->input + (at + i) * Tin * 5, Tin * 5 * sizeof(float)) &&
+                     !memcmp(b->mask + i * T * 5, g->mask + (at + i) * T * 5, (size_t)T * 5 * sizeof(float));
+            at += b->size, rows += b->size;
+            short_seen |= b->size < 15;
+        }
+        ok = ok && at == g->size;
+    }
+    char what[160];
+    snprintf(what, sizeof what, "3 ranks x 5 triplets: each rank's rows are rows [offset, + size) of the 1 x 15 "
+             "batch (%d rows, %llu steps, a short batch: %s)", rows, (unsigned long long)(per + 1),
+             short_seen ? "yes" : "no");
+    t_check_true(what, ok && short_seen);
+    sb_loader_close(one);
+    for (int r = 0; r < 3; r++) sb_loader_close(part[r]);
     sb_dataset_close(d);
 }
 
@@ -250,6 +294,7 @@ int main(void) {
     test_limits();
     test_rows();
     test_triplets();
+    test_triplet_shards();
     test_loader();
     test_loader_threads();
     test_worker_error();

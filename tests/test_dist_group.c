@@ -67,10 +67,12 @@ static void check_one_rank(void) {
     t_check_true("a host name", sb_dist_host()[0] != 0);
     float f[3] = {1.5f, -2.0f, 3.25f};
     double d[2] = {0.1, 7.0};
-    float *list[1] = {f};
-    size_t n[1] = {3};
-    int rc = sb_dist_sum_f32(f, 3, "f") | sb_dist_sum_f64(d, 2, "d") | sb_dist_sum_f32_list(list, n, 1, "list");
-    t_check_true("sums of one rank", rc == 0);
+    sb_dist_sums *sums = NULL;
+    int rc = sb_dist_sum_f32(f, 3, "f") | sb_dist_sum_f64(d, 2, "d") | sb_dist_sums_create(&sums);
+    if (!rc) rc = sb_dist_sums_post(sums, f, 2, "f") | sb_dist_sums_test(sums, "f") |
+                  sb_dist_sums_post(sums, f + 2, 1, "f") | sb_dist_sums_wait(sums, "f");
+    sb_dist_sums_destroy(sums);
+    t_check_true("sums of one rank, at once and posted one by one", rc == 0);
     t_check_true("  leave the values as they were", f[0] == 1.5f && f[1] == -2.0f && f[2] == 3.25f && d[0] == 0.1 &&
                                                       d[1] == 7.0);
     int same = 0;

@@ -8,7 +8,10 @@
  *   gradients:          <= 1e-4 per parameter
  *   Adam trajectory:    <= 1e-4 (sb_adam_step, lr 1e-3, per parameter)
  * Usage: test_golden FIXTURE, or test_golden --write-batch PATH to write
- * the batch the fixture is made from. The sizes are the fixture's, so
+ * the batch the fixture is made from. The fixture holds the original's
+ * triplet layout (anchors, positives, negatives); our batches interleave
+ * the triplets (src/data/dataset.h), so the batch is reordered on the way
+ * in and every per-sketch output on the way out. The sizes are the fixture's, so
  * --small changes nothing; it is not run under Oclgrind (minutes there),
  * where test_model covers the same code at small sizes. */
 #include <math.h>
@@ -49,16 +52,41 @@ static double rel_err_f(const float *got, const float *ref, size_t n) {
     return e;
 }
 
-/* A device tensor vs a fixture record of the same size. */
+/* Reorders the 3 GOLDEN_B rows of `row` bytes each from the original's
+ * sections (anchors, positives, negatives) to interleaved triplets
+ * (row 3j + i = section i's row j), or back with `to_sections`. */
+static void reorder(void *dst, const void *src, size_t row, int to_sections) {
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < GOLDEN_B; j++) {
+            size_t sec = (size_t)(i * GOLDEN_B + j) * row, mix = (size_t)(3 * j + i) * row;
+            memcpy((char *)dst + (to_sections ? sec : mix), (const char *)src + (to_sections ? mix : sec), row);
+        }
+}
+
+/* A device tensor of per-sketch rows (interleaved) vs a fixture record of
+ * the same size (sections). */
 static void compare(sb_runtime *rt, const mf_file *f, const char *name, const sb_tensor *t, double tol) {
     const mf_record *r = t ? mf_find(f, name, t->numel) : NULL;
     if (!r) {
         t_check_true(name, 0);
         return;
     }
-    float *got = t_download(rt, t);
-    t_check(name, rel_err_f(got, r->data, r->n), tol);
-    free(got);
+    float *got = t_download(rt, t), *sec = malloc(t->numel * sizeof *sec);
+    reorder(sec, got, t->numel / (3 * GOLDEN_B) * sizeof *sec, 1);
+    t_check(name, rel_err_f(sec, r->data, r->n), tol);
+    free(got), free(sec);
+}
+
+/* b's rows reordered from sections to interleaved triplets, into mix (made
+ * by mf_make_batch with b's sizes). */
+static void interleave_batch(const sb_batch *b, sb_batch *mix) {
+    size_t Tin = (size_t)(b->tokens + b->max_length), T = (size_t)b->max_length;
+    reorder(mix->input, b->input, Tin * 5 * sizeof(float), 0);
+    reorder(mix->stroke, b->stroke, T * 5 * sizeof(float), 0);
+    reorder(mix->mask, b->mask, T * 5 * sizeof(float), 0);
+    reorder(mix->length_mask, b->length_mask, Tin * sizeof(float), 0);
+    reorder(mix->segment, b->segment, Tin * sizeof(int32_t), 0);
+    reorder(mix->label, b->label, sizeof(int32_t), 0);
 }
 
 static float *loss_vector(const sb_loss_terms *lt, float *v) {
@@ -206,9 +234,9 @@ int main(int argc, char **argv) {
         return t_finish(rt);
     }
     // the batch: the fixture's copy, which our data path must still produce
-    sb_batch b;
+    sb_batch b, mix;
     int Tin = 22, N = 3 * GOLDEN_B;
-    if (mf_make_batch(&b, N, 20, 1, 1, 7, 2020)) {
+    if (mf_make_batch(&b, N, 20, 1, 1, 7, 2020) || mf_make_batch(&mix, N, 20, 1, 1, 7, 2020)) {
         t_check_true("make batch", 0);
         return t_finish(rt);
     }
@@ -222,10 +250,12 @@ int main(int argc, char **argv) {
                !memcmp(mk->data, b.mask, mk->n * 4) && !memcmp(lb->data, b.label, lb->n * 4);
     t_check_true("the fixture's batch is what our data path makes", same);
     if (same) {
-        run_variant(rt, &f, &b, "albert");
-        run_variant(rt, &f, &b, "bert");
+        interleave_batch(&b, &mix);
+        run_variant(rt, &f, &mix, "albert");
+        run_variant(rt, &f, &mix, "bert");
     }
     mf_free_batch(&b);
+    mf_free_batch(&mix);
     mf_free(&f);
     return t_finish(rt);
 }

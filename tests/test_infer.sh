@@ -56,6 +56,13 @@ check "batch size does not change the output" 0 diff "$tmp/classify64" "$tmp/cla
 check "batches of one sketch" 0 "$sb" classify "$ck" "$tmp/mm" --batch-size 1 --top-k 2
 cp "$tmp/out" "$tmp/classify1"
 check "give the same output" 0 diff "$tmp/classify1" "$tmp/classify5"
+# `sketchbert test` evaluates the anchors of its triplet batches (rows 3i of
+# the interleaved triplets): each sketch of the split once (its SGM-masked
+# inputs classify otherwise than `classify`'s unmasked ones)
+check "test the model on the test split (triplet batches)" 0 "$sb" test "$tmp/all.yml" --checkpoint "$ck"
+cp "$tmp/out" "$tmp/test.out"
+check "  counts 8 sketches of each class" 0 awk '$1 ~ /^(circle|square|triangle|star)$/ && $3 == 8 { k++ }
+  END { exit k != 4 }' "$tmp/test.out"
 check "classify npz, --index and --label" 0 "$sb" classify "$ck" "$tmp/npz/star.npz" --index 0-3 --label star --top-k 9
 contains "top-k capped at the class count" "using 4"
 contains "accuracy over the 4 chosen" "(4 sketches of a known class)"

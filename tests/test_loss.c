@@ -271,24 +271,27 @@ static void ce_bad_shapes(sb_runtime *rt) {
 
 typedef struct { size_t b, d; double margin; } tri_ctx;
 
-/* x = [anchor; positive; negative], each (b, d); grad likewise. */
+/* x (3b, d) interleaved: rows 3r, 3r + 1, 3r + 2 are anchor, positive,
+ * negative of triplet r; grad likewise. */
 static double tri_ref(const double *x, const tri_ctx *c, double *grad, int *active_rows) {
-    const double *a = x, *p = x + c->b * c->d, *ng = x + 2 * c->b * c->d, eps = 1e-6;
+    const size_t d = c->d;
+    const double eps = 1e-6;
     double sum = 0;
     for (size_t r = 0; r < c->b; r++) {
+        const double *a = x + 3 * r * d, *p = a + d, *ng = a + 2 * d;
         double sp = 0, sn = 0;
-        for (size_t j = 0; j < c->d; j++) {
-            double ep = a[r * c->d + j] - p[r * c->d + j] + eps, en = a[r * c->d + j] - ng[r * c->d + j] + eps;
+        for (size_t j = 0; j < d; j++) {
+            double ep = a[j] - p[j] + eps, en = a[j] - ng[j] + eps;
             sp += ep * ep, sn += en * en;
         }
         double dp = sqrt(sp), dn = sqrt(sn), h = c->margin + dp - dn;
         sum += h > 0 ? h : 0;
         if (active_rows) *active_rows += h >= 0;
-        for (size_t j = 0; grad && j < c->d; j++) {
-            size_t i = r * c->d + j;
-            double ep = a[i] - p[i] + eps, en = a[i] - ng[i] + eps, s = UPSTREAM / (double)c->b;
+        for (size_t j = 0; grad && j < d; j++) {
+            double ep = a[j] - p[j] + eps, en = a[j] - ng[j] + eps, s = UPSTREAM / (double)c->b;
             double gp = h >= 0 ? s * ep / dp : 0, gn = h >= 0 ? s * en / dn : 0;
-            grad[i] = gp - gn, grad[c->b * c->d + i] = -gp, grad[2 * c->b * c->d + i] = gn;
+            double *g = grad + 3 * r * d + j;
+            g[0] = gp - gn, g[d] = -gp, g[2 * d] = gn;
         }
     }
     return sum / (double)c->b;
@@ -297,55 +300,46 @@ static double tri_ref(const double *x, const tri_ctx *c, double *grad, int *acti
 static double tri_fn(const double *x, void *ctx) { return UPSTREAM * tri_ref(x, ctx, NULL, NULL); }
 
 static void triplet_case(sb_runtime *rt, int b, int d, float margin) {
-    size_t n = (size_t)b * d;
+    size_t n = 3 * (size_t)b * d;
     char what[128], label[256];
-    snprintf(what, sizeof what, "triplet (%d, %d) margin %g", b, d, margin);
-    float *x = uniform(3 * n, -1, 1), *prior = uniform(3 * n, -1, 1);
-    double *xd = t_to_double(x, 3 * n), *grad = malloc(3 * n * sizeof *grad);
+    snprintf(what, sizeof what, "triplet (%d x 3, %d) margin %g", b, d, margin);
+    float *x = uniform(n, -1, 1), *prior = uniform(n, -1, 1);
+    double *xd = t_to_double(x, n), *grad = malloc(n * sizeof *grad);
     tri_ctx c = {(size_t)b, (size_t)d, margin};
     int active = 0;
     double loss_ref = tri_ref(xd, &c, grad, &active);
-    snprintf(label, sizeof label, "%s: both sides of the hinge (%d of %d rows active)", what, active, b);
+    snprintf(label, sizeof label, "%s: both sides of the hinge (%d of %d triplets active)", what, active, b);
     t_check_true(label, active > 0 && active < b);
     snprintf(label, sizeof label, "%s: reference backward vs finite differences", what);
-    t_check(label, t_fd_grad_err(tri_fn, &c, xd, 3 * n, grad, 300), 1e-6);
+    t_check(label, t_fd_grad_err(tri_fn, &c, xd, n, grad, 300), 1e-6);
 
-    int shape[2] = {b, d}, one[1] = {1};
-    sb_tensor ta = t_upload(rt, "anchor", SB_F32, 2, shape, x), tp = t_upload(rt, "positive", SB_F32, 2, shape, x + n);
-    sb_tensor tn = t_upload(rt, "negative", SB_F32, 2, shape, x + 2 * n);
-    sb_tensor ga = t_output(rt, "danchor", SB_F32, 2, shape), gp = t_output(rt, "dpositive", SB_F32, 2, shape);
-    sb_tensor gn = t_output(rt, "dnegative", SB_F32, 2, shape);
+    int shape[2] = {3 * b, d}, one[1] = {1};
+    sb_tensor tx = t_upload(rt, "features", SB_F32, 2, shape, x), gx = t_output(rt, "dfeatures", SB_F32, 2, shape);
     sb_tensor work = new_work(rt), loss = t_output(rt, "loss", SB_F32, 1, one);
-    if (!failed_call(sb_triplet_loss_forward(rt, &ta, &tp, &tn, margin, &work, &loss))) {
+    if (!failed_call(sb_triplet_loss_forward(rt, &tx, margin, &work, &loss))) {
         snprintf(label, sizeof label, "%s: forward vs reference (%.6g)", what, loss_ref);
         check_scalar(label, scalar(rt, &loss), loss_ref);
     }
-    const sb_tensor *g[3] = {&ga, &gp, &gn};
-    const char *names[3] = {"danchor", "dpositive", "dnegative"};
     for (int acc = 0; acc < 2; acc++) {
-        for (int i = 0; acc && i < 3; i++) sb_tensor_write(rt, g[i], prior + i * n);
-        if (failed_call(sb_triplet_loss_backward(rt, &ta, &tp, &tn, margin, (float)UPSTREAM, acc, &ga, &gp, &gn)))
-            continue;
-        for (int i = 0; i < 3; i++) {
-            snprintf(label, sizeof label, "%s: %s", what, names[i]);
-            check_grad(rt, label, g[i], prior + i * n, grad + i * n, n, acc);
-        }
+        if (acc) sb_tensor_write(rt, &gx, prior);
+        if (failed_call(sb_triplet_loss_backward(rt, &tx, margin, (float)UPSTREAM, acc, &gx))) continue;
+        snprintf(label, sizeof label, "%s: dfeatures (anchors, positives, negatives)", what);
+        check_grad(rt, label, &gx, prior, grad, n, acc);
     }
     free(x), free(prior), free(xd), free(grad);
 }
 
 static void triplet_bad_shapes(sb_runtime *rt) {
-    int s[2] = {4, 3}, s2[2] = {4, 2}, flat[1] = {12}, one[1] = {1}, w[1] = {SB_LOSS_WORK_FLOATS};
-    sb_tensor a = t_output(rt, "anchor", SB_F32, 2, s), p = t_output(rt, "positive", SB_F32, 2, s);
-    sb_tensor nb = t_output(rt, "negative", SB_F32, 2, s2), n = t_output(rt, "negative", SB_F32, 2, s);
-    sb_tensor af = t_output(rt, "anchor_flat", SB_F32, 1, flat), gb = t_output(rt, "dpositive", SB_F32, 2, s2);
+    int s[2] = {6, 3}, s2[2] = {6, 2}, not3[2] = {4, 3}, flat[1] = {18}, one[1] = {1}, w[1] = {SB_LOSS_WORK_FLOATS};
+    sb_tensor x = t_output(rt, "features", SB_F32, 2, s), x4 = t_output(rt, "features4", SB_F32, 2, not3);
+    sb_tensor xf = t_output(rt, "features_flat", SB_F32, 1, flat), gb = t_output(rt, "dfeatures", SB_F32, 2, s2);
     sb_tensor work = t_output(rt, "work", SB_F32, 1, w), loss = t_output(rt, "loss", SB_F32, 1, one);
-    t_check_error("triplet: negative shape rejected",
-                  sb_triplet_loss_forward(rt, &a, &p, &nb, 1.0f, &work, &loss), "negative[4,2]");
-    t_check_error("triplet: 1-D anchor rejected",
-                  sb_triplet_loss_forward(rt, &af, &p, &n, 1.0f, &work, &loss), "anchor_flat must be (B, D)");
-    t_check_error("triplet: gradient shape rejected",
-                  sb_triplet_loss_backward(rt, &a, &p, &n, 1.0f, 1.0f, 0, &a, &gb, &n), "dpositive[4,2]");
+    t_check_error("triplet: rows not a multiple of 3 rejected",
+                  sb_triplet_loss_forward(rt, &x4, 1.0f, &work, &loss), "features4 must be (3 B, D)");
+    t_check_error("triplet: 1-D features rejected", sb_triplet_loss_forward(rt, &xf, 1.0f, &work, &loss),
+                  "features_flat must be (3 B, D)");
+    t_check_error("triplet: gradient shape rejected", sb_triplet_loss_backward(rt, &x, 1.0f, 1.0f, 0, &gb),
+                  "dfeatures[6,2]");
 }
 
 // ---- tests

@@ -132,6 +132,87 @@ static void gradient_check(sb_runtime *rt, int albert, int train) {
     mf_free_batch(&b);
 }
 
+/* What the gradient-ready hook saw: the group numbers in the order they
+ * came and each group's gradients read at its point. */
+typedef struct {
+    sb_runtime *rt;
+    sb_param *params;
+    const sb_grad_group *groups;
+    int seen, in_order;
+    float **at_point; /* per parameter */
+} ready_log;
+
+static int on_ready(void *ctx, int group) {
+    ready_log *r = ctx;
+    r->in_order &= group == r->seen++;
+    const sb_grad_group *g = &r->groups[group];
+    for (int i = g->first; i < g->first + g->count; i++) r->at_point[i] = t_download(r->rt, &r->params[i].grad);
+    return 0;
+}
+
+/* The gradient-ready points: they split the parameters into groups (each
+ * once), come in the documented order (heads, layers last to first, ALBERT's
+ * one layer once, embeddings), and a group's gradients read at its point
+ * are the backward's final ones. A hook's error ends the backward. */
+static void check_grad_ready(sb_runtime *rt, int albert) {
+    const char *kind = albert ? "albert" : "bert";
+    sb_model_config c = tiny_config(albert);
+    sb_batch b;
+    sb_model *m;
+    if (mf_make_batch(&b, 3, c.max_length, 1, 1, c.cls_dim, 7)) {
+        t_check_true("make batch", 0);
+        return;
+    }
+    if (sb_model_create(rt, &c, 3, &m) || sb_model_init_params(m, 11)) {
+        t_check_true(sb_last_error(), 0);
+        mf_free_batch(&b);
+        return;
+    }
+    ready_log r = {rt, NULL, NULL, 0, 1, NULL};
+    int n_params, n_groups;
+    sb_model_params(m, &r.params, &n_params);
+    sb_model_grad_groups(m, &r.groups, &n_groups);
+    char what[160];
+    snprintf(what, sizeof what, "%s: %d gradient-ready points (3 heads, %d layer groups, the embeddings)", kind,
+             n_groups, albert ? 1 : 2);
+    t_check_true(what, n_groups == 3 + (albert ? 1 : 2) + 1);
+    int *owner = calloc((size_t)n_params, sizeof *owner), once = 1;
+    for (int k = 0; k < n_groups; k++)
+        for (int i = r.groups[k].first; i < r.groups[k].first + r.groups[k].count; i++) owner[i]++;
+    for (int i = 0; i < n_params; i++) once &= owner[i] == 1;
+    snprintf(what, sizeof what, "%s: every parameter in exactly one group", kind);
+    t_check_true(what, once);
+    const char *want[] = {"net_maskrec.", "net_sketchclsinput.", "net_sketchretrieval.",
+                          albert ? "netE.encoder.sketch_layer." : "netE.encoder.layers.1.", "netE.encoder.layers.0.",
+                          "netE.embedding."};
+    int named = 1;
+    for (int k = 0; k < n_groups; k++) {
+        const char *w = want[albert && k == 3 ? 3 : albert && k == 4 ? 5 : k];
+        named &= strncmp(r.params[r.groups[k].first].name, w, strlen(w)) == 0;
+    }
+    snprintf(what, sizeof what, "%s: in the backward's order (heads, layers last to first, embeddings)", kind);
+    t_check_true(what, named);
+
+    r.at_point = calloc((size_t)n_params, sizeof *r.at_point);
+    sb_model_on_grad_ready(m, on_ready, &r);
+    int rc = sb_model_forward(m, &b, 1, 1, 5, 1) || sb_model_backward(m);
+    snprintf(what, sizeof what, "%s: the hook is called at each point, in order", kind);
+    t_check_true(what, !rc && r.seen == n_groups && r.in_order);
+    int final = !rc;
+    for (int i = 0; i < n_params && final; i++) {
+        float *g = t_download(rt, &r.params[i].grad);
+        final = r.at_point[i] && !memcmp(g, r.at_point[i], r.params[i].grad.numel * sizeof *g);
+        free(g);
+    }
+    snprintf(what, sizeof what, "%s: each group's gradients at its point are the final ones", kind);
+    t_check_true(what, final);
+    for (int i = 0; i < n_params; i++) free(r.at_point[i]);
+    free(r.at_point), free(owner);
+    sb_model_on_grad_ready(m, NULL, NULL);
+    mf_free_batch(&b);
+    sb_model_destroy(m);
+}
+
 /* Names as the original's state_dict keys, shapes (out, in); batch checks
  * and inference; config errors. */
 static void check_api(sb_runtime *rt) {
@@ -519,6 +600,8 @@ int main(int argc, char **argv) {
     check_inference_plan(rt);
     check_saved_memory(rt);
     if (!t_small) check_trim(rt);
+    check_grad_ready(rt, 0);
+    check_grad_ready(rt, 1);
     /* under Oclgrind ALBERT alone: BERT is ALBERT without the sharing */
     if (!t_small) gradient_check(rt, 0, 0);
     gradient_check(rt, 1, 0);

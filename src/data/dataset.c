@@ -330,18 +330,19 @@ static void pick_triplet(const sb_dataset *d, uint32_t i, uint64_t step, uint32_
 }
 
 int sb_dataset_fill(const sb_dataset *d, const uint32_t *indices, int count, uint64_t step, sb_batch *out) {
+    const int per = d->cfg.triplet ? 3 : 1;
     for (int k = 0; k < count; k++) {
         if (indices[k] >= d->n_samples)
             return sb_fail(SB_ERR_INVALID, "sample %u out of range (dataset has %u)", indices[k], d->n_samples);
-        SB_TRY(fill_row(d, indices[k], step, out, k));
+        SB_TRY(fill_row(d, indices[k], step, out, per * k));
         if (d->cfg.triplet) {
             uint32_t pos, neg;
             pick_triplet(d, indices[k], step, &pos, &neg);
-            SB_TRY(fill_row(d, pos, step, out, count + k));
-            SB_TRY(fill_row(d, neg, step, out, 2 * count + k));
+            SB_TRY(fill_row(d, pos, step, out, 3 * k + 1));
+            SB_TRY(fill_row(d, neg, step, out, 3 * k + 2));
         }
     }
-    out->size = count * (d->cfg.triplet ? 3 : 1);
+    out->size = count * per;
     out->offset = 0, out->global = count;
     return 0;
 }
@@ -410,7 +411,7 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&l->mu);
         if (idx) sb_dataset_read_ahead(l->d, idx, count);
         int rc = idx ? sb_dataset_fill(l->d, idx, count, step, &l->slots[s]) : sb_fail(SB_ERR_MEMORY, "out of host memory");
-        l->slots[s].offset = (int)lo, l->slots[s].global = (int)gcount;
+        l->slots[s].offset = (int)(lo * (l->d->cfg.triplet ? 3u : 1u)), l->slots[s].global = (int)gcount;
         pthread_mutex_lock(&l->mu);
         /* Error messages are per thread: hand this one to the consumer. */
         if (rc) snprintf(l->slot_error[s], sizeof l->slot_error[s], "%s", sb_last_error());

@@ -17,8 +17,11 @@
  *   input (B, T_in, 5) masked stroke-5 with tokens; stroke (B, T, 5);
  *   mask (B, T, 5) 1 = keep; segment (B, T_in) int32; length_mask (B, T_in);
  *   label (B) int32 class index.
- * A triplet batch holds 3B sketches: anchors, then positives (same class),
- * then negatives (another class).
+ * A triplet batch holds 3B sketches, interleaved: row 3j the anchor j, 3j + 1
+ * its positive (same class), 3j + 2 its negative (another class). So a
+ * data-parallel rank's triplets are one contiguous run of rows of the
+ * step's global batch, and dropout, keyed by row position in the global
+ * batch, masks each sketch as one process would.
  * defines: sb_dataset_config, sb_dataset, sb_batch, sb_dataset_open,
  *          sb_dataset_close, sb_dataset_read_ahead, sb_loader, sb_loader_open, sb_loader_next,
  *          sb_loader_open_shard, sb_loader_threads, sb_loader_close */
@@ -75,7 +78,8 @@ typedef struct sb_batch {
     float *input, *stroke, *mask, *length_mask;
     int32_t *segment, *label;
     uint32_t *index; /* dataset index of each sketch */
-    int offset;      /* data-parallel: position of the first sketch (anchor) in the step's global batch */
+    int offset;      /* data-parallel: row of the first sketch in the step's global batch (3 x the
+                        first anchor's place for triplets); 0 with one rank */
     int global;      /* sketches (anchors) in the step's global batch; = size (anchors) with one rank */
     int32_t *scratch; /* T ints for the mask's index pools */
 } sb_batch;

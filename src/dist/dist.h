@@ -14,7 +14,9 @@
  * defines: sb_dist_built, sb_dist_library, sb_dist_launch_size, sb_dist_device_for,
  *          sb_dist_init, sb_dist_finalize, sb_dist_rank, sb_dist_size,
  *          sb_dist_local_rank, sb_dist_host, sb_dist_timeout,
- *          sb_dist_sum_f32, sb_dist_sum_f32_list, sb_dist_sum_f64, sb_dist_same_u64,
+ *          sb_dist_sum_f32, sb_dist_sum_f64, sb_dist_sums, sb_dist_sums_create,
+ *          sb_dist_sums_destroy, sb_dist_sums_post, sb_dist_sums_test,
+ *          sb_dist_sums_wait, sb_dist_same_u64,
  *          sb_dist_gather_lines, sb_dist_abort */
 #ifndef SB_DIST_DIST_H
 #define SB_DIST_DIST_H
@@ -54,9 +56,23 @@ double sb_dist_timeout(void); /* seconds a collective may take */
 /* In-place sums over the ranks (in buckets of at most 2^22 elements, all
  * in flight at once). `what` names the data in a failure. */
 int sb_dist_sum_f32(float *v, size_t n, const char *what);
-/* The same for `count` buffers v[i] of n[i] floats, all in flight at once. */
-int sb_dist_sum_f32_list(float *const *v, const size_t *n, int count, const char *what);
 int sb_dist_sum_f64(double *v, size_t n, const char *what);
+
+/* In-place sums started one at a time as their data become ready (the
+ * gradient buckets, during the backward) and completed together. Every
+ * rank must post the same sizes in the same order. */
+typedef struct sb_dist_sums sb_dist_sums;
+int sb_dist_sums_create(sb_dist_sums **out);
+void sb_dist_sums_destroy(sb_dist_sums *s);
+/* Starts the sum of v[0..n) (MPI_Iallreduce, buckets of at most 2^22);
+ * v must stay untouched until sb_dist_sums_wait. */
+int sb_dist_sums_post(sb_dist_sums *s, float *v, size_t n, const char *what);
+/* Never blocks: moves the posted sums on (MPI progresses a non-blocking
+ * collective only inside MPI calls). */
+int sb_dist_sums_test(sb_dist_sums *s, const char *what);
+/* Completes every posted sum against the collective deadline (failing
+ * with this rank and `what`); s is then empty for the next step. */
+int sb_dist_sums_wait(sb_dist_sums *s, const char *what);
 
 /* *same = 1 when every rank passed the same v. */
 int sb_dist_same_u64(uint64_t v, int *same, const char *what);

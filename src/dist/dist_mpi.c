@@ -96,42 +96,68 @@ static int wait_all(MPI_Request *req, int n, const char *what) {
     }
 }
 
-/* Sums `count` buffers in place: every bucket of every buffer posted as an
- * MPI_Iallreduce, then all awaited against one deadline. */
-static int sum(void *const *v, const size_t *n, int count, size_t elem, MPI_Datatype type, const char *what) {
+struct sb_dist_sums {
+    MPI_Request *req; /* posted, in order */
+    int n, cap;
+};
+
+int sb_dist_sums_create(sb_dist_sums **out) {
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : sb_fail(SB_ERR_MEMORY, "out of host memory");
+}
+
+void sb_dist_sums_destroy(sb_dist_sums *s) {
+    if (s) free(s->req);
+    free(s);
+}
+
+/* Posts the in-place sum of v[0..n), an MPI_Iallreduce per bucket. */
+static int post(sb_dist_sums *s, void *v, size_t n, size_t elem, MPI_Datatype type, const char *what) {
     if (g.size <= 1) return 0;
-    size_t total = 0;
-    for (int i = 0; i < count; i++) total += (n[i] + BUCKET - 1) / BUCKET;
-    MPI_Request *req = malloc((total ? total : 1) * sizeof *req);
-    if (!req) return sb_fail(SB_ERR_MEMORY, "out of host memory for %zu requests", total);
-    int k = 0, rc = 0;
-    for (int i = 0; i < count && !rc; i++)
-        for (size_t at = 0; at < n[i] && !rc; at += BUCKET) {
-            size_t len = n[i] - at < BUCKET ? n[i] - at : BUCKET;
-            int err = MPI_Iallreduce(MPI_IN_PLACE, (char *)v[i] + at * elem, (int)len, type, MPI_SUM, MPI_COMM_WORLD,
-                                     &req[k]);
-            if (err != MPI_SUCCESS) rc = mpi_fail(err, "MPI_Iallreduce", what);
-            else k++;
+    for (size_t at = 0; at < n; at += BUCKET) {
+        if (s->n == s->cap) {
+            int cap = s->cap ? 2 * s->cap : 64;
+            MPI_Request *r = realloc(s->req, (size_t)cap * sizeof *r);
+            if (!r) return sb_fail(SB_ERR_MEMORY, "out of host memory for %d requests", cap);
+            s->req = r, s->cap = cap;
         }
-    /* requests already posted complete before the failure is returned */
-    int rc2 = wait_all(req, k, what);
-    free(req);
+        size_t len = n - at < BUCKET ? n - at : BUCKET;
+        MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, (char *)v + at * elem, (int)len, type, MPI_SUM, MPI_COMM_WORLD,
+                               &s->req[s->n]), what);
+        s->n++;
+    }
+    return 0;
+}
+
+int sb_dist_sums_post(sb_dist_sums *s, float *v, size_t n, const char *what) {
+    return post(s, v, n, sizeof *v, MPI_FLOAT, what);
+}
+
+int sb_dist_sums_test(sb_dist_sums *s, const char *what) {
+    int done;
+    if (s->n) MPI_TRY(MPI_Testall(s->n, s->req, &done, MPI_STATUSES_IGNORE), what);
+    return 0;
+}
+
+int sb_dist_sums_wait(sb_dist_sums *s, const char *what) {
+    int rc = s->n ? wait_all(s->req, s->n, what) : 0; /* one rank: MPI may not be initialised */
+    s->n = 0;
+    return rc;
+}
+
+/* Sums v[0..n) in place: every bucket posted, then all awaited against one
+ * deadline (requests already posted complete before a failure to post is
+ * returned). */
+static int sum(void *v, size_t n, size_t elem, MPI_Datatype type, const char *what) {
+    sb_dist_sums s = {NULL, 0, 0};
+    int rc = post(&s, v, n, elem, type, what);
+    int rc2 = sb_dist_sums_wait(&s, what);
+    free(s.req);
     return rc ? rc : rc2;
 }
 
-int sb_dist_sum_f32(float *v, size_t n, const char *what) {
-    void *p = v;
-    return sum(&p, &n, 1, sizeof *v, MPI_FLOAT, what);
-}
-
-int sb_dist_sum_f32_list(float *const *v, const size_t *n, int count, const char *what) {
-    return sum((void *const *)v, n, count, sizeof(float), MPI_FLOAT, what);
-}
-
-int sb_dist_sum_f64(double *v, size_t n, const char *what) {
-    void *p = v;
-    return sum(&p, &n, 1, sizeof *v, MPI_DOUBLE, what);
-}
+int sb_dist_sum_f32(float *v, size_t n, const char *what) { return sum(v, n, sizeof *v, MPI_FLOAT, what); }
+int sb_dist_sum_f64(double *v, size_t n, const char *what) { return sum(v, n, sizeof *v, MPI_DOUBLE, what); }
 
 int sb_dist_same_u64(uint64_t v, int *same, const char *what) {
     *same = 1;

@@ -28,10 +28,21 @@ int sb_dist_local_rank(void) { return 0; }
 const char *sb_dist_host(void) { return host[0] ? host : "localhost"; }
 
 int sb_dist_sum_f32(float *v, size_t n, const char *what) { return (void)v, (void)n, (void)what, 0; }
-int sb_dist_sum_f32_list(float *const *v, const size_t *n, int count, const char *what) {
-    return (void)v, (void)n, (void)count, (void)what, 0;
-}
 int sb_dist_sum_f64(double *v, size_t n, const char *what) { return (void)v, (void)n, (void)what, 0; }
+
+struct sb_dist_sums {
+    int unused;
+};
+int sb_dist_sums_create(sb_dist_sums **out) {
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : sb_fail(SB_ERR_MEMORY, "out of host memory");
+}
+void sb_dist_sums_destroy(sb_dist_sums *s) { free(s); }
+int sb_dist_sums_post(sb_dist_sums *s, float *v, size_t n, const char *what) {
+    return (void)s, (void)v, (void)n, (void)what, 0;
+}
+int sb_dist_sums_test(sb_dist_sums *s, const char *what) { return (void)s, (void)what, 0; }
+int sb_dist_sums_wait(sb_dist_sums *s, const char *what) { return (void)s, (void)what, 0; }
 
 int sb_dist_same_u64(uint64_t v, int *same, const char *what) {
     (void)v, (void)what;

@@ -15,7 +15,7 @@
  * items, never called; a bare global (a storage type, a dtype) stays a
  * GLOBAL. Any other call (REDUCE of a function such as posix.system or
  * builtins.eval) is rejected with a message naming it: only the rebuilders
- * listed in torch_load.c are interpreted.
+ * listed in torch_load_convert.c are interpreted.
  *
  * Storages: float32, float16, bfloat16, float64, int64, int32, uint8, int8,
  * int16, bool; every tensor's data is converted to float (int64 values

@@ -44,6 +44,11 @@ struct sb_model {
     sb_layer_dropout drop[SB_MAX_LAYERS];
     sb_param *params;
     int n_params, cap_params;
+    /* gradient-ready points (sb_model_grad_groups) and their hook */
+    sb_grad_group groups[SB_MAX_LAYERS + 4];
+    int n_groups;
+    sb_grad_ready_fn on_ready;
+    void *ready_ctx;
     sb_plan param_plan, act_plan;
     // parameters
     sb_lin embedding;                         /* netE.embedding.embedding */
@@ -216,6 +221,23 @@ static int plan_head_inputs(sb_model *m) {
     return 0;
 }
 
+/* The parameters [first .. last] as a group of the backward's
+ * gradient-ready points. */
+static void add_group(sb_model *m, const sb_param *first, const sb_param *last) {
+    m->groups[m->n_groups++] = (sb_grad_group){(int)(first - m->params), (int)(last - first) + 1};
+}
+
+/* The gradient-ready points in sb_model_backward's order. */
+static void plan_groups(sb_model *m) {
+    const sb_model_config *c = &m->cfg;
+    const sb_mlp *heads[3] = {c->maskrec ? &m->rec : NULL, c->cls ? &m->cls : NULL, c->rel ? &m->rel : NULL};
+    for (int i = 0; i < 3; i++)
+        if (heads[i]) add_group(m, heads[i]->lin[0].w, heads[i]->lin[heads[i]->n - 1].b);
+    for (int l = c->n_layers - 1; l >= 0; l--)
+        if (!c->albert || l == 0) add_group(m, m->layer[l].query.w, m->layer[l].out_norm_b);
+    add_group(m, m->embedding.w, m->refine.lin[m->refine.n - 1].b);
+}
+
 /* Every parameter and activation, in the original state_dict order. For
  * inference only what a forward without loss needs: no gradients, no
  * backward scratch, no objective, and one set of layer activations for
@@ -274,6 +296,7 @@ static int plan_model(sb_model *m) {
         if (m->training) SB_TRY(sb_plan_add(p, &m->lg.att_dscores, "att.dscores", SB_F32, 3, scratch));
     }
     if (!m->training) return plan_head_inputs(m);
+    plan_groups(m);
     int bti[3] = {B, Tin, I_max}, probs[3] = {B * heads_max, Tin, Tin}, rows[2] = {B * heads_max, Tin};
     sb_tensor *lg[] = {&m->lg.sum, &m->lg.dropped, &m->lg.attn, &m->lg.ctx, &m->lg.q, &m->lg.k, &m->lg.v};
     static const char *lg_names[] = {"d_sum", "d_dropped", "d_attn", "d_ctx", "d_q", "d_k", "d_v"};
@@ -532,6 +555,18 @@ int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t see
 
 // ---- backward
 
+void sb_model_grad_groups(const sb_model *m, const sb_grad_group **groups, int *count) {
+    *groups = m->groups, *count = m->n_groups;
+}
+
+void sb_model_on_grad_ready(sb_model *m, sb_grad_ready_fn fn, void *ctx) { m->on_ready = fn, m->ready_ctx = ctx; }
+
+/* The next gradient-ready point reached. */
+static int grads_ready(sb_model *m, int *point) {
+    int i = (*point)++;
+    return m->on_ready ? m->on_ready(m->ready_ctx, i) : 0;
+}
+
 /* A head's backward: d out -> d input -> added into dhidden's rows. x is
  * the head's input as the forward saw it. */
 static int head_backward(sb_model *m, sb_mlp *s, const sb_tensor *x, const sb_tensor *dout, const sb_tensor *din,
@@ -544,7 +579,7 @@ static int head_backward(sb_model *m, sb_mlp *s, const sb_tensor *x, const sb_te
 int sb_model_backward(sb_model *m) {
     const sb_model_config *c = &m->cfg;
     sb_runtime *rt = m->rt;
-    int B = m->B;
+    int B = m->B, point = 0;
     if (!m->has_loss) return sb_fail(SB_ERR_INVALID, "model backward: the last forward computed no loss");
     // objective -> head output gradients
     sb_tensor d_rec = c->maskrec ? sb_seq(&m->d_rec, B, m->Te - m->K) : m->d_rec;
@@ -559,16 +594,19 @@ int sb_model_backward(sb_model *m) {
         sb_gather_layout at = sequence_rows(m, B);
         sb_tensor x = sb_seq(&m->rec_in, B, Te - m->K);
         SB_TRY(head_backward(m, &m->rec, &x, &d_rec, &m->d_rec_in, &at, &dh));
+        SB_TRY(grads_ready(m, &point));
     }
     if (c->cls) {
         sb_gather_layout at = token_row(m, B, cls_row(m));
         sb_tensor x = sb_rows(&m->cls_in, B);
         SB_TRY(head_backward(m, &m->cls, &x, &d_cls, &m->d_cls_in, &at, &dh));
+        SB_TRY(grads_ready(m, &point));
     }
     if (c->rel) {
         sb_gather_layout at = token_row(m, B, 0);
         sb_tensor x = sb_rows(&m->rel_in, B);
         SB_TRY(head_backward(m, &m->rel, &x, &d_rel, &m->d_rel_in, &at, &dh));
+        SB_TRY(grads_ready(m, &point));
     }
     // layers in reverse; an ALBERT layer's gradients add up over its uses
     for (int l = c->n_layers - 1; l >= 0; l--) {
@@ -576,6 +614,7 @@ int sb_model_backward(sb_model *m) {
         sb_tensor dx = sb_seq(&m->d_hidden[1 - cur], B, Te);
         int acc = c->albert && l < c->n_layers - 1;
         SB_TRY(sb_layer_backward(rt, &m->layer[l], &m->acts[l], &x, &dy, &dx, &m->lg, &m->drop[l], acc));
+        if (!c->albert || l == 0) SB_TRY(grads_ready(m, &point));
         cur = 1 - cur;
     }
     // refine, position, embedding
@@ -583,8 +622,9 @@ int sb_model_backward(sb_model *m) {
     sb_tensor d_embed = sb_seq(&m->d_embed, B, Te), dh0 = sb_seq(&m->d_hidden[cur], B, Te);
     SB_TRY(sb_mlp_backward(rt, &m->refine, &embed, &dh0, &d_embed));
     SB_TRY(sb_position_backward(rt, &d_embed, &m->pos->grad, 0));
-    return sb_linear_backward(rt, &input, &m->embedding.w->value, &d_embed, NULL, &m->embedding.w->grad,
-                              &m->embedding.b->grad, 0, 0);
+    SB_TRY(sb_linear_backward(rt, &input, &m->embedding.w->value, &d_embed, NULL, &m->embedding.w->grad,
+                              &m->embedding.b->grad, 0, 0));
+    return grads_ready(m, &point);
 }
 
 // ---- results

@@ -12,7 +12,8 @@
  * "net_sketchclsinput." (cls_fcs.i), "net_sketchretrieval." (rel_fcs.i).
  * Linear weights are (out, in) as in PyTorch.
  *
- * Shapes: B sketches in the batch (3B for triplets), T max_length, K
+ * Shapes: B sketches in the batch (3B for triplets, interleaved: anchor,
+ * positive, negative per triplet; src/data/dataset.h), T max_length, K
  * leading task tokens (retrieval first, then classification), Tin = K + T,
  * H hidden size.
  * defines: sb_model_config, sb_model, sb_param, sb_loss_terms,
@@ -20,7 +21,8 @@
  *          sb_model_init_params,
  *          sb_model_forward, sb_model_backward, sb_model_read_losses,
  *          sb_model_zero_grads, sb_model_params, sb_model_loss_counts,
- *          sb_model_set_loss_share, sb_model_tokens, sb_model_set_trim */
+ *          sb_model_set_loss_share, sb_model_tokens, sb_model_set_trim,
+ *          sb_grad_group, sb_model_grad_groups, sb_model_on_grad_ready */
 #ifndef SB_MODEL_MODEL_H
 #define SB_MODEL_MODEL_H
 
@@ -101,6 +103,22 @@ int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t see
 /* Gradients of the total loss of the last forward into every param's
  * grad (overwritten, not accumulated across calls). */
 int sb_model_backward(sb_model *m);
+
+/* The backward's gradient-ready points, in the order it reaches them: at
+ * point i the parameters [first, first + count) of sb_model_params have
+ * their final gradient (enqueued: the queue holds the work that computes
+ * it, and no later work of the backward writes it). First the heads'
+ * (maskrec, classification, retrieval), then each encoder layer's from the
+ * last to the first (ALBERT: the one shared layer, after its first use's
+ * backward, the last of its uses), then embedding, position and refine.
+ * Models of one config have the same points. Training models only. */
+typedef struct sb_grad_group { int first, count; } sb_grad_group;
+void sb_model_grad_groups(const sb_model *m, const sb_grad_group **groups, int *count);
+/* fn(ctx, i) at ready point i of every later backward (fn NULL: none). An
+ * error it returns ends the backward with that error. The data-parallel
+ * trainer starts each group's sum over the ranks there. */
+typedef int (*sb_grad_ready_fn)(void *ctx, int group);
+void sb_model_on_grad_ready(sb_model *m, sb_grad_ready_fn fn, void *ctx);
 
 /* Reads the loss terms of the last forward back to the host. */
 int sb_model_read_losses(sb_model *m, sb_loss_terms *out);

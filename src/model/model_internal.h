@@ -155,12 +155,12 @@ typedef struct sb_objective {
     /* on the device, planned for the largest batch; built on the host from
      * the batch (its mask and stroke are host arrays already) */
     sb_tensor stroke;                 /* (B, T, 5) unmasked targets */
-    sb_tensor axis_masked, axis_kept; /* (B, T, 5) 1 on dx, dy entries with mask 0 / 1, anchors only */
+    sb_tensor axis_masked, axis_kept; /* (B, T, 5) 1 on dx, dy entries with mask 0 / 1, anchors only
+                                         (with triplets, rows 3j: they are interleaved) */
     sb_tensor type_target;            /* (B, T) int32 argmax of the pen state */
     sb_tensor type_masked, type_kept; /* (B, T) 1 on rows whose pen state mask is 0 / 1, anchors only */
     sb_tensor label;                  /* (B) int32 */
     sb_tensor label_weight;           /* (B) 1 for anchors */
-    sb_tensor triplet[3], dtriplet[3]; /* (B / 3, rel_feat_dim) anchors, positives, negatives */
     sb_tensor loss[SB_N_TERMS];       /* (1) each, unweighted */
     sb_tensor work;                   /* SB_LOSS_WORK_FLOATS */
     /* host staging for the uploads */

@@ -7,9 +7,11 @@
  *   rec_type   = the same where mask[..., 2] == 1
  *   prediction = cross-entropy of the class logits vs the labels
  *   triplet    = triplet margin loss of the retrieval features of the
- *                anchor, positive and negative thirds of the batch
+ *                (anchor, positive, negative) rows 3j, 3j + 1, 3j + 2
  * each multiplied by its config weight. As in the original, with triplets
- * the other terms use the anchors (the first third) only.
+ * the other terms use the anchors (rows 3j) only. Triplets are interleaved
+ * (src/data/dataset.h) so that a data-parallel rank's rows are one
+ * contiguous run of the global batch's, keyed alike by dropout.
  *
  * The selections and targets are built on the host from the batch, whose
  * stroke and mask are host arrays anyway, and uploaded with it: 0/1
@@ -19,7 +21,6 @@
 #include <stdlib.h>
 
 #include "model/model_internal.h"
-#include "ops/gather.h"
 #include "ops/loss.h"
 
 // ---- planning and upload
@@ -56,15 +57,6 @@ int sb_objective_plan(sb_plan *plan, sb_objective *o, const sb_model_config *cfg
         if (!(o->h_label_weight = malloc((size_t)max_batch * sizeof(float))))
             return sb_fail(SB_ERR_MEMORY, "model objective: no host memory for %d label weights", max_batch);
     }
-    if (cfg->rel) {
-        int third[2] = {max_batch / 3 > 0 ? max_batch / 3 : 1, cfg->rel_feat_dim};
-        static const char *tn[3] = {"loss.anchor", "loss.positive", "loss.negative"};
-        static const char *dn[3] = {"loss.d_anchor", "loss.d_positive", "loss.d_negative"};
-        for (int i = 0; i < 3; i++) {
-            SB_TRY(sb_plan_add(plan, &o->triplet[i], tn[i], SB_F32, 2, third));
-            SB_TRY(sb_plan_add(plan, &o->dtriplet[i], dn[i], SB_F32, 2, third));
-        }
-    }
     return 0;
 }
 
@@ -85,13 +77,14 @@ int sb_objective_upload(sb_runtime *rt, sb_objective *o, const sb_model_config *
     int B = batch->size, T = cfg->max_length;
     if (cfg->rel && B % 3 != 0)
         return sb_fail(SB_ERR_INVALID, "model objective: a triplet batch holds 3 x batch sketches, got %d", B);
-    o->anchors = cfg->rel ? B / 3 : B;
+    const int per = cfg->rel ? 3 : 1; /* rows per sample: anchors are the rows b % per == 0 */
+    o->anchors = B / per;
     for (int i = 0; i < SB_N_TERMS; i++) o->active[i] = o->weight[i] != 0.0f, o->count[i] = 0.0;
     o->count[SB_TERM_PREDICTION] = o->count[SB_TERM_TRIPLET] = o->anchors;
     if (cfg->maskrec) {
         for (size_t r = 0; r < (size_t)B * T; r++) {
             const float *m = batch->mask + r * 5;
-            int anchor = r < (size_t)o->anchors * T;
+            int anchor = r / (size_t)T % per == 0;
             for (int c = 0; c < 5; c++) {
                 o->h_axis_masked[r * 5 + c] = anchor && c < 2 && m[c] == 0.0f;
                 o->h_axis_kept[r * 5 + c] = anchor && c < 2 && m[c] == 1.0f;
@@ -115,10 +108,10 @@ int sb_objective_upload(sb_runtime *rt, sb_objective *o, const sb_model_config *
     }
     if (cfg->cls) {
         for (int b = 0; b < B; b++) {
-            if (b < o->anchors && (batch->label[b] < 0 || batch->label[b] >= cfg->cls_dim))
+            if (b % per == 0 && (batch->label[b] < 0 || batch->label[b] >= cfg->cls_dim))
                 return sb_fail(SB_ERR_INVALID, "model objective: label %d of sketch %d is outside [0, %d)",
                                batch->label[b], b, cfg->cls_dim);
-            o->h_label_weight[b] = b < o->anchors;
+            o->h_label_weight[b] = b % per == 0;
         }
         sb_tensor label = sb_rows(&o->label, B), lw = sb_rows(&o->label_weight, B);
         SB_TRY(sb_tensor_write(rt, &label, batch->label));
@@ -128,12 +121,6 @@ int sb_objective_upload(sb_runtime *rt, sb_objective *o, const sb_model_config *
 }
 
 // ---- forward
-
-/* The anchor, positive and negative thirds of rel (3 A, D): {1, A D, i A D, 0}. */
-static sb_gather_layout third_of(const sb_tensor *rel, int i) {
-    size_t n = rel->numel / 3;
-    return (sb_gather_layout){1, n, (size_t)i * n, 0};
-}
 
 int sb_objective_forward(sb_runtime *rt, sb_objective *o, int B, const sb_tensor *rec, const sb_tensor *cls,
                          const sb_tensor *rel) {
@@ -155,15 +142,8 @@ int sb_objective_forward(sb_runtime *rt, sb_objective *o, int B, const sb_tensor
         sb_tensor label = sb_rows(&o->label, B), lw = sb_rows(&o->label_weight, B);
         SB_TRY(sb_cross_entropy_forward(rt, cls, 0, cls->shape[1], &label, &lw, work, &loss[SB_TERM_PREDICTION]));
     }
-    if (rel && o->active[SB_TERM_TRIPLET]) {
-        sb_tensor t[3];
-        for (int i = 0; i < 3; i++) {
-            sb_gather_layout at = third_of(rel, i);
-            t[i] = sb_rows(&o->triplet[i], B / 3);
-            SB_TRY(sb_gather_forward(rt, rel, &at, &t[i]));
-        }
-        SB_TRY(sb_triplet_loss_forward(rt, &t[0], &t[1], &t[2], o->margin, work, &loss[SB_TERM_TRIPLET]));
-    }
+    if (rel && o->active[SB_TERM_TRIPLET])
+        SB_TRY(sb_triplet_loss_forward(rt, rel, o->margin, work, &loss[SB_TERM_TRIPLET]));
     return 0;
 }
 
@@ -197,16 +177,9 @@ int sb_objective_backward(sb_runtime *rt, sb_objective *o, int B, const sb_tenso
                                              1, dcls));
     }
     if (rel) {
-        // drel (B, D): the three thirds' gradients scattered back
+        // drel (B, D): every row is an anchor, positive or negative
         if (!o->active[SB_TERM_TRIPLET]) return sb_tensor_fill_f32(rt, drel, 0.0f);
-        sb_tensor t[3], dt[3];
-        for (int i = 0; i < 3; i++) t[i] = sb_rows(&o->triplet[i], B / 3), dt[i] = sb_rows(&o->dtriplet[i], B / 3);
-        SB_TRY(sb_triplet_loss_backward(rt, &t[0], &t[1], &t[2], o->margin, w[SB_TERM_TRIPLET], 0, &dt[0], &dt[1],
-                                        &dt[2]));
-        for (int i = 0; i < 3; i++) {
-            sb_gather_layout at = third_of(rel, i);
-            SB_TRY(sb_gather_backward(rt, &dt[i], &at, drel, 0));
-        }
+        SB_TRY(sb_triplet_loss_backward(rt, rel, o->margin, w[SB_TERM_TRIPLET], 0, drel));
     }
     return 0;
 }

@@ -178,60 +178,50 @@ int sb_cross_entropy_backward(sb_runtime *rt, const sb_tensor *logits, int col, 
 
 // ---- triplet margin loss
 
-/* Checks (B, D) shapes of the three inputs; sets arguments 0..5 (anchor,
- * positive, negative, rows, d, margin). */
-static int triplet_args(const char *op, cl_kernel kern, const sb_tensor *anchor, const sb_tensor *positive,
-                        const sb_tensor *negative, float margin) {
-    SB_TRY(sb_check_f32(op, anchor));
-    SB_TRY(sb_check_f32(op, positive));
-    SB_TRY(sb_check_f32(op, negative));
-    if (anchor->ndim != 2)
-        return sb_fail(SB_ERR_INVALID, "%s: tensor %s must be (B, D)", op, anchor->name);
-    SB_TRY(sb_check_shape(op, positive, 2, anchor->shape));
-    SB_TRY(sb_check_shape(op, negative, 2, anchor->shape));
-    SB_TRY(sb_check_uint(op, "elements", anchor->numel));
-    cl_uint rows = (cl_uint)anchor->shape[0], d = (cl_uint)anchor->shape[1];
-    SB_TRY(SB_ARG(kern, 0, anchor->buf));
-    SB_TRY(SB_ARG(kern, 1, positive->buf));
-    SB_TRY(SB_ARG(kern, 2, negative->buf));
-    SB_TRY(SB_ARG(kern, 3, rows));
-    SB_TRY(SB_ARG(kern, 4, d));
-    SB_TRY(SB_ARG(kern, 5, margin));
+/* Checks that x is (3 B, D) with B >= 1; sets arguments 0..3 (x, rows, d,
+ * margin) and returns B in *rows. */
+static int triplet_args(const char *op, cl_kernel kern, const sb_tensor *x, float margin, cl_uint *rows) {
+    SB_TRY(sb_check_f32(op, x));
+    if (x->ndim != 2 || x->shape[0] <= 0 || x->shape[0] % 3 != 0)
+        return sb_fail(SB_ERR_INVALID, "%s: tensor %s must be (3 B, D) interleaved triplets, B >= 1", op, x->name);
+    SB_TRY(sb_check_uint(op, "elements", x->numel));
+    cl_uint d = (cl_uint)x->shape[1];
+    *rows = (cl_uint)(x->shape[0] / 3);
+    SB_TRY(SB_ARG(kern, 0, x->buf));
+    SB_TRY(SB_ARG(kern, 1, *rows));
+    SB_TRY(SB_ARG(kern, 2, d));
+    SB_TRY(SB_ARG(kern, 3, margin));
     return 0;
 }
 
-int sb_triplet_loss_forward(sb_runtime *rt, const sb_tensor *anchor, const sb_tensor *positive,
-                            const sb_tensor *negative, float margin, const sb_tensor *work, const sb_tensor *loss) {
+int sb_triplet_loss_forward(sb_runtime *rt, const sb_tensor *x, float margin, const sb_tensor *work,
+                            const sb_tensor *loss) {
     const char *op = "triplet_loss_forward";
     SB_TRY(check_loss(op, loss));
     SB_TRY(check_work(op, work));
     cl_kernel kern;
+    cl_uint rows;
     SB_TRY(sb_kernel(rt, "loss", "triplet_loss_partial", &kern));
-    SB_TRY(triplet_args(op, kern, anchor, positive, negative, margin));
-    SB_TRY(reduce(rt, kern, 6, (size_t)anchor->shape[0], work));
+    SB_TRY(triplet_args(op, kern, x, margin, &rows));
+    SB_TRY(reduce(rt, kern, 4, rows, work));
     return copy_loss(rt, work, loss);
 }
 
-int sb_triplet_loss_backward(sb_runtime *rt, const sb_tensor *anchor, const sb_tensor *positive,
-                             const sb_tensor *negative, float margin, float upstream, int accumulate,
-                             const sb_tensor *danchor, const sb_tensor *dpositive, const sb_tensor *dnegative) {
+int sb_triplet_loss_backward(sb_runtime *rt, const sb_tensor *x, float margin, float upstream, int accumulate,
+                             const sb_tensor *dx) {
     const char *op = "triplet_loss_backward";
     cl_kernel kern;
+    cl_uint rows;
     SB_TRY(sb_kernel(rt, "loss", "triplet_loss_backward", &kern));
-    SB_TRY(triplet_args(op, kern, anchor, positive, negative, margin));
-    const sb_tensor *grads[3] = {danchor, dpositive, dnegative};
-    for (int i = 0; i < 3; i++) {
-        SB_TRY(sb_check_f32(op, grads[i]));
-        SB_TRY(sb_check_shape(op, grads[i], 2, anchor->shape));
-    }
-    /* The mean's denominator is the batch size, known here. */
-    float scale = (float)((double)upstream / anchor->shape[0]);
+    SB_TRY(triplet_args(op, kern, x, margin, &rows));
+    SB_TRY(sb_check_f32(op, dx));
+    SB_TRY(sb_check_shape(op, dx, 2, x->shape));
+    /* The mean's denominator is the number of triplets, known here. */
+    float scale = (float)((double)upstream / rows);
     cl_int acc = accumulate != 0;
-    SB_TRY(SB_ARG(kern, 6, scale));
-    SB_TRY(SB_ARG(kern, 7, acc));
-    SB_TRY(SB_ARG(kern, 8, danchor->buf));
-    SB_TRY(SB_ARG(kern, 9, dpositive->buf));
-    SB_TRY(SB_ARG(kern, 10, dnegative->buf));
-    size_t global = (size_t)anchor->shape[0];
+    SB_TRY(SB_ARG(kern, 4, scale));
+    SB_TRY(SB_ARG(kern, 5, acc));
+    SB_TRY(SB_ARG(kern, 6, dx->buf));
+    size_t global = rows;
     return sb_launch(rt, kern, 1, &global, NULL);
 }

@@ -60,15 +60,16 @@ int sb_cross_entropy_backward(sb_runtime *rt, const sb_tensor *logits, int col, 
                               const sb_tensor *dlogits);
 
 /* ---- triplet margin loss: nn.TripletMarginLoss(margin, p=2) (mean).
- * anchor, positive, negative: float32 (B, D).
+ * x: float32 (3 B, D), triplets interleaved: row 3b the anchor a_b, 3b + 1
+ * its positive p_b, 3b + 2 its negative n_b.
  * loss = sum_b max(margin + |a_b - p_b + 1e-6| - |a_b - n_b + 1e-6|, 0) / B,
  * |.| the L2 norm over D (pairwise_distance with its eps added to the
  * difference). Gradients as torch: the hinge passes the gradient where its
- * argument is >= 0, and a zero distance contributes nothing. */
-int sb_triplet_loss_forward(sb_runtime *rt, const sb_tensor *anchor, const sb_tensor *positive,
-                            const sb_tensor *negative, float margin, const sb_tensor *work, const sb_tensor *loss);
-int sb_triplet_loss_backward(sb_runtime *rt, const sb_tensor *anchor, const sb_tensor *positive,
-                             const sb_tensor *negative, float margin, float upstream, int accumulate,
-                             const sb_tensor *danchor, const sb_tensor *dpositive, const sb_tensor *dnegative);
+ * argument is >= 0, and a zero distance contributes nothing; dx (3 B, D)
+ * gets every row. */
+int sb_triplet_loss_forward(sb_runtime *rt, const sb_tensor *x, float margin, const sb_tensor *work,
+                            const sb_tensor *loss);
+int sb_triplet_loss_backward(sb_runtime *rt, const sb_tensor *x, float margin, float upstream, int accumulate,
+                             const sb_tensor *dx);
 
 #endif

@@ -6,11 +6,18 @@
  * its term's gradient by share_r = count_r / count (its backward divides
  * by count_r); the ranks' gradients then add up to the gradient of the
  * global batch's loss, which is what one process with the global batch
- * computes. (With equal counts this is the usual sum divided by N.) The
- * gradients are summed after the whole backward (no overlap with it):
- * in place on mapped buffers on CPU devices, else through a host staging
- * buffer (read from the device, summed in buckets, written back); the
- * loss contributions ride along. */
+ * computes. (With equal counts this is the usual sum divided by N.)
+ *
+ * The gradients are summed in buckets, one per gradient-ready point of the
+ * backward (sb_model_grad_groups: each head, each BERT layer or ALBERT's
+ * shared layer, the embeddings), in the backward's order on every rank.
+ * At each point the bucket's gradients go to the host without blocking
+ * (mapped in place on CPU devices, else read into a host staging buffer),
+ * and each bucket whose gradients are there is posted as a non-blocking
+ * sum while the backward goes on; after it, the rest is posted and
+ * awaited, and staged gradients are written back. The loss contributions
+ * ride along. SKETCHBERT_ALLREDUCE_OVERLAP=0 posts every bucket after the
+ * backward. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,47 +26,33 @@
 #include "io/checksum.h"
 #include "train/trainer.h"
 
-int sb_dp_open(trainer *tr) {
-    tr->rank = sb_dist_rank(), tr->ranks = sb_dist_size();
-    tr->counters.ranks = tr->ranks;
-    for (int k = 0; k < SB_LOSS_TERMS; k++) tr->share[k] = 1.0f;
-    if (tr->ranks <= 1) return 0;
-    size_t n = SB_LOSS_TERMS;
-    for (int i = 0; i < tr->n_params; i++) n += tr->params[i].grad.numel;
-    tr->staging = malloc(n * sizeof *tr->staging);
-    tr->staging_n = n;
-    return tr->staging ? 0 : sb_fail(SB_ERR_MEMORY, "out of host memory for %zu gradients", n);
-}
-
-void sb_dp_close(trainer *tr) {
-    free(tr->staging);
-    tr->staging = NULL, tr->staging_n = 0;
-}
-
-int sb_dp_rank_table(trainer *tr, FILE *out) {
-    if (tr->ranks <= 1) return 0;
-    char line[256], *all = NULL;
-    snprintf(line, sizeof line, "%-20s %4d %5d  %s", sb_dist_host(), tr->rank, sb_dist_local_rank(),
-             tr->rt->info.device_name);
-    SB_TRY(sb_dist_gather_lines(line, &all, "the rank table"));
-    if (out && all) {
-        fprintf(out, "%d ranks (%s), global batch %d x %d = %d sketches per step:\n%-20s %4s %5s  %s\n%s\n",
-                tr->ranks, sb_dist_library(), tr->ranks, tr->cfg->batch_size, tr->ranks * tr->cfg->batch_size,
-                "host", "rank", "local", "device", all);
-        fflush(out);
-    }
-    free(all);
-    return 0;
-}
+/* The gradient buckets and where this step's sums stand. */
+typedef struct sb_dp_buckets {
+    const sb_grad_group *group; /* the buckets, in the backward's order */
+    int n;
+    int ready, posted;          /* buckets handed to the host / posted, this step */
+    cl_event *event;            /* per bucket: set while its gradients are on their way to the host */
+    float **host;               /* per parameter: its gradient on the host (mapped, or its place in staging) */
+    int mapped, overlap;
+    sb_dist_sums *sums;
+} sb_dp_buckets;
 
 int sb_dp_start(trainer *tr, int rc) {
     if (tr->ranks <= 1) return rc;
     double failed = rc != 0;
     int rc2 = sb_dist_sum_f64(&failed, 1, "the start");
     if (rc || rc2) return rc ? rc : rc2;
-    return failed > 0 ? sb_fail(SB_ERR_INVALID, "%g of %d ranks failed to start (their messages say why)", failed,
-                                tr->ranks)
-                      : 0;
+    if (failed > 0)
+        return sb_fail(SB_ERR_INVALID, "%g of %d ranks failed to start (their messages say why)", failed, tr->ranks);
+    /* every rank must post the same sums in the same order */
+    const sb_dp_buckets *b = tr->buckets;
+    uint32_t crc = sb_crc32(0, &b->n, sizeof b->n);
+    for (int k = 0; k < b->n; k++) crc = sb_crc32(crc, &b->group[k], sizeof b->group[k]);
+    for (int i = 0; i < tr->n_params; i++) crc = sb_crc32(crc, &tr->params[i].grad.numel, sizeof(size_t));
+    int same;
+    SB_TRY(sb_dist_same_u64(crc, &same, "the gradient buckets"));
+    return same ? 0 : sb_fail(SB_ERR_INVALID, "the ranks' models differ (rank %d's gradient buckets have CRC-32 "
+                              "%08x): do they read the same config?", tr->rank, crc);
 }
 
 int sb_dp_agree(trainer *tr, int ran, int *finite, int *stop) {
@@ -75,71 +68,191 @@ int sb_dp_agree(trainer *tr, int ran, int *finite, int *stop) {
 }
 
 /* CPU devices share the host's memory: their gradient buffers are mapped
- * (PoCL maps without a copy) and summed in place, a bucket per tensor;
- * other devices go through the staging buffer. SKETCHBERT_MPI_STAGING=1
- * stages on every device (tests compare the two). */
+ * (PoCL maps without a copy) and summed in place; other devices go through
+ * the staging buffer. SKETCHBERT_MPI_STAGING=1 stages on every device
+ * (tests compare the two). */
 static int mapped(const trainer *tr) {
     const char *e = getenv("SKETCHBERT_MPI_STAGING");
     const sb_device_info *d = &tr->rt->info;
     return !(e && !strcmp(e, "1")) && !(d->type & CL_DEVICE_TYPE_GPU) && ((d->type & CL_DEVICE_TYPE_CPU) || d->host_unified);
 }
 
-/* The gradients summed in place on their mapped buffers. */
-static int sum_mapped(trainer *tr, int ran, float *terms) {
-    int n = tr->n_params, rc = 0, k = 0;
-    float **v = calloc((size_t)n + 1, sizeof *v);
-    size_t *len = calloc((size_t)n + 1, sizeof *len);
-    if (!v || !len) rc = sb_fail(SB_ERR_MEMORY, "out of host memory");
-    for (; k < n && !rc; k++) {
-        const sb_tensor *g = &tr->params[k].grad;
-        cl_int err;
-        v[k] = clEnqueueMapBuffer(tr->rt->queue, g->buf, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, sb_tensor_bytes(g), 0,
-                                  NULL, NULL, &err);
-        len[k] = g->numel;
-        if (err != CL_SUCCESS) rc = sb_fail(SB_ERR_OPENCL, "clEnqueueMapBuffer(gradient %s) failed: %s",
-                                            tr->params[k].name, sb_cl_error_name(err));
-        else if (!ran) memset(v[k], 0, g->numel * sizeof *v[k]); /* an empty slice adds nothing */
+/* Bucket `k` has its final gradients on the device (the backward reached
+ * its ready point; without a backward, ran = 0, its slice adds zeros):
+ * they are mapped or read to the host without blocking, and the event of
+ * the last says when they are there. */
+static int bucket_ready(trainer *tr, int k, int ran) {
+    sb_dp_buckets *b = tr->buckets;
+    const sb_grad_group *g = &b->group[k];
+    b->ready = k + 1;
+    for (int i = g->first; i < g->first + g->count; i++) {
+        const sb_tensor *t = &tr->params[i].grad;
+        cl_event *ev = ran && i + 1 == g->first + g->count ? &b->event[k] : NULL;
+        cl_int err = CL_SUCCESS;
+        if (b->mapped) {
+            float *v = clEnqueueMapBuffer(tr->rt->queue, t->buf, !ran, CL_MAP_READ | CL_MAP_WRITE, 0,
+                                          sb_tensor_bytes(t), 0, NULL, ev, &err);
+            if (err == CL_SUCCESS) b->host[i] = v;
+        } else if (ran) {
+            err = clEnqueueReadBuffer(tr->rt->queue, t->buf, CL_FALSE, 0, sb_tensor_bytes(t), b->host[i], 0, NULL, ev);
+        }
+        if (err != CL_SUCCESS)
+            return sb_fail(SB_ERR_OPENCL, "%s(gradient %s) failed: %s", b->mapped ? "clEnqueueMapBuffer" :
+                           "clEnqueueReadBuffer", tr->params[i].name, sb_cl_error_name(err));
+        if (!ran) memset(b->host[i], 0, sb_tensor_bytes(t)); /* an empty slice adds nothing */
     }
-    if (!rc) {
-        v[n] = terms, len[n] = SB_LOSS_TERMS;
-        rc = sb_dist_sum_f32_list(v, len, n + 1, "the gradients");
-    }
-    for (int i = 0; i < k && i < n; i++) {
-        if (!v[i]) continue;
-        cl_int err = clEnqueueUnmapMemObject(tr->rt->queue, tr->params[i].grad.buf, v[i], 0, NULL, NULL);
-        if (err != CL_SUCCESS && !rc) rc = sb_fail(SB_ERR_OPENCL, "clEnqueueUnmapMemObject(gradient %s) failed: %s",
-                                                   tr->params[i].name, sb_cl_error_name(err));
-    }
-    free(v), free(len);
-    return rc;
+    if (ran) SB_CL_TRY(clFlush(tr->rt->queue));
+    return 0;
 }
 
-/* The gradients summed through the host staging buffer. */
-static int sum_staged(trainer *tr, int ran) {
-    float *h = tr->staging;
-    size_t at = 0;
-    for (int i = 0; i < tr->n_params; i++) {
-        const sb_tensor *g = &tr->params[i].grad;
-        if (ran) SB_TRY(sb_tensor_read(tr->rt, g, h + at));
-        else memset(h + at, 0, g->numel * sizeof *h); /* an empty slice adds nothing */
-        at += g->numel;
-    }
-    SB_TRY(sb_dist_sum_f32(h, tr->staging_n, "the gradients"));
-    at = 0;
-    for (int i = 0; i < tr->n_params; i++) {
-        SB_TRY(sb_tensor_write(tr->rt, &tr->params[i].grad, h + at));
-        at += tr->params[i].grad.numel;
+/* Posts bucket k's sums: gradients that lie back to back on the host (the
+ * staging buffer) go as one. */
+static int post_bucket(trainer *tr, int k) {
+    sb_dp_buckets *b = tr->buckets;
+    const sb_grad_group *g = &b->group[k];
+    for (int i = g->first, end = g->first + g->count; i < end;) {
+        float *v = b->host[i];
+        size_t n = tr->params[i++].grad.numel;
+        for (; i < end && b->host[i] == v + n; i++) n += tr->params[i].grad.numel;
+        SB_TRY(sb_dist_sums_post(b->sums, v, n, "the gradients"));
     }
     return 0;
 }
 
-int sb_dp_reduce(trainer *tr, int ran, sb_loss_terms *lt) {
+/* Posts, in bucket order, the sums of the buckets whose gradients have
+ * reached the host (block: waits for each), then moves the posted sums
+ * on. */
+static int pump(trainer *tr, int block) {
+    sb_dp_buckets *b = tr->buckets;
+    for (; b->posted < b->ready; b->posted++) {
+        cl_event *ev = &b->event[b->posted];
+        if (*ev) {
+            cl_int status = CL_COMPLETE;
+            cl_int err = block ? clWaitForEvents(1, ev)
+                               : clGetEventInfo(*ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+            if (err == CL_SUCCESS && status > CL_COMPLETE) break; /* still on its way */
+            if (err == CL_SUCCESS) err = status;
+            clReleaseEvent(*ev);
+            *ev = NULL;
+            if (err != CL_SUCCESS)
+                return sb_fail(SB_ERR_OPENCL, "%s(gradient bucket %d of %d) failed: %s", block ? "clWaitForEvents" :
+                               "clGetEventInfo", b->posted + 1, b->n, sb_cl_error_name(err));
+        }
+        SB_TRY(post_bucket(tr, b->posted));
+    }
+    return sb_dist_sums_test(b->sums, "the gradients");
+}
+
+/* The backward's gradient-ready point `group`: that bucket's sum starts
+ * as soon as its gradients are on the host, while the backward goes on. */
+static int on_grads_ready(void *ctx, int group) {
+    trainer *tr = ctx;
+    SB_TRY(bucket_ready(tr, group, 1));
+    return pump(tr, 0);
+}
+
+static int overlap_on(void) {
+    const char *e = getenv("SKETCHBERT_ALLREDUCE_OVERLAP");
+    return !(e && !strcmp(e, "0"));
+}
+
+int sb_dp_open(trainer *tr) {
+    tr->rank = sb_dist_rank(), tr->ranks = sb_dist_size();
+    tr->counters.ranks = tr->ranks;
+    for (int k = 0; k < SB_LOSS_TERMS; k++) tr->share[k] = 1.0f;
+    if (tr->ranks <= 1) return 0;
+    size_t n = SB_LOSS_TERMS;
+    for (int i = 0; i < tr->n_params; i++) n += tr->params[i].grad.numel;
+    tr->staging = malloc(n * sizeof *tr->staging);
+    tr->staging_n = n;
+    sb_dp_buckets *b = tr->buckets = calloc(1, sizeof *b);
+    if (!tr->staging || !b) return sb_fail(SB_ERR_MEMORY, "out of host memory for %zu gradients", n);
+    sb_model_grad_groups(tr->model, &b->group, &b->n);
+    b->event = calloc((size_t)b->n + 1, sizeof *b->event);
+    b->host = calloc((size_t)tr->n_params + 1, sizeof *b->host);
+    if (!b->event || !b->host) return sb_fail(SB_ERR_MEMORY, "out of host memory");
+    SB_TRY(sb_dist_sums_create(&b->sums));
+    b->mapped = mapped(tr), b->overlap = overlap_on();
+    /* staged: each gradient at its place in the staging buffer, in order */
+    float *at = tr->staging;
+    for (int i = 0; !b->mapped && i < tr->n_params; at += tr->params[i++].grad.numel) b->host[i] = at;
+    if (b->overlap) sb_model_on_grad_ready(tr->model, on_grads_ready, tr);
+    return 0;
+}
+
+void sb_dp_close(trainer *tr) {
+    sb_dp_buckets *b = tr->buckets;
+    if (b) {
+        for (int k = 0; k < b->n; k++)
+            if (b->event && b->event[k]) clReleaseEvent(b->event[k]);
+        sb_dist_sums_destroy(b->sums);
+        free(b->event), free(b->host), free(b);
+    }
+    free(tr->staging);
+    tr->staging = NULL, tr->staging_n = 0, tr->buckets = NULL;
+}
+
+int sb_dp_rank_table(trainer *tr, FILE *out) {
+    if (tr->ranks <= 1) return 0;
+    char line[256], *all = NULL;
+    snprintf(line, sizeof line, "%-20s %4d %5d  %s", sb_dist_host(), tr->rank, sb_dist_local_rank(),
+             tr->rt->info.device_name);
+    SB_TRY(sb_dist_gather_lines(line, &all, "the rank table"));
+    if (out && all) {
+        fprintf(out, "%d ranks (%s), global batch %d x %d = %d sketches per step:\n%-20s %4s %5s  %s\n%s\n",
+                tr->ranks, sb_dist_library(), tr->ranks, tr->cfg->batch_size, tr->ranks * tr->cfg->batch_size,
+                "host", "rank", "local", "device", all);
+        const sb_dp_buckets *b = tr->buckets;
+        fprintf(out, "gradients summed in %d buckets %s the backward (floats, in its order):", b->n,
+                b->overlap ? "overlapped with" : "after");
+        for (int k = 0; k < b->n; k++) {
+            const sb_grad_group *g = &b->group[k];
+            size_t n = 0;
+            for (int i = g->first; i < g->first + g->count; i++) n += tr->params[i].grad.numel;
+            fprintf(out, " %zu", n);
+        }
+        fprintf(out, "\n");
+        fflush(out);
+    }
+    free(all);
+    return 0;
+}
+
+/* Completes the step's sums: the buckets the backward did not hand over
+ * (all with the overlap off or an empty slice), in order, then the loss
+ * terms; every posted sum awaited; the gradients back on the device. After
+ * a failed backward (rc) only what was posted is awaited. */
+static int complete(trainer *tr, int ran, int rc, float *terms) {
+    sb_dp_buckets *b = tr->buckets;
+    while (!rc && b->ready < b->n) rc = bucket_ready(tr, b->ready, ran);
+    if (!rc) rc = pump(tr, 1);
+    if (!rc) rc = sb_dist_sums_post(b->sums, terms, SB_LOSS_TERMS, "the loss terms");
+    int rc2 = sb_dist_sums_wait(b->sums, "the gradients");
+    rc = rc ? rc : rc2;
+    for (int i = 0; i < tr->n_params; i++) {
+        const sb_tensor *g = &tr->params[i].grad;
+        if (b->mapped && b->host[i]) {
+            cl_int err = clEnqueueUnmapMemObject(tr->rt->queue, g->buf, b->host[i], 0, NULL, NULL);
+            if (err != CL_SUCCESS && !rc) rc = sb_fail(SB_ERR_OPENCL, "clEnqueueUnmapMemObject(gradient %s) failed: "
+                                                       "%s", tr->params[i].name, sb_cl_error_name(err));
+            b->host[i] = NULL;
+        } else if (!b->mapped && !rc) {
+            rc = sb_tensor_write(tr->rt, g, b->host[i]);
+        }
+    }
+    for (int k = 0; k < b->n; k++)
+        if (b->event[k]) clReleaseEvent(b->event[k]), b->event[k] = NULL;
+    b->ready = b->posted = 0;
+    return rc;
+}
+
+int sb_dp_reduce(trainer *tr, int ran, int rc, sb_loss_terms *lt) {
     /* the loss contributions ride along at the end of the staging buffer */
     float *terms = tr->staging + tr->staging_n - SB_LOSS_TERMS;
     float *v[SB_LOSS_TERMS] = {&lt->mask_axis, &lt->rec_axis, &lt->mask_type, &lt->rec_type, &lt->prediction,
                                &lt->triplet};
-    for (int k = 0; k < SB_LOSS_TERMS; k++) terms[k] = ran ? *v[k] * tr->share[k] : 0.0f;
-    SB_TRY(mapped(tr) ? sum_mapped(tr, ran, terms) : sum_staged(tr, ran));
+    for (int k = 0; k < SB_LOSS_TERMS; k++) terms[k] = ran && !rc ? *v[k] * tr->share[k] : 0.0f;
+    SB_TRY(complete(tr, ran, rc, terms));
     for (int k = 0; k < SB_LOSS_TERMS; k++) *v[k] = terms[k];
     /* summed in sb_model_read_losses's order */
     lt->total = 0.0f + lt->mask_axis + lt->rec_axis + lt->mask_type + lt->rec_type;

@@ -41,7 +41,7 @@ static int reduce(trainer *tr, double *sums, long *confusion, size_t n_conf, flo
     return rc;
 }
 
-/* Metrics on the anchors of triplet batches, as the original. A batch's
+/* Metrics on the anchors of triplet batches (rows 3i), as the original. A batch's
  * loss terms are means over the global batch (this rank's share of it),
  * weighted by its anchors. */
 int sb_trainer_evaluate(trainer *tr, sb_eval_result *r, long *confusion) {
@@ -52,7 +52,8 @@ int sb_trainer_evaluate(trainer *tr, sb_eval_result *r, long *confusion) {
     SB_TRY(sb_loader_open_shard(&l, tr->val_set, cfg->batch_size, tr->ranks, tr->rank, 0, 0, 0));
     uint64_t batches = sb_loader_batches_per_epoch(l);
     uint32_t n = sb_dataset_size(tr->val_set);
-    int C = cfg->cls_dim, F = cfg->rel_feat_dim, max_b = cfg->batch_size * (tr->triplet ? 3 : 1);
+    const int per = tr->triplet ? 3 : 1; /* rows per sample; anchors are rows per x i */
+    int C = cfg->cls_dim, F = cfg->rel_feat_dim, max_b = cfg->batch_size * per;
     float *scores = tr->has_cls ? malloc(sizeof(float) * (size_t)max_b * (size_t)C) : NULL;
     float *feat_b = tr->has_rel ? malloc(sizeof(float) * (size_t)max_b * (size_t)F) : NULL;
     float *feats = tr->has_rel ? calloc((size_t)n * (size_t)F, sizeof(float)) : NULL;
@@ -67,7 +68,7 @@ int sb_trainer_evaluate(trainer *tr, sb_eval_result *r, long *confusion) {
         sb_loss_terms lt = {0};
         int finite = 1, stop = 0;
         rc = sb_loader_next(l, &batch, NULL, NULL);
-        int A = rc ? 0 : batch->size / (tr->triplet ? 3 : 1);
+        int A = rc ? 0 : batch->size / per;
         if (!rc && A) rc = sb_model_forward(tr->model, batch, cfg->eval_dropout, cfg->seed, b, 1);
         if (!rc && tr->ranks > 1) rc = sb_dp_agree(tr, A > 0, &finite, &stop);
         if (!rc && A) rc = sb_model_read_losses(tr->model, &lt);
@@ -80,18 +81,20 @@ int sb_trainer_evaluate(trainer *tr, sb_eval_result *r, long *confusion) {
         if (tr->has_cls && A) {
             rc = sb_tensor_read(tr->rt, sb_model_cls_output(tr->model), scores);
             for (int i = 0; i < A && !rc; i++) {
-                sums[7] += sb_topk_correct(scores + (size_t)i * C, C, batch->label[i], 1);
-                sums[8] += sb_topk_correct(scores + (size_t)i * C, C, batch->label[i], 5);
-                if (confusion) confusion[(size_t)batch->label[i] * C + argmax(scores + (size_t)i * C, C)]++;
+                const float *s = scores + (size_t)(per * i) * C;
+                int label = batch->label[per * i];
+                sums[7] += sb_topk_correct(s, C, label, 1);
+                sums[8] += sb_topk_correct(s, C, label, 5);
+                if (confusion) confusion[(size_t)label * C + argmax(s, C)]++;
             }
         }
         /* this rank's rows at their place among the whole set's */
-        long at = r->sketches + batch->offset;
+        long at = r->sketches + batch->offset / per;
         if (tr->has_rel && A && !rc) {
             rc = sb_tensor_read(tr->rt, sb_model_rel_output(tr->model), feat_b);
-            if (!rc && at + A <= (long)n) {
-                memcpy(feats + (size_t)at * F, feat_b, sizeof(float) * (size_t)A * F);
-                memcpy(labels + at, batch->label, sizeof(int32_t) * (size_t)A);
+            for (int i = 0; !rc && i < A && at + i < (long)n; i++) {
+                memcpy(feats + (size_t)(at + i) * F, feat_b + (size_t)(per * i) * F, sizeof(float) * (size_t)F);
+                labels[at + i] = batch->label[per * i];
             }
         }
         r->sketches += batch->global;

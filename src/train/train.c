@@ -1,7 +1,7 @@
 /* The training loop (see train.h); set-up and checkpoints in trainer.c,
  * evaluation in evaluate.c, the data-parallel steps in data_parallel.c.
- * Shapes: B sketches per step (3B for triplets: anchors, positives,
- * negatives). */
+ * Shapes: B sketches per step (3B for triplets: anchor, positive,
+ * negative per triplet, interleaved). */
 #include "train/train.h"
 
 #include <errno.h>
@@ -187,9 +187,15 @@ static int compute_step(trainer *tr, sb_loader *l, const sb_batch **batch, uint6
         if (!cause[0]) snprintf(cause, cap, "a batch tensor of another rank is not finite (its log says which)");
         return 0;
     }
-    if (ran) SB_TRY(sb_model_backward(tr->model));
-    if (ran) SB_TRY(sb_model_read_losses(tr->model, lt));
-    if (tr->ranks > 1) SB_TRY(sb_dp_reduce(tr, ran, lt));
+    /* with several ranks the backward starts the gradients' sums */
+    int rc = ran ? sb_model_backward(tr->model) : 0;
+    if (!rc && ran) rc = sb_model_read_losses(tr->model, lt);
+    if (tr->ranks > 1) {
+        double t0 = now();
+        rc = sb_dp_reduce(tr, ran, rc, lt);
+        tr->sum_wait_s += now() - t0;
+    }
+    SB_TRY(rc);
     return check_and_clip(tr, lt, finite, norm);
 }
 
@@ -279,10 +285,11 @@ static int run(trainer *tr, const sb_train_options *opt, const span *sp) {
             sb_tlog_num(tr->log, "lr", learning_rate(cfg, (int64_t)s, total));
             sb_tlog_num(tr->log, "steps_per_s", rate);
             sb_tlog_num(tr->log, "sketches_per_s", window_sketches / (dt > 0 ? dt : 1e-9));
+            if (tr->ranks > 1) sb_tlog_num(tr->log, "sum_wait_ms", 1e3 * tr->sum_wait_s / (double)window_steps);
             fprintf(tr->log, "}\n");
             fflush(tr->log);
             if (tr->tb) rc = sb_tb_follow(tr->tb);
-            window_start = now(), window_steps = window_sketches = 0;
+            window_start = now(), window_steps = window_sketches = 0, tr->sum_wait_s = 0;
         }
         saved_at_end = 0;
         if (!rc && cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) {

@@ -42,6 +42,8 @@ typedef struct trainer {
     int rank, ranks;
     float *staging;                              /* the gradients and loss shares on the host */
     size_t staging_n;
+    struct sb_dp_buckets *buckets;               /* the gradients' sums, in buckets */
+    double sum_wait_s;                           /* this log window's time from the backward's end to the sums' */
     float share[SB_LOSS_TERMS];                  /* this rank's share of each term's global mean */
 } trainer;
 
@@ -99,10 +101,11 @@ int sb_dp_rank_table(trainer *tr, FILE *out);
  * ranks' loss counts and flags; sets this rank's shares (the model's
  * backward uses them); *finite and *stop become those of all ranks. */
 int sb_dp_agree(trainer *tr, int ran, int *finite, int *stop);
-/* After the backward: sums the gradients over the ranks (this rank's are
- * zeroed first when it had no batch) and *lt becomes the global batch's
- * losses. */
-int sb_dp_reduce(trainer *tr, int ran, sb_loss_terms *lt);
+/* After the backward (which started the buckets it finished; rc: its
+ * status): sums the gradients over the ranks (this rank's are zeroed first
+ * when it had no batch) and *lt becomes the global batch's losses. After a
+ * failed backward only the sums it started are awaited, and rc returned. */
+int sb_dp_reduce(trainer *tr, int ran, int rc, sb_loss_terms *lt);
 /* Every SKETCHBERT_MPI_CHECK_EVERY (default 100) steps: the parameters'
  * checksums compared; drift stops the run with a message. */
 int sb_dp_check(trainer *tr, int64_t step);
