@@ -36,9 +36,11 @@ __kernel void attention_merge_heads(__global const float *x_h, __global float *x
 // the chunk), one work-item per row: row i of chunk matrix c is row
 // (b * heads + h) * T + i, b = b0 + c, of lse and of the flat
 // probabilities, whose element index (plus off) keys the dropout mask as
-// everywhere (cl/philox.cl). threshold 0 means no dropout. The rows are walked as
-// float16 vectors (PoCL does not vectorise these loops across
-// work-items), scalar at the ends.
+// everywhere (cl/philox.cl); for probabilities trimmed to T of KT tokens
+// (src/model/model.c) the index is that of the full (KT, KT) matrices.
+// threshold 0 means no dropout. The rows are walked as float16 vectors
+// (PoCL does not vectorise these loops across work-items), scalar at the
+// ends.
 #ifndef HEAD_DIM
 
 #ifdef SB_OCLGRIND
@@ -76,10 +78,10 @@ float hsum16(float16 v) {
 __kernel void attention_chunk_forward(__global float *s, __global const float *mask, __global float *lse,
                                       const uint T, const uint heads, const uint h, const uint b0,
                                       const uint4 key, const uint threshold, const float keep_scale,
-                                      const uint off) {
+                                      const uint off, const uint KT) {
     uint i = get_global_id(0), c = get_global_id(1);
     if (i >= T) return;
-    uint b = b0 + c, row = (b * heads + h) * T + i, e0 = off + row * T, j = 0;
+    uint b = b0 + c, row = (b * heads + h) * T + i, e0 = off + ((b * heads + h) * KT + i) * KT, j = 0;
     __global float *x = s + ((size_t)c * T + i) * T;
     __global const float *mk = mask + (size_t)b * T;
     float16 mv = -INFINITY, lv = 0.0f;
@@ -119,10 +121,10 @@ __kernel void attention_chunk_forward(__global float *s, __global const float *m
 __kernel void attention_chunk_backward(__global float *s, __global float *ds, __global const float *mask,
                                        __global const float *lse, const uint T, const uint heads, const uint h,
                                        const uint b0, const float scale, const uint4 key, const uint threshold,
-                                       const float keep_scale, const uint off) {
+                                       const float keep_scale, const uint off, const uint KT) {
     uint i = get_global_id(0), c = get_global_id(1);
     if (i >= T) return;
-    uint b = b0 + c, row = (b * heads + h) * T + i, e0 = off + row * T, j = 0;
+    uint b = b0 + c, row = (b * heads + h) * T + i, e0 = off + ((b * heads + h) * KT + i) * KT, j = 0;
     size_t at = ((size_t)c * T + i) * T;
     __global float *x = s + at, *dx = ds + at;
     __global const float *mk = mask + (size_t)b * T;
@@ -176,8 +178,9 @@ __kernel void attention_chunk_backward(__global float *s, __global float *ds, __
 // no local memory and no barrier.
 // TILES = 1 (GPU form): the work-group stages each chunk in local memory.
 // Dropout: element (i, j) of the probabilities of (b, h) is element
-// ((b * heads + h) * T + i) * T + j of one flat tensor, as the unfused path
-// drops it, so the mask is the same bit for bit (cl/philox.cl).
+// ((b * heads + h) * KT + i) * KT + j of one flat tensor, as the unfused path
+// drops it, so the mask is the same bit for bit (cl/philox.cl); KT = T, or
+// the full token count of a trimmed batch (src/model/model.c).
 #ifdef HEAD_DIM
 #define D HEAD_DIM
 #define BLOCK 16
@@ -285,9 +288,10 @@ float masked_score(const vec *q, CHUNK_SPACE const float *k, __global const floa
 __kernel void attention_fused_forward(__global const float *q, __global const float *k, __global const float *v,
                                       __global const float *mask, __global float *out, __global float *lse,
                                       const uint T, const uint heads, const float scale, const uint4 key,
-                                      const uint threshold, const float keep_scale, const uint off) {
+                                      const uint threshold, const float keep_scale, const uint off,
+                                      const uint KT) {
     uint i = get_global_id(0), h = get_global_id(1), b = get_global_id(2), H = heads * D;
-    uint ic = min(i, T - 1u), row = (b * heads + h) * T + ic;
+    uint ic = min(i, T - 1u), row = (b * heads + h) * T + ic, krow = (b * heads + h) * KT + ic;
     size_t head = (size_t)b * T * H + h * D;
     __global const float *kb = k + head, *vb = v + head, *mk = mask + (size_t)b * T;
 #if TILES
@@ -302,7 +306,7 @@ __kernel void attention_fused_forward(__global const float *q, __global const fl
         STAGE(vtile, vb, H, D, j0, T);
         SYNC();
         int keep[BLOCK];
-        draw_keep(keep, off + row * T + j0 + LANES16, key, threshold);
+        draw_keep(keep, off + krow * KT + j0 + LANES16, key, threshold);
         float s[BLOCK], cmax = -INFINITY;
         for (uint c = 0; c < BLOCK; c++) {
             float x = masked_score(qi, CHUNK_ROW(ktile, kb, H, D, j0, c, T), mk, min(j0 + c, T - 1u));
@@ -334,9 +338,10 @@ __kernel void attention_fused_backward_dq(__global const float *q, __global cons
                                           __global const float *out, __global const float *dout,
                                           __global const float *lse, __global float *drow, __global float *dq,
                                           const uint T, const uint heads, const float scale, const uint4 key,
-                                          const uint threshold, const float keep_scale, const uint off) {
+                                          const uint threshold, const float keep_scale, const uint off,
+                                          const uint KT) {
     uint i = get_global_id(0), h = get_global_id(1), b = get_global_id(2), H = heads * D;
-    uint ic = min(i, T - 1u), row = (b * heads + h) * T + ic;
+    uint ic = min(i, T - 1u), row = (b * heads + h) * T + ic, krow = (b * heads + h) * KT + ic;
     size_t head = (size_t)b * T * H + h * D, at = head + (size_t)ic * H;
     __global const float *kb = k + head, *vb = v + head, *mk = mask + (size_t)b * T;
 #if TILES
@@ -352,7 +357,7 @@ __kernel void attention_fused_backward_dq(__global const float *q, __global cons
         STAGE(vtile, vb, H, D, j0, T);
         SYNC();
         int keep[BLOCK];
-        draw_keep(keep, off + row * T + j0 + LANES16, key, threshold);
+        draw_keep(keep, off + krow * KT + j0 + LANES16, key, threshold);
         for (uint c = 0; c < BLOCK; c++) {
             CHUNK_SPACE const float *kr = CHUNK_ROW(ktile, kb, H, D, j0, c, T);
             float p = j0 + c < T ? exp(masked_score(qi, kr, mk, min(j0 + c, T - 1u)) - li) : 0.0f;
@@ -374,9 +379,10 @@ __kernel void attention_fused_backward_dkv(__global const float *q, __global con
                                            __global const float *dout, __global const float *lse,
                                            __global const float *drow, __global float *dk, __global float *dv,
                                            const uint T, const uint heads, const float scale, const uint4 key,
-                                           const uint threshold, const float keep_scale, const uint off) {
+                                           const uint threshold, const float keep_scale, const uint off,
+                                           const uint KT) {
     uint j = get_global_id(0), h = get_global_id(1), b = get_global_id(2), H = heads * D;
-    uint jc = min(j, T - 1u), rows = (b * heads + h) * T;
+    uint jc = min(j, T - 1u), rows = (b * heads + h) * T, krows = (b * heads + h) * KT;
     size_t head = (size_t)b * T * H + h * D, at = head + (size_t)jc * H;
     __global const float *qb = q + head, *db = dout + head, *lb = lse + rows, *rb = drow + rows;
 #if TILES
@@ -396,7 +402,7 @@ __kernel void attention_fused_backward_dkv(__global const float *q, __global con
         SYNC();
         int keep[BLOCK];
         // (uint16) spelled out: Oclgrind gets min(uint16, uint) wrong
-        draw_keep(keep, off + (rows + min(i0 + LANES16, (uint16)(T - 1u))) * T + jc, key, threshold);
+        draw_keep(keep, off + (krows + min(i0 + LANES16, (uint16)(T - 1u))) * KT + jc, key, threshold);
         for (uint c = 0; c < BLOCK; c++) {
             CHUNK_SPACE const float *qr = CHUNK_ROW(qtile, qb, H, D, i0, c, T);
             CHUNK_SPACE const float *dr = CHUNK_ROW(dtile, db, H, D, i0, c, T);

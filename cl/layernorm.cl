@@ -7,7 +7,10 @@
 // written out for the backward; with has_dz the backward also writes
 // dz = dropout(dx), the gradient of x + bias. Dropout keys element i = row *
 // C + c of the (N, C) tensor as dropout_apply does. (Absent buffers are
-// passed as x or dx and never touched.)
+// passed as x or dx and never touched.) A tensor trimmed to the first rows
+// of each sketch (src/model/model.c) keeps the keys of the full one: rows
+// come in groups of key_seq, and each group moves the keys on by key_gap
+// elements (the rows cut per sketch times C; 0 untrimmed).
 // Two launch shapes (sb_row_variant): *_wg kernels take one work-group per
 // row (scratch holds get_local_size(0) floats), *_item kernels one
 // work-item per row and no barriers; both run the row loops below over
@@ -184,8 +187,10 @@ float2 col_param_sums(__global const float *x, __global const float *mean, __glo
 // a dropout stream (see cl/philox.cl) as scalar arguments
 #define DROPOUT_ARGS                                                                                          \
     const uint seed_lo, const uint seed_hi, const uint stream_lo, const uint stream_hi, const uint threshold, \
-        const float scale, const uint off_lo, const uint off_hi
-#define KEY ((uint4)(seed_lo, seed_hi, stream_lo, stream_hi)), (((ulong)off_hi << 32) | off_lo)
+        const float scale, const uint off_lo, const uint off_hi, const uint key_seq, const uint key_gap
+#define KEY                                             \
+    ((uint4)(seed_lo, seed_hi, stream_lo, stream_hi)), \
+        (((ulong)off_hi << 32) | off_lo) + (ulong)(row / key_seq) * key_gap
 
 #define FORWARD_ARGS                                                                                          \
     __global const float *x, __global const float *bias, __global const float *res, __global float *sum,      \

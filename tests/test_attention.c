@@ -4,12 +4,13 @@
  * reference of the whole attention, the
  * reference backward vs finite differences, the kernel backward vs the
  * reference; with dropout, against the reference under the host Philox
- * mask, and the chunked form's dropped probabilities against the unfused
- * form's (the same zeros); the host form's results the same bit for bit on
- * 1 and 3 threads, and its vector Philox keep mask (each instruction set
- * the CPU runs) the same as sb_dropout_keep; bad shapes and unplanned
- * buffers; the fused and host forms plan nothing of T x T, the chunked
- * form only its chunk's scratch;
+ * mask (also keyed as a batch trimmed from more tokens), and the chunked
+ * form's dropped probabilities against the unfused form's (the same
+ * zeros); the host form's results the same bit for bit on 1 and 3
+ * threads, and its vector Philox keep mask (each instruction set the CPU
+ * runs) the same as sb_dropout_keep; bad shapes and unplanned buffers; the
+ * fused and host forms plan nothing of T x T, the chunked form only its
+ * chunk's scratch;
  * the form chosen per device and by SKETCHBERT_ATTENTION, the chunk by
  * SKETCHBERT_ATTENTION_CHUNK. Lengths differ per batch item (full, 1, and
  * one between), and T is odd and no multiple of the fused kernels' blocks. */
@@ -201,7 +202,7 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, int chunk, const 
         t_check_true(what, ok);
     }
     /* an element offset (a data-parallel rank's) that splits Philox blocks */
-    sb_rng_key key = {42, 7, 4102};
+    sb_rng_key key = {.seed = 42, .stream = 7, .offset = 4102};
     snprintf(what, sizeof what, "%s, p = 0", name);
     check_against_reference(rt, what, d, io, &plan, &bufs, 0.0f, key, xd, doutd);
 
@@ -214,6 +215,20 @@ static void check_form(sb_runtime *rt, sb_attention_impl impl, int chunk, const 
     dd.keep = keep, dd.keep_scale = 1.0 / (1.0 - p);
     snprintf(what, sizeof what, "%s, p = 0.3", name);
     check_against_reference(rt, what, &dd, io, &plan, &bufs, p, key, xd, doutd);
+    /* a batch trimmed to T of KT tokens: element (i, j) of (b, h) draws the
+     * mask of element ((b * heads + h) * KT + i) * KT + j (KT moves only
+     * Philox counters, no address: not rerun under Oclgrind) */
+    sb_rng_key trimmed = key;
+    size_t KT = (size_t)T + 5;
+    trimmed.seq = (uint32_t)T, trimmed.full_seq = (uint32_t)KT;
+    for (size_t i = 0; i < n_probs; i++)
+        keep[i] = (unsigned char)sb_dropout_keep(key, threshold, (i / T / T * KT + i / T % T) * KT + i % T);
+    snprintf(what, sizeof what, "%s, p = 0.3, trimmed from %zu tokens", name, KT);
+    if (impl == SB_ATTENTION_UNFUSED)
+        t_check_error(what, sb_attention_forward(rt, &io->q, &io->k, &io->v, &io->mask, &io->out, p, trimmed, &bufs),
+                      "cannot drop");
+    else if (!t_small)
+        check_against_reference(rt, what, &dd, io, &plan, &bufs, p, trimmed, xd, doutd);
     free(keep);
 
     /* inference buffers: p > 0 and the backward refused (but by the host
@@ -259,7 +274,7 @@ static void check_same_mask(sb_runtime *rt, const dims *d, const device_io *io) 
     sb_plan plan;
     sb_plan_init(&plan);
     sb_attention_buffers unfused, chunked;
-    sb_rng_key key = {1234, 99, 77}; /* an offset inside a Philox block */
+    sb_rng_key key = {.seed = 1234, .stream = 99, .offset = 77}; /* an offset inside a Philox block */
     int shape[3] = {B, T, H};
     sb_tensor out2 = t_output(rt, "out2", SB_F32, 3, shape);
     if (sb_attention_plan(&plan, &unfused, "unfused", B, T, H, heads, SB_ATTENTION_UNFUSED, 0, 1) ||
@@ -307,7 +322,7 @@ static void check_host_threads(sb_runtime *rt, const dims *d, const device_io *i
     char *saved = old ? strdup(old) : NULL;
     const sb_tensor *outs[4] = {&io->out, &io->dq, &io->dk, &io->dv};
     float *got[2][4] = {{NULL}};
-    sb_rng_key key = {5, 6, 3};
+    sb_rng_key key = {.seed = 5, .stream = 6, .offset = 3};
     for (int run = 0; run < 2; run++) {
         setenv("SKETCHBERT_BLAS_THREADS", run ? "3" : "1", 1);
         for (int i = 0; i < 4; i++) poison(rt, outs[i]);
@@ -335,7 +350,7 @@ static void check_host_threads(sb_runtime *rt, const dims *d, const device_io *i
 static void check_host_keep(void) {
     const uint64_t firsts[] = {0, 3, 61, 64, 1000, 4294967290u, 12345678901ull};
     const size_t lengths[] = {1, 5, 64, 67, 1009};
-    sb_rng_key key = {0x0123456789abcdefull, 0xfedcba9876543210ull, 37};
+    sb_rng_key key = {.seed = 0x0123456789abcdefull, .stream = 0xfedcba9876543210ull, .offset = 37};
     uint32_t threshold = sb_dropout_threshold(0.4f);
     unsigned char got[1009 + 1];
     for (int isa = 0; isa < SB_HOST_ISA_COUNT; isa++) {
@@ -413,7 +428,7 @@ static void check_rejected(sb_runtime *rt, const dims *d, const device_io *io_in
     sb_attention_buffers bufs, bad_bufs;
     if (sb_attention_plan(&plan, &bufs, "attn", B, T, H, heads, SB_ATTENTION_ROWS, 0, 1) || allocate_each(rt, &plan))
         t_check_true(sb_last_error(), 0);
-    sb_rng_key key = {42, 7, 0};
+    sb_rng_key key = {.seed = 42, .stream = 7, .offset = 0};
     t_check_error("H not divisible by heads rejected",
                   sb_attention_plan(&bad_plan, &bad_bufs, "attn", B, T, H + 1, heads, SB_ATTENTION_ROWS, 0, 1),
                   "not divisible by");

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The command-line tool end to end on synthetic data: help and usage
 # errors, prepare (and into an existing dataset), config errors and --set,
-# data stats, render, devices; exit codes as documented.
+# bench model's --lengths and SKETCHBERT_TRIM, data stats, render, devices;
+# exit codes as documented.
 # The commands that take a checkpoint also take an original PyTorch file.
 # usage: test_cli.sh SKETCHBERT SKETCHBERT-SYNTH FIXTURES
 sb=$1 synth=$2 fixtures=$3
@@ -45,6 +46,14 @@ for cmd in train test "bench model"; do
   check "$cmd --set with a typo" 1 "$sb" $cmd "$tmp/cfg.yml" --set learning_rat=0.1
   contains "$cmd names the --set" "--set learning_rat=0.1: unknown key 'learning_rat' (did you mean learning_rate?)"
 done
+check "bench model --lengths quickdraw" 0 "$sb" bench model "$tmp/cfg.yml" --infer --steps 1 --warmup 0 --batch 2 \
+  --lengths quickdraw
+contains "says which lengths" "lengths quickdraw, longest [0-9]* tokens"
+check "bench model --lengths of an unknown kind" 2 "$sb" bench model "$tmp/cfg.yml" --lengths short
+contains "names the kinds" "--lengths short: expected half, quickdraw or full"
+check "SKETCHBERT_TRIM of an unknown value" 1 env SKETCHBERT_TRIM=maybe "$sb" bench model "$tmp/cfg.yml" --infer \
+  --steps 1 --warmup 0 --batch 2
+contains "names the variable" "SKETCHBERT_TRIM=maybe: expected 1, on, 0 or off"
 check "train with --set" 0 "$sb" train "$tmp/cfg.yml" --quiet --steps 1 --set batch_size=3 --set "log_dir=$tmp/setrun"
 check "the run took the --set values" 0 grep -q "^batch_size: 3$" "$tmp/setrun/config.yml"
 check "data stats" 0 "$sb" data stats "$tmp/mm"

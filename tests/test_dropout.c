@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
 
     int n = t_small ? 77 : 100003; /* not a multiple of 4 or of any work-group size */
     const float p = 0.3f;
-    sb_rng_key key = {0x0123456789abcdefull, 0xfedcba9876543210ull, 0};
+    sb_rng_key key = {.seed = 0x0123456789abcdefull, .stream = 0xfedcba9876543210ull, .offset = 0};
     float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy);
     double *xd = malloc(n * sizeof *xd), *dyd = malloc(n * sizeof *dyd);
     double *y_ref = malloc(n * sizeof *y_ref), *dx_ref = malloc(n * sizeof *dx_ref);
@@ -106,7 +106,8 @@ int main(int argc, char **argv) {
     t_check_true("same key gives the same output", memcmp(y, y2, n * sizeof *y) == 0);
 
     /* another stream (and another seed) gives another mask, also matching the host */
-    sb_rng_key other_stream = {key.seed, key.stream + 1, 0}, other_seed = {key.seed ^ 1, key.stream, 0};
+    sb_rng_key other_stream = {.seed = key.seed, .stream = key.stream + 1, .offset = 0};
+    sb_rng_key other_seed = {.seed = key.seed ^ 1, .stream = key.stream, .offset = 0};
     sb_rng_key others[2] = {other_stream, other_seed};
     for (int o = 0; o < 2; o++) {
         free(y2);
@@ -128,7 +129,7 @@ int main(int argc, char **argv) {
     const int offsets[2] = {8, 6};
     char what[96];
     for (int o = 0; o < 2; o++) {
-        sb_rng_key shifted = {key.seed, key.stream, (uint64_t)offsets[o]};
+        sb_rng_key shifted = {.seed = key.seed, .stream = key.stream, .offset = (uint64_t)offsets[o]};
         free(y2);
         t_poison(rt, &ty2);
         if (sb_dropout_forward(rt, &tx, &ty2, p, shifted)) t_check_true(sb_last_error(), 0);
@@ -145,7 +146,7 @@ int main(int argc, char **argv) {
     /* p = 0 is an exact copy; in place (y = x) works */
     free(y2);
     t_poison(rt, &ty2);
-    sb_rng_key zero_key = {0, 0, 0};
+    sb_rng_key zero_key = {.seed = 0, .stream = 0, .offset = 0};
     if (sb_dropout_forward(rt, &tx, &ty2, 0.0f, zero_key)) t_check_true(sb_last_error(), 0);
     y2 = t_download(rt, &ty2);
     t_check_true("p = 0 is an exact copy", memcmp(y2, x, n * sizeof *x) == 0);

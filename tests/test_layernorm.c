@@ -1,8 +1,9 @@
 /* LayerNorm: kernels vs double reference (forward, saved statistics,
  * backward, accumulated parameter gradients), reference backward vs finite
  * differences, bad shapes; the fused bias + dropout + residual in front
- * (sb_ln_pre, in place as the encoder uses it) and dropout behind the
- * backward (sb_ln_dz), masks from the host Philox. Both launch shapes
+ * (sb_ln_pre, in place as the encoder uses it; rows of a trimmed batch
+ * keyed as the full one's) and dropout behind the backward (sb_ln_dz),
+ * masks from the host Philox. Both launch shapes
  * (sb_row_variant) on every size, whatever the device. */
 #include <math.h>
 #include <stdio.h>
@@ -152,10 +153,13 @@ static void run(sb_runtime *rt, int B, int T, int C, int bad_shapes) {
  * over z, LayerNorm of sum; the backward's dz = dropout(dx). off is the
  * dropout key's element offset: rows whose first element is not a
  * multiple of 4 (C or off not) take the item kernels' mask per element,
- * the others 64 elements per 16-lane Philox. */
-static void run_fused(sb_runtime *rt, int N, int C, float p, uint64_t off) {
+ * the others 64 elements per 16-lane Philox. With seq > 0 the rows are
+ * sketches of seq tokens trimmed from full: element (g, t, c) draws the
+ * mask of element off + (g * full + t) * C + c. */
+static void run_fused(sb_runtime *rt, int N, int C, float p, uint64_t off, int seq, int full) {
     size_t n = (size_t)N * C;
-    printf("# fused: (%d, %d), p = %g, offset %llu\n", N, C, p, (unsigned long long)off);
+    printf("# fused: (%d, %d), p = %g, offset %llu, trimmed to %d of %d tokens\n", N, C, p, (unsigned long long)off,
+           seq, full);
     float *z = malloc(n * sizeof *z), *res = malloc(n * sizeof *res), *dy = malloc(n * sizeof *dy);
     float *bias = malloc(C * sizeof *bias), *gamma = malloc(C * sizeof *gamma), *beta = malloc(C * sizeof *beta);
     t_uniform(z, n, -2.0f, 2.0f);
@@ -164,8 +168,11 @@ static void run_fused(sb_runtime *rt, int N, int C, float p, uint64_t off) {
     t_uniform(bias, C, -1.0f, 1.0f);
     t_uniform(gamma, C, 0.5f, 1.5f);
     t_uniform(beta, C, -1.0f, 1.0f);
-    sb_rng_key key = {0x123456789abcdefull, 77 + (uint64_t)N, off};
+    sb_rng_key key = {.seed = 0x123456789abcdefull, .stream = 77 + (uint64_t)N, .offset = off};
+    key.seq = (uint32_t)seq, key.full_seq = (uint32_t)full;
     uint32_t threshold = sb_dropout_threshold(p);
+    size_t *at = malloc(n * sizeof *at); /* the untrimmed index of each element */
+    for (size_t i = 0; i < n; i++) at[i] = seq ? ((i / C / seq) * full + (i / C) % seq) * C + i % C : i;
     double scale = 1.0 / (1.0 - (double)p);
     double *sum_ref = malloc(n * sizeof *sum_ref), *y_ref = malloc(n * sizeof *y_ref);
     double *mean_ref = malloc(N * sizeof *mean_ref), *rstd_ref = malloc(N * sizeof *rstd_ref);
@@ -174,13 +181,13 @@ static void run_fused(sb_runtime *rt, int N, int C, float p, uint64_t off) {
     double *gd = t_to_double(gamma, C), *bd = t_to_double(beta, C), *dyd = t_to_double(dy, n);
     for (size_t i = 0; i < n; i++) {
         double v = (double)z[i] + bias[i % C];
-        sum_ref[i] = (threshold == 0 || sb_dropout_keep(key, threshold, i) ? v * scale : 0.0) + res[i];
+        sum_ref[i] = (threshold == 0 || sb_dropout_keep(key, threshold, at[i]) ? v * scale : 0.0) + res[i];
     }
     ln_ctx lc = {sum_ref, gd, bd, dyd, N, C};
     forward_ref(&lc, y_ref, mean_ref, rstd_ref);
     backward_ref(&lc, mean_ref, rstd_ref, dx_ref, dg_ref, db_ref);
     for (size_t i = 0; i < n; i++)
-        dz_ref[i] = threshold == 0 || sb_dropout_keep(key, threshold, i) ? dx_ref[i] * scale : 0.0;
+        dz_ref[i] = threshold == 0 || sb_dropout_keep(key, threshold, at[i]) ? dx_ref[i] * scale : 0.0;
 
     int shape[2] = {N, C}, cshape[1] = {C}, nshape[1] = {N};
     sb_tensor tz = t_upload(rt, "z", SB_F32, 2, shape, z), tres = t_upload(rt, "residual", SB_F32, 2, shape, res);
@@ -225,7 +232,15 @@ static void run_fused(sb_runtime *rt, int N, int C, float p, uint64_t off) {
                   sb_layernorm_backward(rt, &tz, &tg, &tmean, &trstd, &tdy, &tdx, &(sb_ln_dz){&tdz, 1.0f, key}, &tdg,
                                         &tdb, 0),
                   "outside [0, 1)");
-    free(z), free(res), free(dy), free(bias), free(gamma), free(beta), free(sum_ref), free(y_ref);
+    if (seq) {
+        sb_rng_key odd = key;
+        odd.seq = (uint32_t)N + 1;
+        t_check_error("trimmed rows not a whole number of sketches rejected",
+                      sb_layernorm_forward(rt, &tz, &(sb_ln_pre){&tbias, &tres, &tz, p, odd}, &tg, &tb, EPS, &ty,
+                                           &tmean, &trstd),
+                      "trimmed to");
+    }
+    free(at), free(z), free(res), free(dy), free(bias), free(gamma), free(beta), free(sum_ref), free(y_ref);
     free(mean_ref), free(rstd_ref), free(dx_ref), free(dz_ref), free(dg_ref), free(db_ref), free(gd), free(bd);
     free(dyd), free(sum), free(y), free(mean), free(rstd), free(dx), free(dzo), free(dg), free(db);
 }
@@ -242,23 +257,27 @@ int main(int argc, char **argv) {
         if (t_small) {
             run(rt, 1, 5, 7, 1);
             run(rt, 2, 3, 301, 0);
-            run_fused(rt, 5, 7, 0.4f, 15);
-            run_fused(rt, 3, 301, 0.0f, 9);
-            run_fused(rt, 3, 40, 0.3f, 9); /* item: dropout 16 columns at a time, then a tail of 8 */
-            run_fused(rt, 3, 88, 0.3f, 4); /* item: 64 columns per Philox draw, then 16 + 8 */
+            run_fused(rt, 5, 7, 0.4f, 15, 0, 0);
+            run_fused(rt, 3, 301, 0.0f, 9, 0, 0);
+            run_fused(rt, 3, 40, 0.3f, 9, 0, 0); /* item: dropout 16 columns at a time, then a tail of 8 */
+            run_fused(rt, 3, 88, 0.3f, 4, 0, 0); /* item: 64 columns per Philox draw, then 16 + 8 */
+            run_fused(rt, 4, 40, 0.3f, 12, 2, 5); /* 2 sketches of 2 of 5 tokens */
         } else {
             run(rt, 1, 37, 129, 1);
             run(rt, 3, 13, 200, 0);
             run(rt, 2, 7, 64, 1); /* whole blocks of 16 columns only */
             run(rt, 2, 9, 601, 0);
-            run_fused(rt, 37, 129, 0.5f, 111);
-            run_fused(rt, 9, 601, 0.1f, 27);
-            run_fused(rt, 13, 33, 0.0f, 39);
-            run_fused(rt, 11, 64, 0.2f, 33); /* whole blocks of 16 columns only */
-            run_fused(rt, 7, 100, 0.3f, 8);  /* item: 64 columns per draw, 32 more, a tail of 4 */
-            run_fused(rt, 9, 128, 0.5f, 12); /* the model's rows: two draws of 64 */
+            run_fused(rt, 37, 129, 0.5f, 111, 0, 0);
+            run_fused(rt, 9, 601, 0.1f, 27, 0, 0);
+            run_fused(rt, 13, 33, 0.0f, 39, 0, 0);
+            run_fused(rt, 11, 64, 0.2f, 33, 0, 0); /* whole blocks of 16 columns only */
+            run_fused(rt, 7, 100, 0.3f, 8, 0, 0);  /* item: 64 columns per draw, 32 more, a tail of 4 */
+            run_fused(rt, 9, 128, 0.5f, 12, 0, 0); /* the model's rows: two draws of 64 */
             /* block counters crossing 2^32 inside the first rows */
-            run_fused(rt, 5, 192, 0.5f, (1ull << 34) - 200);
+            run_fused(rt, 5, 192, 0.5f, (1ull << 34) - 200, 0, 0);
+            run_fused(rt, 21, 129, 0.5f, 63, 7, 19);   /* 3 sketches of 7 of 19 tokens */
+            run_fused(rt, 15, 128, 0.3f, 45, 5, 11);   /* trimmed, whole 64-column draws */
+            run_fused(rt, 15, 48, 0.3f, 45, 15, 15); /* untrimmed, said so */
         }
     }
     return t_finish(rt);

@@ -3,7 +3,9 @@
  * tokens, on a batch smaller than the planned one (views); parameter names
  * and count; config and batch errors; the inference plan against the
  * training plan; the activations saved for the backward per attention
- * form. The comparison with PyTorch is
+ * form; length trimming against full length (outputs, and losses and
+ * parameters over training steps with dropout). The comparison with
+ * PyTorch is
  * tests/test_golden.c. */
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include "model/model.h"
 #include "model_fixture.h"
+#include "ops/adam.h"
 #include "test_util.h"
 
 /* A tiny config: 2 layers [2, 8, 12], embed [4, 6], rec [5], cls [] with 3
@@ -361,11 +364,242 @@ done:
     mf_free_batch(&b);
 }
 
+/* ---- length trimming: the same model trimmed (the default) and not */
+
+/* Cuts sketch s of b to `length` points: later rows padding (mask 0, input 0). */
+static void cut_sketch(sb_batch *b, int s, int length) {
+    int K = b->tokens, Tin = K + b->max_length;
+    float *lm = b->length_mask + (size_t)s * Tin, *in = b->input + (size_t)s * Tin * 5;
+    for (int t = K + length; t < Tin; t++) lm[t] = 0.0f, memset(in + 5 * t, 0, 5 * sizeof(float));
+}
+
+/* Largest |a - b| over the rows < K + length of each sketch of two encoder
+ * outputs (B, Ta, H) and (B, Tb, H). */
+static double real_rows_diff(const float *a, int Ta, const float *b, int Tb, const sb_batch *batch, int H) {
+    int K = batch->tokens, Tin = K + batch->max_length;
+    double d = 0.0;
+    for (int s = 0; s < batch->size; s++)
+        for (int t = 0; t < Tin && t < Ta && t < Tb; t++) {
+            if (t >= K && batch->length_mask[(size_t)s * Tin + t] == 0.0f) continue;
+            for (int h = 0; h < H; h++) {
+                double e = fabs((double)a[((size_t)s * Ta + t) * H + h] - b[((size_t)s * Tb + t) * H + h]);
+                d = e > d ? e : d;
+            }
+        }
+    return d;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double d = 0.0;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    return d;
+}
+
+/* Both models' output `out` of the last forward: largest difference, or
+ * INFINITY when they differ in size. */
+static double output_diff(sb_runtime *rt, const sb_tensor *a, const sb_tensor *b) {
+    if (!a || !b || a->numel != b->numel) return INFINITY;
+    float *x = t_download(rt, a), *y = t_download(rt, b);
+    double d = x && y ? max_abs_diff(x, y, a->numel) : INFINITY;
+    free(x), free(y);
+    return d;
+}
+
+/* Adam moments for every parameter of m, zeroed, in plan. */
+static int adam_moments(sb_runtime *rt, sb_model *m, sb_plan *plan, sb_tensor *mom, int cap) {
+    sb_param *p;
+    int n;
+    sb_model_params(m, &p, &n);
+    if (2 * n > cap) return -1;
+    for (int i = 0; i < 2 * n; i++)
+        if (sb_plan_add(plan, &mom[i], "adam", SB_F32, p[i / 2].value.ndim, p[i / 2].value.shape)) return -1;
+    if (sb_plan_allocate(rt, plan)) return -1;
+    for (int i = 0; i < 2 * n; i++)
+        if (sb_tensor_fill_f32(rt, &mom[i], 0.0f)) return -1;
+    return 0;
+}
+
+/* Largest |a - b| over each parameter's values (grads 0) or gradients
+ * (grads 1) of two models into d[i], and the largest |b| into big[i]. */
+static int param_diffs(sb_runtime *rt, sb_model *a, sb_model *b, int grads, double *d, double *big) {
+    sb_param *pa, *pb;
+    int na, nb;
+    sb_model_params(a, &pa, &na), sb_model_params(b, &pb, &nb);
+    for (int i = 0; i < na && na == nb; i++) {
+        const sb_tensor *ta = grads ? &pa[i].grad : &pa[i].value, *tb = grads ? &pb[i].grad : &pb[i].value;
+        float *x = t_download(rt, ta), *y = t_download(rt, tb);
+        if (!x || !y) na = -1;
+        d[i] = x && y ? max_abs_diff(x, y, ta->numel) : INFINITY, big[i] = 0.0;
+        for (size_t j = 0; x && y && j < tb->numel; j++) big[i] = fmax(big[i], fabs((double)y[j]));
+        free(x), free(y);
+    }
+    return na == nb ? na : -1;
+}
+
+/* The position embedding's gradient is exactly 0 in rows t >= from. */
+static int pos_rows_zero(sb_runtime *rt, sb_model *m, int from) {
+    sb_param *p;
+    int n, ok = 0;
+    sb_model_params(m, &p, &n);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(p[i].name, "netE.pos_embedding.pos_embedding.weight")) continue;
+        float *g = t_download(rt, &p[i].grad);
+        size_t cols = (size_t)p[i].grad.shape[1];
+        ok = g != NULL;
+        for (size_t j = (size_t)from * cols; g && j < p[i].grad.numel; j++) ok &= g[j] == 0.0f;
+        free(g);
+    }
+    return ok;
+}
+
+enum { TRIM_T = 37, TRIM_B = 6, TRIM_STEPS = 3 };
+
+/* Sketch lengths of the test batches: a mixed one with a full-length
+ * sketch and one of length 1 (nothing to trim), and two short ones. */
+static const int trim_lengths[3][TRIM_B] = {{TRIM_T, 1, 9, 20, 3, 30}, {1, 7, 12, 5, 11, 2}, {4, 16, 1, 8, 3, 10}};
+
+/* A trimmed and an untrimmed model of config c, the same parameters, over
+ * the three batches: inference outputs, then (unless c has maskrec)
+ * training steps with dropout and Adam, compared after each. */
+static void trim_case(sb_runtime *rt, const char *name, sb_model_config c) {
+    int K = c.cls + c.rel, Tin = K + TRIM_T, H = c.hidden[0];
+    sb_batch b[3];
+    sb_model *m[2] = {NULL, NULL};
+    sb_plan plans[2];
+    sb_tensor mom[2][128];
+    sb_plan_init(&plans[0]), sb_plan_init(&plans[1]);
+    int made = 0;
+    for (; made < 3; made++) {
+        if (mf_make_batch(&b[made], TRIM_B, TRIM_T, c.cls, c.rel, c.cls_dim > 0 ? c.cls_dim : 1, 21 + made)) break;
+        for (int s = 0; s < TRIM_B; s++) cut_sketch(&b[made], s, trim_lengths[made][s]);
+    }
+    for (int t = 0; made == 3 && t < Tin; t++) b[0].length_mask[t] = 1.0f; /* sketch 0 of batch 0: full length */
+    int ok = made == 3;
+    for (int i = 0; ok && i < 2; i++)
+        ok = !sb_model_create(rt, &c, TRIM_B, &m[i]) && !sb_model_init_params(m[i], 17);
+    if (!ok) {
+        t_check_true(sb_last_error(), 0);
+        goto done;
+    }
+    sb_model_set_trim(m[0], 1), sb_model_set_trim(m[1], 0);
+    char what[160];
+    // inference: the outputs of the real rows, and the tokens computed
+    double out_d = 0.0, enc_d = 0.0;
+    int tokens_ok = 1;
+    for (int k = 0; k < 3 && ok; k++) {
+        int longest = 0; /* the sketches may be shorter than the cut */
+        for (int s = 0; s < TRIM_B; s++)
+            for (int t = K; t < Tin; t++)
+                if (b[k].length_mask[(size_t)s * Tin + t] != 0.0f && t + 1 - K > longest) longest = t + 1 - K;
+        ok = !sb_model_forward(m[0], &b[k], 0, 0, 0, 0) && !sb_model_forward(m[1], &b[k], 0, 0, 0, 0);
+        if (!ok) break;
+        tokens_ok &= sb_model_tokens(m[0]) == K + longest && sb_model_tokens(m[1]) == Tin;
+        if (c.cls) out_d = fmax(out_d, output_diff(rt, sb_model_cls_output(m[0]), sb_model_cls_output(m[1])));
+        if (c.rel) out_d = fmax(out_d, output_diff(rt, sb_model_rel_output(m[0]), sb_model_rel_output(m[1])));
+        float *e0 = t_download(rt, sb_model_encoder_output(m[0])), *e1 = t_download(rt, sb_model_encoder_output(m[1]));
+        enc_d = e0 && e1 ? fmax(enc_d, real_rows_diff(e0, sb_model_tokens(m[0]), e1, Tin, &b[k], H)) : INFINITY;
+        free(e0), free(e1);
+        if (c.maskrec) { /* rec rows of the trimmed forward: the untrimmed one's first rows */
+            float *r0 = t_download(rt, sb_model_rec_output(m[0])), *r1 = t_download(rt, sb_model_rec_output(m[1]));
+            int T0 = sb_model_tokens(m[0]) - K;
+            for (int s = 0; r0 && r1 && s < TRIM_B; s++)
+                out_d = fmax(out_d, max_abs_diff(r0 + (size_t)s * T0 * 5, r1 + (size_t)s * TRIM_T * 5,
+                                                 (size_t)T0 * 5));
+            if (!r0 || !r1) out_d = INFINITY;
+            free(r0), free(r1);
+        }
+    }
+    printf("# trim %s: inference max |trimmed - full|: heads %.3g, encoder real rows %.3g\n", name, out_d, enc_d);
+    snprintf(what, sizeof what, "trim %s: inference computes K + the longest sketch's tokens", name);
+    t_check_true(what, ok && tokens_ok);
+    snprintf(what, sizeof what, "trim %s: inference head outputs as at full length", name);
+    t_check(what, ok ? out_d : INFINITY, 1e-6);
+    snprintf(what, sizeof what, "trim %s: encoder output of the real rows as at full length", name);
+    t_check(what, ok ? enc_d : INFINITY, 1e-6);
+    if (c.maskrec) { /* the maskrec loss reads padding rows: never trimmed */
+        ok = !sb_model_forward(m[0], &b[1], 1, 3, 0, 1);
+        snprintf(what, sizeof what, "trim %s: forward with the maskrec loss at full length", name);
+        t_check_true(what, ok && sb_model_tokens(m[0]) == Tin);
+        goto done;
+    }
+    // training with dropout: losses and gradients at every step, parameters
+    // at the end. Some gradients are 0 in exact arithmetic (the key bias:
+    // softmax ignores a shift of a row's scores; for triplets the
+    // retrieval bias and what shifts every feature alike), float noise
+    // either way, which Adam scales up to steps of about lr: those
+    // parameters are compared through their gradients only.
+    sb_adam_config adam = {1e-3, 0.9, 0.999, 1e-8, 0.0, 0};
+    ok = !adam_moments(rt, m[0], &plans[0], mom[0], 128) && !adam_moments(rt, m[1], &plans[1], mom[1], 128);
+    double loss_d = 0.0, grad_d = 0.0, gmax = 0.0, d[64], big[64], gbig[64] = {0};
+    int n = 0, pos_zero = 1;
+    for (int step = 0; ok && step < TRIM_STEPS; step++) {
+        float loss[2];
+        for (int i = 0; i < 2 && ok; i++) {
+            sb_loss_terms lt;
+            ok = !sb_model_forward(m[i], &b[step], 1, 5, (uint64_t)step, 1) && !sb_model_read_losses(m[i], &lt) &&
+                 !sb_model_backward(m[i]);
+            loss[i] = lt.total;
+        }
+        ok = ok && (n = param_diffs(rt, m[0], m[1], 1, d, big)) > 0 && n <= 64;
+        /* the untrimmed model's padding rows past Te: zero gradient as well */
+        int Te = sb_model_tokens(m[0]);
+        if (ok) pos_zero &= pos_rows_zero(rt, m[0], Te) && pos_rows_zero(rt, m[1], Te);
+        for (int j = 0; ok && j < n; j++) grad_d = fmax(grad_d, d[j]), gbig[j] = fmax(gbig[j], big[j]);
+        for (int j = 0; ok && j < n; j++) gmax = fmax(gmax, gbig[j]);
+        if (ok) loss_d = fmax(loss_d, fabs((double)loss[0] - loss[1]) / fabs((double)loss[1]));
+        for (int i = 0; i < 2 && ok; i++) {
+            sb_param *p;
+            sb_model_params(m[i], &p, &n);
+            for (int j = 0; ok && j < n; j++)
+                ok = !sb_adam_step(rt, &adam, step + 1, &p[j].value, &p[j].grad, &mom[i][2 * j], &mom[i][2 * j + 1]);
+        }
+    }
+    double par_d = 0.0, pbig = 0.0;
+    int zero = 0;
+    ok = ok && param_diffs(rt, m[0], m[1], 0, d, big) == n;
+    for (int j = 0; ok && j < n; j++) {
+        pbig = fmax(pbig, big[j]);
+        if (gbig[j] > 1e-5 * gmax) par_d = fmax(par_d, d[j]);
+        else zero++;
+    }
+    printf("# trim %s: %d training steps with dropout: losses differ by %.3g (relative), gradients by %.3g, "
+           "parameters by %.3g (relative to the largest; %d of %d with zero gradients in exact arithmetic left "
+           "out)\n", name, TRIM_STEPS, loss_d, grad_d / gmax, par_d / pbig, zero, n);
+    if (!ok) t_check_true(sb_last_error(), 0);
+    snprintf(what, sizeof what, "trim %s: position rows past Te get exactly zero gradient, trimmed or not", name);
+    t_check_true(what, ok && pos_zero);
+    snprintf(what, sizeof what, "trim %s: training losses as at full length", name);
+    t_check(what, ok ? loss_d : INFINITY, 1e-6);
+    /* looser: the later steps' gradients see the parameters left out */
+    snprintf(what, sizeof what, "trim %s: gradients as at full length (relative to the largest)", name);
+    t_check(what, ok ? grad_d / gmax : INFINITY, 1e-5);
+    snprintf(what, sizeof what, "trim %s: parameters after Adam steps as at full length", name);
+    t_check(what, ok ? par_d / pbig : INFINITY, 1e-6);
+done:
+    sb_model_destroy(m[0]), sb_model_destroy(m[1]);
+    sb_plan_release(rt, &plans[0]), sb_plan_release(rt, &plans[1]);
+    for (int k = 0; k < made && k < 3; k++) mf_free_batch(&b[k]);
+}
+
+/* Classification alone, retrieval alone (triplets: 2 per batch), and with
+ * maskrec (trimmed for inference only). */
+static void check_trim(sb_runtime *rt) {
+    sb_model_config c = tiny_config(0);
+    c.max_length = TRIM_T;
+    c.maskrec = 0, c.rel = 0;
+    trim_case(rt, "classification", c);
+    c.cls = 0, c.rel = 1;
+    trim_case(rt, "retrieval", c);
+    c.maskrec = 1, c.cls = 1;
+    trim_case(rt, "maskrec", c);
+}
+
 int main(int argc, char **argv) {
     sb_runtime *rt = t_init(argc, argv, "test_model");
     check_api(rt);
     check_inference_plan(rt);
     check_saved_memory(rt);
+    if (!t_small) check_trim(rt);
     check_grad_ready(rt, 0);
     check_grad_ready(rt, 1);
     /* under Oclgrind ALBERT alone: BERT is ALBERT without the sharing */

@@ -67,8 +67,9 @@ struct sb_index {
 int api_fill_batch(sb_model_handle *m, const sb_sketches *s, int i, int r, const float *mask);
 
 /* Fills m->batch with sketches first..first+count-1 of s (count <=
- * max_batch) and runs the model without loss, dropout off. */
-int api_forward(sb_model_handle *m, const sb_sketches *s, int first, int count);
+ * max_batch), or of order[first..] when order is not NULL, and runs the
+ * model without loss, dropout off. */
+int api_forward(sb_model_handle *m, const sb_sketches *s, const int *order, int first, int count);
 
 /* Per axis a, normalised value v -> scale[a] * v + shift[a]: the inverse
  * of sb_transform_sketch's normalisation of points (n, 3) over its first

@@ -1,5 +1,8 @@
 /* Inference over a set of sketches in chunks of the model's max batch:
  * encoder features (pooled), class logits and top-k, retrieval features.
+ * The chunks take the sketches shortest first, so that each is trimmed to
+ * about its sketches' length (src/model/model.c), and the results go back
+ * to the set's order.
  * Shapes: B sketches in a chunk, Tin = K task tokens + T rows, H hidden. */
 #include <math.h>
 #include <stdlib.h>
@@ -13,15 +16,50 @@ static int check_args(const sb_model_handle *m, const sb_sketches *s, const void
     return 0;
 }
 
-/* Runs every chunk and copies `which` output's rows (cols floats each) to out. */
+typedef struct {
+    int length, index;
+} by_length;
+
+static int cmp_length(const void *a, const void *b) {
+    const by_length *x = a, *y = b;
+    if (x->length != y->length) return x->length < y->length ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* The sketches' indices, shortest first (as the model sees them: cut to
+ * T - 1 points), ties in the set's order; NULL when out of memory. */
+static int *length_order(const sb_model_handle *m, const sb_sketches *s) {
+    by_length *l = malloc(sizeof *l * (size_t)s->count);
+    int *order = malloc(sizeof *order * (size_t)s->count);
+    if (!l || !order) {
+        free(l), free(order);
+        sb_fail(SB_ERR_MEMORY, "inference: out of host memory for the order of %d sketches", s->count);
+        return NULL;
+    }
+    for (int i = 0; i < s->count; i++)
+        l[i] = (by_length){s->n[i] < m->mc.max_length ? s->n[i] : m->mc.max_length, i};
+    qsort(l, (size_t)s->count, sizeof *l, cmp_length);
+    for (int i = 0; i < s->count; i++) order[i] = l[i].index;
+    free(l);
+    return order;
+}
+
+/* Runs every chunk and copies `which` output's rows (cols floats each) to
+ * out, in the set's order. */
 static int run_heads(sb_model_handle *m, const sb_sketches *s, const sb_tensor *(*which)(const sb_model *), size_t cols,
                      float *out) {
-    for (int first = 0; first < s->count; first += m->max_batch) {
+    int *order = length_order(m, s);
+    float *rows = malloc(sizeof *rows * (size_t)m->max_batch * cols);
+    int rc = order && rows ? 0 : sb_fail(SB_ERR_MEMORY, "inference: out of host memory");
+    for (int first = 0; first < s->count && !rc; first += m->max_batch) {
         int B = s->count - first < m->max_batch ? s->count - first : m->max_batch;
-        SB_TRY(api_forward(m, s, first, B));
-        SB_TRY(sb_tensor_read(m->ctx->rt, which(m->model), out + (size_t)first * cols));
+        rc = api_forward(m, s, order, first, B);
+        if (!rc) rc = sb_tensor_read(m->ctx->rt, which(m->model), rows);
+        for (int r = 0; r < B && !rc; r++)
+            memcpy(out + (size_t)order[first + r] * cols, rows + (size_t)r * cols, sizeof *rows * cols);
     }
-    return 0;
+    free(order), free(rows);
+    return rc;
 }
 
 sb_status sb_encode(sb_model_handle *m, const sb_sketches *s, sb_pool pool, float *out) {
@@ -31,25 +69,27 @@ sb_status sb_encode(sb_model_handle *m, const sb_sketches *s, sb_pool pool, floa
     const int T = m->mc.max_length, Tin = T + m->K, H = sb_model_hidden_size(m);
     float *hidden = malloc(sizeof(float) * (size_t)m->max_batch * (size_t)Tin * (size_t)H);
     double *acc = malloc(sizeof(double) * (size_t)H);
-    if (!hidden || !acc) {
-        free(hidden), free(acc);
+    int *order = length_order(m, s);
+    if (!hidden || !acc || !order) {
+        free(hidden), free(acc), free(order);
         return (sb_status)sb_fail(SB_ERR_MEMORY, "sb_encode: out of host memory");
     }
     int rc = 0;
     for (int first = 0; first < s->count && !rc; first += m->max_batch) {
         int B = s->count - first < m->max_batch ? s->count - first : m->max_batch;
-        rc = api_forward(m, s, first, B);
-        if (!rc) rc = sb_tensor_read(m->ctx->rt, sb_model_encoder_output(m->model), hidden); // (B, Tin, H)
+        rc = api_forward(m, s, order, first, B);
+        if (!rc) rc = sb_tensor_read(m->ctx->rt, sb_model_encoder_output(m->model), hidden); // (B, Te, H)
+        const int Te = sb_model_tokens(m->model); /* rows past Te are padding */
         for (int b = 0; b < B && !rc; b++) {
-            const float *hb = hidden + (size_t)b * Tin * H, *lm = m->batch.length_mask + (size_t)b * Tin;
-            float *o = out + (size_t)(first + b) * H;
+            const float *hb = hidden + (size_t)b * Te * H, *lm = m->batch.length_mask + (size_t)b * Tin;
+            float *o = out + (size_t)order[first + b] * H;
             if (pool == SB_POOL_FIRST) {
                 memcpy(o, hb, sizeof(float) * (size_t)H);
                 continue;
             }
             int rows = 0;
             memset(acc, 0, sizeof(double) * (size_t)H);
-            for (int t = m->K; t < Tin; t++) {
+            for (int t = m->K; t < Te; t++) {
                 if (lm[t] == 0.0f) continue;
                 rows++;
                 for (int h = 0; h < H; h++) acc[h] += hb[(size_t)t * H + h];
@@ -57,7 +97,7 @@ sb_status sb_encode(sb_model_handle *m, const sb_sketches *s, sb_pool pool, floa
             for (int h = 0; h < H; h++) o[h] = (float)(acc[h] / rows);
         }
     }
-    free(hidden), free(acc);
+    free(hidden), free(acc), free(order);
     return (sb_status)rc;
 }
 

@@ -72,8 +72,8 @@ int api_fill_batch(sb_model_handle *m, const sb_sketches *s, int i, int r, const
     return 0;
 }
 
-int api_forward(sb_model_handle *m, const sb_sketches *s, int first, int count) {
-    for (int r = 0; r < count; r++) SB_TRY(api_fill_batch(m, s, first + r, r, NULL));
+int api_forward(sb_model_handle *m, const sb_sketches *s, const int *order, int first, int count) {
+    for (int r = 0; r < count; r++) SB_TRY(api_fill_batch(m, s, order ? order[first + r] : first + r, r, NULL));
     m->batch.size = count;
     return sb_model_forward(m->model, &m->batch, 0, 0, 0, 0);
 }

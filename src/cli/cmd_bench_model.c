@@ -25,7 +25,7 @@
 
 static void bench_usage(FILE *f) {
     fprintf(f, "usage: sketchbert bench model CONFIG.yml [--set KEY=VALUE]... [--batch N] [--steps N] [--warmup N]\n"
-               "                              [--train|--infer]\n"
+               "                              [--train|--infer] [--lengths half|quickdraw|full]\n"
                "\n"
                "Times the model of a config on synthetic batches: a training step (forward,\n"
                "backward, Adam on every parameter) and inference (forward, dropout off), each\n"
@@ -41,6 +41,11 @@ static void bench_usage(FILE *f) {
                "  --train      only the training step\n"
                "  --infer      only inference, with the model planned for it (no gradients,\n"
                "               no backward buffers; see the device memory line)\n"
+               "  --lengths L  sketch lengths in points: half (default) uniform from T/2 to T;\n"
+               "               quickdraw drawn from the lengths of real QuickDraw sketches\n"
+               "               (simplified, median 40, cut at T); full all T. Forwards without\n"
+               "               the maskrec loss compute only the batch's longest sketch's\n"
+               "               tokens (SKETCHBERT_TRIM=0: all T)\n"
                "With the global --profile, a kernel table per phase (timed steps only; profiling\n"
                "waits on every kernel, so its wall times are not the benchmark's).\n"
                "exit codes: 0 done, 1 failure, 2 bad usage\n");
@@ -60,12 +65,36 @@ static int parse_count(const char *s, int min, int *out) {
     return 0;
 }
 
+enum { LENGTHS_HALF, LENGTHS_QUICKDRAW, LENGTHS_FULL };
+static const char *const length_names[3] = {"half", "quickdraw", "full"};
+
+/* Points per sketch (the transform's, with its leading zero point) of the
+ * 8525 simplified QuickDraw sketches of 341 classes in the project's data
+ * folder (2026-11-28), at percentiles 0, 5, ..., 95, 97.5, 99, 99.5, 100. */
+static const double qd_pct[24] = {0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95,
+                                  97.5, 99, 99.5, 100};
+static const double qd_len[24] = {3, 16, 20, 23, 25, 28, 30, 32, 35, 37, 40, 43, 45, 48, 52, 56, 61, 67, 75, 90,
+                                  108, 140, 175, 504};
+
+/* One sketch length in 1..T: lengths mode as --lengths. */
+static int draw_length(sb_rng *rng, int mode, int T) {
+    if (mode == LENGTHS_FULL) return T;
+    if (mode == LENGTHS_HALF) return T / 2 + (int)sb_rng_below(rng, (uint32_t)(T - T / 2)) + 1;
+    double u = 100.0 * sb_rng_uniform(rng);
+    int i = 0;
+    while (i < 22 && u >= qd_pct[i + 1]) i++;
+    double len = qd_len[i] + (qd_len[i + 1] - qd_len[i]) * (u - qd_pct[i]) / (qd_pct[i + 1] - qd_pct[i]);
+    int n = (int)len;
+    return n < 1 ? 1 : n > T ? T : n;
+}
+
 /* A synthetic batch of n sketches shaped as the data path makes them:
  * random stroke-5 points (offsets in [-1, 1], one-hot pen state, the last
- * point ending the sketch) of random lengths from T/2 to T, task tokens
+ * point ending the sketch) of random lengths (draw_length), task tokens
  * first (retrieval -2s, then classification -1s), 85% of the values kept by
  * the mask, random labels. Values do not matter for speed, shapes do. */
-static int make_batch(sb_batch *b, int n, int T, int cls_token, int rel_token, int classes, uint64_t seed) {
+static int make_batch(sb_batch *b, int n, int T, int cls_token, int rel_token, int classes, int lengths,
+                      uint64_t seed) {
     const int K = cls_token + rel_token, Tin = K + T;
     memset(b, 0, sizeof *b);
     b->size = n, b->tokens = K, b->max_length = T;
@@ -80,7 +109,7 @@ static int make_batch(sb_batch *b, int n, int T, int cls_token, int rel_token, i
     sb_rng rng;
     sb_rng_seed(&rng, seed);
     for (int s = 0; s < n; s++) {
-        int length = T / 2 + (int)sb_rng_below(&rng, (uint32_t)(T - T / 2)) + 1;
+        int length = draw_length(&rng, lengths, T);
         float *stroke = b->stroke + (size_t)s * T * 5, *mask = b->mask + (size_t)s * T * 5;
         float *in = b->input + (size_t)s * Tin * 5, *lm = b->length_mask + (size_t)s * Tin;
         int32_t *seg = b->segment + (size_t)s * Tin;
@@ -194,7 +223,8 @@ static double peak_rss_mib(void) {
     return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
 }
 
-static int bench_model(const cli_options *co, const sb_config *cfg, int batch_size, int steps, int warmup, int phases) {
+static int bench_model(const cli_options *co, const sb_config *cfg, int batch_size, int steps, int warmup, int phases,
+                       int lengths) {
     sb_model_config mc;
     if (sb_model_config_from(cfg, &mc)) {
         fprintf(stderr, "sketchbert bench model: %s\n", sb_last_error());
@@ -208,7 +238,8 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
     bench b = {.rt = rt, .adam = {cfg->learning_rate, 0.9, 0.999, 1e-8, cfg->weight_decay, 0}, .seed = cfg->seed};
     sb_plan_init(&b.adam_plan);
     sb_batch batch;
-    int rc = make_batch(&batch, n, mc.max_length, mc.cls, mc.rel, mc.cls_dim > 0 ? mc.cls_dim : 1, cfg->seed);
+    int rc = make_batch(&batch, n, mc.max_length, mc.cls, mc.rel, mc.cls_dim > 0 ? mc.cls_dim : 1, lengths,
+                        cfg->seed);
     b.batch = &batch;
     /* inference alone plans only what a forward needs */
     if (!rc) rc = (phases & 1 ? sb_model_create : sb_model_create_inference)(rt, &mc, n, &b.model);
@@ -219,8 +250,13 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
         size_t values = 0;
         for (int i = 0; i < b.n_params; i++) values += b.params[i].value.numel;
         printf("device: %s (%s)\n", rt->info.device_name, rt->info.platform_name);
-        printf("model: %s, %d layers, hidden %d, %zu parameters; batch %d sketches of %d+%d tokens\n",
-               mc.albert ? "albert" : "bert", mc.n_layers, mc.hidden[0], values, n, batch.tokens, mc.max_length);
+        int longest = 0;
+        for (int s = 0; s < n; s++)
+            for (int t = batch.tokens + mc.max_length; t > longest; t--)
+                if (batch.length_mask[(size_t)s * (batch.tokens + mc.max_length) + t - 1] != 0.0f) longest = t;
+        printf("model: %s, %d layers, hidden %d, %zu parameters; batch %d sketches of %d+%d tokens (lengths %s, "
+               "longest %d tokens)\n", mc.albert ? "albert" : "bert", mc.n_layers, mc.hidden[0], values, n,
+               batch.tokens, mc.max_length, length_names[lengths], longest);
         sb_gemm_path path;
         rc = sb_gemm_path_for(&rt->info, NULL, &path);
         if (!rc)
@@ -269,7 +305,7 @@ static int bench_model(const cli_options *co, const sb_config *cfg, int batch_si
 
 int cmd_bench_model(const cli_options *co, int argc, char **argv) {
     const char *config_path = NULL;
-    int batch_size = 0, steps = 10, warmup = 2, phases = 3;
+    int batch_size = 0, steps = 10, warmup = 2, phases = 3, lengths = LENGTHS_HALF;
     cli_sets sets = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -291,6 +327,15 @@ int cmd_bench_model(const cli_options *co, int argc, char **argv) {
             }
         } else if (!strcmp(a, "--set") && i + 1 < argc) {
             if (cli_add_set(&sets, "bench model", argv[++i])) return 2;
+        } else if (!strcmp(a, "--lengths") && i + 1 < argc) {
+            const char *v = argv[++i];
+            lengths = -1;
+            for (int k = 0; k < 3; k++)
+                if (!strcmp(v, length_names[k])) lengths = k;
+            if (lengths < 0) {
+                fprintf(stderr, "sketchbert bench model: --lengths %s: expected half, quickdraw or full\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--train")) {
             phases = 1;
         } else if (!strcmp(a, "--infer")) {
@@ -313,5 +358,5 @@ int cmd_bench_model(const cli_options *co, int argc, char **argv) {
         fprintf(stderr, "sketchbert bench model: %s\n", sb_last_error());
         return 1;
     }
-    return bench_model(co, &cfg, batch_size ? batch_size : cfg.batch_size, steps, warmup, phases);
+    return bench_model(co, &cfg, batch_size ? batch_size : cfg.batch_size, steps, warmup, phases, lengths);
 }

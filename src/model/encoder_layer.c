@@ -55,28 +55,28 @@ int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int 
     return sb_plan_add(plan, &a->att_plan.probs_dropped, full, SB_F32, 3, probs);
 }
 
-/* The attention buffers of the largest batch seen as a batch of B, with
- * the shared backward buffers. */
-static sb_attention_buffers attention_view(const sb_attention_buffers *full, int B, const sb_layer_grads *g) {
+/* The attention buffers of the largest batch seen as a batch of B
+ * sketches of T tokens (packed), with the shared backward buffers. */
+static sb_attention_buffers attention_view(const sb_attention_buffers *full, int B, int T, const sb_layer_grads *g) {
     sb_attention_buffers v = *full;
-    int heads = full->heads, T = full->T, d = full->H / heads;
+    int heads = full->heads, d = full->H / heads;
     int head_shape[4] = {B, heads, T, d}, prob_shape[3] = {B * heads, T, T}, row_shape[2] = {B * heads, T};
-    v.B = B;
+    v.B = B, v.T = T;
     if (full->impl == SB_ATTENTION_CHUNKED) {
-        v.lse = sb_rows(&v.lse, B * heads);
+        v.lse = sb_view(&v.lse, 2, row_shape);
         v.chunk = g->att_chunk < B ? g->att_chunk : B;
         v.scores = g->att_scores, v.dscores = g->att_dscores;
         return v;
     }
     if (full->impl != SB_ATTENTION_UNFUSED) {
-        v.lse = sb_rows(&v.lse, B * heads);
+        v.lse = sb_view(&v.lse, 2, row_shape);
         if (full->impl != SB_ATTENTION_HOST) v.drow = sb_view(&g->att_drow, 2, row_shape);
         return v;
     }
     sb_tensor *per_head[] = {&v.q_h, &v.k_h, &v.v_h, &v.ctx_h};
-    for (int i = 0; i < 4; i++) *per_head[i] = sb_rows(per_head[i], B);
-    v.probs = sb_rows(&v.probs, B * heads);
-    if (v.probs_dropped.buf) v.probs_dropped = sb_rows(&v.probs_dropped, B * heads); /* training only */
+    for (int i = 0; i < 4; i++) *per_head[i] = sb_view(per_head[i], 4, head_shape);
+    v.probs = sb_view(&v.probs, 3, prob_shape);
+    if (v.probs_dropped.buf) v.probs_dropped = sb_view(&v.probs_dropped, 3, prob_shape); /* training only */
     v.dctx_h = sb_view(&g->att_dctx_h, 4, head_shape);
     v.dx_h = sb_view(&g->att_dx_h, 4, head_shape);
     v.dprobs = sb_view(&g->att_dprobs, 3, prob_shape);
@@ -98,23 +98,23 @@ static int output_forward(sb_runtime *rt, const sb_lin *fc, const sb_param *norm
 
 int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_layer_grads *g,
                      const sb_tensor *x, const sb_tensor *mask, const sb_layer_dropout *drop) {
-    int B = x->shape[0];
-    sb_tensor q = sb_rows(&a->q, B), k = sb_rows(&a->k, B), v = sb_rows(&a->v, B), ctx = sb_rows(&a->ctx, B);
-    sb_tensor attn_sum = sb_rows(&a->attn_sum, B), attn_out = sb_rows(&a->attn_out, B);
-    sb_tensor attn_mean = sb_rows(&a->attn_mean, B * x->shape[1]), attn_rstd = sb_rows(&a->attn_rstd, B * x->shape[1]);
-    sb_tensor inter_pre = sb_rows(&a->inter_pre, B), inter = sb_rows(&a->inter, B);
-    sb_tensor out_sum = sb_rows(&a->out_sum, B), out = sb_rows(&a->out, B);
-    sb_tensor out_mean = sb_rows(&a->out_mean, B * x->shape[1]), out_rstd = sb_rows(&a->out_rstd, B * x->shape[1]);
-    // self-attention: q, k, v (B, Tin, H) -> ctx (B, Tin, H)
+    int B = x->shape[0], T = x->shape[1], N = B * T;
+    sb_tensor q = sb_seq(&a->q, B, T), k = sb_seq(&a->k, B, T), v = sb_seq(&a->v, B, T), ctx = sb_seq(&a->ctx, B, T);
+    sb_tensor attn_sum = sb_seq(&a->attn_sum, B, T), attn_out = sb_seq(&a->attn_out, B, T);
+    sb_tensor attn_mean = sb_rows(&a->attn_mean, N), attn_rstd = sb_rows(&a->attn_rstd, N);
+    sb_tensor inter_pre = sb_seq(&a->inter_pre, B, T), inter = sb_seq(&a->inter, B, T);
+    sb_tensor out_sum = sb_seq(&a->out_sum, B, T), out = sb_seq(&a->out, B, T);
+    sb_tensor out_mean = sb_rows(&a->out_mean, N), out_rstd = sb_rows(&a->out_rstd, N);
+    // self-attention: q, k, v (B, T, H) -> ctx (B, T, H)
     SB_TRY(sb_linear_forward(rt, x, &w->query.w->value, &w->query.b->value, &q));
     SB_TRY(sb_linear_forward(rt, x, &w->key.w->value, &w->key.b->value, &k));
     SB_TRY(sb_linear_forward(rt, x, &w->value.w->value, &w->value.b->value, &v));
-    a->att = attention_view(&a->att_plan, B, g);
+    a->att = attention_view(&a->att_plan, B, T, g);
     SB_TRY(sb_attention_forward(rt, &q, &k, &v, mask, &ctx, drop->attention, drop->attention_key, &a->att));
     // attention output: attn_out = LN(dropout(fc(ctx)) + x)
     SB_TRY(output_forward(rt, &w->attn_fc, w->attn_norm_w, w->attn_norm_b, &ctx, x, drop->hidden, drop->hidden_key,
                           &attn_sum, &attn_out, &attn_mean, &attn_rstd));
-    // feed-forward: inter (B, Tin, I) = gelu(fc(attn_out)); out = LN(dropout(fc(inter)) + attn_out)
+    // feed-forward: inter (B, T, I) = gelu(fc(attn_out)); out = LN(dropout(fc(inter)) + attn_out)
     SB_TRY(sb_linear_forward(rt, &attn_out, &w->inter_fc.w->value, NULL, &inter_pre)); // bias in the GELU
     SB_TRY(sb_gelu_forward(rt, &inter_pre, &w->inter_fc.b->value, &inter));
     return output_forward(rt, &w->out_fc, w->out_norm_w, w->out_norm_b, &inter, &attn_out, drop->output,
@@ -139,15 +139,17 @@ static int output_backward(sb_runtime *rt, const sb_lin *fc, const sb_param *nor
 int sb_layer_backward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_tensor *x,
                       const sb_tensor *dy, const sb_tensor *dx, sb_layer_grads *g, const sb_layer_dropout *drop,
                       int acc) {
-    int B = x->shape[0], N = B * x->shape[1];
-    sb_tensor ctx = sb_rows(&a->ctx, B), attn_sum = sb_rows(&a->attn_sum, B), attn_out = sb_rows(&a->attn_out, B);
+    int B = x->shape[0], T = x->shape[1], N = B * T;
+    sb_tensor ctx = sb_seq(&a->ctx, B, T), attn_sum = sb_seq(&a->attn_sum, B, T);
+    sb_tensor attn_out = sb_seq(&a->attn_out, B, T);
     sb_tensor attn_mean = sb_rows(&a->attn_mean, N), attn_rstd = sb_rows(&a->attn_rstd, N);
-    sb_tensor inter_pre = sb_rows(&a->inter_pre, B), inter = sb_rows(&a->inter, B);
-    sb_tensor out_sum = sb_rows(&a->out_sum, B), out_mean = sb_rows(&a->out_mean, N);
+    sb_tensor inter_pre = sb_seq(&a->inter_pre, B, T), inter = sb_seq(&a->inter, B, T);
+    sb_tensor out_sum = sb_seq(&a->out_sum, B, T), out_mean = sb_rows(&a->out_mean, N);
     sb_tensor out_rstd = sb_rows(&a->out_rstd, N);
-    sb_tensor dsum = sb_rows(&g->sum, B), ddropped = sb_rows(&g->dropped, B), dattn = sb_rows(&g->attn, B);
-    sb_tensor dctx = sb_rows(&g->ctx, B), dq = sb_rows(&g->q, B), dk = sb_rows(&g->k, B), dv = sb_rows(&g->v, B);
-    int bti[3] = {B, x->shape[1], w->inter};
+    sb_tensor dsum = sb_seq(&g->sum, B, T), ddropped = sb_seq(&g->dropped, B, T), dattn = sb_seq(&g->attn, B, T);
+    sb_tensor dctx = sb_seq(&g->ctx, B, T), dq = sb_seq(&g->q, B, T), dk = sb_seq(&g->k, B, T);
+    sb_tensor dv = sb_seq(&g->v, B, T);
+    int bti[3] = {B, T, w->inter};
     sb_tensor dinter = sb_view(&g->inter, 3, bti);
     // output: dy -> dsum (to attn_out through the residual), dinter
     SB_TRY(output_backward(rt, &w->out_fc, w->out_norm_w, w->out_norm_b, &inter, &out_sum, &out_mean, &out_rstd,

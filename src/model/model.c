@@ -7,7 +7,17 @@
  *   cls    = cls_fcs(hidden[:, rel ? 1 : 0])        (B, cls_dim)
  *   rel    = rel_fcs(hidden[:, 0])                  (B, rel_feat_dim)
  * then the weighted objective (objective.c). The layers are in
- * encoder_layer.c, the Linear stacks in heads.c. */
+ * encoder_layer.c, the Linear stacks in heads.c.
+ *
+ * Length trimming: padded tokens (length mask 0) get -10000 on their
+ * attention scores, so their probabilities are exactly 0 in float (exp
+ * underflows) and no real token reads them. A forward whose outputs read
+ * real rows only (no maskrec loss: its pen-state terms read padding rows)
+ * therefore runs on the first Te = K + the batch's longest sketch tokens,
+ * packed (B, Te, ...) in the planned buffers, with the same results; the
+ * dropout keys keep the full (B, Tin) layout (sb_rng_key's seq, full_seq)
+ * so every real element draws the mask it draws untrimmed. Position rows
+ * past Te get exactly zero gradient, as untrimmed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +36,8 @@ struct sb_model {
     sb_model_config cfg;
     int max_batch, K, T, Tin, H, E0;
     int B;          /* sketches in the last forward */
+    int Te;         /* tokens per sketch of the last forward (Tin, or fewer when trimmed) */
+    int trim;       /* trimming allowed (sb_model_set_trim; SKETCHBERT_TRIM) */
     int training;   /* planned for training; else forward only (sb_model_create_inference) */
     sb_attention_impl att_impl; /* the attention's form on this device */
     int has_loss;   /* the last forward computed the objective */
@@ -46,6 +58,7 @@ struct sb_model {
     // inputs
     sb_tensor input;        /* (B, Tin, 5) */
     sb_tensor length_mask;  /* (B, Tin) */
+    float *h_input, *h_mask; /* host staging of a trimmed batch's packed input and mask */
     // activations
     sb_tensor embed;        /* (B, Tin, E0) */
     sb_layer_acts acts[SB_MAX_LAYERS];
@@ -318,6 +331,14 @@ static int plan_model(sb_model *m) {
     return sb_objective_plan(p, &m->obj, c, B);
 }
 
+/* SKETCHBERT_TRIM: unset, 1 or on trims (the default), 0 or off does not. */
+static int trim_setting(int *out) {
+    const char *env = getenv("SKETCHBERT_TRIM");
+    if (!env || !*env || !strcmp(env, "1") || !strcmp(env, "on")) return *out = 1, 0;
+    if (!strcmp(env, "0") || !strcmp(env, "off")) return *out = 0, 0;
+    return sb_fail(SB_ERR_INVALID, "SKETCHBERT_TRIM=%s: expected 1, on, 0 or off", env);
+}
+
 static int create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, int training, sb_model **out) {
     *out = NULL;
     SB_TRY(check_config(cfg, max_batch));
@@ -330,8 +351,11 @@ static int create(sb_runtime *rt, const sb_model_config *cfg, int max_batch, int
     m->cap_params = 3 + 2 * SB_MAX_HEAD_LAYERS + 16 * cfg->n_layers + 3 * 2 * (SB_MAX_HEAD_LAYERS + 1);
     m->params = calloc((size_t)m->cap_params, sizeof *m->params);
     sb_plan_init(&m->param_plan), sb_plan_init(&m->act_plan);
-    int rc = m->params ? sb_attention_choose(rt, &m->att_impl)
-                       : sb_fail(SB_ERR_MEMORY, "model: no host memory for parameters");
+    m->h_input = malloc(sizeof(float) * (size_t)max_batch * (size_t)m->Tin * 5);
+    m->h_mask = malloc(sizeof(float) * (size_t)max_batch * (size_t)m->Tin);
+    int rc = m->params && m->h_input && m->h_mask ? trim_setting(&m->trim)
+                                                 : sb_fail(SB_ERR_MEMORY, "model: no host memory for parameters");
+    if (!rc) rc = sb_attention_choose(rt, &m->att_impl);
     if (!rc) rc = plan_model(m);
     if (!rc) rc = sb_plan_allocate(rt, &m->param_plan);
     if (!rc) rc = sb_plan_allocate(rt, &m->act_plan);
@@ -361,6 +385,7 @@ void sb_model_destroy(sb_model *m) {
     sb_plan_release(m->rt, &m->act_plan);
     sb_plan_release(m->rt, &m->param_plan);
     sb_objective_free(&m->obj);
+    free(m->h_input), free(m->h_mask);
     free(m->params);
     free(m);
 }
@@ -403,18 +428,52 @@ int sb_model_init_params(sb_model *m, uint64_t seed) {
 
 // ---- forward
 
-/* Gather layouts over the encoder output (B, Tin, H). */
+/* Gather layouts over the encoder output (B, Te, H). */
 static sb_gather_layout token_row(const sb_model *m, int B, int row) {
-    return (sb_gather_layout){(size_t)B, (size_t)m->H, (size_t)row * m->H, (size_t)m->Tin * m->H};
+    return (sb_gather_layout){(size_t)B, (size_t)m->H, (size_t)row * m->H, (size_t)m->Te * m->H};
 }
 static sb_gather_layout sequence_rows(const sb_model *m, int B) {
-    return (sb_gather_layout){(size_t)B, (size_t)m->T * m->H, (size_t)m->K * m->H, (size_t)m->Tin * m->H};
+    return (sb_gather_layout){(size_t)B, (size_t)(m->Te - m->K) * m->H, (size_t)m->K * m->H, (size_t)m->Te * m->H};
 }
 static int cls_row(const sb_model *m) { return m->cfg.rel ? 1 : 0; }
 
 /* The encoder's input to layer l (the refine output for l = 0). */
 static sb_tensor layer_input(const sb_model *m, int l, int B) {
-    return l == 0 ? sb_rows(&m->refine.y[m->refine.n - 1], B) : sb_rows(&m->acts[l - 1].out, B);
+    return sb_seq(l == 0 ? &m->refine.y[m->refine.n - 1] : &m->acts[l - 1].out, B, m->Te);
+}
+
+/* The tokens per sketch a forward computes: Tin, or trimmed to K + the
+ * longest sketch (at least one sequence row) when allowed and exact: not
+ * for the maskrec loss, and not for the unfused attention's dropout, which
+ * drops the probabilities as one flat tensor. */
+static int forward_tokens(const sb_model *m, const sb_batch *batch, int train, int compute_loss) {
+    const sb_model_config *c = &m->cfg;
+    if (!m->trim || (c->maskrec && compute_loss) ||
+        (train && m->att_impl == SB_ATTENTION_UNFUSED && c->attention_dropout > 0.0f))
+        return m->Tin;
+    int Te = m->K + 1;
+    for (int b = 0; b < batch->size; b++) {
+        const float *lm = batch->length_mask + (size_t)b * m->Tin;
+        int t = m->Tin;
+        while (t > Te && lm[t - 1] == 0.0f) t--;
+        Te = t;
+    }
+    return Te;
+}
+
+/* Uploads the batch's input and length mask, packed to Te tokens. */
+static int upload_inputs(sb_model *m, const sb_batch *batch, int B) {
+    sb_tensor input = sb_seq(&m->input, B, m->Te), mask = sb_seq(&m->length_mask, B, m->Te);
+    const float *in = batch->input, *lm = batch->length_mask;
+    if (m->Te < m->Tin) {
+        for (int b = 0; b < B; b++) {
+            memcpy(m->h_input + (size_t)b * m->Te * 5, in + (size_t)b * m->Tin * 5, sizeof(float) * 5 * m->Te);
+            memcpy(m->h_mask + (size_t)b * m->Te, lm + (size_t)b * m->Tin, sizeof(float) * m->Te);
+        }
+        in = m->h_input, lm = m->h_mask;
+    }
+    SB_TRY(sb_tensor_write(m->rt, &input, in));
+    return sb_tensor_write(m->rt, &mask, lm);
 }
 
 int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t seed, uint64_t step, int compute_loss) {
@@ -429,12 +488,18 @@ int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t see
                        batch->tokens, batch->max_length, m->K, m->T);
     if (!m->training && (train || compute_loss))
         return sb_fail(SB_ERR_INVALID, "model forward: the model is planned for inference (no dropout, no loss)");
-    m->B = B;
-    sb_tensor input = sb_rows(&m->input, B), mask = sb_rows(&m->length_mask, B), embed = sb_rows(&m->embed, B);
-    SB_TRY(sb_tensor_write(rt, &input, batch->input));
-    SB_TRY(sb_tensor_write(rt, &mask, batch->length_mask));
+    m->B = B, m->Te = forward_tokens(m, batch, train, compute_loss);
+    int Te = m->Te;
+    sb_tensor input = sb_seq(&m->input, B, Te), mask = sb_seq(&m->length_mask, B, Te);
+    sb_tensor embed = sb_seq(&m->embed, B, Te);
+    SB_TRY(upload_inputs(m, batch, B));
     if (compute_loss) SB_TRY(sb_objective_upload(rt, &m->obj, c, batch));
-    // embedding (B, Tin, 5) -> (B, Tin, E0), plus the position rows, then refine to H
+    if (m->att_impl == SB_ATTENTION_CHUNKED) { /* as many sketches per chunk as fit at Te */
+        int n, fit = (int)(m->lg.att_scores.numel / ((size_t)Te * Te));
+        SB_TRY(sb_attention_chunk(rt, Te, &n));
+        m->lg.att_chunk = n < fit ? n : fit;
+    }
+    // embedding (B, Te, 5) -> (B, Te, E0), plus the position rows, then refine to H
     SB_TRY(sb_linear_forward(rt, &input, &m->embedding.w->value, &m->embedding.b->value, &embed));
     SB_TRY(sb_position_forward(rt, &embed, &m->pos->value, &embed));
     SB_TRY(sb_mlp_forward(rt, &m->refine, &embed));
@@ -450,21 +515,22 @@ int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t see
         uint64_t stream = (step << 8) | (uint64_t)(3 * l);
         uint64_t probs = (uint64_t)c->heads[l] * (uint64_t)m->Tin * (uint64_t)m->Tin;
         uint64_t rows = (uint64_t)m->Tin * (uint64_t)c->hidden[l];
-        d->attention_key = (sb_rng_key){seed, stream, first * probs};
-        d->hidden_key = (sb_rng_key){seed, stream + 1, first * rows};
-        d->output_key = (sb_rng_key){seed, stream + 2, first * rows};
+        uint32_t seq = (uint32_t)Te, full = (uint32_t)m->Tin;
+        d->attention_key = (sb_rng_key){seed, stream, first * probs, seq, full};
+        d->hidden_key = (sb_rng_key){seed, stream + 1, first * rows, seq, full};
+        d->output_key = (sb_rng_key){seed, stream + 2, first * rows, seq, full};
         sb_tensor x = layer_input(m, l, B);
         SB_TRY(sb_layer_forward(rt, &m->layer[l], &m->acts[l], &m->lg, &x, &mask, d));
     }
-    sb_tensor hidden = sb_rows(&m->acts[c->n_layers - 1].out, B);
+    sb_tensor hidden = sb_seq(&m->acts[c->n_layers - 1].out, B, Te);
     m->out_encoder = hidden;
     // heads
     if (c->maskrec) {
-        sb_tensor rec_in = sb_rows(&m->rec_in, B);
+        sb_tensor rec_in = sb_seq(&m->rec_in, B, Te - m->K);
         sb_gather_layout at = sequence_rows(m, B);
         SB_TRY(sb_gather_forward(rt, &hidden, &at, &rec_in));
         SB_TRY(sb_mlp_forward(rt, &m->rec, &rec_in));
-        m->out_rec = sb_rows(&m->rec.y[m->rec.n - 1], B);
+        m->out_rec = sb_like(&m->rec.y[m->rec.n - 1], &rec_in);
     }
     if (c->cls) {
         sb_tensor cls_in = sb_rows(&m->cls_in, B);
@@ -501,12 +567,12 @@ static int grads_ready(sb_model *m, int *point) {
     return m->on_ready ? m->on_ready(m->ready_ctx, i) : 0;
 }
 
-/* A head's backward: d out -> d input -> added into dhidden's rows. */
-static int head_backward(sb_model *m, sb_mlp *s, const sb_tensor *in, const sb_tensor *dout, const sb_tensor *din,
+/* A head's backward: d out -> d input -> added into dhidden's rows. x is
+ * the head's input as the forward saw it. */
+static int head_backward(sb_model *m, sb_mlp *s, const sb_tensor *x, const sb_tensor *dout, const sb_tensor *din,
                          const sb_gather_layout *at, const sb_tensor *dhidden) {
-    int B = m->B;
-    sb_tensor x = sb_rows(in, B), dx = sb_rows(din, B), dy = sb_rows(dout, B);
-    SB_TRY(sb_mlp_backward(m->rt, s, &x, &dy, &dx));
+    sb_tensor dx = sb_like(din, x), dy = sb_like(dout, x);
+    SB_TRY(sb_mlp_backward(m->rt, s, x, &dy, &dx));
     return sb_gather_backward(m->rt, &dx, at, dhidden, 1);
 }
 
@@ -516,41 +582,44 @@ int sb_model_backward(sb_model *m) {
     int B = m->B, point = 0;
     if (!m->has_loss) return sb_fail(SB_ERR_INVALID, "model backward: the last forward computed no loss");
     // objective -> head output gradients
-    sb_tensor d_rec = c->maskrec ? sb_rows(&m->d_rec, B) : m->d_rec;
+    sb_tensor d_rec = c->maskrec ? sb_seq(&m->d_rec, B, m->Te - m->K) : m->d_rec;
     sb_tensor d_cls = c->cls ? sb_rows(&m->d_cls, B) : m->d_cls, d_rel = c->rel ? sb_rows(&m->d_rel, B) : m->d_rel;
     SB_TRY(sb_objective_backward(rt, &m->obj, B, c->maskrec ? &m->out_rec : NULL, c->cls ? &m->out_cls : NULL,
                                  c->rel ? &m->out_rel : NULL, &d_rec, &d_cls, &d_rel));
-    // heads -> d hidden (B, Tin, H); rows no head reads stay 0
-    int cur = 0;
-    sb_tensor dh = sb_rows(&m->d_hidden[cur], B);
+    // heads -> d hidden (B, Te, H); rows no head reads stay 0
+    int cur = 0, Te = m->Te;
+    sb_tensor dh = sb_seq(&m->d_hidden[cur], B, Te);
     SB_TRY(sb_tensor_fill_f32(rt, &dh, 0.0f));
     if (c->maskrec) {
         sb_gather_layout at = sequence_rows(m, B);
-        SB_TRY(head_backward(m, &m->rec, &m->rec_in, &m->d_rec, &m->d_rec_in, &at, &dh));
+        sb_tensor x = sb_seq(&m->rec_in, B, Te - m->K);
+        SB_TRY(head_backward(m, &m->rec, &x, &d_rec, &m->d_rec_in, &at, &dh));
         SB_TRY(grads_ready(m, &point));
     }
     if (c->cls) {
         sb_gather_layout at = token_row(m, B, cls_row(m));
-        SB_TRY(head_backward(m, &m->cls, &m->cls_in, &m->d_cls, &m->d_cls_in, &at, &dh));
+        sb_tensor x = sb_rows(&m->cls_in, B);
+        SB_TRY(head_backward(m, &m->cls, &x, &d_cls, &m->d_cls_in, &at, &dh));
         SB_TRY(grads_ready(m, &point));
     }
     if (c->rel) {
         sb_gather_layout at = token_row(m, B, 0);
-        SB_TRY(head_backward(m, &m->rel, &m->rel_in, &m->d_rel, &m->d_rel_in, &at, &dh));
+        sb_tensor x = sb_rows(&m->rel_in, B);
+        SB_TRY(head_backward(m, &m->rel, &x, &d_rel, &m->d_rel_in, &at, &dh));
         SB_TRY(grads_ready(m, &point));
     }
     // layers in reverse; an ALBERT layer's gradients add up over its uses
     for (int l = c->n_layers - 1; l >= 0; l--) {
-        sb_tensor x = layer_input(m, l, B), dy = sb_rows(&m->d_hidden[cur], B);
-        sb_tensor dx = sb_rows(&m->d_hidden[1 - cur], B);
+        sb_tensor x = layer_input(m, l, B), dy = sb_seq(&m->d_hidden[cur], B, Te);
+        sb_tensor dx = sb_seq(&m->d_hidden[1 - cur], B, Te);
         int acc = c->albert && l < c->n_layers - 1;
         SB_TRY(sb_layer_backward(rt, &m->layer[l], &m->acts[l], &x, &dy, &dx, &m->lg, &m->drop[l], acc));
         if (!c->albert || l == 0) SB_TRY(grads_ready(m, &point));
         cur = 1 - cur;
     }
     // refine, position, embedding
-    sb_tensor input = sb_rows(&m->input, B), embed = sb_rows(&m->embed, B), d_embed = sb_rows(&m->d_embed, B);
-    sb_tensor dh0 = sb_rows(&m->d_hidden[cur], B);
+    sb_tensor input = sb_seq(&m->input, B, Te), embed = sb_seq(&m->embed, B, Te);
+    sb_tensor d_embed = sb_seq(&m->d_embed, B, Te), dh0 = sb_seq(&m->d_hidden[cur], B, Te);
     SB_TRY(sb_mlp_backward(rt, &m->refine, &embed, &dh0, &d_embed));
     SB_TRY(sb_position_backward(rt, &d_embed, &m->pos->grad, 0));
     SB_TRY(sb_linear_backward(rt, &input, &m->embedding.w->value, &d_embed, NULL, &m->embedding.w->grad,
@@ -595,6 +664,8 @@ const sb_tensor *sb_model_cls_output(const sb_model *m) { return m->cfg.cls && m
 const sb_tensor *sb_model_rel_output(const sb_model *m) { return m->cfg.rel && m->B ? &m->out_rel : NULL; }
 const sb_tensor *sb_model_encoder_output(const sb_model *m) { return m->B ? &m->out_encoder : NULL; }
 int sb_model_batch_size(const sb_model *m) { return m->B; }
+int sb_model_tokens(const sb_model *m) { return m->Te; }
+void sb_model_set_trim(sb_model *m, int on) { m->trim = on != 0; }
 size_t sb_model_activation_bytes(const sb_model *m) { return m->act_plan.total_bytes; }
 
 size_t sb_model_saved_activation_bytes(const sb_model *m) {

@@ -21,8 +21,8 @@
  *          sb_model_init_params,
  *          sb_model_forward, sb_model_backward, sb_model_read_losses,
  *          sb_model_zero_grads, sb_model_params, sb_model_loss_counts,
- *          sb_model_set_loss_share, sb_grad_group, sb_model_grad_groups,
- *          sb_model_on_grad_ready */
+ *          sb_model_set_loss_share, sb_model_tokens, sb_model_set_trim,
+ *          sb_grad_group, sb_model_grad_groups, sb_model_on_grad_ready */
 #ifndef SB_MODEL_MODEL_H
 #define SB_MODEL_MODEL_H
 
@@ -93,7 +93,11 @@ int sb_model_init_params(sb_model *m, uint64_t seed);
 
 /* Uploads the batch and runs the encoder, every head and the weighted
  * objective. train != 0 turns dropout on, keyed by (seed, step). With
- * compute_loss == 0 only the outputs are computed (inference). */
+ * compute_loss == 0 only the outputs are computed (inference).
+ * Unless trimming is off (sb_model_set_trim), a forward without the
+ * maskrec loss computes only the first Te = K + (the batch's longest
+ * sketch) tokens of every sketch, with the results and dropout masks of
+ * the full Tin (see model.c); sb_model_tokens tells Te. */
 int sb_model_forward(sb_model *m, const sb_batch *batch, int train, uint64_t seed, uint64_t step, int compute_loss);
 
 /* Gradients of the total loss of the last forward into every param's
@@ -129,15 +133,21 @@ int sb_model_read_losses(sb_model *m, sb_loss_terms *out);
 int sb_model_loss_counts(const sb_model *m, double counts[SB_LOSS_TERMS]);
 void sb_model_set_loss_share(sb_model *m, const float share[SB_LOSS_TERMS]);
 
-/* Head outputs of the last forward, on the device: maskrec (B, T, 5),
+/* Head outputs of the last forward, on the device: maskrec (B, Te - K, 5),
  * class logits (B, cls_dim), retrieval features (B, rel_feat_dim), encoder
- * output (B, Tin, H). NULL when the head is absent. */
+ * output (B, Te, H), Te = sb_model_tokens (Tin when not trimmed; the rows
+ * past Te are padding). NULL when the head is absent. */
 const sb_tensor *sb_model_rec_output(const sb_model *m);
 const sb_tensor *sb_model_cls_output(const sb_model *m);
 const sb_tensor *sb_model_rel_output(const sb_model *m);
 const sb_tensor *sb_model_encoder_output(const sb_model *m);
 /* Sketches in the last forward's batch. */
 int sb_model_batch_size(const sb_model *m);
+/* Tokens per sketch the last forward computed (Te <= Tin). */
+int sb_model_tokens(const sb_model *m);
+/* Whether forwards may trim (on by default, off with SKETCHBERT_TRIM=0
+ * at sb_model_create). */
+void sb_model_set_trim(sb_model *m, int on);
 
 /* Device memory planned for activations and for parameters (bytes). */
 size_t sb_model_activation_bytes(const sb_model *m);

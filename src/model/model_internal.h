@@ -37,6 +37,24 @@ static inline sb_tensor sb_view(const sb_tensor *t, int ndim, const int *shape) 
     return v;
 }
 
+/* t, planned as (B_max, Tin, ...), seen as (B, T, ...) packed: a batch
+ * trimmed to its first T tokens per sketch (T <= Tin). */
+static inline sb_tensor sb_seq(const sb_tensor *t, int B, int T) {
+    int shape[SB_MAX_DIMS];
+    for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
+    shape[0] = B, shape[1] = T;
+    return sb_view(t, t->ndim, shape);
+}
+
+/* t's buffer seen with x's shape but t's last dimension (an output of a
+ * Linear stack for input x). */
+static inline sb_tensor sb_like(const sb_tensor *t, const sb_tensor *x) {
+    int shape[SB_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
+    shape[x->ndim - 1] = t->shape[t->ndim - 1];
+    return sb_view(t, x->ndim, shape);
+}
+
 /* ---- a stack of Linear layers without activations (embed_refine_net,
  * re_fcs, cls_fcs, rel_fcs): y_0 = x, y_{i+1} = y_i W_i^T + b_i. */
 
@@ -52,7 +70,7 @@ typedef struct sb_mlp {
     sb_tensor dy[SB_MAX_HEAD_LAYERS + 1]; /* gradients of y[0..n-2] (y[n-1]'s comes from the caller) */
 } sb_mlp;
 
-/* x (B, ..., dims[0]) -> y[n - 1] (B, ..., dims[n]) for the batch of x. */
+/* x (B, ..., dims[0]) -> y[n - 1] (B, ..., dims[n]) for the shape of x. */
 int sb_mlp_forward(sb_runtime *rt, sb_mlp *s, const sb_tensor *x);
 /* From dout (the result's gradient, B rows) to the parameter gradients
  * and dx (both overwritten). x is the forward's. */
@@ -102,7 +120,7 @@ typedef struct sb_layer_grads {
     sb_tensor att_drow;             /* fused: (B * heads_max, Tin) */
     /* chunked: the scratch of the forward and the backward, (att_chunk, Tin, Tin) each */
     sb_tensor att_scores, att_dscores;
-    int att_chunk;                  /* chunked: sketches per chunk */
+    int att_chunk;                  /* chunked: sketches per chunk at the last forward's T */
 } sb_layer_grads;
 
 /* Dropout probabilities and keys of one layer use. */
@@ -112,13 +130,16 @@ typedef struct sb_layer_dropout {
 } sb_layer_dropout;
 
 /* Registers one use's activations (name e.g. "layer3") in plan; training
- * adds what dropout and the backward need. */
+ * adds what dropout and the backward need. The passes below take x as
+ * (B, T, H) with T <= the planned Tin (a trimmed batch) and work on packed
+ * views (sb_seq) of the planned buffers; g->att_chunk is the chunked
+ * attention's sketches per chunk at that T. */
 int sb_layer_plan(sb_plan *plan, sb_layer_acts *a, const char *name, int B, int Tin, const sb_layer_weights *w,
                   sb_attention_impl impl, int training);
-/* y = a->out (B, Tin, H) from x (B, Tin, H); mask (B, Tin). */
+/* y = a->out (B, T, H) from x (B, T, H); mask (B, T). */
 int sb_layer_forward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_layer_grads *g,
                      const sb_tensor *x, const sb_tensor *mask, const sb_layer_dropout *drop);
-/* dx (B, Tin, H) from dy (B, Tin, H): dy is only read, dx overwritten;
+/* dx (B, T, H) from dy (B, T, H): dy is only read, dx overwritten;
  * parameter gradients overwritten, or added to when
  * accumulate_params is set (later ALBERT uses). */
 int sb_layer_backward(sb_runtime *rt, const sb_layer_weights *w, sb_layer_acts *a, const sb_tensor *x,

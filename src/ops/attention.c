@@ -236,17 +236,25 @@ static int unfused_backward(sb_runtime *rt, const sb_tensor *dout, const sb_tens
 
 enum { ROWS_GROUP = 16, TILES_GROUP = 32 };
 
+/* The tokens per sketch the dropout keys are laid out for: T, or the full
+ * count of a trimmed batch (sb_rng_key's full_seq). */
+static int key_tokens(const sb_attention_buffers *bufs) {
+    return bufs->key.full_seq ? (int)bufs->key.full_seq : bufs->T;
+}
+
 /* Kernel `name` of the fused form of bufs, with the arguments they all end
  * in (T, heads, scale, dropout) set from index `first`. */
 /* The dropout arguments the fused and chunk kernels end in, from index
- * `at`: key, threshold, keep_scale and the element offset, which with the
- * probabilities must stay below 2^32 (the kernels index in 32 bits). */
+ * `at`: key, threshold, keep_scale, the element offset, which with the
+ * probabilities must stay below 2^32 (the kernels index in 32 bits), and
+ * the token count the keys are laid out for (key_tokens). */
 static int dropout_args(const sb_attention_buffers *bufs, const char *name, cl_kernel k, cl_uint at) {
     cl_uint4 key = {{(cl_uint)bufs->key.seed, (cl_uint)(bufs->key.seed >> 32), (cl_uint)bufs->key.stream,
                      (cl_uint)(bufs->key.stream >> 32)}};
     cl_uint threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
     float keep_scale = 1.0f / (1.0f - bufs->p);
-    uint64_t end = bufs->key.offset + (uint64_t)bufs->B * bufs->heads * bufs->T * bufs->T + 64;
+    cl_uint KT = (cl_uint)key_tokens(bufs);
+    uint64_t end = bufs->key.offset + (uint64_t)bufs->B * bufs->heads * KT * KT + 64;
     if (bufs->p > 0.0f && end > UINT32_MAX)
         return sb_fail(SB_ERR_INVALID, "%s: dropout offset %llu + the probabilities pass 2^32 elements", name,
                        (unsigned long long)bufs->key.offset);
@@ -254,7 +262,8 @@ static int dropout_args(const sb_attention_buffers *bufs, const char *name, cl_k
     SB_TRY(SB_ARG(k, at, key));
     SB_TRY(SB_ARG(k, at + 1, threshold));
     SB_TRY(SB_ARG(k, at + 2, keep_scale));
-    return SB_ARG(k, at + 3, off);
+    SB_TRY(SB_ARG(k, at + 3, off));
+    return SB_ARG(k, at + 4, KT);
 }
 
 static int fused_kernel(sb_runtime *rt, const sb_attention_buffers *bufs, const char *name, cl_uint first,
@@ -430,6 +439,12 @@ int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k,
     int mshape[2] = {bufs->B, bufs->T};
     SB_TRY(sb_check_f32(op, mask));
     SB_TRY(sb_check_shape(op, mask, 2, mshape));
+    if (key.full_seq && (key.seq != (uint32_t)bufs->T || key.full_seq < key.seq))
+        return sb_fail(SB_ERR_INVALID, "%s: dropout keys for %u of %u tokens, the tensors have %d", op, key.seq,
+                       key.full_seq, bufs->T);
+    if (bufs->impl == SB_ATTENTION_UNFUSED && p > 0.0f && key.full_seq > key.seq)
+        return sb_fail(SB_ERR_INVALID, "%s: the unfused form cannot drop probabilities trimmed to %u of %u tokens",
+                       op, key.seq, key.full_seq);
     bufs->p = p, bufs->key = key;
     bufs->q = *q, bufs->k = *k, bufs->v = *v, bufs->mask = *mask, bufs->out = *out;
     if (bufs->impl == SB_ATTENTION_UNFUSED) return unfused_forward(rt, q, k, v, mask, out, p, key, bufs);

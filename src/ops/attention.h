@@ -104,7 +104,11 @@ int sb_attention_plan(sb_plan *plan, sb_attention_buffers *bufs, const char *nam
 /* out = attention(q, k, v) as above; q, k, v, out are (B, T, H), mask is
  * (B, T) float (1 = real token, 0 = padding). p in [0, 1) is the attention
  * dropout (p > 0 needs training buffers); key as for sb_dropout_forward,
- * applied to probs as one flat tensor. */
+ * applied to probs as one flat tensor. For a batch trimmed to its first T
+ * tokens (key.seq = T of key.full_seq), element (i, j) of the
+ * probabilities of (b, h) draws the word of element
+ * ((b * heads + h) * full_seq + i) * full_seq + j, the mask of the untrimmed
+ * batch; the unfused form refuses that with p > 0. */
 int sb_attention_forward(sb_runtime *rt, const sb_tensor *q, const sb_tensor *k, const sb_tensor *v,
                          const sb_tensor *mask, const sb_tensor *out, float p, sb_rng_key key,
                          sb_attention_buffers *bufs);

@@ -316,6 +316,7 @@ typedef struct {
     float *q, *k, *v, *mask, *out, *dout; /* out: read by the backward */
     float *o, *lse, *dq, *dk, *dv;        /* o: written by the forward */
     int B, T, H, heads, d, ld, backward;
+    int KT; /* tokens the dropout keys are laid out for: T, or the full length of a trimmed batch */
     float scale, keep_scale;
     uint32_t threshold; /* 0: no dropout */
     sb_rng_key key;
@@ -340,8 +341,13 @@ static void run_task(const pass *ps, const worker *w, int task) {
     float *lse = ps->lse + (size_t)task * T;
     for (int j = 0; j < ld; j++) w->pen[j] = j < T ? (1.0f - mk[j]) * MASK_PENALTY : -INFINITY;
     const unsigned char *keep = NULL;
-    if (ps->threshold) { /* the task's probabilities are elements task T T .. of the flat (B*heads, T, T) */
-        ps->fns.keep(w->keep, ps->key, ps->threshold, (uint64_t)task * T * T, (size_t)T * T);
+    if (ps->threshold) { /* row i of the task's probabilities: elements (task KT + i) KT .. of the flat (B*heads, KT, KT) */
+        uint64_t KT = (uint64_t)ps->KT;
+        if (ps->KT == T)
+            ps->fns.keep(w->keep, ps->key, ps->threshold, (uint64_t)task * KT * KT, (size_t)T * T);
+        else
+            for (int i = 0; i < T; i++)
+                ps->fns.keep(w->keep + (size_t)i * T, ps->key, ps->threshold, ((uint64_t)task * KT + i) * KT, (size_t)T);
         keep = w->keep;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, d, ps->scale, q, H, k, H, 0.0f, w->s, ld);
@@ -489,6 +495,7 @@ static pass pass_of(const sb_attention_buffers *bufs, int backward) {
     ps.scale = 1.0f / sqrtf((float)ps.d), ps.keep_scale = 1.0f / (1.0f - bufs->p);
     ps.threshold = bufs->p > 0.0f ? sb_dropout_threshold(bufs->p) : 0;
     ps.key = bufs->key;
+    ps.KT = bufs->key.full_seq ? (int)bufs->key.full_seq : bufs->T;
     ps.fns = isa_fns[widest_isa()];
     return ps;
 }

@@ -25,18 +25,29 @@ static int check_common(const char *op, const sb_tensor *x, const sb_tensor *gam
 }
 
 /* The dropout arguments (seed and stream in 32-bit halves, threshold,
- * scale, offset in halves) from index i on: 8 of them. */
-static int set_dropout_args(cl_kernel k, cl_uint i, float p, sb_rng_key key) {
+ * scale, offset in halves, the trimmed layout's rows per sketch and key
+ * gap per sketch) from index i on: 10 of them. N rows of C. */
+static int set_dropout_args(const char *op, cl_kernel k, cl_uint i, float p, sb_rng_key key, cl_uint N, cl_uint C) {
     cl_uint words[4] = {(cl_uint)key.seed, (cl_uint)(key.seed >> 32), (cl_uint)key.stream,
                         (cl_uint)(key.stream >> 32)};
     cl_uint threshold = sb_dropout_threshold(p);
     float scale = 1.0f / (1.0f - p);
     cl_uint off[2] = {(cl_uint)key.offset, (cl_uint)(key.offset >> 32)};
+    cl_uint seq = 1, gap = 0;
+    if (key.full_seq) {
+        if (key.seq == 0 || key.seq > key.full_seq || N % key.seq)
+            return sb_fail(SB_ERR_INVALID, "%s: %u rows trimmed to %u of %u tokens per sketch", op, N, key.seq,
+                           key.full_seq);
+        SB_TRY(sb_check_uint(op, "key gap", (size_t)(key.full_seq - key.seq) * C));
+        seq = key.seq, gap = (key.full_seq - key.seq) * C;
+    }
     for (cl_uint j = 0; j < 4; j++) SB_TRY(SB_ARG(k, i + j, words[j]));
     SB_TRY(SB_ARG(k, i + 4, threshold));
     SB_TRY(SB_ARG(k, i + 5, scale));
     SB_TRY(SB_ARG(k, i + 6, off[0]));
-    return SB_ARG(k, i + 7, off[1]);
+    SB_TRY(SB_ARG(k, i + 7, off[1]));
+    SB_TRY(SB_ARG(k, i + 8, seq));
+    return SB_ARG(k, i + 9, gap);
 }
 
 static int check_p(const char *op, float p) {
@@ -71,15 +82,15 @@ int sb_layernorm_forward(sb_runtime *rt, const sb_tensor *x, const sb_ln_pre *pr
     SB_TRY(SB_ARG(k, 2, (pre ? pre->residual : x)->buf));
     SB_TRY(SB_ARG(k, 3, (pre ? pre->sum : x)->buf));
     SB_TRY(SB_ARG(k, 4, has_pre));
-    SB_TRY(set_dropout_args(k, 5, pre ? pre->p : 0.0f, pre ? pre->key : (sb_rng_key){0, 0, 0}));
-    SB_TRY(SB_ARG(k, 13, gamma->buf));
-    SB_TRY(SB_ARG(k, 14, beta->buf));
-    SB_TRY(SB_ARG(k, 15, y->buf));
-    SB_TRY(SB_ARG(k, 16, mean->buf));
-    SB_TRY(SB_ARG(k, 17, rstd->buf));
-    SB_TRY(SB_ARG(k, 18, C));
-    SB_TRY(SB_ARG(k, 19, eps));
-    return sb_launch_rows(rt, k, 20, N, sb_reduce_wg_size(rt, k));
+    SB_TRY(set_dropout_args(op, k, 5, pre ? pre->p : 0.0f, pre ? pre->key : (sb_rng_key){0}, N, C));
+    SB_TRY(SB_ARG(k, 15, gamma->buf));
+    SB_TRY(SB_ARG(k, 16, beta->buf));
+    SB_TRY(SB_ARG(k, 17, y->buf));
+    SB_TRY(SB_ARG(k, 18, mean->buf));
+    SB_TRY(SB_ARG(k, 19, rstd->buf));
+    SB_TRY(SB_ARG(k, 20, C));
+    SB_TRY(SB_ARG(k, 21, eps));
+    return sb_launch_rows(rt, k, 22, N, sb_reduce_wg_size(rt, k));
 }
 
 /* dgamma, dbeta: column sums, tiles of columns by row lanes (wg) or a
@@ -130,8 +141,8 @@ int sb_layernorm_backward(sb_runtime *rt, const sb_tensor *x, const sb_tensor *g
     SB_TRY(SB_ARG(k, 5, dx->buf));
     SB_TRY(SB_ARG(k, 6, (dz ? dz->dz : dx)->buf));
     SB_TRY(SB_ARG(k, 7, has_dz));
-    SB_TRY(set_dropout_args(k, 8, dz ? dz->p : 0.0f, dz ? dz->key : (sb_rng_key){0, 0, 0}));
-    SB_TRY(SB_ARG(k, 16, C));
-    SB_TRY(sb_launch_rows(rt, k, 17, N, sb_reduce_wg_size(rt, k)));
+    SB_TRY(set_dropout_args(op, k, 8, dz ? dz->p : 0.0f, dz ? dz->key : (sb_rng_key){0}, N, C));
+    SB_TRY(SB_ARG(k, 18, C));
+    SB_TRY(sb_launch_rows(rt, k, 19, N, sb_reduce_wg_size(rt, k)));
     return launch_params(rt, x, mean, rstd, dy, dgamma, dbeta, N, C, accumulate_params);
 }

@@ -15,6 +15,9 @@
  * sum = dropout(x + bias) + residual (dropout as sb_dropout_forward keys
  * it: the same mask for the same p and key), written to `sum` for the
  * backward. */
+/* A key with seq, full_seq set (a batch trimmed to seq of full_seq tokens)
+ * sees the rows as (N / seq, seq, C) and keys element (g, t, c) as element
+ * (g * full_seq + t) * C + c of the untrimmed tensor. */
 typedef struct sb_ln_pre {
     const sb_tensor *bias;     /* (C) */
     const sb_tensor *residual; /* x's shape; not the same buffer as sum */

@@ -18,6 +18,12 @@ typedef struct sb_rng_key {
      * data-parallel rank passes where its slice starts in the global
      * batch, so its masks are those of one process with that batch */
     uint64_t offset;
+    /* a sequence tensor trimmed to its first seq tokens per sketch
+     * (src/model/model.c) draws the words of those tokens in the tensor of
+     * full_seq tokens, so trimming changes no mask; 0, 0: not trimmed.
+     * The ops that take it say how (LayerNorm rows, attention
+     * probabilities); sb_dropout_keep ignores it. */
+    uint32_t seq, full_seq;
 } sb_rng_key;
 
 /* Philox4x32-10's multipliers and key increments (Random123). */
