@@ -17,6 +17,10 @@
 #   --models "tiny small base"  models (env MODELS)
 #   --batches "10 32"           sketches per step (env BATCHES)
 #   --max-length T              points per sketch (env MAX_LENGTH, default 250)
+#   --lengths half|quickdraw|full  sketch lengths on both sides (env LENGTHS, default
+#                               half: uniform T/2..T; quickdraw: real QuickDraw
+#                               lengths, where our inference and our training without
+#                               maskrec compute only the batch's longest sketch)
 #   --phases "train infer"      (env PHASES)
 #   --steps N --warmup N        timed and untimed steps per process (env STEPS,
 #                               WARMUP; default: tiny 5 and 1, small 3 and 1, base 2 and 1)
@@ -33,6 +37,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 models=${MODELS:-tiny small base}
 batches=${BATCHES:-10 32}
 max_length=${MAX_LENGTH:-250}
+lengths=${LENGTHS:-half}
 phases=${PHASES:-train infer}
 steps=${STEPS:-}
 warmup=${WARMUP:-}
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
         --models) models=$2; shift 2 ;;
         --batches) batches=$2; shift 2 ;;
         --max-length) max_length=$2; shift 2 ;;
+        --lengths) lengths=$2; shift 2 ;;
         --phases) phases=$2; shift 2 ;;
         --steps) steps=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
@@ -99,7 +105,7 @@ echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load avera
 echo "- OpenCL: $("$bin" devices | sed -n 's/^platform 0: //p' | head -1)"
 echo "- ours: GEMM $gemm, $threads threads; CLBlast $(pkg-config --modversion clblast 2>/dev/null || echo '?');" \
      "$("$PYTHON" -c 'import torch; print("torch", torch.__version__)') with $threads threads"
-echo "- max_length $max_length; steps per process: ${steps:-per model} after ${warmup:-per model} warm-up; $reps run(s) of each side per row"
+echo "- max_length $max_length, sketch lengths $lengths; steps per process: ${steps:-per model} after ${warmup:-per model} warm-up; $reps run(s) of each side per row"
 echo
 
 rows=$tmp/rows
@@ -115,7 +121,7 @@ for name in $models; do
             row_load=$(load | cut -d' ' -f1)
             for rep in $(seq "$reps"); do
                 echo "$name batch $batch T $max_length $phase ($n_steps steps after $n_warmup), run $rep of $reps ..." >&2
-                args="--batch $batch --steps $n_steps --warmup $n_warmup --$phase"
+                args="--batch $batch --steps $n_steps --warmup $n_warmup --$phase --lengths $lengths"
                 "$bin" bench model "$config" --set "max_length=$max_length" $args >> "$tmp/ours" 2>&1 ||
                     { cat "$tmp/ours" >&2; exit 1; }
                 "$PYTHON" "$root/tools/bench_model_torch.py" "$config" --max-length "$max_length" $args \

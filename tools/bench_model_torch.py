@@ -69,10 +69,34 @@ def configure(cfg):
     return tasks, cls, rel
 
 
-def make_batch(n, T, K, classes, cls, rel):
+# Points per sketch of real QuickDraw sketches at percentiles (the table in
+# src/cli/cmd_bench_model.c, which `sketchbert bench model --lengths
+# quickdraw` draws from): both sides see the same length distribution.
+QD_PCT = [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 97.5, 99, 99.5, 100]
+QD_LEN = [3, 16, 20, 23, 25, 28, 30, 32, 35, 37, 40, 43, 45, 48, 52, 56, 61, 67, 75, 90, 108, 140, 175, 504]
+
+
+def draw_lengths(n, T, mode, g):
+    """n sketch lengths in 1..T: half (uniform T/2+1..T), full or quickdraw."""
+    if mode == 'full':
+        return torch.full((n,), T)
+    if mode == 'half':
+        return torch.randint(T // 2 + 1, T + 1, (n,), generator=g)
+    u = 100.0 * torch.rand(n, generator=g, dtype=torch.float64)
+    out = []
+    for x in u.tolist():
+        i = 0
+        while i < 22 and x >= QD_PCT[i + 1]:
+            i += 1
+        v = QD_LEN[i] + (QD_LEN[i + 1] - QD_LEN[i]) * (x - QD_PCT[i]) / (QD_PCT[i + 1] - QD_PCT[i])
+        out.append(min(max(int(v), 1), T))
+    return torch.tensor(out)
+
+
+def make_batch(n, T, K, classes, cls, rel, lengths='half'):
     """Random tensors of the batch's shapes (values do not matter for speed)."""
     g = torch.Generator().manual_seed(0)
-    length = torch.randint(T // 2 + 1, T + 1, (n,), generator=g)
+    length = draw_lengths(n, T, lengths, g)
     pos = torch.arange(T)[None, :]
     stroke = torch.zeros(n, T, 5)
     stroke[:, :, :2] = (2 * torch.rand(n, T, 2, generator=g) - 1) * (pos < length[:, None])[..., None]
@@ -162,6 +186,9 @@ def main():
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--warmup', type=int, default=2)
     ap.add_argument('--threads', type=int, default=os.cpu_count())
+    ap.add_argument('--lengths', choices=['half', 'quickdraw', 'full'], default='half',
+                    help="sketch lengths as `sketchbert bench model --lengths` draws them (the original code "
+                         "computes every padded position, so only the length mask changes)")
     phase = ap.add_mutually_exclusive_group()
     phase.add_argument('--train', action='store_true')
     phase.add_argument('--infer', action='store_true')
@@ -177,7 +204,7 @@ def main():
     nets = ref.build(cfg.get('model_type', 'albert') == 'albert')
     used = {'netE': True, 'net_maskrec': 'maskrec' in tasks, 'net_sketchclsinput': cls, 'net_sketchretrieval': rel}
     nets = {k: v for k, v in nets.items() if used[k]}
-    batch = make_batch(n, ref.T, ref.K, ref.CLS_DIM, cls, rel)
+    batch = make_batch(n, ref.T, ref.K, ref.CLS_DIM, cls, rel, args.lengths)
     params = sum(p.numel() for m in nets.values() for p in m.parameters())
     print('torch %s, %d threads; %s, %d layers, hidden %d, %d parameters; batch %d sketches of %d+%d tokens'
           % (torch.__version__, torch.get_num_threads(), cfg.get('model_type', 'albert'), len(ref.LAYERS),

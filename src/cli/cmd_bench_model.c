@@ -70,7 +70,7 @@ static const char *const length_names[3] = {"half", "quickdraw", "full"};
 
 /* Points per sketch (the transform's, with its leading zero point) of the
  * 8525 simplified QuickDraw sketches of 341 classes in the project's data
- * folder (2026-11-28), at percentiles 0, 5, ..., 95, 97.5, 99, 99.5, 100. */
+ * folder (2026-11-27), at percentiles 0, 5, ..., 95, 97.5, 99, 99.5, 100. */
 static const double qd_pct[24] = {0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95,
                                   97.5, 99, 99.5, 100};
 static const double qd_len[24] = {3, 16, 20, 23, 25, 28, 30, 32, 35, 37, 40, 43, 45, 48, 52, 56, 61, 67, 75, 90,
