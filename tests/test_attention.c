@@ -24,6 +24,10 @@
 #include "ops/gemm.h"
 #include "test_util.h"
 
+#if SB_HAVE_OPENBLAS
+#include <cblas.h> /* openblas_get_num_threads */
+#endif
+
 // ---- double-precision reference; q, k, v, out are (B, T, H), mask (B, T),
 // keep (B*heads, T, T) or NULL (no dropout)
 
@@ -330,6 +334,12 @@ static void check_host_threads(sb_runtime *rt, const dims *d, const device_io *i
             sb_attention_backward(rt, &io->dout, &io->dq, &io->dk, &io->dv, &bufs))
             t_check_true(sb_last_error(), 0);
         for (int i = 0; i < 4; i++) got[run][i] = t_download(rt, outs[i]);
+#if SB_HAVE_OPENBLAS
+        /* the pass sets OpenBLAS to 1 thread and back to the context's count */
+        t_check_true(run ? "host: OpenBLAS back on 3 threads after the passes"
+                         : "host: OpenBLAS back on 1 thread after the passes",
+                     openblas_get_num_threads() == (run ? 3 : 1));
+#endif
     }
     if (saved) setenv("SKETCHBERT_BLAS_THREADS", saved, 1);
     else unsetenv("SKETCHBERT_BLAS_THREADS");

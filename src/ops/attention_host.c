@@ -395,12 +395,18 @@ static int workers_alloc(pass *ps, worker *w, int n) {
     return 0;
 }
 
-/* Runs the pass's tasks on `threads` threads (this one included), each
- * calling the BLAS single-threaded: OpenBLAS's count is process-wide
- * (0.3.21 has no per-thread setting) and a GEMM of these sizes would take
- * all of its threads, so it is 1 during the pass and restored after. */
+/* Runs the pass's tasks on `threads` threads (this one included; the
+ * context's BLAS thread count), each calling the BLAS single-threaded:
+ * OpenBLAS's count is process-wide (0.3.21 has no per-thread setting) and
+ * a GEMM of these sizes would take all of its threads, so it is 1 during
+ * the pass and then set back to `threads`, not to the count read at the
+ * start, which a pass of another context in another thread may have set to
+ * 1 meanwhile (that would leave OpenBLAS on one thread for good). */
 static int run_pass(pass *ps, int threads) {
     int tasks = ps->B * ps->heads;
+#if SB_HAVE_OPENBLAS
+    int blas = threads;
+#endif
     /* OpenBLAS hands each concurrent call one of 2 x MAX_THREADS buffers
      * (128 in Debian's build) and aborts when they run out */
     if (threads > MAX_THREADS) threads = MAX_THREADS;
@@ -415,7 +421,6 @@ static int run_pass(pass *ps, int threads) {
     int rc = workers_alloc(ps, w, threads);
     if (!rc) {
 #if SB_HAVE_OPENBLAS
-        int blas = openblas_get_num_threads();
         openblas_set_num_threads(1);
 #endif
         atomic_init(&ps->next, 0);
